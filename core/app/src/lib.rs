@@ -1,0 +1,140 @@
+//! Komander's use cases: the one place that joins the domain, the store and the secrets module.
+//! Every entry point (REST handler, web server function, CLI through the API) is a thin adapter
+//! over a method of [`App`]; authorization happens here, once, through
+//! [`komander_domain::authorize`], never in handlers.
+//!
+//! Each module is one of the spec's nouns: [`users`], [`projects`], [`members`],
+//! [`environments`], [`deployments`], [`services`].
+//!
+//! It must not depend on axum, the web UI or any transport.
+#![deny(missing_docs)]
+
+pub mod deployments;
+pub mod environments;
+pub mod members;
+pub mod projects;
+pub mod services;
+pub mod users;
+
+mod error;
+mod scope;
+
+use std::sync::Arc;
+
+use komander_domain::{
+    Actor, AuditId, ProjectId,
+    api::{PAGE_DEFAULT, PAGE_MAX, Page, PageQuery},
+    timestamps,
+};
+use komander_secrets::Keyring;
+use komander_store::{AuditRecord, PageRequest, Store, UserRecord};
+use time::OffsetDateTime;
+
+pub use error::AppError;
+
+/// The result of a use case.
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// The application: the store and the keyring, shared by every request.
+#[derive(Clone)]
+pub struct App {
+    store: Arc<dyn Store>,
+    keyring: Arc<Keyring>,
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The user behind the credentials.
+    pub user: UserRecord,
+}
+
+impl Caller {
+    /// The caller as the authorization function sees it.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user: self.user.id,
+            instance_admin: self.user.instance_admin,
+        }
+    }
+}
+
+impl App {
+    /// Builds the application over a store and a keyring.
+    pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>) -> Self {
+        Self { store, keyring }
+    }
+
+    /// The store, for readiness checks.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// An audit entry by `caller`, now.
+    fn audit(
+        &self,
+        caller: &Caller,
+        project: Option<ProjectId>,
+        action: &str,
+        target: impl Into<String>,
+        fields: &[&str],
+    ) -> AuditRecord {
+        AuditRecord {
+            id: AuditId::new(),
+            project_id: project,
+            actor_id: caller.user.id,
+            actor_handle: caller.user.handle.to_string(),
+            action: action.to_owned(),
+            target: target.into(),
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            at: timestamps::to_millis(OffsetDateTime::now_utc()),
+        }
+    }
+}
+
+/// A validated page request: asks the store for one item more than the page holds, to know
+/// whether another page follows.
+struct Paging {
+    limit: u32,
+}
+
+impl Paging {
+    fn new(query: &PageQuery) -> Result<(Paging, PageRequest)> {
+        let limit = query.limit.unwrap_or(PAGE_DEFAULT);
+        if !(1..=PAGE_MAX).contains(&limit) {
+            return Err(AppError::invalid(
+                "limit",
+                format!("limit must be between 1 and {PAGE_MAX}"),
+            ));
+        }
+        if query.cursor.as_ref().is_some_and(|c| c.len() > 200) {
+            return Err(AppError::invalid(
+                "cursor",
+                "the cursor is not one this server gave",
+            ));
+        }
+        Ok((
+            Paging { limit },
+            PageRequest {
+                limit: limit + 1,
+                after: query.cursor.clone(),
+            },
+        ))
+    }
+
+    /// Turns what the store returned into a page, keyed by `key` for the next cursor.
+    fn page<R, T>(
+        &self,
+        mut rows: Vec<R>,
+        key: impl Fn(&R) -> String,
+        view: impl Fn(R) -> Result<T>,
+    ) -> Result<Page<T>> {
+        let more = rows.len() > self.limit as usize;
+        rows.truncate(self.limit as usize);
+        let next_cursor = if more { rows.last().map(&key) } else { None };
+        Ok(Page {
+            items: rows.into_iter().map(view).collect::<Result<_>>()?,
+            next_cursor,
+        })
+    }
+}

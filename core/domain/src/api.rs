@@ -1,0 +1,586 @@
+//! The REST wire types of `/api/v1`, shared by the server, the CLI and the web UI.
+//!
+//! Conventions: errors are [`ErrorBody`]; lists are [`Page`] with keyset cursors; enums are lower
+//! case; timestamps are RFC 3339. Request bodies refuse unknown fields. Secret variable values are
+//! write-only: no response type carries one, except [`ResolvedDeployment`], which only executors
+//! receive, through the audited resolve endpoint.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{
+    DeploymentId, EnvironmentId, Executor, InvitationId, ProjectId, Role, RuntimeKind, ServiceId,
+    TokenId, UserId,
+    names::{
+        DeploymentName, EnvironmentName, ProjectName, ServiceName, UserHandle, VariableName,
+        VolumeName,
+    },
+};
+
+/// Stable error codes, in snake case on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the request is malformed or a value breaks a rule (`field` names it).
+    InvalidInput,
+    /// 401: no valid credentials.
+    Unauthenticated,
+    /// 403: the object is visible but the action is not allowed.
+    Forbidden,
+    /// 404: no such object, or not visible to the caller.
+    NotFound,
+    /// 405: the path exists but not with this method.
+    MethodNotAllowed,
+    /// 409: a name is taken, or the object's state forbids the change.
+    Conflict,
+    /// 409: another operation is running on the same object; retry later.
+    Busy,
+    /// 413: the body is larger than the server accepts.
+    PayloadTooLarge,
+    /// 415: the body is not `application/json`.
+    UnsupportedMediaType,
+    /// 500: a fault on the server; details are in its logs, never in the response.
+    Internal,
+}
+
+/// An error response: `{"error": {"code", "message", "field"?}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// A message for people.
+    pub message: String,
+    /// The request field at fault, when one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// One page of a list, in a stable order. Pass `next_cursor` back as `cursor` for the next page;
+/// it is `null` on the last page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// The cursor of the next page, `null` when this is the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Query parameters of every list: `?limit=&cursor=`.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// How many items at most (1 to 200; default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The default and the largest page size.
+pub const PAGE_DEFAULT: u32 = 50;
+/// The largest page size a list accepts.
+pub const PAGE_MAX: u32 = 200;
+
+/// A human user (logs in) or a service user (automation, API tokens only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UserKind {
+    /// A person.
+    Human,
+    /// Automation: authenticates with API tokens only.
+    Service,
+}
+
+/// A user, as `GET /api/v1/me` and `GET /api/v1/users` show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    /// Immutable id.
+    pub id: UserId,
+    /// Unique handle.
+    pub handle: UserHandle,
+    /// Display name.
+    pub display_name: String,
+    /// Human or service user.
+    pub kind: UserKind,
+    /// Administers the instance.
+    pub instance_admin: bool,
+    /// When the user was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// `POST /api/v1/users` (instance admins): creates a service user. Responds 201 with [`User`].
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewServiceUser {
+    /// Unique handle.
+    pub handle: UserHandle,
+    /// Display name; the handle when absent.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Makes the service user an instance admin.
+    #[serde(default)]
+    pub instance_admin: bool,
+}
+
+/// `POST /api/v1/users/{user}/tokens`: creates an API token. Responds 201 with [`CreatedToken`].
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// What the token is for (1 to 64 characters).
+    pub name: String,
+}
+
+/// A token just created: `token` is shown this once and never again.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    /// The token's id, for revoking it.
+    pub id: TokenId,
+    /// The token itself: send it as `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+/// A token as listed: never the token itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenInfo {
+    /// The token's id.
+    pub id: TokenId,
+    /// What the token is for.
+    pub name: String,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A project, with the caller's role in it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Project {
+    /// Immutable id.
+    pub id: ProjectId,
+    /// Immutable slug, the key in URLs.
+    pub name: ProjectName,
+    /// Editable display name.
+    pub display_name: String,
+    /// Editable description (may be empty).
+    pub description: String,
+    /// The caller's role.
+    pub role: Role,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `POST /api/v1/projects`: creates a project whose Admin is the caller. Responds 201.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProject {
+    /// Immutable slug.
+    pub name: ProjectName,
+    /// Display name; the slug when absent.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `PATCH /api/v1/projects/{project}` (Admins): changes what is given.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectPatch {
+    /// New display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// New description (empty clears it).
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A member of a project.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Member {
+    /// The member's handle.
+    pub user: UserHandle,
+    /// The member's id.
+    pub user_id: UserId,
+    /// The member's display name.
+    pub display_name: String,
+    /// The member's role.
+    pub role: Role,
+    /// When they joined.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// `POST /api/v1/projects/{project}/members` (Admins): adds a user by handle. Responds 201.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    /// The user's handle.
+    pub user: UserHandle,
+    /// The role to grant.
+    pub role: Role,
+}
+
+/// `PATCH /api/v1/projects/{project}/members/{user}` (Admins): changes a role. The last Admin
+/// cannot be demoted.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberPatch {
+    /// The new role.
+    pub role: Role,
+}
+
+/// `?force=` of deletions that would destroy more than the object itself.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ForceQuery {
+    /// Also delete what depends on the object (private deployments of a removed member; an
+    /// environment's deployments, Admins only). Without it such a deletion answers 409 with the
+    /// count.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// An invitation link, as listed: never its token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Invitation {
+    /// Immutable id.
+    pub id: InvitationId,
+    /// The role whoever accepts gets.
+    pub role: Role,
+    /// Who created it.
+    pub created_by: UserHandle,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Who accepted it; an accepted invitation cannot be used again.
+    pub accepted_by: Option<UserHandle>,
+}
+
+/// `POST /api/v1/projects/{project}/invitations` (Admins). Responds 201 with
+/// [`CreatedInvitation`].
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvitation {
+    /// The role whoever accepts gets.
+    pub role: Role,
+    /// Hours until it expires (1 to 720; default 168, a week).
+    #[serde(default)]
+    pub expires_in_hours: Option<u32>,
+}
+
+/// An invitation just created: `token` is shown this once. Whoever is logged in and posts to
+/// `/api/v1/invitations/{token}/accept` becomes a member.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedInvitation {
+    /// The invitation's id.
+    pub id: InvitationId,
+    /// The secret part of the link.
+    pub token: String,
+    /// The role it grants.
+    pub role: Role,
+    /// When it expires.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// An environment (DEV, STAGING, PROD…), shared by the project's members.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Environment {
+    /// Immutable id.
+    pub id: EnvironmentId,
+    /// Immutable slug, unique in the project.
+    pub name: EnvironmentName,
+    /// Editable display name.
+    pub display_name: String,
+    /// What runs its deployments.
+    pub runtime: RuntimeKind,
+    /// Where its deployments are applied.
+    pub executor: Executor,
+    /// Runtime settings (not secret).
+    pub settings: BTreeMap<String, String>,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `POST /api/v1/projects/{project}/environments` (Admins, DevOps). Responds 201.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEnvironment {
+    /// Immutable slug.
+    pub name: EnvironmentName,
+    /// Display name; the slug when absent.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// What runs its deployments.
+    pub runtime: RuntimeKind,
+    /// Where its deployments are applied (default `server`).
+    #[serde(default)]
+    pub executor: Executor,
+    /// Runtime settings (not secret; at most 64 keys).
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+/// `PATCH .../environments/{environment}` (Admins, DevOps): changes what is given.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentPatch {
+    /// New display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// New executor.
+    #[serde(default)]
+    pub executor: Option<Executor>,
+    /// Replaces all settings.
+    #[serde(default)]
+    pub settings: Option<BTreeMap<String, String>>,
+}
+
+/// A deployment: private to its owner until shared.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Deployment {
+    /// Immutable id.
+    pub id: DeploymentId,
+    /// Immutable slug, unique in the environment.
+    pub name: DeploymentName,
+    /// Editable display name.
+    pub display_name: String,
+    /// The environment it belongs to.
+    pub environment: EnvironmentName,
+    /// Its owner's handle.
+    pub owner: UserHandle,
+    /// Visible to the project's members (else to its owner alone).
+    pub shared: bool,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `POST .../environments/{environment}/deployments`: creates a private deployment owned by the
+/// caller. Responds 201.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDeployment {
+    /// Immutable slug.
+    pub name: DeploymentName,
+    /// Display name; the slug when absent.
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// `PATCH .../deployments/{deployment}`: changes what is given.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentPatch {
+    /// New display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// What `POST .../deployments/{deployment}/share` did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ShareOutcome {
+    /// The deployment, now shared.
+    pub deployment: Deployment,
+    /// How many secret variable values were cleared; the owner re-enters them.
+    pub cleared_secret_values: u64,
+}
+
+/// A port a service listens on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortSpec {
+    /// The port inside the container (1 to 65535).
+    pub container: u16,
+    /// The port published on the host (127.0.0.1 by default), if any.
+    #[serde(default)]
+    pub host: Option<u16>,
+    /// `tcp` (default) or `udp`.
+    #[serde(default)]
+    pub protocol: Protocol,
+}
+
+/// A transport protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP.
+    #[default]
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// A named volume mounted into a service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeSpec {
+    /// The volume's name (a slug), scoped to the deployment.
+    pub source: VolumeName,
+    /// The absolute path inside the container.
+    pub target: String,
+    /// Mounted read-only.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// A service: one container, from an image.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Service {
+    /// Immutable id.
+    pub id: ServiceId,
+    /// Immutable slug, unique in the deployment.
+    pub name: ServiceName,
+    /// The container image reference.
+    pub image: String,
+    /// Ports it listens on.
+    pub ports: Vec<PortSpec>,
+    /// Volumes it mounts.
+    pub volumes: Vec<VolumeSpec>,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `POST .../deployments/{deployment}/services`. Responds 201.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewService {
+    /// Immutable slug.
+    pub name: ServiceName,
+    /// The container image reference (`name[:tag][@digest]`).
+    pub image: String,
+    /// Ports (at most 64).
+    #[serde(default)]
+    pub ports: Vec<PortSpec>,
+    /// Volumes (at most 64).
+    #[serde(default)]
+    pub volumes: Vec<VolumeSpec>,
+}
+
+/// `PATCH .../services/{service}`: replaces what is given.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServicePatch {
+    /// New image.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// New ports.
+    #[serde(default)]
+    pub ports: Option<Vec<PortSpec>>,
+    /// New volumes.
+    #[serde(default)]
+    pub volumes: Option<Vec<VolumeSpec>>,
+}
+
+/// A service's environment variable. `value` appears only for plain variables: secret values
+/// are write-only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Variable {
+    /// The variable's name.
+    pub name: VariableName,
+    /// Whether the value is secret (encrypted, never shown).
+    pub secret: bool,
+    /// Whether a value is set.
+    pub has_value: bool,
+    /// The value, for plain variables only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// `PUT .../variables/{name}`: sets a variable. A secret without `value` is declared but empty
+/// (to be entered later); turning a secret into a plain variable needs a new value.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VariableWrite {
+    /// The value (at most 64 KiB).
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Whether it is secret.
+    #[serde(default)]
+    pub secret: bool,
+}
+
+/// `POST .../deployments/{deployment}/resolve` (executors: those who may apply): the whole
+/// deployment with secret values, for applying it. Every call is audited.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ResolvedDeployment {
+    /// The project's slug.
+    pub project: ProjectName,
+    /// The environment's slug.
+    pub environment: EnvironmentName,
+    /// The deployment's id (for labels and state).
+    pub deployment_id: DeploymentId,
+    /// The deployment's slug.
+    pub deployment: DeploymentName,
+    /// The environment's runtime.
+    pub runtime: RuntimeKind,
+    /// The environment's executor.
+    pub executor: Executor,
+    /// The environment's runtime settings.
+    pub settings: BTreeMap<String, String>,
+    /// The services, in name order.
+    pub services: Vec<ResolvedService>,
+}
+
+/// A service resolved for execution.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ResolvedService {
+    /// The service's id.
+    pub id: ServiceId,
+    /// The service's slug.
+    pub name: ServiceName,
+    /// The image.
+    pub image: String,
+    /// Ports.
+    pub ports: Vec<PortSpec>,
+    /// Volumes.
+    pub volumes: Vec<VolumeSpec>,
+    /// Every variable that has a value, secret values decrypted.
+    pub environment: BTreeMap<String, String>,
+    /// Secret variables declared without a value: the executor must refuse to apply or ask.
+    pub missing_secrets: Vec<VariableName>,
+}
+
+/// An audit log entry: who changed what, when; field names, never values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Who (handle).
+    pub actor: String,
+    /// What was done, such as `deployment.share`.
+    pub action: String,
+    /// The object, as a path of slugs (`env/deployment/service`).
+    pub target: String,
+    /// Which fields changed (names only).
+    pub fields: Vec<String>,
+}

@@ -1,0 +1,31 @@
+//! Komander's domain: what the product spec calls users, projects, members, environments,
+//! deployments and services, as validated types, plus the one authorization function and the
+//! REST wire types shared by the server, the CLI and the web UI.
+//!
+//! This crate does no I/O and has no async: it must not depend on sqlx, axum, tokio or wasmtime.
+//!
+//! ```
+//! use komander_domain::{authorize, Action, Actor, Facts, Role, UserId};
+//! use komander_domain::names::ProjectName;
+//!
+//! let name: ProjectName = "shop".parse().unwrap();
+//! assert_eq!(name.as_str(), "shop");
+//! assert!("Shop!".parse::<ProjectName>().is_err());
+//!
+//! let actor = Actor { user: UserId::new(), instance_admin: false };
+//! assert!(authorize(&actor, Action::DeleteProject, &Facts::member(Role::Dev)).is_err());
+//! assert!(authorize(&actor, Action::DeleteProject, &Facts::member(Role::Admin)).is_ok());
+//! ```
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod authz;
+pub mod ids;
+pub mod names;
+pub mod timestamps;
+
+pub use authz::{
+    Action, Actor, Denied, DeploymentFacts, Executor, Facts, Role, RuntimeKind, Visibility,
+    authorize,
+};
+pub use ids::*;

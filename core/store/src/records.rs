@@ -1,0 +1,565 @@
+//! What the store reads and writes, as typed records, and the raw rows they are decoded from.
+//! Times are milliseconds since the Unix epoch, as stored.
+
+use std::str::FromStr;
+
+use komander_domain::{
+    AuditId, DeploymentId, EnvironmentId, Executor, InvitationId, ProjectId, Role, RuntimeKind,
+    ServiceId, TokenId, UserId, VariableId,
+    api::UserKind,
+    names::{DeploymentName, EnvironmentName, ProjectName, ServiceName, UserHandle, VariableName},
+};
+
+use crate::StoreError;
+
+/// A user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Id.
+    pub id: UserId,
+    /// Unique handle.
+    pub handle: UserHandle,
+    /// Display name.
+    pub display_name: String,
+    /// Human or service user.
+    pub kind: UserKind,
+    /// Administers the instance.
+    pub instance_admin: bool,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// An API token: only its SHA-256 is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Id.
+    pub id: TokenId,
+    /// Its holder.
+    pub user_id: UserId,
+    /// What it is for.
+    pub name: String,
+    /// SHA-256 of the token.
+    pub token_hash: [u8; 32],
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// A project.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectRecord {
+    /// Id.
+    pub id: ProjectId,
+    /// Slug.
+    pub name: ProjectName,
+    /// Display name.
+    pub display_name: String,
+    /// Description.
+    pub description: String,
+    /// Its creator, made Admin at creation.
+    pub created_by: UserId,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+/// A member of a project, with the user's handle and display name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberRecord {
+    /// The user.
+    pub user_id: UserId,
+    /// The user's handle.
+    pub handle: UserHandle,
+    /// The user's display name.
+    pub display_name: String,
+    /// The role.
+    pub role: Role,
+    /// When they joined (ms).
+    pub created_at: i64,
+}
+
+/// An invitation link; only its token's SHA-256 is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvitationRecord {
+    /// Id.
+    pub id: InvitationId,
+    /// The project.
+    pub project_id: ProjectId,
+    /// SHA-256 of the token.
+    pub token_hash: [u8; 32],
+    /// The role it grants.
+    pub role: Role,
+    /// Its creator's handle (read back; ignored on insert).
+    pub created_by_handle: Option<UserHandle>,
+    /// Its creator.
+    pub created_by: UserId,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Expiry (ms).
+    pub expires_at: i64,
+    /// Who accepted it (handle).
+    pub accepted_by: Option<UserHandle>,
+}
+
+/// An environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvironmentRecord {
+    /// Id.
+    pub id: EnvironmentId,
+    /// The project.
+    pub project_id: ProjectId,
+    /// Slug.
+    pub name: EnvironmentName,
+    /// Display name.
+    pub display_name: String,
+    /// Runtime.
+    pub runtime: RuntimeKind,
+    /// Executor.
+    pub executor: Executor,
+    /// Settings as a JSON object of strings.
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+/// A deployment, with its owner's handle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentRecord {
+    /// Id.
+    pub id: DeploymentId,
+    /// The project (denormalized for visibility filters).
+    pub project_id: ProjectId,
+    /// The environment.
+    pub environment_id: EnvironmentId,
+    /// Slug.
+    pub name: DeploymentName,
+    /// Display name.
+    pub display_name: String,
+    /// Owner.
+    pub owner_id: UserId,
+    /// Owner's handle (read back; ignored on insert).
+    pub owner_handle: Option<UserHandle>,
+    /// Shared with the project.
+    pub shared: bool,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+/// A service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceRecord {
+    /// Id.
+    pub id: ServiceId,
+    /// The deployment.
+    pub deployment_id: DeploymentId,
+    /// Slug.
+    pub name: ServiceName,
+    /// Image reference.
+    pub image: String,
+    /// Ports, as JSON.
+    pub ports: serde_json::Value,
+    /// Volumes, as JSON.
+    pub volumes: serde_json::Value,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+/// A variable's stored value.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoredValue {
+    /// No value (a secret declared, or cleared by sharing).
+    Empty,
+    /// A plain value.
+    Plain(String),
+    /// A secret's ciphertext, sealed for this row's id.
+    Sealed(Vec<u8>),
+}
+
+impl std::fmt::Debug for StoredValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoredValue::Empty => f.write_str("Empty"),
+            StoredValue::Plain(_) => f.write_str("Plain(..)"),
+            StoredValue::Sealed(_) => f.write_str("Sealed(..)"),
+        }
+    }
+}
+
+/// A service's variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariableRecord {
+    /// Id: the associated data its ciphertext is sealed with.
+    pub id: VariableId,
+    /// The service.
+    pub service_id: ServiceId,
+    /// Name.
+    pub name: VariableName,
+    /// Secret or plain.
+    pub secret: bool,
+    /// The value.
+    pub value: StoredValue,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+/// An audit entry: who did what to which target, which fields changed; never values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Id (time-ordered).
+    pub id: AuditId,
+    /// The project, for project-level entries.
+    pub project_id: Option<ProjectId>,
+    /// Who.
+    pub actor_id: UserId,
+    /// Who, by handle (kept even if the user goes).
+    pub actor_handle: String,
+    /// What, such as `deployment.share`.
+    pub action: String,
+    /// Which object, as a path of slugs.
+    pub target: String,
+    /// Which fields changed.
+    pub fields: Vec<String>,
+    /// When (ms).
+    pub at: i64,
+}
+
+pub(crate) fn parse<T: FromStr>(table: &'static str, value: &str) -> Result<T, StoreError> {
+    value.parse().map_err(|_| StoreError::Corrupt {
+        table,
+        detail: format!("unexpected value {value:?}"),
+    })
+}
+
+fn parse_with<T>(
+    table: &'static str,
+    value: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    parse(value).ok_or_else(|| StoreError::Corrupt {
+        table,
+        detail: format!("unexpected value {value:?}"),
+    })
+}
+
+fn hash(table: &'static str, bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    bytes.try_into().map_err(|_| StoreError::Corrupt {
+        table,
+        detail: "a token hash is not 32 bytes".into(),
+    })
+}
+
+fn json<T: serde::de::DeserializeOwned>(table: &'static str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        table,
+        detail: e.to_string(),
+    })
+}
+
+pub(crate) mod rows {
+    //! Raw rows as the database returns them, decoded into records with validation.
+
+    use super::*;
+
+    #[derive(sqlx::FromRow)]
+    pub(crate) struct UserRow {
+        id: String,
+        handle: String,
+        display_name: String,
+        kind: String,
+        instance_admin: bool,
+        created_at: i64,
+    }
+
+    impl TryFrom<UserRow> for UserRecord {
+        type Error = StoreError;
+        fn try_from(r: UserRow) -> Result<Self, StoreError> {
+            Ok(UserRecord {
+                id: parse("users", &r.id)?,
+                handle: parse("users", &r.handle)?,
+                display_name: r.display_name,
+                kind: parse_with("users", &r.kind, |k| match k {
+                    "human" => Some(UserKind::Human),
+                    "service" => Some(UserKind::Service),
+                    _ => None,
+                })?,
+                instance_admin: r.instance_admin,
+                created_at: r.created_at,
+            })
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(crate) struct TokenRow {
+        id: String,
+        user_id: String,
+        name: String,
+        token_hash: Vec<u8>,
+        created_at: i64,
+    }
+
+    impl TryFrom<TokenRow> for TokenRecord {
+        type Error = StoreError;
+        fn try_from(r: TokenRow) -> Result<Self, StoreError> {
+            Ok(TokenRecord {
+                id: parse("api_tokens", &r.id)?,
+                user_id: parse("api_tokens", &r.user_id)?,
+                name: r.name,
+                token_hash: hash("api_tokens", r.token_hash)?,
+                created_at: r.created_at,
+            })
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(crate) struct ProjectRow {
+        id: String,
+        name: String,
+        display_name: String,
+        description: String,
+        created_by: String,
+        created_at: i64,
+        updated_at: i64,
+        pub(crate) role: Option<String>,
+    }
+
+    impl ProjectRow {
+        pub(crate) fn decode(self) -> Result<(ProjectRecord, Option<Role>), StoreError> {
+            let role = self
+                .role
+                .as_deref()
+                .map(|r| parse_with("members", r, Role::parse))
+                .transpose()?;
+            Ok((
+                ProjectRecord {
+                    id: parse("projects", &self.id)?,
+                    name: parse("projects", &self.name)?,
+                    display_name: self.display_name,
+                    description: self.description,
+                    created_by: parse("projects", &self.created_by)?,
+                    created_at: self.created_at,
+                    updated_at: self.updated_at,
+                },
+                role,
+            ))
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(crate) struct MemberRow {
+        user_id: String,
+        handle: String,
+        display_name: String,
+        role: String,
+        created_at: i64,
+    }
+
+    impl TryFrom<MemberRow> for MemberRecord {
+        type Error = StoreError;
+        fn try_from(r: MemberRow) -> Result<Self, StoreError> {
+            Ok(MemberRecord {
+                user_id: parse("members", &r.user_id)?,
+                handle: parse("members", &r.handle)?,
+                display_name: r.display_name,
+                role: parse_with("members", &r.role, Role::parse)?,
+                created_at: r.created_at,
+            })
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(crate) struct InvitationRow {
+        id: String,
+        project_id: String,
+        token_hash: Vec<u8>,
+        role: String,
+        created_by: String,
+        created_by_handle: String,
+        created_at: i64,
+        expires_at: i64,
+        accepted_by: Option<String>,
+    }
+
+    impl TryFrom<InvitationRow> for InvitationRecord {
+        type Error = StoreError;
+        fn try_from(r: InvitationRow) -> Result<Self, StoreError> {
+            Ok(InvitationRecord {
+                id: parse("invitations", &r.id)?,
+                project_id: parse("invitations", &r.project_id)?,
+                token_hash: hash("invitations", r.token_hash)?,
+                role: parse_with("invitations", &r.role, Role::parse)?,
+                created_by: parse("invitations", &r.created_by)?,
+                created_by_handle: Some(parse("invitations", &r.created_by_handle)?),
+                created_at: r.created_at,
+                expires_at: r.expires_at,
+                accepted_by: r
+                    .accepted_by
+                    .as_deref()
+                    .map(|h| parse("invitations", h))
+                    .transpose()?,
+            })
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(crate) struct EnvironmentRow {
+        id: String,
+        project_id: String,
+        name: String,
+        display_name: String,
+        runtime: String,
+        executor: String,
+        settings: String,
+        created_at: i64,
+        updated_at: i64,
+    }
+
+    impl TryFrom<EnvironmentRow> for EnvironmentRecord {
+        type Error = StoreError;
+        fn try_from(r: EnvironmentRow) -> Result<Self, StoreError> {
+            Ok(EnvironmentRecord {
+                id: parse("environments", &r.id)?,
+                project_id: parse("environments", &r.project_id)?,
+                name: parse("environments", &r.name)?,
+                display_name: r.display_name,
+                runtime: parse_with("environments", &r.runtime, RuntimeKind::parse)?,
+                executor: parse_with("environments", &r.executor, Executor::parse)?,
+                settings: json("environments", &r.settings)?,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            })
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(crate) struct DeploymentRow {
+        id: String,
+        project_id: String,
+        environment_id: String,
+        name: String,
+        display_name: String,
+        owner_id: String,
+        owner_handle: String,
+        shared: bool,
+        created_at: i64,
+        updated_at: i64,
+    }
+
+    impl TryFrom<DeploymentRow> for DeploymentRecord {
+        type Error = StoreError;
+        fn try_from(r: DeploymentRow) -> Result<Self, StoreError> {
+            Ok(DeploymentRecord {
+                id: parse("deployments", &r.id)?,
+                project_id: parse("deployments", &r.project_id)?,
+                environment_id: parse("deployments", &r.environment_id)?,
+                name: parse("deployments", &r.name)?,
+                display_name: r.display_name,
+                owner_id: parse("deployments", &r.owner_id)?,
+                owner_handle: Some(parse("deployments", &r.owner_handle)?),
+                shared: r.shared,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            })
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(crate) struct ServiceRow {
+        id: String,
+        deployment_id: String,
+        name: String,
+        image: String,
+        ports: String,
+        volumes: String,
+        created_at: i64,
+        updated_at: i64,
+    }
+
+    impl TryFrom<ServiceRow> for ServiceRecord {
+        type Error = StoreError;
+        fn try_from(r: ServiceRow) -> Result<Self, StoreError> {
+            Ok(ServiceRecord {
+                id: parse("services", &r.id)?,
+                deployment_id: parse("services", &r.deployment_id)?,
+                name: parse("services", &r.name)?,
+                image: r.image,
+                ports: json("services", &r.ports)?,
+                volumes: json("services", &r.volumes)?,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            })
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(crate) struct VariableRow {
+        id: String,
+        service_id: String,
+        name: String,
+        secret: bool,
+        value: Option<String>,
+        sealed: Option<Vec<u8>>,
+        updated_at: i64,
+    }
+
+    impl TryFrom<VariableRow> for VariableRecord {
+        type Error = StoreError;
+        fn try_from(r: VariableRow) -> Result<Self, StoreError> {
+            Ok(VariableRecord {
+                id: parse("variables", &r.id)?,
+                service_id: parse("variables", &r.service_id)?,
+                name: parse("variables", &r.name)?,
+                secret: r.secret,
+                value: match (r.value, r.sealed) {
+                    (None, None) => StoredValue::Empty,
+                    (Some(v), None) => StoredValue::Plain(v),
+                    (None, Some(s)) => StoredValue::Sealed(s),
+                    (Some(_), Some(_)) => {
+                        return Err(StoreError::Corrupt {
+                            table: "variables",
+                            detail: "both a value and a ciphertext".into(),
+                        });
+                    }
+                },
+                updated_at: r.updated_at,
+            })
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(crate) struct AuditRow {
+        id: String,
+        project_id: Option<String>,
+        actor_id: String,
+        actor_handle: String,
+        action: String,
+        target: String,
+        fields: String,
+        at: i64,
+    }
+
+    impl TryFrom<AuditRow> for AuditRecord {
+        type Error = StoreError;
+        fn try_from(r: AuditRow) -> Result<Self, StoreError> {
+            Ok(AuditRecord {
+                id: parse("audit_log", &r.id)?,
+                project_id: r
+                    .project_id
+                    .as_deref()
+                    .map(|p| parse("audit_log", p))
+                    .transpose()?,
+                actor_id: parse("audit_log", &r.actor_id)?,
+                actor_handle: r.actor_handle,
+                action: r.action,
+                target: r.target,
+                fields: json("audit_log", &r.fields)?,
+                at: r.at,
+            })
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The SQLite backend: the default, a file in the data directory.
+//!
+//! WAL mode with a busy timeout, so readers never wait for the writer; every write transaction
+//! begins with `BEGIN IMMEDIATE`, taking the write lock up front (a deferred transaction that
+//! reads first fails at once with "database is locked" when it tries to upgrade).
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sqlx::{
+    Sqlite, SqlitePool, Transaction,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+/// The [`Store`](crate::Store) on a SQLite file.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database file at `path` and migrates it.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when it cannot be opened; [`StoreError::Migrate`] when a
+    /// migration fails.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Database(e.into()))?;
+        }
+        Self::with_options(SqliteConnectOptions::new().filename(path)).await
+    }
+
+    /// Opens the database a `sqlite:` URL names and migrates it.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`], and for a malformed URL.
+    pub async fn connect_url(url: &str) -> Result<Self> {
+        Self::with_options(SqliteConnectOptions::from_str(url)?).await
+    }
+
+    async fn with_options(options: SqliteConnectOptions) -> Result<Self> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    async fn begin(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+crate::backend::impl_store!(SqliteStore, Sqlite, "sqlite");
