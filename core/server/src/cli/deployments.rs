@@ -1,0 +1,160 @@
+//! `komander deployment`: deployments in an environment, private to their owner until shared.
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use komander_domain::{
+    api::{Deployment, NewDeployment, Page, ResolvedDeployment, ShareOutcome},
+    names::DeploymentName,
+};
+
+use super::{
+    ApiClient, OutputFormat,
+    output::{Row, print_item, print_json, print_page, print_table, timestamp, yes_no},
+    scope::{EnvironmentScope, Scope as _},
+};
+
+/// `komander deployment`.
+#[derive(Subcommand, Debug)]
+pub enum DeploymentCommand {
+    /// Lists the deployments of an environment you may see: the shared ones and your own.
+    List {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+    },
+    /// Creates a private deployment that you own.
+    Create {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug, unique in the environment; immutable.
+        name: DeploymentName,
+        /// A display name [default: the slug].
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Shows a deployment.
+    Show {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+    },
+    /// Deletes a deployment.
+    Delete {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+    },
+    /// Shares a deployment with the project's members; its secret values are cleared, for the
+    /// owner to enter again.
+    Share {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+    },
+    /// Prints a deployment as it is applied, secret values included (those who may apply it;
+    /// audited). The table leaves values out: `--output json` has them.
+    Resolve {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+    },
+}
+
+impl DeploymentCommand {
+    /// Runs the command and prints the server's answer.
+    ///
+    /// # Errors
+    /// When the server cannot be reached or refuses (an `ApiError` in the chain).
+    pub async fn run(self, api: &ApiClient, out: OutputFormat) -> anyhow::Result<()> {
+        match self {
+            Self::List { scope } => {
+                let page: Page<Deployment> = api
+                    .list(&scope.collection("deployments"))
+                    .await
+                    .with_context(|| format!("listing the deployments of {scope}"))?;
+                print_page(out, &page)
+            }
+            Self::Create {
+                scope,
+                name,
+                display_name,
+            } => {
+                let body = NewDeployment {
+                    name: name.clone(),
+                    display_name,
+                };
+                let deployment: Deployment = api
+                    .post(&scope.collection("deployments"), &body)
+                    .await
+                    .with_context(|| format!("creating deployment {name} in {scope}"))?;
+                print_item(out, &deployment)
+            }
+            Self::Show { scope, name } => {
+                let deployment: Deployment = api
+                    .get(&scope.item("deployments", &name))
+                    .await
+                    .with_context(|| format!("showing deployment {scope}/{name}"))?;
+                print_item(out, &deployment)
+            }
+            Self::Delete { scope, name } => {
+                api.delete(&scope.item("deployments", &name), false)
+                    .await
+                    .with_context(|| format!("deleting deployment {scope}/{name}"))?;
+                eprintln!("deleted deployment {scope}/{name}");
+                Ok(())
+            }
+            Self::Share { scope, name } => {
+                let path = format!("{}/share", scope.item("deployments", &name));
+                let outcome: ShareOutcome = api
+                    .post_action(&path)
+                    .await
+                    .with_context(|| format!("sharing deployment {scope}/{name}"))?;
+                if outcome.cleared_secret_values > 0 {
+                    eprintln!(
+                        "cleared {} secret values: the owner enters them again",
+                        outcome.cleared_secret_values
+                    );
+                }
+                match out {
+                    OutputFormat::Table => print_item(out, &outcome.deployment),
+                    OutputFormat::Json => print_json(&outcome),
+                }
+            }
+            Self::Resolve { scope, name } => {
+                let path = format!("{}/resolve", scope.item("deployments", &name));
+                let resolved: ResolvedDeployment = api
+                    .post_action(&path)
+                    .await
+                    .with_context(|| format!("resolving deployment {scope}/{name}"))?;
+                match out {
+                    OutputFormat::Table => print_table(&resolved.services),
+                    OutputFormat::Json => print_json(&resolved),
+                }
+            }
+        }
+    }
+}
+
+impl Row for Deployment {
+    const COLUMNS: &'static [&'static str] =
+        &["NAME", "DISPLAY NAME", "OWNER", "SHARED", "UPDATED"];
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.name.to_string(),
+            self.display_name.clone(),
+            self.owner.to_string(),
+            yes_no(self.shared),
+            timestamp(self.updated_at),
+        ]
+    }
+}

@@ -1,0 +1,211 @@
+//! The server's one configuration: a TOML file, then `KOMANDER_*` environment variables, then
+//! `komander serve --<key>` flags, merged by one generic layer (figment), with defaults that
+//! make `komander serve` work with nothing set. Secrets may come from `<key>_file` paths.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context as _;
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use komander_secrets::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// The keys of the configuration, as read from `KOMANDER_<KEY>`.
+const KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "database_url_file",
+    "secret_keys",
+    "secret_keys_file",
+    "bootstrap_token",
+    "bootstrap_token_file",
+    "public_url",
+    "projects_dir",
+];
+
+/// The server's configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the API listens (default `127.0.0.1:8080`).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Where Komander keeps its SQLite database, keys and local admin token
+    /// (default `./komander-data`).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL; default: SQLite `komander.db` in `data_dir`.
+    #[serde(default)]
+    pub database_url: Option<SecretString>,
+    /// A file holding `database_url`.
+    #[serde(default)]
+    pub database_url_file: Option<PathBuf>,
+    /// Secret keys `id:base64`, newest first; default: `secret-keys` in `data_dir`, generated
+    /// when missing.
+    #[serde(default)]
+    pub secret_keys: Option<Vec<SecretString>>,
+    /// A file holding the secret keys, one a line.
+    #[serde(default)]
+    pub secret_keys_file: Option<PathBuf>,
+    /// An API token that an instance-admin service user `bootstrap` holds, for automation.
+    #[serde(default)]
+    pub bootstrap_token: Option<SecretString>,
+    /// A file holding `bootstrap_token`.
+    #[serde(default)]
+    pub bootstrap_token_file: Option<PathBuf>,
+    /// The URL people reach Komander at (for links it prints).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Where repositories are cloned (default `komander_projects` in `data_dir`).
+    #[serde(default)]
+    pub projects_dir: Option<PathBuf>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("komander-data")
+}
+
+/// `komander serve` flags: each overrides the file and the environment.
+#[derive(clap::Args, Debug, Default, Serialize)]
+pub struct ServeArgs {
+    /// A TOML configuration file.
+    #[arg(long, env = "KOMANDER_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Where the API listens [default: 127.0.0.1:8080].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// The data directory [default: ./komander-data].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// The URL people reach Komander at.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Where repositories are cloned.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projects_dir: Option<PathBuf>,
+    /// A file holding the database URL (a flag would show the password in `ps`).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url_file: Option<PathBuf>,
+    /// A file holding the bootstrap token.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap_token_file: Option<PathBuf>,
+    /// A file holding the secret keys.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_keys_file: Option<PathBuf>,
+}
+
+fn read_secret(path: &Path, key: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {key}_file {}", path.display()))?;
+    Ok(text.trim().to_owned())
+}
+
+impl Config {
+    /// Loads the configuration: the file named by `--config` / `KOMANDER_CONFIG` (if any),
+    /// then `KOMANDER_<KEY>` variables, then flags; `<key>_file` values are read.
+    ///
+    /// # Errors
+    /// A message naming the key for a bad value or an unknown key, or the file that failed.
+    pub fn load(args: &ServeArgs) -> anyhow::Result<Config> {
+        let mut figment = Figment::new();
+        if let Some(path) = &args.config {
+            anyhow::ensure!(path.exists(), "configuration file {} not found", path.display());
+            figment = figment.merge(Toml::file(path));
+        }
+        let figment = figment
+            .merge(Env::prefixed("KOMANDER_").only(KEYS))
+            .merge(Serialized::defaults(args));
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        if let Some(path) = &config.database_url_file {
+            config.database_url = Some(SecretString::new(read_secret(path, "database_url")?));
+        }
+        if let Some(path) = &config.bootstrap_token_file {
+            config.bootstrap_token = Some(SecretString::new(read_secret(path, "bootstrap_token")?));
+        }
+        if let Some(path) = &config.secret_keys_file {
+            config.secret_keys = Some(
+                read_secret(path, "secret_keys")?
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(SecretString::new)
+                    .collect(),
+            );
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_nothing_and_flags_win() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            let config = Config::load(&ServeArgs::default()).unwrap();
+            assert_eq!(config.listen, default_listen());
+            assert_eq!(config.data_dir, PathBuf::from("komander-data"));
+            jail.set_env("KOMANDER_LISTEN", "127.0.0.1:9000");
+            jail.set_env("KOMANDER_DATA_DIR", "/tmp/from-env");
+            let args = ServeArgs {
+                data_dir: Some("/tmp/from-flag".into()),
+                ..Default::default()
+            };
+            let config = Config::load(&args).unwrap();
+            assert_eq!(config.listen.port(), 9000);
+            assert_eq!(config.data_dir, PathBuf::from("/tmp/from-flag"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn files_are_read_and_bad_keys_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("token", "a-bootstrap-token-value\n")?;
+            jail.create_file("komander.toml", "listen = \"127.0.0.1:7000\"\nbootstrap_token_file = \"token\"\n")?;
+            let args = ServeArgs {
+                config: Some("komander.toml".into()),
+                ..Default::default()
+            };
+            let config = Config::load(&args).unwrap();
+            assert_eq!(config.listen.port(), 7000);
+            assert_eq!(
+                config.bootstrap_token.unwrap().expose(),
+                "a-bootstrap-token-value"
+            );
+            jail.create_file("bad.toml", "lisen = \"x\"\n")?;
+            let err = Config::load(&ServeArgs {
+                config: Some("bad.toml".into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("lisen"), "{err}");
+            jail.set_env("KOMANDER_LISTEN", "not-an-address");
+            let err = Config::load(&ServeArgs::default()).unwrap_err();
+            assert!(err.to_string().contains("LISTEN"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,240 @@
+//! `.../environments/{environment}/deployments`: deployments, their services and variables.
+
+use axum::{Json, extract::State, http::StatusCode};
+use komander_domain::api::{
+    Deployment, DeploymentPatch, NewDeployment, NewService, Page, PageQuery, ResolvedDeployment,
+    Service, ServicePatch, ShareOutcome, Variable, VariableWrite,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{
+    AppState,
+    error::{ApiError, ErrorResponses},
+    extract::{
+        AppJson, AppPath, AppQuery, Authenticated, DeploymentPath, EnvironmentPath, ServicePath,
+        VariablePath,
+    },
+};
+
+/// The routes of this module.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_deployments, create_deployment))
+        .routes(routes!(get_deployment, update_deployment, delete_deployment))
+        .routes(routes!(share_deployment))
+        .routes(routes!(resolve_deployment))
+        .routes(routes!(list_services, create_service))
+        .routes(routes!(get_service, update_service, delete_service))
+        .routes(routes!(list_variables))
+        .routes(routes!(put_variable, delete_variable))
+}
+
+/// The environment's deployments the caller sees: shared ones and their own, by name.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/environments/{environment}/deployments", tag = "deployments", params(EnvironmentPath, PageQuery),
+    responses((status = 200, body = Page<Deployment>), ErrorResponses))]
+async fn list_deployments(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<EnvironmentPath>,
+    AppQuery(q): AppQuery<PageQuery>,
+) -> Result<Json<Page<Deployment>>, ApiError> {
+    Ok(Json(
+        s.app
+            .list_deployments(&caller, &p.project, &p.environment, &q)
+            .await?,
+    ))
+}
+
+/// Creates a deployment, private to the caller until shared.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/environments/{environment}/deployments", tag = "deployments", params(EnvironmentPath),
+    request_body = NewDeployment,
+    responses((status = 201, body = Deployment), ErrorResponses))]
+async fn create_deployment(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<EnvironmentPath>,
+    AppJson(body): AppJson<NewDeployment>,
+) -> Result<(StatusCode, Json<Deployment>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            s.app
+                .create_deployment(&caller, &p.project, &p.environment, body)
+                .await?,
+        ),
+    ))
+}
+
+/// A deployment; someone else's private deployment answers 404.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}",
+    tag = "deployments", params(DeploymentPath),
+    responses((status = 200, body = Deployment), ErrorResponses))]
+async fn get_deployment(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<DeploymentPath>,
+) -> Result<Json<Deployment>, ApiError> {
+    Ok(Json(s.app.get_deployment(&caller, p.slugs()).await?))
+}
+
+/// Changes a deployment's display name (its owner; Admins and DevOps when shared).
+#[utoipa::path(patch, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}",
+    tag = "deployments", params(DeploymentPath), request_body = DeploymentPatch,
+    responses((status = 200, body = Deployment), ErrorResponses))]
+async fn update_deployment(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<DeploymentPath>,
+    AppJson(body): AppJson<DeploymentPatch>,
+) -> Result<Json<Deployment>, ApiError> {
+    Ok(Json(s.app.update_deployment(&caller, p.slugs(), body).await?))
+}
+
+/// Deletes a deployment with its services (its owner; Admins and DevOps when shared).
+#[utoipa::path(delete, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}",
+    tag = "deployments", params(DeploymentPath), responses((status = 204), ErrorResponses))]
+async fn delete_deployment(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<DeploymentPath>,
+) -> Result<StatusCode, ApiError> {
+    s.app.delete_deployment(&caller, p.slugs()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Shares a deployment with the project's members. Every secret variable value in it is
+/// cleared; the owner re-enters them.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/share",
+    tag = "deployments", params(DeploymentPath),
+    responses((status = 200, body = ShareOutcome), ErrorResponses))]
+async fn share_deployment(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<DeploymentPath>,
+) -> Result<Json<ShareOutcome>, ApiError> {
+    Ok(Json(s.app.share_deployment(&caller, p.slugs()).await?))
+}
+
+/// For executors: the deployment with its secret values, to apply it. Allowed to those who may
+/// apply it; every call is audited.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/resolve",
+    tag = "deployments", params(DeploymentPath),
+    responses((status = 200, body = ResolvedDeployment), ErrorResponses))]
+async fn resolve_deployment(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<DeploymentPath>,
+) -> Result<Json<ResolvedDeployment>, ApiError> {
+    Ok(Json(s.app.resolve_deployment(&caller, p.slugs()).await?))
+}
+
+/// The deployment's services, by name.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/services",
+    tag = "services", params(DeploymentPath, PageQuery),
+    responses((status = 200, body = Page<Service>), ErrorResponses))]
+async fn list_services(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<DeploymentPath>,
+    AppQuery(q): AppQuery<PageQuery>,
+) -> Result<Json<Page<Service>>, ApiError> {
+    Ok(Json(s.app.list_services(&caller, p.slugs(), &q).await?))
+}
+
+/// Adds a service from an image.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/services",
+    tag = "services", params(DeploymentPath), request_body = NewService,
+    responses((status = 201, body = Service), ErrorResponses))]
+async fn create_service(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<DeploymentPath>,
+    AppJson(body): AppJson<NewService>,
+) -> Result<(StatusCode, Json<Service>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.app.create_service(&caller, p.slugs(), body).await?),
+    ))
+}
+
+/// A service.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/services/{service}",
+    tag = "services", params(ServicePath),
+    responses((status = 200, body = Service), ErrorResponses))]
+async fn get_service(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<ServicePath>,
+) -> Result<Json<Service>, ApiError> {
+    Ok(Json(s.app.get_service(&caller, p.slugs()).await?))
+}
+
+/// Replaces a service's image, ports or volumes.
+#[utoipa::path(patch, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/services/{service}",
+    tag = "services", params(ServicePath), request_body = ServicePatch,
+    responses((status = 200, body = Service), ErrorResponses))]
+async fn update_service(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<ServicePath>,
+    AppJson(body): AppJson<ServicePatch>,
+) -> Result<Json<Service>, ApiError> {
+    Ok(Json(s.app.update_service(&caller, p.slugs(), body).await?))
+}
+
+/// Deletes a service with its variables.
+#[utoipa::path(delete, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/services/{service}",
+    tag = "services", params(ServicePath), responses((status = 204), ErrorResponses))]
+async fn delete_service(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<ServicePath>,
+) -> Result<StatusCode, ApiError> {
+    s.app.delete_service(&caller, p.slugs()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The service's variables, by name. Secret values never appear: `has_value` tells whether
+/// one is set.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/services/{service}/variables",
+    tag = "services", params(ServicePath, PageQuery),
+    responses((status = 200, body = Page<Variable>), ErrorResponses))]
+async fn list_variables(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<ServicePath>,
+    AppQuery(q): AppQuery<PageQuery>,
+) -> Result<Json<Page<Variable>>, ApiError> {
+    Ok(Json(s.app.list_variables(&caller, p.slugs(), &q).await?))
+}
+
+/// Sets a variable. Secret values are write-only.
+#[utoipa::path(put, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/services/{service}/variables/{name}",
+    tag = "services", params(VariablePath), request_body = VariableWrite,
+    responses((status = 200, body = Variable), ErrorResponses))]
+async fn put_variable(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<VariablePath>,
+    AppJson(body): AppJson<VariableWrite>,
+) -> Result<Json<Variable>, ApiError> {
+    Ok(Json(
+        s.app
+            .put_variable(&caller, p.service_slugs(), &p.name, body)
+            .await?,
+    ))
+}
+
+/// Deletes a variable.
+#[utoipa::path(delete, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/services/{service}/variables/{name}",
+    tag = "services", params(VariablePath), responses((status = 204), ErrorResponses))]
+async fn delete_variable(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<VariablePath>,
+) -> Result<StatusCode, ApiError> {
+    s.app
+        .delete_variable(&caller, p.service_slugs(), &p.name)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,72 @@
+//! `komander serve`: opens the store and the keyring, makes sure someone can sign in (the local
+//! admin, the bootstrap token), then serves the API until SIGTERM or Ctrl-C.
+
+use std::{sync::Arc, time::Instant};
+
+use anyhow::Context as _;
+use komander_app::App;
+use komander_secrets::Keyring;
+use tracing::info;
+
+use crate::{
+    config::{Config, ServeArgs},
+    http::{AppState, router},
+};
+
+/// Runs the server until a shutdown signal.
+///
+/// # Errors
+/// Bad configuration, a data directory or database that cannot be opened, a port in use.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let config = Config::load(&args)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let keyring = match &config.secret_keys {
+        Some(keys) => Keyring::parse(keys).context("secret_keys")?,
+        None => Keyring::load_or_create(&config.data_dir.join("secret-keys"))?,
+    };
+    let store = komander_store::connect(
+        config.database_url.as_ref().map(|u| u.expose()),
+        &config.data_dir,
+    )
+    .await
+    .context("opening the database")?;
+    let app = App::new(store.clone(), Arc::new(keyring));
+    if let Some(token) = &config.bootstrap_token {
+        app.ensure_bootstrap_token(token)
+            .await
+            .context("bootstrap_token")?;
+    }
+    if let Some(path) = app.ensure_local_admin(&config.data_dir).await? {
+        println!("Local admin API token: {}", path.display());
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    info!(
+        %address,
+        database = store.backend(),
+        ready_ms = started.elapsed().as_millis() as u64,
+        "komander is ready"
+    );
+    println!("Komander listening on http://{address}");
+    axum::serve(listener, router(AppState::new(app)))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving the API")?;
+    info!("komander stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    info!("shutting down: finishing requests in flight");
+}
