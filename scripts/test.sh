@@ -1,0 +1,460 @@
+#!/usr/bin/env bash
+# Runs every Komander test. The one command for developers and for CI (.ci/run execs it).
+#
+#   scripts/test.sh
+#
+# Stages, in order; the first failure stops the run with a non-zero exit:
+#   1. provision  install what is missing: Debian's postgresql (and python3-venv if
+#                 `python3 -m venv` fails), the rustfmt and clippy components, and schemathesis
+#                 (pinned) in a venv under ~/.cache/komander
+#   2. lint       cargo fmt --check; cargo clippy -D warnings
+#   3. test       a private PostgreSQL server, then cargo test --workspace (SQLite and PostgreSQL)
+#   4. fuzz       schemathesis against a real `komander serve` on SQLite
+#   5. pg smoke   `komander serve` on a fresh PostgreSQL database becomes ready
+#
+# It works as root on a fresh Debian 12 machine and on a developer's machine that has things
+# installed already: every install is skipped when its thing is there. With CI=true anything that
+# cannot be provisioned fails the run. Otherwise a missing PostgreSQL is a loud warning: the
+# PostgreSQL tests skip (saying so) and the PostgreSQL smoke test does not run.
+#
+# Everything this script starts (PostgreSQL, komander) is stopped by process id when it exits,
+# however it exits, and its temporary directories are removed.
+#
+# Environment:
+#   CARGO_TARGET_DIR    default ~/.cache/komander/target: outside the repo, so a fresh clone (CI)
+#                       or a second worktree reuses the compiled dependencies
+#   KOMANDER_FUZZ_SEED  replay a schemathesis run with the seed it printed
+#   CI                  "true" (or 1) makes every provisioning problem fatal
+set -euo pipefail
+
+readonly SCHEMATHESIS_VERSION=4.32.5
+readonly FUZZ_EXAMPLES=25 # test cases per API operation and phase
+readonly FUZZ_TIMEOUT=600 # seconds for the whole schemathesis run
+readonly READY_TIMEOUT=60 # seconds for komander to answer /readyz
+readonly STOP_TIMEOUT=15  # seconds a process gets after its signal, before SIGKILL
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly REPO_ROOT
+readonly CACHE_DIR=$HOME/.cache/komander
+readonly VENV=$CACHE_DIR/venv
+
+WORK=''              # our temporary directory: server data dirs, logs
+SERVER_PID=''        # the `komander serve` we started, while it runs
+SERVER_LOG=''        # its output
+SERVER_URL=''        # its base URL, http://127.0.0.1:<port>
+KOMANDER_BIN=''      # the binary under test, in CARGO_TARGET_DIR
+STOPPED_STATUS=''    # exit status of the last process stop_pid stopped, if it was our child
+POLICY_RC_CREATED='' # set while /usr/sbin/policy-rc.d is ours to remove
+
+# shellcheck source=scripts/postgres.sh
+source "$REPO_ROOT/scripts/postgres.sh"
+
+# --- output ---------------------------------------------------------------------------------
+
+log() { printf '==> test.sh: %s\n' "$*"; }
+warn() { printf 'test.sh: warning: %s\n' "$*" >&2; }
+die() {
+    printf 'test.sh: error: %s\n' "$*" >&2
+    exit 1
+}
+
+# A warning nobody can miss in a scrolling log: something is NOT being tested.
+loud_warning() {
+    local bar='!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!'
+    {
+        printf '\n%s\n' "$bar"
+        printf '!!! %s\n' "$@"
+        printf '%s\n\n' "$bar"
+    } >&2
+}
+
+is_ci() { [[ ${CI:-} == true || ${CI:-} == 1 ]]; }
+
+# --- processes --------------------------------------------------------------------------------
+
+# Prints a TCP port that is free on 127.0.0.1 right now (the kernel picks it).
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# True while the process runs. A zombie (exited, not yet reaped by us) counts as stopped:
+# `kill -0` would still say it exists. Reads /proc so that no procps is needed.
+pid_alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) } # drop "pid (command) ": the state letter comes next
+    [[ ${stat:0:1} != Z ]]
+}
+
+# stop_pid PID SIGNAL NAME: sends SIGNAL, waits up to STOP_TIMEOUT seconds, then SIGKILL.
+# Returns 1 if the process had to be killed. Sets STOPPED_STATUS to its exit status when it was
+# our child (for the postmaster, which pg_ctl started, `wait` can only say it is not ours).
+stop_pid() {
+    local pid=$1 signal=$2 name=$3 i killed=0
+    STOPPED_STATUS=''
+    if pid_alive "$pid"; then
+        kill -s "$signal" "$pid" 2>/dev/null || true
+        for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
+            pid_alive "$pid" || break
+            sleep 0.1
+        done
+        if pid_alive "$pid"; then
+            warn "$name (pid $pid) did not stop within ${STOP_TIMEOUT}s of SIG$signal: killing it"
+            kill -s KILL "$pid" 2>/dev/null || true
+            killed=1
+            for ((i = 0; i < 50; i++)); do
+                pid_alive "$pid" || break
+                sleep 0.1
+            done
+        fi
+    fi
+    if wait "$pid" 2>/dev/null; then STOPPED_STATUS=0; else STOPPED_STATUS=$?; fi
+    ((killed == 0))
+}
+
+# http_status URL [TOKEN]: prints the HTTP status of a GET (0 when nothing answered).
+# Python rather than curl: python3 is needed anyway, and a fresh Debian has no curl.
+# Proxies are ignored: the server is on loopback.
+http_status() {
+    python3 - "$@" <<'PY'
+import sys, urllib.error, urllib.request
+
+request = urllib.request.Request(sys.argv[1])
+if len(sys.argv) > 2:
+    request.add_header("Authorization", "Bearer " + sys.argv[2])
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+try:
+    with opener.open(request, timeout=5) as response:
+        print(response.status)
+except urllib.error.HTTPError as error:
+    print(error.code)
+except Exception:
+    print(0)
+PY
+}
+
+# Removes the EXIT-trap's leftovers and stops what we started, in reverse order of starting.
+cleanup() {
+    local status=$?
+    set +e
+    trap - INT TERM
+    if [[ -n $SERVER_PID ]]; then
+        if ((status != 0)) && [[ -f $SERVER_LOG ]]; then
+            warn "last lines of the komander server's log:"
+            tail -n 40 "$SERVER_LOG" >&2
+        fi
+        stop_pid "$SERVER_PID" TERM komander
+        SERVER_PID=''
+    fi
+    pg_stop
+    remove_policy_rc
+    if [[ -n $WORK ]]; then
+        rm -rf -- "$WORK"
+    fi
+    exit "$status"
+}
+
+# --- provisioning -----------------------------------------------------------------------------
+
+remove_policy_rc() {
+    if [[ -n $POLICY_RC_CREATED ]]; then
+        rm -f /usr/sbin/policy-rc.d
+        POLICY_RC_CREATED=''
+    fi
+}
+
+# Installs Debian packages, quietly; the log is shown only when apt-get fails. Returns non-zero
+# (after saying why) when it cannot: not root, no apt-get, or apt-get failed.
+install_packages() {
+    local apt_log=$WORK/apt.log status=0
+    if ((EUID != 0)) || ! command -v apt-get >/dev/null; then
+        warn "missing Debian packages: $* (install them as root: apt-get install $*)"
+        return 1
+    fi
+    log "installing Debian packages: $*"
+    # Installing postgresql starts the system cluster's service, which we never use (the tests
+    # run a private server) and which would hold port 5432 and memory. policy-rc.d exiting 101
+    # forbids service starts during the install; we remove it after, but only if we made it.
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\n# Written by komander scripts/test.sh for one apt-get install.\nexit 101\n' \
+            >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        POLICY_RC_CREATED=1
+    fi
+    {
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+    } >"$apt_log" 2>&1 || status=$?
+    remove_policy_rc
+    if ((status != 0)); then
+        warn "apt-get failed (exit $status):"
+        tail -n 30 "$apt_log" >&2
+        return 1
+    fi
+}
+
+# A venv that works: its python runs and has pip (Debian's python3 without python3-venv leaves
+# a half-made venv with no pip behind).
+venv_ok() {
+    [[ -x $VENV/bin/python ]] && "$VENV/bin/python" -m pip --version >/dev/null 2>&1
+}
+
+make_venv() {
+    rm -rf -- "$VENV"
+    mkdir -p "$CACHE_DIR"
+    if python3 -m venv "$VENV" >"$WORK/venv.log" 2>&1 && venv_ok; then
+        return 0
+    fi
+    rm -rf -- "$VENV"
+    return 1
+}
+
+# Debian's pip refuses system-wide installs, and a pinned tool should not change under us:
+# schemathesis lives in its own venv, installed only when it is not already that version.
+ensure_schemathesis() {
+    local installed
+    installed=$("$VENV/bin/python" -c \
+        'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null) || true
+    if [[ $installed != "$SCHEMATHESIS_VERSION" ]]; then
+        log "installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+            "schemathesis==$SCHEMATHESIS_VERSION"
+    fi
+}
+
+# rustfmt and clippy are rustup components that a minimal toolchain may lack.
+ensure_rust_components() {
+    local installed missing=()
+    if ! command -v cargo >/dev/null && [[ -f $HOME/.cargo/env ]]; then
+        # shellcheck source=/dev/null
+        source "$HOME/.cargo/env"
+    fi
+    command -v cargo >/dev/null || die "cargo is not installed (https://rustup.rs)"
+    if command -v rustup >/dev/null; then
+        installed=$(rustup component list --installed) || die "rustup component list failed"
+        grep -q '^rustfmt' <<<"$installed" || missing+=(rustfmt)
+        grep -q '^clippy' <<<"$installed" || missing+=(clippy)
+        if ((${#missing[@]})); then
+            log "adding Rust components: ${missing[*]}"
+            rustup component add "${missing[@]}" || die "rustup component add ${missing[*]} failed"
+        fi
+    elif ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+        die "cargo fmt and cargo clippy are needed, and there is no rustup to add them"
+    fi
+}
+
+provision() {
+    local need=()
+    # python3 picks free ports, makes tokens, polls HTTP and hosts schemathesis.
+    if ! command -v python3 >/dev/null; then
+        need+=(python3 python3-venv)
+    elif ! venv_ok && ! make_venv; then
+        need+=(python3-venv)
+    fi
+    if ! pg_bin_dir >/dev/null; then
+        need+=(postgresql)
+    fi
+    if ((${#need[@]})) && ! install_packages "${need[@]}"; then
+        if is_ci; then
+            die "could not install ${need[*]}; with CI=true everything must be provisioned"
+        fi
+        # A developer can go on without PostgreSQL (loudly, later); not without python3.
+    fi
+    command -v python3 >/dev/null || die "python3 is required and could not be installed"
+    venv_ok || make_venv || {
+        cat "$WORK/venv.log" >&2
+        die "python3 -m venv $VENV failed (Debian: apt-get install python3-venv)"
+    }
+    ensure_schemathesis || die "could not install schemathesis $SCHEMATHESIS_VERSION into $VENV"
+    ensure_rust_components
+}
+
+# --- komander serve ---------------------------------------------------------------------------
+
+# start_komander NAME [VAR=VALUE...]: starts `komander serve` on a free port with a fresh data
+# directory under $WORK/NAME plus the given settings, and waits until /readyz answers 200.
+# Sets SERVER_PID, SERVER_LOG and SERVER_URL.
+start_komander() {
+    local name=$1 dir=$WORK/$1 port var unset_args=()
+    shift
+    mkdir -p "$dir/data"
+    port=$(free_port)
+    SERVER_URL=http://127.0.0.1:$port
+    SERVER_LOG=$dir/server.log
+    # The server sees only the settings given here: a developer's own KOMANDER_* variables (a
+    # config file, a database URL, keys) would change what is tested.
+    for var in $(compgen -e); do
+        if [[ $var == KOMANDER_* ]]; then
+            unset_args+=(-u "$var")
+        fi
+    done
+    # In its own working directory, so that a relative default can never write into the repo.
+    # `exec` twice (subshell, env): $! is komander's own pid.
+    (cd "$dir" && exec env "${unset_args[@]}" KOMANDER_DATA_DIR="$dir/data" \
+        KOMANDER_LISTEN="127.0.0.1:$port" "$@" "$KOMANDER_BIN" serve) >"$SERVER_LOG" 2>&1 &
+    SERVER_PID=$!
+    log "komander serve ($name) started: pid $SERVER_PID, $SERVER_URL"
+
+    local i
+    for ((i = 0; i < READY_TIMEOUT * 5; i++)); do
+        if ! pid_alive "$SERVER_PID"; then # (cleanup shows the end of its log)
+            die "komander serve ($name) exited before it was ready"
+        fi
+        if [[ $(http_status "$SERVER_URL/readyz") == 200 ]]; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    die "komander serve ($name) did not answer 200 on /readyz within ${READY_TIMEOUT}s"
+}
+
+# Stops the server with SIGTERM, its graceful shutdown. Not stopping in time is a failure: it is
+# what a service manager or Kubernetes relies on.
+stop_komander() {
+    local pid=$SERVER_PID
+    SERVER_PID=''
+    stop_pid "$pid" TERM komander ||
+        die "komander did not shut down within ${STOP_TIMEOUT}s of SIGTERM"
+    if [[ $STOPPED_STATUS != 0 ]]; then
+        warn "komander exited with status $STOPPED_STATUS after SIGTERM (a graceful stop exits 0)"
+    fi
+}
+
+# --- stages -----------------------------------------------------------------------------------
+
+# step NAME COMMAND...: runs one command with its output on the console; names it if it fails.
+step() {
+    local name=$1
+    shift
+    log "$name: $*"
+    "$@" || die "$name failed (exit $?)"
+}
+
+start_postgres() {
+    if pg_start; then
+        return 0
+    fi
+    pg_stop # whatever half-started
+    if is_ci; then
+        die "could not start PostgreSQL; with CI=true the PostgreSQL tests must run"
+    fi
+    loud_warning \
+        "PostgreSQL could not be provisioned (see the warnings above)." \
+        "The PostgreSQL tests will SKIP and the PostgreSQL smoke test will NOT run." \
+        "CI runs them: install Debian's postgresql (or run this script as root) to run them here."
+}
+
+# Fuzzes the REST API with schemathesis against a real server on SQLite, authenticated as the
+# bootstrap (instance-admin) service user.
+fuzz_api() {
+    local token status
+    token=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+    start_komander fuzz KOMANDER_BOOTSTRAP_TOKEN="$token"
+
+    # Without this, a broken bootstrap token makes every request 401 and the run passes empty.
+    status=$(http_status "$SERVER_URL/api/v1/me" "$token")
+    [[ $status == 200 ]] || die "GET /api/v1/me with the bootstrap token answered $status, not 200"
+
+    # Only two checks, by design: the defaults also flag legitimate answers (404 for what one may
+    # not see, 409 for a taken name, 405 for methods a path lacks).
+    #   --origin           the server we started, whatever `servers` the document names
+    #   --generation-with-security-parameters false
+    #                      send our bearer token, never generated Authorization values
+    #   --suppress-health-check too_slow,filter_too_much
+    #                      generator self-checks, not API bugs: they must not flake on a busy machine
+    #   --generation-database none, and the run's own directory as cwd: no .hypothesis or
+    #                      .schemathesis directories in the repo
+    # The grep hides schemathesis's pytest-like closing line ("== 1 warning in 3.2s =="), so
+    # that the last test-runner summary printed is cargo test's; the exit status is st's own.
+    # PYTHONUNBUFFERED: st writes into a pipe, and we want its progress as it happens.
+    local seed_args=()
+    if [[ -n ${KOMANDER_FUZZ_SEED:-} ]]; then
+        seed_args=(--seed "$KOMANDER_FUZZ_SEED")
+    fi
+    log "fuzz: schemathesis $SCHEMATHESIS_VERSION, $FUZZ_EXAMPLES examples per operation, at most ${FUZZ_TIMEOUT}s"
+    set +e
+    (cd "$WORK/fuzz" && PYTHONUNBUFFERED=1 timeout --kill-after=10 "$FUZZ_TIMEOUT" \
+        "$VENV/bin/st" run "$SERVER_URL/api/v1/openapi.json" \
+        --origin "$SERVER_URL" \
+        --header "Authorization: Bearer $token" \
+        --checks not_a_server_error,response_schema_conformance \
+        --max-examples "$FUZZ_EXAMPLES" \
+        --generation-with-security-parameters false \
+        --suppress-health-check too_slow,filter_too_much \
+        --generation-database none \
+        --request-timeout 10 \
+        --no-color \
+        "${seed_args[@]}") 2>&1 | grep --line-buffered -v -E '^=+( .*)? =+$'
+    status=${PIPESTATUS[0]}
+    set -e
+    if ((status == 124 || status == 137)); then
+        die "fuzz: schemathesis did not finish within ${FUZZ_TIMEOUT}s"
+    elif ((status != 0)); then
+        # (cleanup shows the server's log: it is still running)
+        die "fuzz: schemathesis found failures (exit $status); replay with KOMANDER_FUZZ_SEED=<the Seed above>"
+    fi
+    stop_komander
+    log "fuzz: passed"
+}
+
+# `komander serve` on a fresh PostgreSQL database: it migrates, becomes ready and stops cleanly.
+# The cargo tests cover the PostgreSQL store; this covers the binary's wiring of it.
+postgres_smoke() {
+    local url tables
+    if [[ -z $PG_PID ]]; then
+        loud_warning "PostgreSQL smoke test NOT run: no PostgreSQL server (see above)."
+        return 0
+    fi
+    url=$(pg_create_database komander_smoke) || die "createdb komander_smoke failed"
+    start_komander pg-smoke KOMANDER_DATABASE_URL="$url"
+    # Ready must mean it uses that database: its migrations created tables there.
+    tables=$("$PG_BIN/psql" -X -q -t -A -h 127.0.0.1 -p "$PG_PORT" -U postgres -d komander_smoke \
+        -c "select count(*) from information_schema.tables where table_schema = 'public'") ||
+        die "psql could not read komander_smoke"
+    ((tables > 0)) || die "komander was ready on PostgreSQL but created no tables in komander_smoke"
+    stop_komander
+    log "PostgreSQL smoke: passed ($tables tables)"
+}
+
+main() {
+    cd "$REPO_ROOT"
+    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/komander/target}
+    if [[ $CARGO_TARGET_DIR != /* ]]; then # cargo reads it relative to the cwd: pin it
+        CARGO_TARGET_DIR=$REPO_ROOT/$CARGO_TARGET_DIR
+    fi
+    KOMANDER_BIN=$CARGO_TARGET_DIR/debug/komander
+    # Tests and the fuzzer talk to servers on loopback only: never through a proxy.
+    export NO_PROXY=127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}
+    export no_proxy=$NO_PROXY
+
+    # INT and TERM become an exit, which runs cleanup. Ctrl-C reaches cargo too (same process
+    # group); a TERM sent to this script alone takes effect when the running cargo step ends.
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    WORK=$(mktemp -d /tmp/komander-test.XXXXXX)
+    mkdir -p "$WORK/fuzz"
+
+    provision
+
+    step "format" cargo fmt --all --check
+    step "clippy" cargo clippy --workspace --all-targets -- -D warnings
+
+    # The end-to-end tests start the komander binary itself: build it first.
+    step "build" cargo build -p komander-server
+    [[ -x $KOMANDER_BIN ]] || die "cargo build did not produce $KOMANDER_BIN"
+    export KOMANDER_BIN
+
+    start_postgres
+    step "test" cargo test --workspace
+
+    fuzz_api
+    postgres_smoke
+
+    log "all stages passed"
+}
+
+# Sourcing the file (to try one function) defines everything and runs nothing.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    main "$@"
+fi

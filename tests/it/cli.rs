@@ -1,0 +1,66 @@
+//! The `komander` CLI against a real server process: tables for people, JSON for scripts,
+//! exit codes scripts can trust.
+
+use std::process::{Command, Output};
+
+use komander_e2e::{ADMIN_TOKEN, ServerProcess, komander_binary};
+
+fn komander(server: &ServerProcess, args: &[&str]) -> Output {
+    Command::new(komander_binary())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", server.data_dir.path())
+        .env("KOMANDER_SERVER", &server.base)
+        .env("KOMANDER_TOKEN", ADMIN_TOKEN)
+        .output()
+        .expect("running komander")
+}
+
+fn ok(server: &ServerProcess, args: &[&str]) -> String {
+    let out = komander(server, args);
+    assert!(
+        out.status.success(),
+        "komander {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn cli_drives_projects_to_services_with_trustworthy_exit_codes() {
+    let server = ServerProcess::start(&[], "info");
+    ok(&server, &["project", "create", "shop"]);
+    ok(&server, &["environment", "create", "--project", "shop", "dev", "--runtime", "compose"]);
+    ok(&server, &["deployment", "create", "--project", "shop", "--environment", "dev", "mine"]);
+    ok(&server, &["service", "create", "--project", "shop", "--environment", "dev",
+        "--deployment", "mine", "web", "--image", "nginx:1", "--port", "80:8081"]);
+    let table = ok(&server, &["project", "list"]);
+    assert!(table.lines().next().unwrap().contains("NAME"), "{table}");
+    assert!(table.contains("shop"), "{table}");
+    let json = ok(&server, &["--output", "json", "service", "list", "--project", "shop",
+        "--environment", "dev", "--deployment", "mine"]);
+    let services: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let services = services.get("items").unwrap_or(&services);
+    assert_eq!(services[0]["ports"][0]["host"], 8081, "{json}");
+    let missing = komander(&server, &["project", "show", "nope"]);
+    assert_eq!(missing.status.code(), Some(3), "not found");
+    let taken = komander(&server, &["project", "create", "shop"]);
+    assert_eq!(taken.status.code(), Some(5), "conflict");
+    let invalid = komander(&server, &["project", "create", "fine", "--display-name", "   "]);
+    assert_eq!(invalid.status.code(), Some(6), "invalid input, refused by the server");
+    let malformed = komander(&server, &["project", "create", "Bad!"]);
+    assert_eq!(malformed.status.code(), Some(2), "a malformed name is a usage error");
+    let usage = komander(&server, &["project", "frobnicate"]);
+    assert_eq!(usage.status.code(), Some(2), "usage");
+    let denied = Command::new(komander_binary())
+        .args(["project", "list"])
+        .env_clear()
+        .env("HOME", server.data_dir.path())
+        .env("KOMANDER_SERVER", &server.base)
+        .env("KOMANDER_TOKEN", "kmd_wrong")
+        .output()
+        .unwrap();
+    assert_eq!(denied.status.code(), Some(4), "unauthenticated");
+}

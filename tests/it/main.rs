@@ -1,0 +1,9 @@
+//! End-to-end tests of Komander against real components. One binary, a module per area.
+
+mod authz;
+mod bad_input;
+mod cli;
+mod concurrency;
+mod migrations;
+mod secrets;
+mod store_suite;

@@ -1,0 +1,311 @@
+//! The end-to-end test harness: real stores (a SQLite file in a temp dir, a fresh database on
+//! the private PostgreSQL that `scripts/test.sh` starts), the real router driven without a
+//! socket, and the real `komander` binary started as a process and stopped by its id.
+//!
+//! PostgreSQL tests need `KOMANDER_TEST_DATABASE_URL`. Without it they skip with a loud message,
+//! except under `CI=true`, where a missing PostgreSQL fails the run.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Method, Request, StatusCode, header},
+};
+use komander_app::App;
+use komander_secrets::{Keyring, SecretString};
+use komander_server::http::{AppState, router};
+use komander_store::Store;
+use serde_json::Value;
+use sqlx::{Connection, Executor, PgConnection};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+/// The bootstrap token every test instance is started with.
+pub const ADMIN_TOKEN: &str = "kmd_test-bootstrap-token-0123456789";
+
+/// Whether this run is CI's, where nothing may be skipped.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The storage backends the suites run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temp dir.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL.
+    Postgres,
+}
+
+/// A fresh, empty PostgreSQL database for one test, as a URL; `None` (after a loud message)
+/// when no test PostgreSQL is configured outside CI.
+///
+/// # Panics
+/// Under `CI=true` without `KOMANDER_TEST_DATABASE_URL`, or when the server refuses.
+pub async fn postgres_database() -> Option<String> {
+    let Ok(admin) = std::env::var("KOMANDER_TEST_DATABASE_URL") else {
+        assert!(
+            !ci(),
+            "KOMANDER_TEST_DATABASE_URL is not set: under CI=true the PostgreSQL tests must run"
+        );
+        eprintln!(
+            "\n!!!!!!!! SKIPPING a PostgreSQL test: KOMANDER_TEST_DATABASE_URL is not set. \
+             Run `bash scripts/test.sh`, which starts a private PostgreSQL. !!!!!!!!\n"
+        );
+        return None;
+    };
+    let name = format!("k_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("connecting to the test PostgreSQL");
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("creating a test database");
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("KOMANDER_TEST_DATABASE_URL ends with /<database>");
+    Some(format!("{base}/{name}"))
+}
+
+/// A store on `backend`, with the temp dir that holds it (SQLite) and its URL (PostgreSQL).
+pub struct TestStore {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The data directory.
+    pub dir: TempDir,
+    /// The PostgreSQL URL, for PostgreSQL stores.
+    pub url: Option<String>,
+}
+
+impl TestStore {
+    /// A fresh store; `None` when PostgreSQL is asked for but not configured (outside CI).
+    pub async fn new(backend: Backend) -> Option<TestStore> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(postgres_database().await?),
+        };
+        let store = komander_store::connect(url.as_deref(), dir.path())
+            .await
+            .expect("opening the test store");
+        Some(TestStore { store, dir, url })
+    }
+
+    /// The SQLite database file.
+    pub fn sqlite_file(&self) -> PathBuf {
+        self.dir.path().join("komander.db")
+    }
+}
+
+/// The API of a fresh instance, driven through the real router without a socket.
+pub struct TestApi {
+    router: Router,
+    /// The store underneath.
+    pub store: TestStore,
+}
+
+/// The answer to a request: status and JSON body (`Null` when empty).
+pub type Answer = (StatusCode, Value);
+
+impl TestApi {
+    /// A fresh instance on `backend` whose bootstrap admin holds [`ADMIN_TOKEN`].
+    pub async fn new(backend: Backend) -> Option<TestApi> {
+        let store = TestStore::new(backend).await?;
+        let keyring = Keyring::parse(&[Keyring::generate_key_spec("test")]).expect("a key");
+        let app = App::new(store.store.clone(), Arc::new(keyring));
+        app.ensure_bootstrap_token(&SecretString::new(ADMIN_TOKEN))
+            .await
+            .expect("the bootstrap token");
+        Some(TestApi {
+            router: router(AppState::new(app)),
+            store,
+        })
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .expect("a request");
+        self.send(request).await
+    }
+
+    /// Sends a prepared request.
+    pub async fn send(&self, request: Request<Body>) -> Answer {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
+            .await
+            .expect("a body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        (status, body)
+    }
+
+    /// Creates a service user `handle` and answers an API token for it.
+    pub async fn user(&self, handle: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/users",
+                Some(ADMIN_TOKEN),
+                Some(serde_json::json!({ "handle": handle })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "creating user {handle}: {body}");
+        let (status, body) = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/users/{handle}/tokens"),
+                Some(ADMIN_TOKEN),
+                Some(serde_json::json!({ "name": "tests" })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "token for {handle}: {body}");
+        body["token"].as_str().expect("a token").to_owned()
+    }
+}
+
+/// The `komander` binary built beside the test executable (`cargo test --workspace` builds it),
+/// or `KOMANDER_BIN`.
+pub fn komander_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("KOMANDER_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .join("komander");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p komander-server` (or cargo test --workspace)",
+        path.display()
+    );
+    path
+}
+
+/// A `komander serve` process on a free port of 127.0.0.1, stopped by its id when dropped.
+/// Its standard error (the logs) goes to [`ServerProcess::log`].
+pub struct ServerProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The data directory.
+    pub data_dir: TempDir,
+    /// The file holding everything it logged.
+    pub log: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `komander serve` with the bootstrap token, extra environment and `RUST_LOG`.
+    ///
+    /// # Panics
+    /// When it does not print its address within 30 s.
+    pub fn start(env: &[(&str, &str)], rust_log: &str) -> ServerProcess {
+        let data_dir = tempfile::tempdir().expect("a temp dir");
+        let log = data_dir.path().join("server.log");
+        let log_file = std::fs::File::create(&log).expect("the log file");
+        let mut command = Command::new(komander_binary());
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", rust_log)
+            .env("KOMANDER_LISTEN", "127.0.0.1:0")
+            .env("KOMANDER_DATA_DIR", data_dir.path().join("data"))
+            .env("KOMANDER_BOOTSTRAP_TOKEN", ADMIN_TOKEN)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(log_file);
+        let mut child = command.spawn().expect("starting komander serve");
+        let stdout = child.stdout.take().expect("its stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(address) = line.strip_prefix("Komander listening on ") {
+                    let _ = sender.send(address.to_owned());
+                }
+            }
+        });
+        let base = match receiver.recv_timeout(Duration::from_secs(30)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "komander serve did not start: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        };
+        ServerProcess {
+            child,
+            base,
+            data_dir,
+            log,
+        }
+    }
+
+    /// Stops the server with SIGTERM and waits (at most 15 s) for it to exit.
+    pub fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A blocking-free HTTP client for this server.
+    pub fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}
