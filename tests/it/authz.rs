@@ -64,23 +64,50 @@ struct Team {
 }
 
 async fn team() -> Team {
-    let api = TestApi::new(Backend::Sqlite).await.expect("SQLite always works");
+    let api = TestApi::new(Backend::Sqlite)
+        .await
+        .expect("SQLite always works");
     let alice = api.user("alice").await;
     let dora = api.user("dora").await;
     let dave = api.user("dave").await;
     let olga = api.user("olga").await;
     let outsider = api.user("oscar").await;
-    expect(&api, Method::POST, "/api/v1/projects", Some(&alice),
-        Some(json!({"name": "shop"})), StatusCode::CREATED).await;
+    expect(
+        &api,
+        Method::POST,
+        "/api/v1/projects",
+        Some(&alice),
+        Some(json!({"name": "shop"})),
+        StatusCode::CREATED,
+    )
+    .await;
     for (handle, role) in [("dora", "devops"), ("dave", "dev"), ("olga", "dev")] {
-        expect(&api, Method::POST, "/api/v1/projects/shop/members", Some(&alice),
-            Some(json!({"user": handle, "role": role})), StatusCode::CREATED).await;
+        expect(
+            &api,
+            Method::POST,
+            "/api/v1/projects/shop/members",
+            Some(&alice),
+            Some(json!({"user": handle, "role": role})),
+            StatusCode::CREATED,
+        )
+        .await;
     }
-    expect(&api, Method::POST, "/api/v1/projects/shop/environments", Some(&alice),
-        Some(json!({"name": "dev", "runtime": "compose"})), StatusCode::CREATED).await;
+    expect(
+        &api,
+        Method::POST,
+        "/api/v1/projects/shop/environments",
+        Some(&alice),
+        Some(json!({"name": "dev", "runtime": "compose"})),
+        StatusCode::CREATED,
+    )
+    .await;
     Team {
         api,
-        tokens: [(Role::Admin, alice), (Role::DevOps, dora), (Role::Dev, dave)],
+        tokens: [
+            (Role::Admin, alice),
+            (Role::DevOps, dora),
+            (Role::Dev, dave),
+        ],
         other: olga,
         outsider,
     }
@@ -90,16 +117,45 @@ const DEPLOYMENTS: &str = "/api/v1/projects/shop/environments/dev/deployments";
 
 /// Creates deployment `name` owned by `owner`, with a service holding a secret, shared or not.
 async fn deployment(api: &TestApi, owner: &str, name: &str, shared: bool) {
-    expect(api, Method::POST, DEPLOYMENTS, Some(owner), Some(json!({"name": name})),
-        StatusCode::CREATED).await;
+    expect(
+        api,
+        Method::POST,
+        DEPLOYMENTS,
+        Some(owner),
+        Some(json!({"name": name})),
+        StatusCode::CREATED,
+    )
+    .await;
     let d = format!("{DEPLOYMENTS}/{name}");
-    expect(api, Method::POST, &format!("{d}/services"), Some(owner),
-        Some(json!({"name": "web", "image": "busybox:1"})), StatusCode::CREATED).await;
+    expect(
+        api,
+        Method::POST,
+        &format!("{d}/services"),
+        Some(owner),
+        Some(json!({"name": "web", "image": "busybox:1"})),
+        StatusCode::CREATED,
+    )
+    .await;
     if shared {
-        expect(api, Method::POST, &format!("{d}/share"), Some(owner), None, StatusCode::OK).await;
+        expect(
+            api,
+            Method::POST,
+            &format!("{d}/share"),
+            Some(owner),
+            None,
+            StatusCode::OK,
+        )
+        .await;
     }
-    expect(api, Method::PUT, &format!("{d}/services/web/variables/TOKEN"), Some(owner),
-        Some(json!({"value": "top-secret-value", "secret": true})), StatusCode::OK).await;
+    expect(
+        api,
+        Method::PUT,
+        &format!("{d}/services/web/variables/TOKEN"),
+        Some(owner),
+        Some(json!({"value": "top-secret-value", "secret": true})),
+        StatusCode::OK,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -134,8 +190,13 @@ async fn deployment_table_role_owner_sharing_action() {
                             continue;
                         }
                         Edit => {
-                            api.call(Method::PATCH, &path, Some(token),
-                                Some(json!({"display_name": "Renamed"}))).await
+                            api.call(
+                                Method::PATCH,
+                                &path,
+                                Some(token),
+                                Some(json!({"display_name": "Renamed"})),
+                            )
+                            .await
                         }
                         Delete => api.call(Method::DELETE, &path, Some(token), None).await,
                         Share => {
@@ -147,9 +208,13 @@ async fn deployment_table_role_owner_sharing_action() {
                                 .await
                         }
                         ReadSecret => {
-                            api.call(Method::GET,
-                                &format!("{path}/services/web/variables"), Some(token), None)
-                                .await
+                            api.call(
+                                Method::GET,
+                                &format!("{path}/services/web/variables"),
+                                Some(token),
+                                None,
+                            )
+                            .await
                         }
                     };
                     assert_eq!(status, want, "{case}: {body}");
@@ -173,19 +238,47 @@ async fn deployment_table_role_owner_sharing_action() {
     }
     // Someone else's private deployment: its name is taken, but the 409 does not name them.
     deployment(api, &team.other, "hidden", false).await;
-    let answer = expect(api, Method::POST, DEPLOYMENTS, Some(&team.tokens[0].1),
-        Some(json!({"name": "hidden"})), StatusCode::CONFLICT).await;
+    let answer = expect(
+        api,
+        Method::POST,
+        DEPLOYMENTS,
+        Some(&team.tokens[0].1),
+        Some(json!({"name": "hidden"})),
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert!(!answer.to_string().contains("olga"), "{answer}");
     // Non-members see nothing; anonymous callers are asked to authenticate.
-    for path in ["/api/v1/projects/shop", DEPLOYMENTS, &format!("{DEPLOYMENTS}/d2")] {
-        let answer = expect(api, Method::GET, path, Some(&team.outsider), None,
-            StatusCode::NOT_FOUND).await;
+    for path in [
+        "/api/v1/projects/shop",
+        DEPLOYMENTS,
+        &format!("{DEPLOYMENTS}/d2"),
+    ] {
+        let answer = expect(
+            api,
+            Method::GET,
+            path,
+            Some(&team.outsider),
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
         assert_eq!(answer["error"]["code"], "not_found");
         let answer = expect(api, Method::GET, path, None, None, StatusCode::UNAUTHORIZED).await;
         assert_eq!(answer["error"]["code"], "unauthenticated");
-        expect(api, Method::GET, path, Some("kmd_wrong"), None, StatusCode::UNAUTHORIZED).await;
+        expect(
+            api,
+            Method::GET,
+            path,
+            Some("kmd_wrong"),
+            None,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
     }
-    let (_, projects) = api.call(Method::GET, "/api/v1/projects", Some(&team.outsider), None).await;
+    let (_, projects) = api
+        .call(Method::GET, "/api/v1/projects", Some(&team.outsider), None)
+        .await;
     assert_eq!(projects["items"], json!([]));
 }
 
@@ -197,56 +290,192 @@ async fn project_and_environment_table() {
     for (i, (role, token)) in team.tokens.iter().enumerate() {
         let admin = *role == Role::Admin;
         let operator = matches!(role, Role::Admin | Role::DevOps);
-        let pick = |yes: StatusCode, allowed: bool| if allowed { yes } else { StatusCode::FORBIDDEN };
+        let pick =
+            |yes: StatusCode, allowed: bool| if allowed { yes } else { StatusCode::FORBIDDEN };
         expect(api, Method::GET, p, Some(token), None, StatusCode::OK).await;
-        expect(api, Method::PATCH, p, Some(token), Some(json!({"description": "x"})),
-            pick(StatusCode::OK, admin)).await;
+        expect(
+            api,
+            Method::PATCH,
+            p,
+            Some(token),
+            Some(json!({"description": "x"})),
+            pick(StatusCode::OK, admin),
+        )
+        .await;
         let newcomer = format!("new{i}");
         api.user(&newcomer).await;
-        expect(api, Method::POST, &format!("{p}/members"), Some(token),
-            Some(json!({"user": newcomer, "role": "dev"})), pick(StatusCode::CREATED, admin)).await;
-        expect(api, Method::POST, &format!("{p}/invitations"), Some(token),
-            Some(json!({"role": "dev"})), pick(StatusCode::CREATED, admin)).await;
-        expect(api, Method::GET, &format!("{p}/audit"), Some(token), None,
-            pick(StatusCode::OK, admin)).await;
+        expect(
+            api,
+            Method::POST,
+            &format!("{p}/members"),
+            Some(token),
+            Some(json!({"user": newcomer, "role": "dev"})),
+            pick(StatusCode::CREATED, admin),
+        )
+        .await;
+        expect(
+            api,
+            Method::POST,
+            &format!("{p}/invitations"),
+            Some(token),
+            Some(json!({"role": "dev"})),
+            pick(StatusCode::CREATED, admin),
+        )
+        .await;
+        expect(
+            api,
+            Method::GET,
+            &format!("{p}/audit"),
+            Some(token),
+            None,
+            pick(StatusCode::OK, admin),
+        )
+        .await;
         let env = format!("env{i}");
-        expect(api, Method::POST, &format!("{p}/environments"), Some(&team.tokens[0].1),
-            Some(json!({"name": env, "runtime": "kubernetes"})), StatusCode::CREATED).await;
-        expect(api, Method::POST, &format!("{p}/environments"), Some(token),
+        expect(
+            api,
+            Method::POST,
+            &format!("{p}/environments"),
+            Some(&team.tokens[0].1),
+            Some(json!({"name": env, "runtime": "kubernetes"})),
+            StatusCode::CREATED,
+        )
+        .await;
+        expect(
+            api,
+            Method::POST,
+            &format!("{p}/environments"),
+            Some(token),
             Some(json!({"name": format!("made{i}"), "runtime": "compose"})),
-            pick(StatusCode::CREATED, operator)).await;
-        expect(api, Method::PATCH, &format!("{p}/environments/{env}"), Some(token),
-            Some(json!({"executor": "local"})), pick(StatusCode::OK, operator)).await;
+            pick(StatusCode::CREATED, operator),
+        )
+        .await;
+        expect(
+            api,
+            Method::PATCH,
+            &format!("{p}/environments/{env}"),
+            Some(token),
+            Some(json!({"executor": "local"})),
+            pick(StatusCode::OK, operator),
+        )
+        .await;
         // Every role may create a deployment; an environment holding one is not deleted
         // without force, and only an Admin may force.
-        expect(api, Method::POST, &format!("{p}/environments/{env}/deployments"), Some(token),
-            Some(json!({"name": "mine"})), StatusCode::CREATED).await;
-        let held = expect(api, Method::DELETE, &format!("{p}/environments/{env}"), Some(token),
-            None, pick(StatusCode::CONFLICT, operator)).await;
+        expect(
+            api,
+            Method::POST,
+            &format!("{p}/environments/{env}/deployments"),
+            Some(token),
+            Some(json!({"name": "mine"})),
+            StatusCode::CREATED,
+        )
+        .await;
+        let held = expect(
+            api,
+            Method::DELETE,
+            &format!("{p}/environments/{env}"),
+            Some(token),
+            None,
+            pick(StatusCode::CONFLICT, operator),
+        )
+        .await;
         if operator {
-            assert!(held["error"]["message"].as_str().unwrap().contains("1 deployment"), "{held}");
+            assert!(
+                held["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("1 deployment"),
+                "{held}"
+            );
         }
-        expect(api, Method::DELETE, &format!("{p}/environments/{env}?force=true"), Some(token),
-            None, pick(StatusCode::NO_CONTENT, admin)).await;
+        expect(
+            api,
+            Method::DELETE,
+            &format!("{p}/environments/{env}?force=true"),
+            Some(token),
+            None,
+            pick(StatusCode::NO_CONTENT, admin),
+        )
+        .await;
         if !admin {
-            expect(api, Method::DELETE, p, Some(token), None, StatusCode::FORBIDDEN).await;
+            expect(
+                api,
+                Method::DELETE,
+                p,
+                Some(token),
+                None,
+                StatusCode::FORBIDDEN,
+            )
+            .await;
         }
     }
     // Secrets are write-only for every role: no route returns them (checked above for
     // variables); the project's last Admin can neither leave nor be demoted.
     let alice = &team.tokens[0].1;
-    expect(api, Method::DELETE, &format!("{p}/members/alice"), Some(alice), None,
-        StatusCode::CONFLICT).await;
-    expect(api, Method::PATCH, &format!("{p}/members/alice"), Some(alice),
-        Some(json!({"role": "dev"})), StatusCode::CONFLICT).await;
-    expect(api, Method::DELETE, p, Some(&team.outsider), None, StatusCode::NOT_FOUND).await;
-    expect(api, Method::DELETE, p, Some(alice), None, StatusCode::NO_CONTENT).await;
-    expect(api, Method::GET, p, Some(alice), None, StatusCode::NOT_FOUND).await;
+    expect(
+        api,
+        Method::DELETE,
+        &format!("{p}/members/alice"),
+        Some(alice),
+        None,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    expect(
+        api,
+        Method::PATCH,
+        &format!("{p}/members/alice"),
+        Some(alice),
+        Some(json!({"role": "dev"})),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    expect(
+        api,
+        Method::DELETE,
+        p,
+        Some(&team.outsider),
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    expect(
+        api,
+        Method::DELETE,
+        p,
+        Some(alice),
+        None,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    expect(
+        api,
+        Method::GET,
+        p,
+        Some(alice),
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     // Only instance admins create service users.
-    expect(api, Method::POST, "/api/v1/users", Some(alice), Some(json!({"handle": "robot"})),
-        StatusCode::FORBIDDEN).await;
-    expect(api, Method::POST, "/api/v1/users", Some(ADMIN_TOKEN),
-        Some(json!({"handle": "robot"})), StatusCode::CREATED).await;
+    expect(
+        api,
+        Method::POST,
+        "/api/v1/users",
+        Some(alice),
+        Some(json!({"handle": "robot"})),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    expect(
+        api,
+        Method::POST,
+        "/api/v1/users",
+        Some(ADMIN_TOKEN),
+        Some(json!({"handle": "robot"})),
+        StatusCode::CREATED,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -256,19 +485,57 @@ async fn removing_a_member_deletes_their_private_deployments_after_telling_how_m
     let alice = &team.tokens[0].1;
     deployment(api, &team.other, "olga-private", false).await;
     deployment(api, &team.other, "olga-shared", true).await;
-    let answer = expect(api, Method::DELETE, "/api/v1/projects/shop/members/olga", Some(alice),
-        None, StatusCode::CONFLICT).await;
-    assert!(answer["error"]["message"].as_str().unwrap().contains("1 private"), "{answer}");
-    expect(api, Method::GET, "/api/v1/projects/shop/members", Some(&team.other), None,
-        StatusCode::OK).await;
-    expect(api, Method::DELETE, "/api/v1/projects/shop/members/olga?force=true", Some(alice),
-        None, StatusCode::NO_CONTENT).await;
+    let answer = expect(
+        api,
+        Method::DELETE,
+        "/api/v1/projects/shop/members/olga",
+        Some(alice),
+        None,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 private"),
+        "{answer}"
+    );
+    expect(
+        api,
+        Method::GET,
+        "/api/v1/projects/shop/members",
+        Some(&team.other),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    expect(
+        api,
+        Method::DELETE,
+        "/api/v1/projects/shop/members/olga?force=true",
+        Some(alice),
+        None,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
     let (_, list) = api.call(Method::GET, DEPLOYMENTS, Some(alice), None).await;
-    let names: Vec<&str> = list["items"].as_array().unwrap().iter()
-        .map(|d| d["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["olga-shared"]);
-    expect(api, Method::GET, "/api/v1/projects/shop", Some(&team.other), None,
-        StatusCode::NOT_FOUND).await;
+    expect(
+        api,
+        Method::GET,
+        "/api/v1/projects/shop",
+        Some(&team.other),
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -276,16 +543,45 @@ async fn invitations_grant_their_role_once() {
     let team = team().await;
     let api = &team.api;
     let alice = &team.tokens[0].1;
-    let invitation = expect(api, Method::POST, "/api/v1/projects/shop/invitations", Some(alice),
-        Some(json!({"role": "devops"})), StatusCode::CREATED).await;
+    let invitation = expect(
+        api,
+        Method::POST,
+        "/api/v1/projects/shop/invitations",
+        Some(alice),
+        Some(json!({"role": "devops"})),
+        StatusCode::CREATED,
+    )
+    .await;
     let token = invitation["token"].as_str().unwrap();
     let accept = format!("/api/v1/invitations/{token}/accept");
-    let project = expect(api, Method::POST, &accept, Some(&team.outsider), None,
-        StatusCode::OK).await;
+    let project = expect(
+        api,
+        Method::POST,
+        &accept,
+        Some(&team.outsider),
+        None,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(project["role"], "devops");
-    expect(api, Method::POST, &accept, Some(&team.outsider), None, StatusCode::NOT_FOUND).await;
-    let list = expect(api, Method::GET, "/api/v1/projects/shop/invitations", Some(alice), None,
-        StatusCode::OK).await;
+    expect(
+        api,
+        Method::POST,
+        &accept,
+        Some(&team.outsider),
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let list = expect(
+        api,
+        Method::GET,
+        "/api/v1/projects/shop/invitations",
+        Some(alice),
+        None,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(list["items"][0]["accepted_by"], "oscar");
     assert!(list["items"][0].get("token").is_none());
 }

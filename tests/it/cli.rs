@@ -32,15 +32,66 @@ fn ok(server: &ServerProcess, args: &[&str]) -> String {
 fn cli_drives_projects_to_services_with_trustworthy_exit_codes() {
     let server = ServerProcess::start(&[], "info");
     ok(&server, &["project", "create", "shop"]);
-    ok(&server, &["environment", "create", "--project", "shop", "dev", "--runtime", "compose"]);
-    ok(&server, &["deployment", "create", "--project", "shop", "--environment", "dev", "mine"]);
-    ok(&server, &["service", "create", "--project", "shop", "--environment", "dev",
-        "--deployment", "mine", "web", "--image", "nginx:1", "--port", "80:8081"]);
+    ok(
+        &server,
+        &[
+            "environment",
+            "create",
+            "--project",
+            "shop",
+            "dev",
+            "--runtime",
+            "compose",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "deployment",
+            "create",
+            "--project",
+            "shop",
+            "--environment",
+            "dev",
+            "mine",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "service",
+            "create",
+            "--project",
+            "shop",
+            "--environment",
+            "dev",
+            "--deployment",
+            "mine",
+            "web",
+            "--image",
+            "nginx:1",
+            "--port",
+            "80:8081",
+        ],
+    );
     let table = ok(&server, &["project", "list"]);
     assert!(table.lines().next().unwrap().contains("NAME"), "{table}");
     assert!(table.contains("shop"), "{table}");
-    let json = ok(&server, &["--output", "json", "service", "list", "--project", "shop",
-        "--environment", "dev", "--deployment", "mine"]);
+    let json = ok(
+        &server,
+        &[
+            "--output",
+            "json",
+            "service",
+            "list",
+            "--project",
+            "shop",
+            "--environment",
+            "dev",
+            "--deployment",
+            "mine",
+        ],
+    );
     let services: serde_json::Value = serde_json::from_str(&json).unwrap();
     let services = services.get("items").unwrap_or(&services);
     assert_eq!(services[0]["ports"][0]["host"], 8081, "{json}");
@@ -48,10 +99,21 @@ fn cli_drives_projects_to_services_with_trustworthy_exit_codes() {
     assert_eq!(missing.status.code(), Some(3), "not found");
     let taken = komander(&server, &["project", "create", "shop"]);
     assert_eq!(taken.status.code(), Some(5), "conflict");
-    let invalid = komander(&server, &["project", "create", "fine", "--display-name", "   "]);
-    assert_eq!(invalid.status.code(), Some(6), "invalid input, refused by the server");
+    let invalid = komander(
+        &server,
+        &["project", "create", "fine", "--display-name", "   "],
+    );
+    assert_eq!(
+        invalid.status.code(),
+        Some(6),
+        "invalid input, refused by the server"
+    );
     let malformed = komander(&server, &["project", "create", "Bad!"]);
-    assert_eq!(malformed.status.code(), Some(2), "a malformed name is a usage error");
+    assert_eq!(
+        malformed.status.code(),
+        Some(2),
+        "a malformed name is a usage error"
+    );
     let usage = komander(&server, &["project", "frobnicate"]);
     assert_eq!(usage.status.code(), Some(2), "usage");
     let denied = Command::new(komander_binary())

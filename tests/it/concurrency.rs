@@ -10,15 +10,37 @@ async fn fifty_writers(backend: Backend) {
     };
     let api = std::sync::Arc::new(api);
     let (status, _) = api
-        .call(Method::POST, "/api/v1/projects", Some(ADMIN_TOKEN), Some(json!({"name": "busy"})))
+        .call(
+            Method::POST,
+            "/api/v1/projects",
+            Some(ADMIN_TOKEN),
+            Some(json!({"name": "busy"})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let s = "/api/v1/projects/busy/environments";
-    api.call(Method::POST, s, Some(ADMIN_TOKEN), Some(json!({"name": "dev", "runtime": "compose"}))).await;
+    api.call(
+        Method::POST,
+        s,
+        Some(ADMIN_TOKEN),
+        Some(json!({"name": "dev", "runtime": "compose"})),
+    )
+    .await;
     let d = "/api/v1/projects/busy/environments/dev/deployments";
-    api.call(Method::POST, d, Some(ADMIN_TOKEN), Some(json!({"name": "app"}))).await;
-    api.call(Method::POST, &format!("{d}/app/services"), Some(ADMIN_TOKEN),
-        Some(json!({"name": "web", "image": "nginx"}))).await;
+    api.call(
+        Method::POST,
+        d,
+        Some(ADMIN_TOKEN),
+        Some(json!({"name": "app"})),
+    )
+    .await;
+    api.call(
+        Method::POST,
+        &format!("{d}/app/services"),
+        Some(ADMIN_TOKEN),
+        Some(json!({"name": "web", "image": "nginx"})),
+    )
+    .await;
     let mut writers = Vec::new();
     for i in 0..50 {
         let api = api.clone();
@@ -26,13 +48,20 @@ async fn fifty_writers(backend: Backend) {
             // Each writer does a read-then-write use case of its own, and all of them write
             // the same tables at once.
             let project = api
-                .call(Method::POST, "/api/v1/projects", Some(ADMIN_TOKEN),
-                    Some(json!({"name": format!("p{i}")})))
+                .call(
+                    Method::POST,
+                    "/api/v1/projects",
+                    Some(ADMIN_TOKEN),
+                    Some(json!({"name": format!("p{i}")})),
+                )
                 .await;
             let variable = api
-                .call(Method::PUT,
-                    &format!("{d}/app/services/web/variables/V{i}"), Some(ADMIN_TOKEN),
-                    Some(json!({"value": format!("value-{i}"), "secret": i % 2 == 0})))
+                .call(
+                    Method::PUT,
+                    &format!("{d}/app/services/web/variables/V{i}"),
+                    Some(ADMIN_TOKEN),
+                    Some(json!({"value": format!("value-{i}"), "secret": i % 2 == 0})),
+                )
                 .await;
             (project, variable)
         }));
@@ -43,11 +72,25 @@ async fn fifty_writers(backend: Backend) {
         assert_eq!(vs, StatusCode::OK, "{backend:?}: {vb}");
     }
     let (_, projects) = api
-        .call(Method::GET, "/api/v1/projects?limit=200", Some(ADMIN_TOKEN), None)
+        .call(
+            Method::GET,
+            "/api/v1/projects?limit=200",
+            Some(ADMIN_TOKEN),
+            None,
+        )
         .await;
-    assert_eq!(projects["items"].as_array().unwrap().len(), 51, "{backend:?}");
+    assert_eq!(
+        projects["items"].as_array().unwrap().len(),
+        51,
+        "{backend:?}"
+    );
     let (_, resolved) = api
-        .call(Method::POST, &format!("{d}/app/resolve"), Some(ADMIN_TOKEN), None)
+        .call(
+            Method::POST,
+            &format!("{d}/app/resolve"),
+            Some(ADMIN_TOKEN),
+            None,
+        )
         .await;
     let env = resolved["services"][0]["environment"].as_object().unwrap();
     assert_eq!(env.len(), 50, "{backend:?}: every write landed");

@@ -3,7 +3,9 @@
 use std::path::Path;
 
 fn names(backend: &str) -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(backend);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations")
+        .join(backend);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -19,7 +21,14 @@ fn sqlite_and_postgres_migrations_match() {
     assert_eq!(sqlite, names("postgres"));
     for name in &sqlite {
         let (version, rest) = name.split_once('_').unwrap();
-        assert_eq!(version.len(), 14, "{name}: <YYYYMMDDHHMMSS>_<verb>_<noun>.sql");
-        assert!(version.bytes().all(|b| b.is_ascii_digit()) && rest.ends_with(".sql"), "{name}");
+        assert_eq!(
+            version.len(),
+            14,
+            "{name}: <YYYYMMDDHHMMSS>_<verb>_<noun>.sql"
+        );
+        assert!(
+            version.bytes().all(|b| b.is_ascii_digit()) && rest.ends_with(".sql"),
+            "{name}"
+        );
     }
 }

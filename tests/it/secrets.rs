@@ -35,23 +35,55 @@ async fn secret_life(server: &ServerProcess, secret: &str) -> String {
     let client = ServerProcess::client();
     let mut seen = String::new();
     for (method, path, body, want) in [
-        (M::POST, "/api/v1/projects".to_owned(), json!({"name": "vault"}), 201),
-        (M::POST, "/api/v1/projects/vault/environments".to_owned(),
-            json!({"name": "prod", "runtime": "compose"}), 201),
-        (M::POST, "/api/v1/projects/vault/environments/prod/deployments".to_owned(),
-            json!({"name": "backend"}), 201),
-        (M::POST, format!("{D}/services"), json!({"name": "web", "image": "busybox:1"}), 201),
-        (M::PUT, format!("{D}/services/web/variables/DB_PASSWORD"),
-            json!({"value": secret, "secret": true}), 200),
-        (M::PUT, format!("{D}/services/web/variables/MODE"),
-            json!({"value": "plain-value", "secret": false}), 200),
+        (
+            M::POST,
+            "/api/v1/projects".to_owned(),
+            json!({"name": "vault"}),
+            201,
+        ),
+        (
+            M::POST,
+            "/api/v1/projects/vault/environments".to_owned(),
+            json!({"name": "prod", "runtime": "compose"}),
+            201,
+        ),
+        (
+            M::POST,
+            "/api/v1/projects/vault/environments/prod/deployments".to_owned(),
+            json!({"name": "backend"}),
+            201,
+        ),
+        (
+            M::POST,
+            format!("{D}/services"),
+            json!({"name": "web", "image": "busybox:1"}),
+            201,
+        ),
+        (
+            M::PUT,
+            format!("{D}/services/web/variables/DB_PASSWORD"),
+            json!({"value": secret, "secret": true}),
+            200,
+        ),
+        (
+            M::PUT,
+            format!("{D}/services/web/variables/MODE"),
+            json!({"value": "plain-value", "secret": false}),
+            200,
+        ),
     ] {
         let (status, text) = call(&client, server, method, &path, Some(body)).await;
         assert_eq!(status, want, "{path}: {text}");
         seen.push_str(&text);
     }
-    let (_, variables) =
-        call(&client, server, M::GET, &format!("{D}/services/web/variables"), None).await;
+    let (_, variables) = call(
+        &client,
+        server,
+        M::GET,
+        &format!("{D}/services/web/variables"),
+        None,
+    )
+    .await;
     let variables: Value = serde_json::from_str(&variables).unwrap();
     assert_eq!(
         variables["items"],
@@ -60,34 +92,74 @@ async fn secret_life(server: &ServerProcess, secret: &str) -> String {
             {"name": "MODE", "secret": false, "has_value": true, "value": "plain-value"}
         ])
     );
-    let (_, audit) = call(&client, server, M::GET, "/api/v1/projects/vault/audit", None).await;
+    let (_, audit) = call(
+        &client,
+        server,
+        M::GET,
+        "/api/v1/projects/vault/audit",
+        None,
+    )
+    .await;
     assert!(audit.contains("variable.set"), "{audit}");
     seen.push_str(&audit);
     // The executor's endpoint is the one way out, and it is audited.
     let (status, resolved) = call(&client, server, M::POST, &format!("{D}/resolve"), None).await;
     assert_eq!(status, 200, "{resolved}");
     let resolved: Value = serde_json::from_str(&resolved).unwrap();
-    assert_eq!(resolved["services"][0]["environment"]["DB_PASSWORD"], secret);
-    let (_, audit) = call(&client, server, M::GET, "/api/v1/projects/vault/audit", None).await;
-    assert!(audit.contains("deployment.resolve") && audit.contains("web.DB_PASSWORD"), "{audit}");
+    assert_eq!(
+        resolved["services"][0]["environment"]["DB_PASSWORD"],
+        secret
+    );
+    let (_, audit) = call(
+        &client,
+        server,
+        M::GET,
+        "/api/v1/projects/vault/audit",
+        None,
+    )
+    .await;
+    assert!(
+        audit.contains("deployment.resolve") && audit.contains("web.DB_PASSWORD"),
+        "{audit}"
+    );
     seen.push_str(&audit);
     // Sharing clears the secret's value: the owner re-enters it.
     let (status, shared) = call(&client, server, M::POST, &format!("{D}/share"), None).await;
     assert_eq!(status, 200, "{shared}");
-    assert_eq!(serde_json::from_str::<Value>(&shared).unwrap()["cleared_secret_values"], 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&shared).unwrap()["cleared_secret_values"],
+        1
+    );
     seen.push_str(&shared);
-    let (_, variables) =
-        call(&client, server, M::GET, &format!("{D}/services/web/variables"), None).await;
+    let (_, variables) = call(
+        &client,
+        server,
+        M::GET,
+        &format!("{D}/services/web/variables"),
+        None,
+    )
+    .await;
     let variables: Value = serde_json::from_str(&variables).unwrap();
     assert_eq!(variables["items"][0]["has_value"], false);
-    assert_eq!(variables["items"][1]["value"], "plain-value", "plain values survive sharing");
+    assert_eq!(
+        variables["items"][1]["value"], "plain-value",
+        "plain values survive sharing"
+    );
     let (_, resolved) = call(&client, server, M::POST, &format!("{D}/resolve"), None).await;
     let resolved: Value = serde_json::from_str(&resolved).unwrap();
-    assert_eq!(resolved["services"][0]["missing_secrets"], json!(["DB_PASSWORD"]));
+    assert_eq!(
+        resolved["services"][0]["missing_secrets"],
+        json!(["DB_PASSWORD"])
+    );
     // Set it again so the stores hold a ciphertext while we search them.
-    let (status, _) = call(&client, server, M::PUT,
+    let (status, _) = call(
+        &client,
+        server,
+        M::PUT,
         &format!("{D}/services/web/variables/DB_PASSWORD"),
-        Some(json!({"value": secret, "secret": true}))).await;
+        Some(json!({"value": secret, "secret": true})),
+    )
+    .await;
     assert_eq!(status, 200);
     seen
 }
@@ -116,13 +188,15 @@ async fn secret_never_leaves_through_sqlite_logs_audit_or_api() {
     assert!(log.len() > 1000, "trace logs were captured");
     assert_absent(&log, &secret, "the server's logs");
     // The ciphertext is really there, bound to its row.
-    let mut db = SqliteConnection::connect(&format!("sqlite://{}", data.join("komander.db").display()))
-        .await
-        .unwrap();
-    let sealed: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM variables WHERE name = 'DB_PASSWORD'")
-        .fetch_one(&mut db)
-        .await
-        .unwrap();
+    let mut db =
+        SqliteConnection::connect(&format!("sqlite://{}", data.join("komander.db").display()))
+            .await
+            .unwrap();
+    let sealed: Vec<u8> =
+        sqlx::query_scalar("SELECT sealed FROM variables WHERE name = 'DB_PASSWORD'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
     assert!(sealed.len() > secret.len());
 }
 
@@ -136,7 +210,11 @@ async fn secret_never_leaves_through_postgres_tables() {
     let seen = secret_life(&server, &secret).await;
     assert_absent(seen.as_bytes(), &secret, "API answers");
     server.stop();
-    assert_absent(&std::fs::read(&server.log).unwrap(), &secret, "the server's logs");
+    assert_absent(
+        &std::fs::read(&server.log).unwrap(),
+        &secret,
+        "the server's logs",
+    );
     let mut db = PgConnection::connect(&url).await.unwrap();
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
@@ -162,30 +240,57 @@ async fn a_ciphertext_copied_onto_another_row_fails_to_decrypt() {
     let api = TestApi::new(Backend::Sqlite).await.unwrap();
     let admin = Some(ADMIN_TOKEN);
     let steps = [
-        (Method::POST, "/api/v1/projects".to_owned(), json!({"name": "vault"})),
-        (Method::POST, "/api/v1/projects/vault/environments".to_owned(),
-            json!({"name": "prod", "runtime": "compose"})),
-        (Method::POST, "/api/v1/projects/vault/environments/prod/deployments".to_owned(),
-            json!({"name": "backend"})),
-        (Method::POST, format!("{D}/services"), json!({"name": "web", "image": "busybox"})),
-        (Method::PUT, format!("{D}/services/web/variables/A"), json!({"value": "alpha", "secret": true})),
-        (Method::PUT, format!("{D}/services/web/variables/B"), json!({"value": "bravo", "secret": true})),
+        (
+            Method::POST,
+            "/api/v1/projects".to_owned(),
+            json!({"name": "vault"}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/projects/vault/environments".to_owned(),
+            json!({"name": "prod", "runtime": "compose"}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/projects/vault/environments/prod/deployments".to_owned(),
+            json!({"name": "backend"}),
+        ),
+        (
+            Method::POST,
+            format!("{D}/services"),
+            json!({"name": "web", "image": "busybox"}),
+        ),
+        (
+            Method::PUT,
+            format!("{D}/services/web/variables/A"),
+            json!({"value": "alpha", "secret": true}),
+        ),
+        (
+            Method::PUT,
+            format!("{D}/services/web/variables/B"),
+            json!({"value": "bravo", "secret": true}),
+        ),
     ];
     for (method, path, body) in steps {
         let (status, answer) = api.call(method, &path, admin, Some(body)).await;
         assert!(status.is_success(), "{path}: {answer}");
     }
-    let (status, resolved) = api.call(Method::POST, &format!("{D}/resolve"), admin, None).await;
+    let (status, resolved) = api
+        .call(Method::POST, &format!("{D}/resolve"), admin, None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(resolved["services"][0]["environment"]["B"], "bravo");
-    let mut db = SqliteConnection::connect(&format!("sqlite://{}", api.store.sqlite_file().display()))
-        .await
-        .unwrap();
+    let mut db =
+        SqliteConnection::connect(&format!("sqlite://{}", api.store.sqlite_file().display()))
+            .await
+            .unwrap();
     sqlx::query("UPDATE variables SET sealed = (SELECT sealed FROM variables WHERE name = 'A') WHERE name = 'B'")
         .execute(&mut db)
         .await
         .unwrap();
-    let (status, answer) = api.call(Method::POST, &format!("{D}/resolve"), admin, None).await;
+    let (status, answer) = api
+        .call(Method::POST, &format!("{D}/resolve"), admin, None)
+        .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{answer}");
     assert!(!answer.to_string().contains("alpha"), "{answer}");
 }

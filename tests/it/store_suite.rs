@@ -62,7 +62,10 @@ async fn suite(store: &dyn Store) {
             created_at: 1,
             updated_at: 1,
         };
-        store.create_project(&p, &audit(&ann, Some(p.id), "project.create")).await.unwrap();
+        store
+            .create_project(&p, &audit(&ann, Some(p.id), "project.create"))
+            .await
+            .unwrap();
         ids.push(p.id);
     }
     let ann_sees = Visibility { user: ann.id };
@@ -70,20 +73,45 @@ async fn suite(store: &dyn Store) {
     let names: Vec<_> = first.iter().map(|(p, _)| p.name.to_string()).collect();
     assert_eq!(names, ["a", "b"]);
     assert_eq!(first[0].1, Role::Admin);
-    let rest = store.list_projects(ann_sees, &page(10, Some("b"))).await.unwrap();
+    let rest = store
+        .list_projects(ann_sees, &page(10, Some("b")))
+        .await
+        .unwrap();
     assert_eq!(rest.len(), 3);
-    assert!(store.list_projects(Visibility { user: bob.id }, &page(10, None)).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_projects(Visibility { user: bob.id }, &page(10, None))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let project = ids[1];
-    let (_, role) = store.project(&"a".parse().unwrap(), bob.id).await.unwrap().unwrap();
+    let (_, role) = store
+        .project(&"a".parse().unwrap(), bob.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(role, None);
     // Members: the last Admin stays.
-    store.add_member(project, bob.id, Role::Dev, &audit(&ann, Some(project), "member.add")).await.unwrap();
+    store
+        .add_member(
+            project,
+            bob.id,
+            Role::Dev,
+            &audit(&ann, Some(project), "member.add"),
+        )
+        .await
+        .unwrap();
     assert!(matches!(
-        store.add_member(project, bob.id, Role::Dev, &audit(&ann, Some(project), "x")).await,
+        store
+            .add_member(project, bob.id, Role::Dev, &audit(&ann, Some(project), "x"))
+            .await,
         Err(StoreError::Conflict { .. })
     ));
     assert!(matches!(
-        store.set_member_role(project, ann.id, Role::Dev, &audit(&ann, Some(project), "x")).await,
+        store
+            .set_member_role(project, ann.id, Role::Dev, &audit(&ann, Some(project), "x"))
+            .await,
         Err(StoreError::Conflict { .. })
     ));
     // Environments and deployments: visibility, share clears secrets, cascade.
@@ -98,10 +126,16 @@ async fn suite(store: &dyn Store) {
         created_at: 1,
         updated_at: 1,
     };
-    store.create_environment(&env, &audit(&ann, Some(project), "e")).await.unwrap();
+    store
+        .create_environment(&env, &audit(&ann, Some(project), "e"))
+        .await
+        .unwrap();
     let mut dup = env.clone();
     dup.id = EnvironmentId::new();
-    match store.create_environment(&dup, &audit(&ann, Some(project), "e")).await {
+    match store
+        .create_environment(&dup, &audit(&ann, Some(project), "e"))
+        .await
+    {
         Err(StoreError::Conflict { field, .. }) => assert_eq!(field.as_deref(), Some("name")),
         other => panic!("expected a name conflict, got {other:?}"),
     }
@@ -118,9 +152,18 @@ async fn suite(store: &dyn Store) {
         updated_at: 1,
     };
     let bobs = deployment(&bob, "bobs");
-    store.create_deployment(&bobs, &audit(&bob, Some(project), "d")).await.unwrap();
-    store.create_deployment(&deployment(&ann, "anns"), &audit(&ann, Some(project), "d")).await.unwrap();
-    let seen = store.list_deployments(env.id, ann_sees, &page(10, None)).await.unwrap();
+    store
+        .create_deployment(&bobs, &audit(&bob, Some(project), "d"))
+        .await
+        .unwrap();
+    store
+        .create_deployment(&deployment(&ann, "anns"), &audit(&ann, Some(project), "d"))
+        .await
+        .unwrap();
+    let seen = store
+        .list_deployments(env.id, ann_sees, &page(10, None))
+        .await
+        .unwrap();
     assert_eq!(seen.len(), 1, "ann sees her own private deployment only");
     assert_eq!(seen[0].owner_handle.as_ref().unwrap().as_str(), "ann");
     let service = ServiceRecord {
@@ -133,7 +176,10 @@ async fn suite(store: &dyn Store) {
         created_at: 1,
         updated_at: 1,
     };
-    store.create_service(&service, &audit(&bob, Some(project), "s")).await.unwrap();
+    store
+        .create_service(&service, &audit(&bob, Some(project), "s"))
+        .await
+        .unwrap();
     for (name, secret, value) in [
         ("KEY", true, StoredValue::Sealed(vec![1, 2, 3])),
         ("MODE", false, StoredValue::Plain("x".into())),
@@ -146,30 +192,72 @@ async fn suite(store: &dyn Store) {
             value,
             updated_at: 1,
         };
-        store.put_variable(&v, &audit(&bob, Some(project), "v")).await.unwrap();
-        store.put_variable(&v, &audit(&bob, Some(project), "v")).await.unwrap();
+        store
+            .put_variable(&v, &audit(&bob, Some(project), "v"))
+            .await
+            .unwrap();
+        store
+            .put_variable(&v, &audit(&bob, Some(project), "v"))
+            .await
+            .unwrap();
     }
-    assert_eq!(store.remove_member(project, bob.id, false, &audit(&ann, Some(project), "x")).await
-        .map_err(|e| e.to_string()).unwrap_err(),
-        "the member owns 1 private deployment(s) in this project; removing them deletes those: repeat with force=true");
-    let cleared = store.share_deployment(bobs.id, 3, &audit(&bob, Some(project), "share")).await.unwrap();
+    assert_eq!(
+        store
+            .remove_member(project, bob.id, false, &audit(&ann, Some(project), "x"))
+            .await
+            .map_err(|e| e.to_string())
+            .unwrap_err(),
+        "the member owns 1 private deployment(s) in this project; removing them deletes those: repeat with force=true"
+    );
+    let cleared = store
+        .share_deployment(bobs.id, 3, &audit(&bob, Some(project), "share"))
+        .await
+        .unwrap();
     assert_eq!(cleared, 1);
     assert!(matches!(
-        store.share_deployment(bobs.id, 3, &audit(&bob, Some(project), "share")).await,
+        store
+            .share_deployment(bobs.id, 3, &audit(&bob, Some(project), "share"))
+            .await,
         Err(StoreError::Conflict { .. })
     ));
-    let vars = store.list_variables(service.id, &page(10, None)).await.unwrap();
+    let vars = store
+        .list_variables(service.id, &page(10, None))
+        .await
+        .unwrap();
     assert_eq!(vars[0].value, StoredValue::Empty);
     assert_eq!(vars[1].value, StoredValue::Plain("x".into()));
-    assert_eq!(store.list_deployments(env.id, ann_sees, &page(10, None)).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .list_deployments(env.id, ann_sees, &page(10, None))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     assert!(matches!(
-        store.delete_environment(env.id, false, &audit(&ann, Some(project), "x")).await,
+        store
+            .delete_environment(env.id, false, &audit(&ann, Some(project), "x"))
+            .await,
         Err(StoreError::Conflict { .. })
     ));
-    assert_eq!(store.delete_environment(env.id, true, &audit(&ann, Some(project), "x")).await.unwrap(), 2);
-    assert!(store.variable(service.id, &"MODE".parse().unwrap()).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .delete_environment(env.id, true, &audit(&ann, Some(project), "x"))
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(
+        store
+            .variable(service.id, &"MODE".parse().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(matches!(
-        store.delete_deployment(bobs.id, &audit(&ann, Some(project), "x")).await,
+        store
+            .delete_deployment(bobs.id, &audit(&ann, Some(project), "x"))
+            .await,
         Err(StoreError::NotFound(_))
     ));
     // Audit: newest first, failed writes left nothing.
@@ -178,7 +266,11 @@ async fn suite(store: &dyn Store) {
     assert_eq!(entries.last().unwrap().action, "project.create");
     assert!(entries.windows(2).all(|w| w[0].id > w[1].id));
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions.iter().filter(|a| **a == "x").count(), 1, "{actions:?}");
+    assert_eq!(
+        actions.iter().filter(|a| **a == "x").count(),
+        1,
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]

@@ -182,7 +182,11 @@ impl TestApi {
                 Some(serde_json::json!({ "handle": handle })),
             )
             .await;
-        assert_eq!(status, StatusCode::CREATED, "creating user {handle}: {body}");
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "creating user {handle}: {body}"
+        );
         let (status, body) = self
             .call(
                 Method::POST,
@@ -275,6 +279,11 @@ impl ServerProcess {
             data_dir,
             log,
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops the server with SIGTERM and waits (at most 15 s) for it to exit.

@@ -127,7 +127,11 @@ impl Config {
     pub fn load(args: &ServeArgs) -> anyhow::Result<Config> {
         let mut figment = Figment::new();
         if let Some(path) = &args.config {
-            anyhow::ensure!(path.exists(), "configuration file {} not found", path.display());
+            anyhow::ensure!(
+                path.exists(),
+                "configuration file {} not found",
+                path.display()
+            );
             figment = figment.merge(Toml::file(path));
         }
         let figment = figment
@@ -156,6 +160,10 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::result_large_err,
+    reason = "figment::Jail's closures return figment::Error, which is large"
+)]
 mod tests {
     use super::*;
 
@@ -184,7 +192,10 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.clear_env();
             jail.create_file("token", "a-bootstrap-token-value\n")?;
-            jail.create_file("komander.toml", "listen = \"127.0.0.1:7000\"\nbootstrap_token_file = \"token\"\n")?;
+            jail.create_file(
+                "komander.toml",
+                "listen = \"127.0.0.1:7000\"\nbootstrap_token_file = \"token\"\n",
+            )?;
             let args = ServeArgs {
                 config: Some("komander.toml".into()),
                 ..Default::default()

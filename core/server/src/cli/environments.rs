@@ -193,7 +193,11 @@ impl Row for Environment {
             self.runtime.as_str().to_owned(),
             self.executor.as_str().to_owned(),
             timestamp(self.updated_at),
-            joined(self.settings.iter().map(|(key, value)| format!("{key}={value}"))),
+            joined(
+                self.settings
+                    .iter()
+                    .map(|(key, value)| format!("{key}={value}")),
+            ),
         ]
     }
 }

@@ -111,9 +111,11 @@ pub async fn run(args: ClientArgs, command: ClientCommand) -> anyhow::Result<Exi
         .server
         .or_else(|| file.server.clone())
         .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
-    let stored_token = file
-        .token
-        .filter(|_| file.server.as_deref().is_none_or(|stored| same_server(stored, &server)));
+    let stored_token = file.token.filter(|_| {
+        file.server
+            .as_deref()
+            .is_none_or(|stored| same_server(stored, &server))
+    });
     let api = ApiClient::new(&server, env_token().or(stored_token))?;
     let out = args.output;
     let anonymous = !api.has_token() && !matches!(command, ClientCommand::Login { .. });
@@ -171,7 +173,8 @@ fn exit_status(err: &anyhow::Error) -> u8 {
 }
 
 fn api_error(err: &anyhow::Error) -> Option<&ApiError> {
-    err.chain().find_map(|cause| cause.downcast_ref::<ApiError>())
+    err.chain()
+        .find_map(|cause| cause.downcast_ref::<ApiError>())
 }
 
 /// `KOMANDER_TOKEN`, when set and not blank.
@@ -295,16 +298,31 @@ mod tests {
         }
         Cli::command().debug_assert();
         let cli = Cli::try_parse_from([
-            "komander", "service", "create", "--project", "shop", "--environment", "dev",
-            "--deployment", "mine", "web", "--image", "nginx:1", "--port", "80:8081",
-            "--output", "json",
+            "komander",
+            "service",
+            "create",
+            "--project",
+            "shop",
+            "--environment",
+            "dev",
+            "--deployment",
+            "mine",
+            "web",
+            "--image",
+            "nginx:1",
+            "--port",
+            "80:8081",
+            "--output",
+            "json",
         ])
         .unwrap();
         assert_eq!(cli.args.output, OutputFormat::Json);
         assert!(matches!(cli.command, ClientCommand::Service(_)));
         assert!(
-            Cli::try_parse_from(["komander", "member", "add", "-p", "shop", "bob", "--role", "boss"])
-                .is_err()
+            Cli::try_parse_from([
+                "komander", "member", "add", "-p", "shop", "bob", "--role", "boss"
+            ])
+            .is_err()
         );
     }
 }

@@ -81,10 +81,12 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
 fn render_table(columns: &[&str], rows: &[Vec<String>]) -> String {
     let header: Vec<String> = columns.iter().copied().map(printable).collect();
     let lines: Vec<Vec<String>> = std::iter::once(header)
-        .chain(
-            rows.iter()
-                .map(|row| row.iter().map(String::as_str).map(printable).collect::<Vec<String>>()),
-        )
+        .chain(rows.iter().map(|row| {
+            row.iter()
+                .map(String::as_str)
+                .map(printable)
+                .collect::<Vec<String>>()
+        }))
         .collect();
     let mut widths = vec![0; columns.len()];
     for line in &lines {
@@ -125,7 +127,11 @@ pub fn yes_no(flag: bool) -> String {
 /// Values joined by commas, or `-` when there are none.
 pub fn joined(values: impl IntoIterator<Item = String>) -> String {
     let text = values.into_iter().collect::<Vec<_>>().join(",");
-    if text.is_empty() { "-".to_owned() } else { text }
+    if text.is_empty() {
+        "-".to_owned()
+    } else {
+        text
+    }
 }
 
 #[cfg(test)]

@@ -270,7 +270,11 @@ impl InvitationCommand {
                     .post_action(&format!("{API}/invitations/{token}/accept"))
                     .await
                     .context("accepting the invitation")?;
-                eprintln!("joined project {} as {}", project.name, project.role.as_str());
+                eprintln!(
+                    "joined project {} as {}",
+                    project.name,
+                    project.role.as_str()
+                );
                 print_item(out, &project)
             }
         }
@@ -306,8 +310,14 @@ impl Row for Member {
 }
 
 impl Row for Invitation {
-    const COLUMNS: &'static [&'static str] =
-        &["ID", "ROLE", "CREATED BY", "CREATED", "EXPIRES", "ACCEPTED BY"];
+    const COLUMNS: &'static [&'static str] = &[
+        "ID",
+        "ROLE",
+        "CREATED BY",
+        "CREATED",
+        "EXPIRES",
+        "ACCEPTED BY",
+    ];
 
     fn cells(&self) -> Vec<String> {
         vec![

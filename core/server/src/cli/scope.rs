@@ -157,7 +157,15 @@ mod tests {
     #[test]
     fn nested_scopes_build_paths_from_flags() {
         let probe = Probe::try_parse_from([
-            "probe", "--project", "shop", "-e", "dev", "--deployment", "mine", "-s", "web",
+            "probe",
+            "--project",
+            "shop",
+            "-e",
+            "dev",
+            "--deployment",
+            "mine",
+            "-s",
+            "web",
         ])
         .unwrap();
         assert_eq!(

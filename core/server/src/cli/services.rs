@@ -226,7 +226,10 @@ impl VariableCommand {
                     value
                 };
                 let variable: Variable = api
-                    .put(&scope.item("variables", &name), &VariableWrite { value, secret })
+                    .put(
+                        &scope.item("variables", &name),
+                        &VariableWrite { value, secret },
+                    )
                     .await
                     .with_context(|| format!("setting variable {name} of {scope}"))?;
                 print_item(out, &variable)
@@ -281,7 +284,9 @@ fn parse_volume(text: &str) -> Result<VolumeSpec, String> {
         return Err(format!("the mount path {target:?} is not absolute"));
     }
     Ok(VolumeSpec {
-        source: source.parse::<VolumeName>().map_err(|err| err.to_string())?,
+        source: source
+            .parse::<VolumeName>()
+            .map_err(|err| err.to_string())?,
         target: target.to_owned(),
         read_only,
     })
@@ -290,7 +295,11 @@ fn parse_volume(text: &str) -> Result<VolumeSpec, String> {
 /// A port as `--port` takes it.
 fn show_port(port: &PortSpec) -> String {
     let host = port.host.map(|host| format!(":{host}")).unwrap_or_default();
-    let protocol = if port.protocol == Protocol::Udp { "/udp" } else { "" };
+    let protocol = if port.protocol == Protocol::Udp {
+        "/udp"
+    } else {
+        ""
+    };
     format!("{}{host}{protocol}", port.container)
 }
 
@@ -315,8 +324,14 @@ impl Row for Service {
 }
 
 impl Row for ResolvedService {
-    const COLUMNS: &'static [&'static str] =
-        &["NAME", "IMAGE", "PORTS", "VOLUMES", "VARIABLES", "MISSING SECRETS"];
+    const COLUMNS: &'static [&'static str] = &[
+        "NAME",
+        "IMAGE",
+        "PORTS",
+        "VOLUMES",
+        "VARIABLES",
+        "MISSING SECRETS",
+    ];
 
     fn cells(&self) -> Vec<String> {
         vec![

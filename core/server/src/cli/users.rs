@@ -146,8 +146,13 @@ impl TokenCommand {
 }
 
 impl Row for User {
-    const COLUMNS: &'static [&'static str] =
-        &["HANDLE", "DISPLAY NAME", "KIND", "INSTANCE ADMIN", "CREATED"];
+    const COLUMNS: &'static [&'static str] = &[
+        "HANDLE",
+        "DISPLAY NAME",
+        "KIND",
+        "INSTANCE ADMIN",
+        "CREATED",
+    ];
 
     fn cells(&self) -> Vec<String> {
         let kind = match self.kind {

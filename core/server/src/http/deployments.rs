@@ -20,7 +20,11 @@ use super::{
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_deployments, create_deployment))
-        .routes(routes!(get_deployment, update_deployment, delete_deployment))
+        .routes(routes!(
+            get_deployment,
+            update_deployment,
+            delete_deployment
+        ))
         .routes(routes!(share_deployment))
         .routes(routes!(resolve_deployment))
         .routes(routes!(list_services, create_service))
@@ -87,7 +91,9 @@ async fn update_deployment(
     AppPath(p): AppPath<DeploymentPath>,
     AppJson(body): AppJson<DeploymentPatch>,
 ) -> Result<Json<Deployment>, ApiError> {
-    Ok(Json(s.app.update_deployment(&caller, p.slugs(), body).await?))
+    Ok(Json(
+        s.app.update_deployment(&caller, p.slugs(), body).await?,
+    ))
 }
 
 /// Deletes a deployment with its services (its owner; Admins and DevOps when shared).

@@ -33,7 +33,9 @@ async fn list_environments(
     AppPath(p): AppPath<ProjectPath>,
     AppQuery(q): AppQuery<PageQuery>,
 ) -> Result<Json<Page<Environment>>, ApiError> {
-    Ok(Json(s.app.list_environments(&caller, &p.project, &q).await?))
+    Ok(Json(
+        s.app.list_environments(&caller, &p.project, &q).await?,
+    ))
 }
 
 /// Creates an environment (Admins, DevOps).

@@ -126,7 +126,10 @@ impl IntoResponses for ErrorResponses {
             ("401", "Missing or invalid API token"),
             ("403", "Visible, but the caller's role does not allow it"),
             ("404", "No such object, or not visible to the caller"),
-            ("409", "A name is taken, or the object's state forbids the change"),
+            (
+                "409",
+                "A name is taken, or the object's state forbids the change",
+            ),
             ("413", "The body is too large"),
             ("415", "The body is not application/json"),
         ]

@@ -11,8 +11,8 @@ use super::{
     AppState,
     error::{ApiError, ErrorResponses},
     extract::{
-        AppJson, AppPath, AppQuery, Authenticated, InvitationPath, InvitationTokenPath,
-        MemberPath, ProjectPath,
+        AppJson, AppPath, AppQuery, Authenticated, InvitationPath, InvitationTokenPath, MemberPath,
+        ProjectPath,
     },
 };
 
