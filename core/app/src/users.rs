@@ -20,7 +20,7 @@ use crate::{App, AppError, Caller, Paging, Result};
 pub const TOKEN_PREFIX: &str = "kmd_";
 
 /// The handle of the local admin created in single-user mode.
-pub const LOCAL_ADMIN: &str = "admin";
+pub const LOCAL_ADMIN: &str = "local-admin";
 
 /// The handle of the user that holds the bootstrap token.
 pub const BOOTSTRAP_USER: &str = "bootstrap";
@@ -66,7 +66,7 @@ impl App {
         Ok(Caller { user })
     }
 
-    /// Single-user mode: at first start (no user at all), creates the instance-admin `admin`
+    /// Single-user mode: at first start (no user at all), creates the instance-admin `local-admin`
     /// and writes its API token to `admin-token` in `data_dir` (mode 0600). Answers the path of
     /// that file when it exists.
     ///
