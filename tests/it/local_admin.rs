@@ -24,6 +24,10 @@ async fn the_first_start_writes_the_local_admin_token_once() {
     assert!(caller.user.instance_admin);
     assert_eq!(caller.user.handle.as_str(), "local-admin");
     app.ensure_local_admin(store.dir.path()).await.unwrap();
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), token, "a restart keeps the token");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        token,
+        "a restart keeps the token"
+    );
     assert_eq!(store.store.count_users().await.unwrap(), 1);
 }

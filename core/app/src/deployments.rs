@@ -46,7 +46,7 @@ impl App {
     ///
     /// # Errors
     /// Not found, invalid input, conflict.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, project, environment, deployment = %new.name))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project, environment = %environment, deployment = %new.name))]
     pub async fn create_deployment(
         &self,
         caller: &Caller,

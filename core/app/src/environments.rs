@@ -74,7 +74,7 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden, invalid input, conflict on a taken name.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, project, environment = %new.name))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project, environment = %new.name))]
     pub async fn create_environment(
         &self,
         caller: &Caller,
@@ -153,7 +153,7 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden, invalid input.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, project, environment))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project, environment = %environment))]
     pub async fn update_environment(
         &self,
         caller: &Caller,
@@ -196,7 +196,7 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden (DevOps with `force`), conflict.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, project, environment))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project, environment = %environment))]
     pub async fn delete_environment(
         &self,
         caller: &Caller,

@@ -63,7 +63,7 @@ impl App {
     /// # Errors
     /// Not found, forbidden; invalid input for an unknown handle; conflict when already a
     /// member.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, project, user = %new.user))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project, user = %new.user))]
     pub async fn add_member(
         &self,
         caller: &Caller,
@@ -118,7 +118,7 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden, conflict.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, project, user = handle))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project, user = handle))]
     pub async fn set_member_role(
         &self,
         caller: &Caller,
@@ -151,7 +151,7 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden, conflict (last Admin, private deployments without force).
-    #[instrument(skip_all, fields(actor = %caller.user.handle, project, user = handle))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project, user = handle))]
     pub async fn remove_member(
         &self,
         caller: &Caller,
@@ -181,7 +181,7 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden, invalid expiry.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, project))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project))]
     pub async fn create_invitation(
         &self,
         caller: &Caller,
@@ -264,7 +264,7 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, project))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project))]
     pub async fn revoke_invitation(&self, caller: &Caller, project: &str, id: &str) -> Result<()> {
         let scope = self
             .project_scope(caller, project, Action::ManageMembers)

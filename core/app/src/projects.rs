@@ -106,7 +106,7 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden, invalid input.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, project))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project))]
     pub async fn update_project(
         &self,
         caller: &Caller,
@@ -143,7 +143,7 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, project))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project))]
     pub async fn delete_project(&self, caller: &Caller, project: &str) -> Result<()> {
         let scope = self
             .project_scope(caller, project, Action::DeleteProject)
