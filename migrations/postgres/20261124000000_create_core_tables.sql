@@ -29,14 +29,17 @@ CREATE TABLE projects (
     updated_at BIGINT NOT NULL
 );
 
+-- project_name repeats the project's immutable slug, so that a user's projects are listed in
+-- name order straight from the members_by_user index.
 CREATE TABLE members (
     project_id TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    project_name TEXT NOT NULL,
     user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     role TEXT NOT NULL CHECK (role IN ('admin', 'devops', 'dev')),
     created_at BIGINT NOT NULL,
     PRIMARY KEY (project_id, user_id)
 );
-CREATE INDEX members_by_user ON members (user_id, project_id);
+CREATE INDEX members_by_user ON members (user_id, project_name);
 
 CREATE TABLE invitations (
     id TEXT PRIMARY KEY NOT NULL,

@@ -38,8 +38,8 @@ const MAX_REQUESTS: usize = 200_000;
 const TOKEN_SQL: &str = "SELECT u.id, u.handle, u.display_name, u.kind, u.instance_admin, \
      u.created_at FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1";
 const LIST_SQL: &str = "SELECT p.id, p.name, p.display_name, p.description, p.created_by, \
-     p.created_at, p.updated_at, m.role FROM projects p JOIN members m ON m.project_id = p.id \
-     AND m.user_id = $1 WHERE p.name > COALESCE($2, '') ORDER BY p.name LIMIT $3";
+     p.created_at, p.updated_at, m.role FROM members m JOIN projects p ON p.id = m.project_id \
+     WHERE m.user_id = $1 AND m.project_name > COALESCE($2, '') ORDER BY m.project_name LIMIT $3";
 
 fn main() -> anyhow::Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -140,8 +140,9 @@ async fn seed(db: &Path) -> anyhow::Result<()> {
             .bind(&user)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO members VALUES ($1, $2, 'admin', 1)")
+        sqlx::query("INSERT INTO members VALUES ($1, $2, $3, 'admin', 1)")
             .bind(&project)
+            .bind(format!("p{p:05}"))
             .bind(&user)
             .execute(&mut *tx)
             .await?;

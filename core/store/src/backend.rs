@@ -319,10 +319,11 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
-                    "INSERT INTO members (project_id, user_id, role, created_at) \
-                     VALUES ($1, $2, 'admin', $3)",
+                    "INSERT INTO members (project_id, project_name, user_id, role, created_at) \
+                     VALUES ($1, $2, $3, 'admin', $4)",
                 )
                 .bind(p.id.to_string())
+                .bind(p.name.as_str())
                 .bind(p.created_by.to_string())
                 .bind(p.created_at)
                 .execute(&mut *tx)
@@ -356,9 +357,9 @@ macro_rules! impl_store {
                 page: &PageRequest,
             ) -> Result<Vec<(ProjectRecord, Role)>> {
                 let sql = format!(
-                    "SELECT {PROJECT_COLUMNS} FROM projects p JOIN members m \
-                     ON m.project_id = p.id AND m.user_id = $1 \
-                     WHERE p.name > COALESCE($2, '') ORDER BY p.name LIMIT $3"
+                    "SELECT {PROJECT_COLUMNS} FROM members m JOIN projects p \
+                     ON p.id = m.project_id WHERE m.user_id = $1 \
+                     AND m.project_name > COALESCE($2, '') ORDER BY m.project_name LIMIT $3"
                 );
                 sqlx::query_as::<_, ProjectRow>(&sql)
                     .bind(visibility.user.to_string())
@@ -462,8 +463,8 @@ macro_rules! impl_store {
                     });
                 }
                 sqlx::query(
-                    "INSERT INTO members (project_id, user_id, role, created_at) \
-                     VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO members (project_id, project_name, user_id, role, created_at) \
+                     SELECT id, name, $2, $3, $4 FROM projects WHERE id = $1",
                 )
                 .bind(project.to_string())
                 .bind(user.to_string())
@@ -655,8 +656,8 @@ macro_rules! impl_store {
                 .await?;
                 expect_one(done.rows_affected(), "invitation")?;
                 sqlx::query(
-                    "INSERT INTO members (project_id, user_id, role, created_at) \
-                     VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO members (project_id, project_name, user_id, role, created_at) \
+                     SELECT id, name, $2, $3, $4 FROM projects WHERE id = $1",
                 )
                 .bind(project.to_string())
                 .bind(user.id.to_string())
