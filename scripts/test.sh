@@ -355,6 +355,23 @@ fuzz_api() {
     status=$(http_status "$SERVER_URL/api/v1/me" "$token")
     [[ $status == 200 ]] || die "GET /api/v1/me with the bootstrap token answered $status, not 200"
 
+    # Objects named like the examples in the document (shop/dev/app/web/MODE), made with the
+    # CLI itself, so the fuzzer reaches past the 404 of an empty instance.
+    local scope=(--project shop --environment dev --deployment app)
+    local seed_steps=(
+        "project create shop"
+        "environment create --project shop dev --runtime compose"
+        "deployment create --project shop --environment dev app"
+        "service create ${scope[*]} web --image busybox:1 --port 80:18080"
+        "variable set ${scope[*]} --service web MODE --value fuzz"
+    )
+    local step_args
+    for step_args in "${seed_steps[@]}"; do
+        # shellcheck disable=SC2086 # each step is a list of words
+        KOMANDER_SERVER=$SERVER_URL KOMANDER_TOKEN=$token "$KOMANDER_BIN" $step_args >/dev/null ||
+            die "fuzz: seeding with 'komander $step_args' failed"
+    done
+
     # Only two checks, by design: the defaults also flag legitimate answers (404 for what one may
     # not see, 409 for a taken name, 405 for methods a path lacks).
     #   --origin           the server we started, whatever `servers` the document names

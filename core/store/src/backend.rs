@@ -147,6 +147,51 @@ macro_rules! impl_store {
             "id, deployment_id, name, image, ports, volumes, created_at, updated_at";
         const VARIABLE_COLUMNS: &str = "id, service_id, name, secret, value, sealed, updated_at";
 
+        impl $store {
+            /// Runs a DELETE of one row (every bind is text) and writes its audit entry, in one
+            /// transaction; [`StoreError::NotFound`] names `what` when no row matched.
+            async fn delete_audited(
+                &self,
+                sql: &str,
+                binds: &[String],
+                what: &'static str,
+                audit: &AuditRecord,
+            ) -> Result<()> {
+                let mut tx = self.begin().await?;
+                let mut query = sqlx::query(sql);
+                for bind in binds {
+                    query = query.bind(bind.as_str());
+                }
+                let done = query.execute(&mut *tx).await?;
+                expect_one(done.rows_affected(), what)?;
+                write_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// One keyset page of a list whose SQL binds the scope's id as `$1`, the cursor as
+            /// `$2` and the limit as `$3`.
+            async fn scoped_page<R, T>(
+                &self,
+                sql: &str,
+                scope: String,
+                page: &PageRequest,
+            ) -> Result<Vec<T>>
+            where
+                R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+                T: TryFrom<R, Error = StoreError>,
+            {
+                decode_all(
+                    sqlx::query_as::<_, R>(sql)
+                        .bind(scope)
+                        .bind(page.after.as_deref())
+                        .bind(limit(page))
+                        .fetch_all(&self.pool)
+                        .await?,
+                )
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::Store for $store {
             fn backend(&self) -> &'static str {
@@ -268,17 +313,13 @@ macro_rules! impl_store {
                 user: UserId,
                 page: &PageRequest,
             ) -> Result<Vec<TokenRecord>> {
-                decode_all(
-                    sqlx::query_as::<_, TokenRow>(
-                        "SELECT id, user_id, name, token_hash, created_at FROM api_tokens \
+                self.scoped_page::<TokenRow, _>(
+                    "SELECT id, user_id, name, token_hash, created_at FROM api_tokens \
                          WHERE user_id = $1 AND id > COALESCE($2, '') ORDER BY id LIMIT $3",
-                    )
-                    .bind(user.to_string())
-                    .bind(page.after.as_deref())
-                    .bind(limit(page))
-                    .fetch_all(&self.pool)
-                    .await?,
+                    user.to_string(),
+                    page,
                 )
+                .await
             }
 
             async fn delete_token(
@@ -287,16 +328,13 @@ macro_rules! impl_store {
                 token: TokenId,
                 audit: &AuditRecord,
             ) -> Result<()> {
-                let mut tx = self.begin().await?;
-                let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
-                    .bind(token.to_string())
-                    .bind(user.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                expect_one(done.rows_affected(), "token")?;
-                write_audit(&mut *tx, audit).await?;
-                tx.commit().await?;
-                Ok(())
+                self.delete_audited(
+                    "DELETE FROM api_tokens WHERE id = $1 AND user_id = $2",
+                    &[token.to_string(), user.to_string()],
+                    "token",
+                    audit,
+                )
+                .await
             }
 
             async fn create_project(
@@ -398,15 +436,13 @@ macro_rules! impl_store {
             }
 
             async fn delete_project(&self, project: ProjectId, audit: &AuditRecord) -> Result<()> {
-                let mut tx = self.begin().await?;
-                let done = sqlx::query("DELETE FROM projects WHERE id = $1")
-                    .bind(project.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                expect_one(done.rows_affected(), "project")?;
-                write_audit(&mut *tx, audit).await?;
-                tx.commit().await?;
-                Ok(())
+                self.delete_audited(
+                    "DELETE FROM projects WHERE id = $1",
+                    &[project.to_string()],
+                    "project",
+                    audit,
+                )
+                .await
             }
 
             async fn list_members(
@@ -414,19 +450,15 @@ macro_rules! impl_store {
                 project: ProjectId,
                 page: &PageRequest,
             ) -> Result<Vec<MemberRecord>> {
-                decode_all(
-                    sqlx::query_as::<_, MemberRow>(
-                        "SELECT m.user_id, u.handle, u.display_name, m.role, m.created_at \
+                self.scoped_page::<MemberRow, _>(
+                    "SELECT m.user_id, u.handle, u.display_name, m.role, m.created_at \
                          FROM members m JOIN users u ON u.id = m.user_id \
                          WHERE m.project_id = $1 AND u.handle > COALESCE($2, '') \
                          ORDER BY u.handle LIMIT $3",
-                    )
-                    .bind(project.to_string())
-                    .bind(page.after.as_deref())
-                    .bind(limit(page))
-                    .fetch_all(&self.pool)
-                    .await?,
+                    project.to_string(),
+                    page,
                 )
+                .await
             }
 
             async fn member(
@@ -588,22 +620,18 @@ macro_rules! impl_store {
                 project: ProjectId,
                 page: &PageRequest,
             ) -> Result<Vec<InvitationRecord>> {
-                decode_all(
-                    sqlx::query_as::<_, InvitationRow>(
-                        "SELECT i.id, i.project_id, i.token_hash, i.role, i.created_by, \
+                self.scoped_page::<InvitationRow, _>(
+                    "SELECT i.id, i.project_id, i.token_hash, i.role, i.created_by, \
                          c.handle AS created_by_handle, i.created_at, i.expires_at, \
                          a.handle AS accepted_by FROM invitations i \
                          JOIN users c ON c.id = i.created_by \
                          LEFT JOIN users a ON a.id = i.accepted_by \
                          WHERE i.project_id = $1 AND i.id < COALESCE($2, '~') \
                          ORDER BY i.id DESC LIMIT $3",
-                    )
-                    .bind(project.to_string())
-                    .bind(page.after.as_deref())
-                    .bind(limit(page))
-                    .fetch_all(&self.pool)
-                    .await?,
+                    project.to_string(),
+                    page,
                 )
+                .await
             }
 
             async fn delete_invitation(
@@ -612,16 +640,13 @@ macro_rules! impl_store {
                 invitation: InvitationId,
                 audit: &AuditRecord,
             ) -> Result<()> {
-                let mut tx = self.begin().await?;
-                let done = sqlx::query("DELETE FROM invitations WHERE id = $1 AND project_id = $2")
-                    .bind(invitation.to_string())
-                    .bind(project.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                expect_one(done.rows_affected(), "invitation")?;
-                write_audit(&mut *tx, audit).await?;
-                tx.commit().await?;
-                Ok(())
+                self.delete_audited(
+                    "DELETE FROM invitations WHERE id = $1 AND project_id = $2",
+                    &[invitation.to_string(), project.to_string()],
+                    "invitation",
+                    audit,
+                )
+                .await
             }
 
             async fn accept_invitation(
@@ -741,14 +766,8 @@ macro_rules! impl_store {
                     "SELECT {ENVIRONMENT_COLUMNS} FROM environments \
                      WHERE project_id = $1 AND name > COALESCE($2, '') ORDER BY name LIMIT $3"
                 );
-                decode_all(
-                    sqlx::query_as::<_, EnvironmentRow>(&sql)
-                        .bind(project.to_string())
-                        .bind(page.after.as_deref())
-                        .bind(limit(page))
-                        .fetch_all(&self.pool)
-                        .await?,
-                )
+                self.scoped_page::<EnvironmentRow, _>(&sql, project.to_string(), page)
+                    .await
             }
 
             async fn update_environment(
@@ -894,15 +913,13 @@ macro_rules! impl_store {
                 deployment: DeploymentId,
                 audit: &AuditRecord,
             ) -> Result<()> {
-                let mut tx = self.begin().await?;
-                let done = sqlx::query("DELETE FROM deployments WHERE id = $1")
-                    .bind(deployment.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                expect_one(done.rows_affected(), "deployment")?;
-                write_audit(&mut *tx, audit).await?;
-                tx.commit().await?;
-                Ok(())
+                self.delete_audited(
+                    "DELETE FROM deployments WHERE id = $1",
+                    &[deployment.to_string()],
+                    "deployment",
+                    audit,
+                )
+                .await
             }
 
             async fn share_deployment(
@@ -988,14 +1005,8 @@ macro_rules! impl_store {
                     "SELECT {SERVICE_COLUMNS} FROM services WHERE deployment_id = $1 \
                      AND name > COALESCE($2, '') ORDER BY name LIMIT $3"
                 );
-                decode_all(
-                    sqlx::query_as::<_, ServiceRow>(&sql)
-                        .bind(deployment.to_string())
-                        .bind(page.after.as_deref())
-                        .bind(limit(page))
-                        .fetch_all(&self.pool)
-                        .await?,
-                )
+                self.scoped_page::<ServiceRow, _>(&sql, deployment.to_string(), page)
+                    .await
             }
 
             async fn update_service(&self, s: &ServiceRecord, audit: &AuditRecord) -> Result<()> {
@@ -1018,15 +1029,13 @@ macro_rules! impl_store {
             }
 
             async fn delete_service(&self, service: ServiceId, audit: &AuditRecord) -> Result<()> {
-                let mut tx = self.begin().await?;
-                let done = sqlx::query("DELETE FROM services WHERE id = $1")
-                    .bind(service.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                expect_one(done.rows_affected(), "service")?;
-                write_audit(&mut *tx, audit).await?;
-                tx.commit().await?;
-                Ok(())
+                self.delete_audited(
+                    "DELETE FROM services WHERE id = $1",
+                    &[service.to_string()],
+                    "service",
+                    audit,
+                )
+                .await
             }
 
             async fn variable(
@@ -1055,14 +1064,8 @@ macro_rules! impl_store {
                     "SELECT {VARIABLE_COLUMNS} FROM variables WHERE service_id = $1 \
                      AND name > COALESCE($2, '') ORDER BY name LIMIT $3"
                 );
-                decode_all(
-                    sqlx::query_as::<_, VariableRow>(&sql)
-                        .bind(service.to_string())
-                        .bind(page.after.as_deref())
-                        .bind(limit(page))
-                        .fetch_all(&self.pool)
-                        .await?,
-                )
+                self.scoped_page::<VariableRow, _>(&sql, service.to_string(), page)
+                    .await
             }
 
             async fn deployment_variables(
@@ -1115,16 +1118,13 @@ macro_rules! impl_store {
                 name: &VariableName,
                 audit: &AuditRecord,
             ) -> Result<()> {
-                let mut tx = self.begin().await?;
-                let done = sqlx::query("DELETE FROM variables WHERE service_id = $1 AND name = $2")
-                    .bind(service.to_string())
-                    .bind(name.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                expect_one(done.rows_affected(), "variable")?;
-                write_audit(&mut *tx, audit).await?;
-                tx.commit().await?;
-                Ok(())
+                self.delete_audited(
+                    "DELETE FROM variables WHERE service_id = $1 AND name = $2",
+                    &[service.to_string(), name.to_string()],
+                    "variable",
+                    audit,
+                )
+                .await
             }
 
             async fn record_audit(&self, audit: &AuditRecord) -> Result<()> {
@@ -1137,18 +1137,14 @@ macro_rules! impl_store {
                 project: ProjectId,
                 page: &PageRequest,
             ) -> Result<Vec<AuditRecord>> {
-                decode_all(
-                    sqlx::query_as::<_, AuditRow>(
-                        "SELECT id, project_id, actor_id, actor_handle, action, target, fields, at \
+                self.scoped_page::<AuditRow, _>(
+                    "SELECT id, project_id, actor_id, actor_handle, action, target, fields, at \
                          FROM audit_log WHERE project_id = $1 AND id < COALESCE($2, '~') \
                          ORDER BY id DESC LIMIT $3",
-                    )
-                    .bind(project.to_string())
-                    .bind(page.after.as_deref())
-                    .bind(limit(page))
-                    .fetch_all(&self.pool)
-                    .await?,
+                    project.to_string(),
+                    page,
                 )
+                .await
             }
         }
     };

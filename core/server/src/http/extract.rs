@@ -56,6 +56,7 @@ impl FromRequestParts<AppState> for Authenticated {
 #[into_params(parameter_in = Path)]
 pub struct UserPath {
     /// The user's handle.
+    #[param(example = "bootstrap")]
     pub user: String,
 }
 
@@ -64,6 +65,7 @@ pub struct UserPath {
 #[into_params(parameter_in = Path)]
 pub struct TokenPath {
     /// The user's handle.
+    #[param(example = "bootstrap")]
     pub user: String,
     /// The token's id.
     pub id: String,
@@ -74,6 +76,7 @@ pub struct TokenPath {
 #[into_params(parameter_in = Path)]
 pub struct ProjectPath {
     /// The project's slug.
+    #[param(example = "shop")]
     pub project: String,
 }
 
@@ -82,8 +85,10 @@ pub struct ProjectPath {
 #[into_params(parameter_in = Path)]
 pub struct MemberPath {
     /// The project's slug.
+    #[param(example = "shop")]
     pub project: String,
     /// The member's handle.
+    #[param(example = "bootstrap")]
     pub user: String,
 }
 
@@ -92,6 +97,7 @@ pub struct MemberPath {
 #[into_params(parameter_in = Path)]
 pub struct InvitationPath {
     /// The project's slug.
+    #[param(example = "shop")]
     pub project: String,
     /// The invitation's id.
     pub id: String,
@@ -110,8 +116,10 @@ pub struct InvitationTokenPath {
 #[into_params(parameter_in = Path)]
 pub struct EnvironmentPath {
     /// The project's slug.
+    #[param(example = "shop")]
     pub project: String,
     /// The environment's slug.
+    #[param(example = "dev")]
     pub environment: String,
 }
 
@@ -120,10 +128,13 @@ pub struct EnvironmentPath {
 #[into_params(parameter_in = Path)]
 pub struct DeploymentPath {
     /// The project's slug.
+    #[param(example = "shop")]
     pub project: String,
     /// The environment's slug.
+    #[param(example = "dev")]
     pub environment: String,
     /// The deployment's slug.
+    #[param(example = "app")]
     pub deployment: String,
 }
 
@@ -139,12 +150,16 @@ impl DeploymentPath {
 #[into_params(parameter_in = Path)]
 pub struct ServicePath {
     /// The project's slug.
+    #[param(example = "shop")]
     pub project: String,
     /// The environment's slug.
+    #[param(example = "dev")]
     pub environment: String,
     /// The deployment's slug.
+    #[param(example = "app")]
     pub deployment: String,
     /// The service's slug.
+    #[param(example = "web")]
     pub service: String,
 }
 
@@ -165,14 +180,19 @@ impl ServicePath {
 #[into_params(parameter_in = Path)]
 pub struct VariablePath {
     /// The project's slug.
+    #[param(example = "shop")]
     pub project: String,
     /// The environment's slug.
+    #[param(example = "dev")]
     pub environment: String,
     /// The deployment's slug.
+    #[param(example = "app")]
     pub deployment: String,
     /// The service's slug.
+    #[param(example = "web")]
     pub service: String,
     /// The variable's name.
+    #[param(example = "MODE")]
     pub name: String,
 }
 

@@ -26,7 +26,7 @@ use axum::{
     routing::get,
 };
 use komander_app::App;
-use komander_domain::api::ErrorCode;
+use komander_domain::api::{ErrorBody, ErrorCode, ErrorDetail};
 use tower_http::trace::TraceLayer;
 use utoipa::{
     Modify, OpenApi,
@@ -71,6 +71,7 @@ struct Metrics {
 #[openapi(
     info(title = "Komander API", description = "Komander's REST API: projects, members, environments, deployments, services and variables. Authenticate with `Authorization: Bearer <token>`."),
     modifiers(&BearerAuth),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
     security(("bearer" = [])),
     tags(
         (name = "users", description = "Users and API tokens"),
