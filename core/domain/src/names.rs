@@ -88,11 +88,11 @@ fn check_variable(kind: &'static str, value: &str, max: usize) -> Result<(), Nam
 }
 
 macro_rules! name_type {
-    ($($(#[$doc:meta])* $name:ident: $kind:literal, $check:ident, $max:literal;)+) => {$(
+    ($($(#[$doc:meta])* $name:ident: $kind:literal, $check:ident, $max:literal, $pattern:literal;)+) => {$(
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
         #[serde(try_from = "String", into = "String")]
-        #[schema(value_type = String)]
+        #[schema(value_type = String, pattern = $pattern)]
         pub struct $name(String);
 
         impl $name {
@@ -142,19 +142,19 @@ macro_rules! name_type {
 
 name_type! {
     /// A project's immutable slug, used in URLs.
-    ProjectName: "project name", check_slug, 30;
+    ProjectName: "project name", check_slug, 30, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
     /// An environment's immutable slug, unique within its project.
-    EnvironmentName: "environment name", check_slug, 30;
+    EnvironmentName: "environment name", check_slug, 30, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
     /// A deployment's immutable slug, unique within its environment.
-    DeploymentName: "deployment name", check_slug, 30;
+    DeploymentName: "deployment name", check_slug, 30, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
     /// A service's immutable slug, unique within its deployment.
-    ServiceName: "service name", check_slug, 30;
+    ServiceName: "service name", check_slug, 30, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
     /// A named volume a service mounts.
-    VolumeName: "volume name", check_slug, 30;
+    VolumeName: "volume name", check_slug, 30, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
     /// A user's unique handle.
-    UserHandle: "user handle", check_slug, 39;
+    UserHandle: "user handle", check_slug, 39, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
     /// An environment variable's name.
-    VariableName: "variable name", check_variable, 128;
+    VariableName: "variable name", check_variable, 128, "^[A-Za-z_][A-Za-z0-9_]*$";
 }
 
 /// Checks free text a person gives (display names, descriptions, token names): trimmed, not
