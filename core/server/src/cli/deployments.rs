@@ -3,13 +3,13 @@
 use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::{
-    api::{Deployment, NewDeployment, Page, ResolvedDeployment, ShareOutcome},
+    api::{Deployment, NewDeployment, ResolvedDeployment, ShareOutcome},
     names::DeploymentName,
 };
 
 use super::{
     ApiClient, OutputFormat,
-    output::{Row, print_item, print_json, print_page, print_table, timestamp, yes_no},
+    output::{Row, print_item, print_json, print_list, print_table, timestamp, yes_no},
     scope::{EnvironmentScope, Scope as _},
 };
 
@@ -77,11 +77,10 @@ impl DeploymentCommand {
     pub async fn run(self, api: &ApiClient, out: OutputFormat) -> anyhow::Result<()> {
         match self {
             Self::List { scope } => {
-                let page: Page<Deployment> = api
-                    .list(&scope.collection("deployments"))
-                    .await
-                    .with_context(|| format!("listing the deployments of {scope}"))?;
-                print_page(out, &page)
+                print_list::<Deployment>(api, out, &scope.collection("deployments"), || {
+                    format!("listing the deployments of {scope}")
+                })
+                .await
             }
             Self::Create {
                 scope,

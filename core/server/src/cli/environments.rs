@@ -7,13 +7,13 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::{
     Executor, RuntimeKind,
-    api::{Environment, EnvironmentPatch, NewEnvironment, Page},
+    api::{Environment, EnvironmentPatch, NewEnvironment},
     names::EnvironmentName,
 };
 
 use super::{
     ApiClient, OutputFormat,
-    output::{Row, joined, print_item, print_page, timestamp},
+    output::{Row, joined, print_item, print_list, timestamp},
     scope::{ProjectScope, Scope as _},
 };
 
@@ -98,11 +98,10 @@ impl EnvironmentCommand {
     pub async fn run(self, api: &ApiClient, out: OutputFormat) -> anyhow::Result<()> {
         match self {
             Self::List { scope } => {
-                let page: Page<Environment> = api
-                    .list(&scope.collection("environments"))
-                    .await
-                    .with_context(|| format!("listing the environments of {scope}"))?;
-                print_page(out, &page)
+                print_list::<Environment>(api, out, &scope.collection("environments"), || {
+                    format!("listing the environments of {scope}")
+                })
+                .await
             }
             Self::Create {
                 scope,

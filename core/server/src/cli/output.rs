@@ -30,6 +30,22 @@ pub trait Row: Serialize {
     fn cells(&self) -> Vec<String>;
 }
 
+/// Fetches every page of the list at `path` and prints it; `context` names what was listed
+/// when that fails.
+///
+/// # Errors
+/// When the server cannot be reached or refuses, with `context`.
+pub async fn print_list<T: Row + serde::de::DeserializeOwned>(
+    api: &super::ApiClient,
+    format: OutputFormat,
+    path: &str,
+    context: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let page: Page<T> = api.list(path).await.with_context(context)?;
+    print_page(format, &page)
+}
+
 /// Prints a whole list: a table of its items, or the page as JSON.
 ///
 /// # Errors

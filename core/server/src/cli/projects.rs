@@ -6,14 +6,14 @@ use komander_domain::{
     Role,
     api::{
         CreatedInvitation, Invitation, Member, MemberPatch, NewInvitation, NewMember, NewProject,
-        Page, Project, ProjectPatch,
+        Project, ProjectPatch,
     },
     names::{ProjectName, UserHandle},
 };
 
 use super::{
     ApiClient, OutputFormat,
-    output::{Row, print_item, print_page, timestamp},
+    output::{Row, print_item, print_list, timestamp},
     scope::{API, ProjectScope, Scope as _, project_path},
 };
 
@@ -140,8 +140,7 @@ impl ProjectCommand {
         let projects = format!("{API}/projects");
         match self {
             Self::List => {
-                let page: Page<Project> = api.list(&projects).await.context("listing projects")?;
-                print_page(out, &page)
+                print_list::<Project>(api, out, &projects, || "listing projects".into()).await
             }
             Self::Create {
                 name,
@@ -200,11 +199,10 @@ impl MemberCommand {
     pub async fn run(self, api: &ApiClient, out: OutputFormat) -> anyhow::Result<()> {
         match self {
             Self::List { scope } => {
-                let page: Page<Member> = api
-                    .list(&scope.collection("members"))
-                    .await
-                    .with_context(|| format!("listing the members of {scope}"))?;
-                print_page(out, &page)
+                print_list::<Member>(api, out, &scope.collection("members"), || {
+                    format!("listing the members of {scope}")
+                })
+                .await
             }
             Self::Add { scope, user, role } => {
                 let body = NewMember {
@@ -243,11 +241,10 @@ impl InvitationCommand {
     pub async fn run(self, api: &ApiClient, out: OutputFormat) -> anyhow::Result<()> {
         match self {
             Self::List { scope } => {
-                let page: Page<Invitation> = api
-                    .list(&scope.collection("invitations"))
-                    .await
-                    .with_context(|| format!("listing the invitations to {scope}"))?;
-                print_page(out, &page)
+                print_list::<Invitation>(api, out, &scope.collection("invitations"), || {
+                    format!("listing the invitations to {scope}")
+                })
+                .await
             }
             Self::Create {
                 scope,

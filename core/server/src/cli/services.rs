@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::{
     api::{
-        NewService, Page, PortSpec, Protocol, ResolvedService, Service, ServicePatch, Variable,
+        NewService, PortSpec, Protocol, ResolvedService, Service, ServicePatch, Variable,
         VariableWrite, VolumeSpec,
     },
     names::{ServiceName, VariableName, VolumeName},
@@ -13,7 +13,7 @@ use komander_domain::{
 
 use super::{
     ApiClient, OutputFormat,
-    output::{Row, joined, print_item, print_page, timestamp, yes_no},
+    output::{Row, joined, print_item, print_list, timestamp, yes_no},
     scope::{DeploymentScope, Scope as _, ServiceScope},
 };
 
@@ -129,11 +129,10 @@ impl ServiceCommand {
     pub async fn run(self, api: &ApiClient, out: OutputFormat) -> anyhow::Result<()> {
         match self {
             Self::List { scope } => {
-                let page: Page<Service> = api
-                    .list(&scope.collection("services"))
-                    .await
-                    .with_context(|| format!("listing the services of {scope}"))?;
-                print_page(out, &page)
+                print_list::<Service>(api, out, &scope.collection("services"), || {
+                    format!("listing the services of {scope}")
+                })
+                .await
             }
             Self::Create {
                 scope,
@@ -201,11 +200,10 @@ impl VariableCommand {
     pub async fn run(self, api: &ApiClient, out: OutputFormat) -> anyhow::Result<()> {
         match self {
             Self::List { scope } => {
-                let page: Page<Variable> = api
-                    .list(&scope.collection("variables"))
-                    .await
-                    .with_context(|| format!("listing the variables of {scope}"))?;
-                print_page(out, &page)
+                print_list::<Variable>(api, out, &scope.collection("variables"), || {
+                    format!("listing the variables of {scope}")
+                })
+                .await
             }
             Self::Set {
                 scope,

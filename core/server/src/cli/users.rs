@@ -4,13 +4,13 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::{
     TokenId,
-    api::{CreatedToken, NewServiceUser, NewToken, Page, TokenInfo, User, UserKind},
+    api::{CreatedToken, NewServiceUser, NewToken, TokenInfo, User, UserKind},
     names::UserHandle,
 };
 
 use super::{
     ApiClient, OutputFormat,
-    output::{Row, print_item, print_page, timestamp, yes_no},
+    output::{Row, print_item, print_list, timestamp, yes_no},
     scope::{API, Scope as _, UserScope},
 };
 
@@ -87,10 +87,7 @@ impl UserCommand {
     pub async fn run(self, api: &ApiClient, out: OutputFormat) -> anyhow::Result<()> {
         let users = format!("{API}/users");
         match self {
-            Self::List => {
-                let page: Page<User> = api.list(&users).await.context("listing users")?;
-                print_page(out, &page)
-            }
+            Self::List => print_list::<User>(api, out, &users, || "listing users".into()).await,
             Self::CreateService {
                 handle,
                 display_name,
@@ -119,11 +116,10 @@ impl TokenCommand {
     pub async fn run(self, api: &ApiClient, out: OutputFormat) -> anyhow::Result<()> {
         match self {
             Self::List { user } => {
-                let page: Page<TokenInfo> = api
-                    .list(&user.collection("tokens"))
-                    .await
-                    .with_context(|| format!("listing the API tokens of {user}"))?;
-                print_page(out, &page)
+                print_list::<TokenInfo>(api, out, &user.collection("tokens"), || {
+                    format!("listing the API tokens of {user}")
+                })
+                .await
             }
             Self::Create { user, name } => {
                 let body = NewToken { name: name.clone() };
