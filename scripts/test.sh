@@ -238,6 +238,11 @@ ensure_rust_components() {
             log "adding Rust components: ${missing[*]}"
             rustup component add "${missing[@]}" || die "rustup component add ${missing[*]} failed"
         fi
+        # Plugins are WebAssembly components: the plugin host's tests build plugins/ for it.
+        if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+            log "adding the Rust target wasm32-wasip2"
+            rustup target add wasm32-wasip2 || die "rustup target add wasm32-wasip2 failed"
+        fi
     elif ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
         die "cargo fmt and cargo clippy are needed, and there is no rustup to add them"
     fi
@@ -455,7 +460,11 @@ main() {
     provision
 
     step "format" cargo fmt --all --check
+    step "format (plugins)" cargo fmt --manifest-path plugins/Cargo.toml --all --check
     step "clippy" cargo clippy --workspace --all-targets -- -D warnings
+    # Plugins build in a target directory of their own (never the server's: see DESIGN.md §3).
+    step "clippy (plugins)" env CARGO_TARGET_DIR="$CARGO_TARGET_DIR/plugins" \
+        cargo clippy --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --release -- -D warnings
 
     # The end-to-end tests start the komander binary itself: build it first.
     step "build" cargo build -p komander-server

@@ -1,0 +1,296 @@
+//! `komander:host/connections`: HTTP through a named connection. The host adds the credential,
+//! so the guest never sees it; only granted base URLs and path prefixes are reachable; private,
+//! loopback, link-local (cloud metadata) and other non-public addresses are refused unless the
+//! grant allows them, checked on the resolved address the request is then pinned to (no DNS
+//! rebinding); redirects are not followed.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
+
+use reqwest::{Method, Url, header::HeaderValue};
+
+use crate::{
+    bindings::{
+        connections::{Host, HttpMethod, HttpRequest, HttpResponse},
+        types::Error as WitError,
+    },
+    host::HostState,
+};
+
+/// The largest request body, in bytes.
+pub const REQUEST_BYTES: usize = 8 << 20;
+/// The largest response body, in bytes; a longer one fails the call.
+pub const RESPONSE_BYTES: usize = 16 << 20;
+/// The longest a request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What an admin granted for one connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionGrant {
+    /// May reach private, loopback and link-local addresses (an on-premises API).
+    pub allow_private: bool,
+    /// Path prefixes allowed under the base URL; empty allows every path.
+    pub path_prefixes: Vec<String>,
+}
+
+/// A named connection: a base URL, the credential the host adds, and its grant.
+pub struct Connection {
+    /// The name the guest uses.
+    pub name: String,
+    /// Requests go below this URL.
+    pub base_url: Url,
+    /// The `Authorization` value the host adds (never shown to the guest).
+    pub authorization: Option<HeaderValue>,
+    /// What the admin allowed.
+    pub grant: ConnectionGrant,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url.as_str())
+            .field("authorization", &self.authorization.as_ref().map(|_| "***"))
+            .field("grant", &self.grant)
+            .finish()
+    }
+}
+
+/// Whether `ip` is a public unicast address. Everything else (loopback, private ranges,
+/// link-local with the cloud metadata service, carrier-grade NAT, unique-local, multicast,
+/// unspecified, documentation ranges) needs `allow_private`.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0)
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+        }
+    }
+}
+
+const REFUSED_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "host"];
+
+fn method(m: HttpMethod) -> Method {
+    match m {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Head => Method::HEAD,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Delete => Method::DELETE,
+        HttpMethod::Options => Method::OPTIONS,
+    }
+}
+
+/// Checks the request against the connection's grant and builds its URL.
+fn target(connection: &Connection, req: &HttpRequest) -> Result<Url, WitError> {
+    let path = &req.path;
+    if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') {
+        return Err(WitError::InvalidInput(format!(
+            "the path {path:?} must be relative to the connection and start with one '/'"
+        )));
+    }
+    let without_query = path.split(['?', '#']).next().unwrap_or_default();
+    if without_query
+        .split('/')
+        .any(|s| s == ".." || s == "." || s.contains('%'))
+    {
+        return Err(WitError::InvalidInput(format!(
+            "the path {path:?} may not hold '.', '..' or percent-escapes"
+        )));
+    }
+    let prefixes = &connection.grant.path_prefixes;
+    if !prefixes.is_empty()
+        && !prefixes
+            .iter()
+            .any(|p| without_query.starts_with(p.as_str()))
+    {
+        return Err(WitError::Denied(format!(
+            "the path {without_query:?} is outside the prefixes granted to connection {:?}",
+            connection.name
+        )));
+    }
+    if let Some((name, _)) = req
+        .headers
+        .iter()
+        .find(|(n, _)| REFUSED_HEADERS.contains(&n.to_ascii_lowercase().as_str()))
+    {
+        return Err(WitError::Denied(format!(
+            "the header {name:?} is set by the host only"
+        )));
+    }
+    if !req.secrets.is_empty() {
+        return Err(WitError::Denied(
+            "no secret is in scope for this call".into(),
+        ));
+    }
+    if req.body.as_ref().is_some_and(|b| b.len() > REQUEST_BYTES) {
+        return Err(WitError::InvalidInput(format!(
+            "a request body is at most {REQUEST_BYTES} bytes"
+        )));
+    }
+    let base = connection.base_url.as_str().trim_end_matches('/');
+    Url::parse(&format!("{base}{path}"))
+        .map_err(|e| WitError::InvalidInput(format!("the path {path:?} makes no URL: {e}")))
+}
+
+/// Resolves the URL's host and checks every address; answers the one to connect to.
+async fn resolve(connection: &Connection, url: &Url) -> Result<SocketAddr, WitError> {
+    let host = url
+        .host_str()
+        .ok_or_else(|| WitError::Internal("a connection URL without a host".into()))?;
+    let port = url.port_or_known_default().unwrap_or(443);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| WitError::Unavailable(format!("resolving {host}: {e}")))?
+        .collect();
+    let first = *addresses
+        .first()
+        .ok_or_else(|| WitError::Unavailable(format!("{host} has no address")))?;
+    if !connection.grant.allow_private
+        && let Some(blocked) = addresses.iter().find(|a| !is_public(a.ip()))
+    {
+        return Err(WitError::Denied(format!(
+            "{host} resolves to the non-public address {}; the connection's grant does not \
+             allow private, loopback or metadata addresses",
+            blocked.ip()
+        )));
+    }
+    Ok(first)
+}
+
+async fn send(connection: &Connection, req: HttpRequest) -> Result<HttpResponse, WitError> {
+    let url = target(connection, &req)?;
+    let address = resolve(connection, &url).await?;
+    let timeout = req.timeout_ms.map_or(REQUEST_TIMEOUT, |ms| {
+        Duration::from_millis(ms.into()).min(REQUEST_TIMEOUT)
+    });
+    let mut client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(timeout);
+    if let Some(host) = url.host_str() {
+        client = client.resolve(host, address);
+    }
+    let client = client
+        .build()
+        .map_err(|e| WitError::Internal(format!("building an HTTP client: {e}")))?;
+    let mut request = client.request(method(req.method), url);
+    for (name, value) in &req.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    if let Some(authorization) = &connection.authorization {
+        request = request.header(reqwest::header::AUTHORIZATION, authorization.clone());
+    }
+    if let Some(body) = req.body {
+        request = request.body(body);
+    }
+    let mut response = request.send().await.map_err(|e| {
+        if e.is_timeout() {
+            WitError::Timeout(format!("connection {:?}: {e}", connection.name))
+        } else {
+            WitError::Unavailable(format!("connection {:?}: {e}", connection.name))
+        }
+    })?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter(|(n, _)| *n != reqwest::header::SET_COOKIE)
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| WitError::Unavailable(format!("reading the response: {e}")))?
+    {
+        if body.len() + chunk.len() > RESPONSE_BYTES {
+            return Err(WitError::InvalidInput(format!(
+                "the response is larger than {RESPONSE_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+impl Host for HostState {
+    async fn request(
+        &mut self,
+        connection: String,
+        req: HttpRequest,
+    ) -> wasmtime::Result<Result<HttpResponse, WitError>> {
+        if let Err(denied) = self.call.check("connections") {
+            return Ok(Err(denied));
+        }
+        let Some(found) = self.call.connections.iter().find(|c| c.name == connection) else {
+            return Ok(Err(WitError::NotFound(format!(
+                "no connection named {connection:?} is granted to this install"
+            ))));
+        };
+        Ok(send(&found.clone(), req).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "224.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["1.1.1.1", "8.8.8.8", "2606:4700::1111"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+}

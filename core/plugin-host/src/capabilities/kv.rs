@@ -1,0 +1,172 @@
+//! `komander:host/kv`: a small key-value store per (install, project), with a quota.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Mutex,
+};
+
+use crate::{
+    bindings::{kv::Host, types::Error as WitError},
+    host::HostState,
+};
+
+/// The longest key, in bytes.
+pub const KEY_BYTES: usize = 256;
+/// The largest value, in bytes.
+pub const VALUE_BYTES: usize = 64 << 10;
+/// Keys per scope.
+pub const KEYS_PER_SCOPE: usize = 1024;
+/// Bytes of keys and values per scope.
+pub const BYTES_PER_SCOPE: usize = 1 << 20;
+
+/// Whose keys these are: one install, in one project (or outside any project).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KvScope {
+    /// The install's id.
+    pub install: String,
+    /// The project's id, when the call concerns one.
+    pub project: Option<String>,
+}
+
+/// Where kv data lives. Implementations enforce the quota atomically with the write.
+pub trait KvStore: Send + Sync {
+    /// The value of `key`.
+    fn get(&self, scope: &KvScope, key: &str) -> Result<Option<Vec<u8>>, WitError>;
+    /// Sets `key`; `denied` when the scope would go over its quota.
+    fn set(&self, scope: &KvScope, key: &str, value: Vec<u8>) -> Result<(), WitError>;
+    /// Deletes `key`, answering whether it existed.
+    fn delete(&self, scope: &KvScope, key: &str) -> Result<bool, WitError>;
+    /// The keys starting with `prefix`, in order.
+    fn list_keys(&self, scope: &KvScope, prefix: &str) -> Result<Vec<String>, WitError>;
+}
+
+/// A [`KvStore`] in memory, for tests and for plugins whose state may be lost on restart.
+#[derive(Default)]
+pub struct MemoryKv {
+    scopes: Mutex<HashMap<KvScope, BTreeMap<String, Vec<u8>>>>,
+}
+
+impl KvStore for MemoryKv {
+    fn get(&self, scope: &KvScope, key: &str) -> Result<Option<Vec<u8>>, WitError> {
+        let scopes = self.scopes.lock().expect("kv lock");
+        Ok(scopes.get(scope).and_then(|s| s.get(key)).cloned())
+    }
+
+    fn set(&self, scope: &KvScope, key: &str, value: Vec<u8>) -> Result<(), WitError> {
+        let mut scopes = self.scopes.lock().expect("kv lock");
+        let entries = scopes.entry(scope.clone()).or_default();
+        let replaced = entries.get(key).map_or(0, |v| key.len() + v.len());
+        let used: usize = entries.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if !entries.contains_key(key) && entries.len() >= KEYS_PER_SCOPE {
+            return Err(WitError::Denied(format!(
+                "kv quota: at most {KEYS_PER_SCOPE} keys"
+            )));
+        }
+        if used - replaced + key.len() + value.len() > BYTES_PER_SCOPE {
+            return Err(WitError::Denied(format!(
+                "kv quota: at most {BYTES_PER_SCOPE} bytes of keys and values"
+            )));
+        }
+        entries.insert(key.to_owned(), value);
+        Ok(())
+    }
+
+    fn delete(&self, scope: &KvScope, key: &str) -> Result<bool, WitError> {
+        let mut scopes = self.scopes.lock().expect("kv lock");
+        Ok(scopes
+            .get_mut(scope)
+            .is_some_and(|s| s.remove(key).is_some()))
+    }
+
+    fn list_keys(&self, scope: &KvScope, prefix: &str) -> Result<Vec<String>, WitError> {
+        let scopes = self.scopes.lock().expect("kv lock");
+        Ok(scopes
+            .get(scope)
+            .map(|s| {
+                s.range(prefix.to_owned()..)
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+fn check_key(key: &str) -> Result<(), WitError> {
+    if key.is_empty() || key.len() > KEY_BYTES {
+        return Err(WitError::InvalidInput(format!(
+            "a kv key is 1 to {KEY_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+impl HostState {
+    /// The kv store and scope of this call, if the capability is granted.
+    fn kv(&self) -> Result<(&dyn KvStore, &KvScope), WitError> {
+        self.call.check("kv")?;
+        let (store, scope) = self
+            .call
+            .kv
+            .as_ref()
+            .ok_or_else(|| WitError::Unavailable("no kv store is configured".into()))?;
+        Ok((store.as_ref(), scope))
+    }
+}
+
+impl Host for HostState {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, WitError>> {
+        Ok(check_key(&key).and_then(|()| self.kv().and_then(|(kv, scope)| kv.get(scope, &key))))
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), WitError>> {
+        if value.len() > VALUE_BYTES {
+            return Ok(Err(WitError::InvalidInput(format!(
+                "a kv value is at most {VALUE_BYTES} bytes"
+            ))));
+        }
+        Ok(check_key(&key)
+            .and_then(|()| self.kv().and_then(|(kv, scope)| kv.set(scope, &key, value))))
+    }
+
+    async fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, WitError>> {
+        Ok(check_key(&key).and_then(|()| self.kv().and_then(|(kv, scope)| kv.delete(scope, &key))))
+    }
+
+    async fn list_keys(
+        &mut self,
+        prefix: String,
+    ) -> wasmtime::Result<Result<Vec<String>, WitError>> {
+        Ok(self
+            .kv()
+            .and_then(|(kv, scope)| kv.list_keys(scope, &prefix)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_and_scopes() {
+        let kv = MemoryKv::default();
+        let a = KvScope {
+            install: "i".into(),
+            project: Some("p1".into()),
+        };
+        let b = KvScope {
+            install: "i".into(),
+            project: Some("p2".into()),
+        };
+        kv.set(&a, "k", vec![1; 10]).unwrap();
+        assert_eq!(kv.get(&b, "k").unwrap(), None, "projects do not share keys");
+        assert!(matches!(
+            kv.set(&a, "big", vec![0; BYTES_PER_SCOPE]),
+            Err(WitError::Denied(_))
+        ));
+        kv.set(&a, "k", vec![2; 20]).unwrap();
+        assert_eq!(kv.list_keys(&a, "").unwrap(), ["k"]);
+        assert!(kv.delete(&a, "k").unwrap());
+        assert!(!kv.delete(&a, "k").unwrap());
+    }
+}

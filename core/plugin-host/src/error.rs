@@ -1,0 +1,46 @@
+//! What the plugin host answers when a plugin is refused or a call fails.
+
+/// A refused install or a failed call. Call errors are wrapped with the plugin's id and
+/// version before they leave this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PluginError {
+    /// The component cannot be installed: wrong kind or version, bad manifest, digest
+    /// mismatch, unknown imports.
+    #[error("plugin refused: {0}")]
+    Refused(String),
+    /// The call used up its CPU budget or its wall-clock time.
+    #[error("plugin {plugin} timed out: {detail}")]
+    Timeout {
+        /// `id@version`.
+        plugin: String,
+        /// Which limit.
+        detail: String,
+    },
+    /// The guest asked for more memory than it may use.
+    #[error("plugin {plugin} exceeded its memory limit of {limit_bytes} bytes")]
+    OutOfMemory {
+        /// `id@version`.
+        plugin: String,
+        /// The limit.
+        limit_bytes: usize,
+    },
+    /// The guest trapped (a panic, an unreachable, a bad host call).
+    #[error("plugin {plugin} crashed: {detail}")]
+    Crashed {
+        /// `id@version`.
+        plugin: String,
+        /// The trap.
+        detail: String,
+    },
+    /// A fault in the host (compiling, caching, instantiating).
+    #[error("plugin host error: {0}")]
+    Host(String),
+}
+
+impl PluginError {
+    /// A refusal at install.
+    pub fn refused(reason: impl Into<String>) -> Self {
+        PluginError::Refused(reason.into())
+    }
+}

@@ -1,0 +1,28 @@
+//! Komander's plugin host: git providers and runtimes are WebAssembly components, run by
+//! wasmtime behind the WIT contracts in `wit/`, in a sandbox.
+//!
+//! - [`PluginEngine`]: one wasmtime engine (pooling allocator, epoch interruption), a linker
+//!   with an empty WASI context and the capabilities, precompiled artifacts cached by
+//!   component digest and engine hash.
+//! - [`PluginEngine::load`] checks a component before anything runs: its manifest (custom
+//!   section `komander-plugin`), its kind and WIT version (read from its exports), its imports
+//!   (only what the host provides).
+//! - [`PluginEngine::call`] runs one call in a fresh instance under [`sandbox`] limits: memory
+//!   cap with `trap_on_grow_failure`, a CPU budget in epoch ticks, a wall-clock timeout.
+//! - [`capabilities`]: the host side of `komander:host`, each checking its grant on every call.
+//!
+//! It depends on no other Komander crate: the app layer gives it grants and stores.
+#![deny(missing_docs)]
+
+mod bindings;
+pub mod capabilities;
+mod engine;
+mod error;
+mod host;
+pub mod manifest;
+pub mod runtime;
+pub mod sandbox;
+
+pub use engine::{CallFuture, LoadedPlugin, PluginEngine, WIT_VERSION, digest, verify_digest};
+pub use error::PluginError;
+pub use host::HostState;

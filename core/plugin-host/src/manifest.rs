@@ -1,0 +1,181 @@
+//! The manifest a plugin carries in its custom section `komander-plugin` (TOML, embedded by the
+//! SDK's export macro; it survives `strip`), and what kind of plugin a component is.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::PluginError;
+
+/// The custom section holding the manifest.
+pub const MANIFEST_SECTION: &str = "komander-plugin";
+
+/// What a plugin does, read from the interface it exports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PluginKind {
+    /// Exports `komander:git-provider/provider`.
+    GitProvider,
+    /// Exports `komander:runtime/runtime`, in one of its worlds.
+    Runtime(RuntimeWorld),
+}
+
+/// Which world a runtime plugin targets, read from what it imports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RuntimeWorld {
+    /// Imports `komander:docker/engine`.
+    Docker,
+    /// Imports `komander:kubernetes/cluster`.
+    Kubernetes,
+    /// Drives an external API through `connections` only.
+    Remote,
+}
+
+impl PluginKind {
+    /// The manifest's spelling: `git-provider` or `runtime`.
+    pub fn manifest_name(self) -> &'static str {
+        match self {
+            PluginKind::GitProvider => "git-provider",
+            PluginKind::Runtime(_) => "runtime",
+        }
+    }
+}
+
+/// A plugin's manifest.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The plugin's id: lower-case letters, digits, `-` and `.`, such as `acme.nomad`.
+    pub id: String,
+    /// The plugin's own version (semver).
+    pub version: String,
+    /// `git-provider` or `runtime`; must agree with what the component exports.
+    pub kind: String,
+    /// The oldest Komander version it runs on (semver).
+    #[serde(default)]
+    pub min_host_version: Option<String>,
+    /// A JSON schema for the admin settings `config` returns.
+    #[serde(default)]
+    pub config_schema: Option<String>,
+    /// The capabilities it asks for; an admin grants some or all.
+    #[serde(default)]
+    pub capabilities: BTreeMap<String, toml::Value>,
+}
+
+impl Manifest {
+    /// Parses and checks a manifest.
+    ///
+    /// # Errors
+    /// [`PluginError::Refused`] naming the problem.
+    pub fn parse(text: &str) -> Result<Manifest, PluginError> {
+        let manifest: Manifest = toml::from_str(text)
+            .map_err(|e| PluginError::refused(format!("its manifest is invalid: {e}")))?;
+        let id_ok = !manifest.id.is_empty()
+            && manifest.id.len() <= 64
+            && manifest.id.as_bytes()[0].is_ascii_lowercase()
+            && manifest
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !id_ok {
+            return Err(PluginError::refused(format!(
+                "its id {:?} is not 1 to 64 of a-z 0-9 - . starting with a letter",
+                manifest.id
+            )));
+        }
+        semver::Version::parse(&manifest.version).map_err(|e| {
+            PluginError::refused(format!(
+                "its version {:?} is not semver: {e}",
+                manifest.version
+            ))
+        })?;
+        if let Some(min) = &manifest.min_host_version {
+            let min = semver::Version::parse(min).map_err(|e| {
+                PluginError::refused(format!("its min_host_version {min:?} is not semver: {e}"))
+            })?;
+            let host = semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("semver");
+            if min > host {
+                return Err(PluginError::refused(format!(
+                    "it needs Komander {min} or newer; this is {host}"
+                )));
+            }
+        }
+        if let Some(schema) = &manifest.config_schema {
+            serde_json::from_str::<serde_json::Value>(schema)
+                .map_err(|e| PluginError::refused(format!("its config_schema is not JSON: {e}")))?;
+        }
+        for name in manifest.capabilities.keys() {
+            if !crate::capabilities::KNOWN.contains(&name.as_str()) {
+                return Err(PluginError::refused(format!(
+                    "it asks for the unknown capability {name:?}"
+                )));
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// Finds the manifest in a component's custom sections, wherever the toolchain put it (the
+    /// component itself or one of its core modules).
+    ///
+    /// # Errors
+    /// [`PluginError::Refused`] when the bytes are not a component, or hold no manifest.
+    pub fn find(bytes: &[u8]) -> Result<Manifest, PluginError> {
+        use wasmtime::wasmparser::{Parser, Payload};
+        if !Parser::is_component(bytes) {
+            return Err(PluginError::refused(
+                "it is not a WebAssembly component (build it for wasm32-wasip2)",
+            ));
+        }
+        for payload in Parser::new(0).parse_all(bytes) {
+            let payload = payload
+                .map_err(|e| PluginError::refused(format!("it is not valid WebAssembly: {e}")))?;
+            if let Payload::CustomSection(section) = payload
+                && section.name() == MANIFEST_SECTION
+            {
+                let text = std::str::from_utf8(section.data()).map_err(|_| {
+                    PluginError::refused("its komander-plugin section is not UTF-8")
+                })?;
+                return Manifest::parse(text);
+            }
+        }
+        Err(PluginError::refused(
+            "it has no komander-plugin section: build it with the Komander plugin SDK",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_are_checked() {
+        let ok = "id = \"acme.nomad\"\nversion = \"1.2.0\"\nkind = \"runtime\"\n\
+                  [capabilities]\nlog = true\n";
+        assert_eq!(Manifest::parse(ok).unwrap().id, "acme.nomad");
+        for (bad, needle) in [
+            (
+                "id = \"Acme\"\nversion = \"1.0.0\"\nkind = \"runtime\"",
+                "id",
+            ),
+            (
+                "id = \"a\"\nversion = \"one\"\nkind = \"runtime\"",
+                "semver",
+            ),
+            (
+                "id = \"a\"\nversion = \"1.0.0\"\nkind = \"runtime\"\nmin_host_version = \"99.0.0\"",
+                "99.0.0",
+            ),
+            (
+                "id = \"a\"\nversion = \"1.0.0\"\nkind = \"runtime\"\n[capabilities]\nroot = true",
+                "unknown capability",
+            ),
+            (
+                "id = \"a\"\nversion = \"1.0.0\"\nkind = \"runtime\"\nextra = 1",
+                "invalid",
+            ),
+        ] {
+            let err = Manifest::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(needle), "{needle:?} not in {err:?}");
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Calling runtime plugins: the host side of `komander:runtime/runtime`, without the WIT
+//! version in the way. Each call instantiates the plugin afresh under its sandbox limits.
+
+use crate::{
+    CallFuture, LoadedPlugin, PluginEngine, PluginError,
+    bindings::{RemoteRuntimePre, types::Error as WitError},
+    capabilities::CallContext,
+    manifest::PluginKind,
+};
+
+pub use crate::bindings::{
+    runtime_types::{
+        BuildSource, DeploymentPlan, DeploymentSpec, ServicePort, ServiceSource, ServiceSpec,
+        ServiceVolume, StepResult,
+    },
+    types::{EnvValue, EnvVar, Error as GuestError, Protocol, SecretRef},
+};
+
+/// Why a runtime call failed: the sandbox stopped it, or the guest answered an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeCallError {
+    /// Refused, timed out, out of memory, crashed.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// The plugin answered with the WIT error variant.
+    #[error("plugin {plugin} answered: {error:?}")]
+    Guest {
+        /// `id@version`.
+        plugin: String,
+        /// What it answered.
+        error: GuestError,
+    },
+}
+
+impl PluginEngine {
+    /// Runs one function of a runtime plugin's `runtime` export.
+    async fn runtime_call<R: Send + 'static>(
+        &self,
+        plugin: &LoadedPlugin,
+        context: CallContext,
+        run: impl for<'a> FnOnce(
+            &'a mut wasmtime::Store<crate::HostState>,
+            crate::bindings::RemoteRuntime,
+        ) -> CallFuture<'a, Result<R, WitError>>
+        + Send
+        + 'static,
+    ) -> Result<R, RuntimeCallError> {
+        if !matches!(plugin.kind, PluginKind::Runtime(_)) {
+            return Err(PluginError::Host(format!("{} is not a runtime", plugin.label())).into());
+        }
+        let answer = self
+            .call(plugin, context, move |store, pre| {
+                Box::pin(async move {
+                    let bindings = RemoteRuntimePre::new(pre)?
+                        .instantiate_async(&mut *store)
+                        .await?;
+                    run(store, bindings).await
+                })
+            })
+            .await?;
+        answer.map_err(|error| RuntimeCallError::Guest {
+            plugin: plugin.label(),
+            error,
+        })
+    }
+
+    /// `validate(spec)`: the plugin's warnings about a deployment, or why it cannot run it.
+    ///
+    /// # Errors
+    /// [`RuntimeCallError`].
+    pub async fn validate(
+        &self,
+        plugin: &LoadedPlugin,
+        context: CallContext,
+        spec: DeploymentSpec,
+    ) -> Result<Vec<String>, RuntimeCallError> {
+        self.runtime_call(plugin, context, move |store, bindings| {
+            Box::pin(async move {
+                bindings
+                    .komander_runtime_runtime()
+                    .call_validate(&mut *store, &spec)
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// `apply-step(spec, continuation)`: one bounded step of applying a deployment.
+    ///
+    /// # Errors
+    /// [`RuntimeCallError`].
+    pub async fn apply_step(
+        &self,
+        plugin: &LoadedPlugin,
+        context: CallContext,
+        spec: DeploymentSpec,
+        continuation: Option<Vec<u8>>,
+    ) -> Result<StepResult, RuntimeCallError> {
+        self.runtime_call(plugin, context, move |store, bindings| {
+            Box::pin(async move {
+                bindings
+                    .komander_runtime_runtime()
+                    .call_apply_step(&mut *store, &spec, continuation.as_deref())
+                    .await
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,84 @@
+//! Builds the components of `plugins/` once per test run, with a cargo of their own: a separate
+//! target directory and a cleaned environment, so it never waits on the outer cargo's lock.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+};
+
+use komander_plugin_host::{LoadedPlugin, PluginEngine};
+
+/// Every component `plugins/` builds, and the test module that uses it: a component added
+/// without a suite fails [`every_guest_is_tested`].
+pub const GUESTS: &[(&str, &str)] = &[
+    ("komander_test_guest", "sandbox"),
+    ("webhook_runtime", "sandbox"),
+];
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The folder holding the built `.wasm` files.
+pub fn dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("target"))
+            .join("plugins");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
+            .arg("--manifest-path")
+            .arg(workspace().join("plugins/Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTFLAGS")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .env_remove("CARGO_BUILD_TARGET")
+            .status()
+            .expect("running cargo to build the plugins");
+        assert!(
+            status.success(),
+            "building plugins/ for wasm32-wasip2 failed (is the target installed? \
+             `rustup target add wasm32-wasip2`)"
+        );
+        target.join("wasm32-wasip2/release")
+    })
+}
+
+/// The bytes of a built component.
+pub fn bytes(name: &str) -> Vec<u8> {
+    assert!(
+        GUESTS.iter().any(|(g, _)| *g == name),
+        "{name} is not in GUESTS"
+    );
+    let path = dir().join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A fresh engine with a plugin loaded.
+pub async fn load(name: &str) -> (PluginEngine, LoadedPlugin) {
+    let engine = PluginEngine::new(None).expect("an engine");
+    let plugin = engine.load(bytes(name)).await.expect("the guest loads");
+    (engine, plugin)
+}
+
+#[test]
+fn every_guest_is_tested() {
+    let built: Vec<String> = std::fs::read_dir(dir())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".wasm").map(str::to_owned)
+        })
+        .collect();
+    for name in &built {
+        assert!(
+            GUESTS.iter().any(|(g, _)| g == name),
+            "plugins/ builds {name}.wasm but no test suite uses it: add it to GUESTS"
+        );
+    }
+}

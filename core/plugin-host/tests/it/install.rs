@@ -1,0 +1,140 @@
+//! What is refused before anything runs, with a message that names the problem: components of
+//! the wrong kind or WIT version, with unknown imports, without a manifest or with a bad one,
+//! whose digest does not match; and the cache of precompiled artifacts.
+
+use komander_plugin_host::{PluginEngine, PluginError, digest, verify_digest};
+
+use crate::guests;
+
+const MANIFEST: &str = "id = \"acme.thing\"\nversion = \"1.0.0\"\nkind = \"runtime\"\n";
+
+/// Appends the custom section `komander-plugin` holding `manifest`.
+fn with_manifest(mut component: Vec<u8>, manifest: &str) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            out.push(if n == 0 { byte } else { byte | 0x80 });
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    let name = b"komander-plugin";
+    let mut payload = Vec::new();
+    leb(name.len(), &mut payload);
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(manifest.as_bytes());
+    component.push(0);
+    leb(payload.len(), &mut component);
+    component.extend(payload);
+    component
+}
+
+/// A component exporting `interface` (one function), importing `import` if given.
+fn component(interface: &str, import: Option<&str>) -> Vec<u8> {
+    let import = import
+        .map(|name| format!("(import \"{name}\" (instance (export \"steal\" (func))))"))
+        .unwrap_or_default();
+    wat::parse_str(format!(
+        r#"(component
+            {import}
+            (core module $m (func (export "f")))
+            (core instance $i (instantiate $m))
+            (func $f (canon lift (core func $i "f")))
+            (instance $api (export "validate" (func $f)))
+            (export "{interface}" (instance $api))
+        )"#
+    ))
+    .expect("valid WAT")
+}
+
+async fn refusal(bytes: Vec<u8>) -> String {
+    let engine = PluginEngine::new(None).unwrap();
+    match engine.load(bytes).await {
+        Err(PluginError::Refused(reason)) => reason,
+        Err(other) => panic!("expected a refusal, got {other:?}"),
+        Ok(plugin) => panic!("{} was accepted", plugin.label()),
+    }
+}
+
+#[tokio::test]
+async fn unsupported_versions_kinds_and_imports_are_refused() {
+    let v2 = with_manifest(component("komander:runtime/runtime@0.2.0", None), MANIFEST);
+    assert!(
+        refusal(v2)
+            .await
+            .contains("targets WIT 0.2.0; this host supports 0.1.x")
+    );
+    let unknown = with_manifest(component("acme:other/api@1.0.0", None), MANIFEST);
+    assert!(refusal(unknown).await.contains("exports neither"));
+    let mismatch = with_manifest(
+        component("komander:runtime/runtime@0.1.0", None),
+        &MANIFEST.replace("runtime", "git-provider"),
+    );
+    assert!(
+        refusal(mismatch)
+            .await
+            .contains("says kind \"git-provider\" but it exports a runtime")
+    );
+    let evil = with_manifest(
+        component(
+            "komander:runtime/runtime@0.1.0",
+            Some("acme:evil/thing@1.0.0"),
+        ),
+        MANIFEST,
+    );
+    let reason = refusal(evil).await;
+    assert!(
+        reason.contains("imports what this host does not provide"),
+        "{reason}"
+    );
+    assert!(reason.contains("acme:evil/thing"), "{reason}");
+}
+
+#[tokio::test]
+async fn components_without_a_good_manifest_are_refused() {
+    let bare = component("komander:runtime/runtime@0.1.0", None);
+    assert!(
+        refusal(bare.clone())
+            .await
+            .contains("no komander-plugin section")
+    );
+    let bad_id = with_manifest(bare, &MANIFEST.replace("acme.thing", "Acme Thing"));
+    assert!(refusal(bad_id).await.contains("its id"));
+    let module = wat::parse_str("(module)").unwrap();
+    assert!(
+        refusal(module)
+            .await
+            .contains("not a WebAssembly component")
+    );
+}
+
+#[test]
+fn a_digest_that_does_not_match_is_refused() {
+    let bytes = guests::bytes("komander_test_guest");
+    let sha = digest(&bytes);
+    assert!(verify_digest(&bytes, &sha).is_ok());
+    assert!(verify_digest(&bytes, &sha.to_uppercase()).is_ok());
+    let err = verify_digest(&bytes, &"0".repeat(64))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sha256"), "{err}");
+}
+
+#[tokio::test]
+async fn precompiled_artifacts_are_cached_by_digest_and_engine() {
+    let cache = tempfile::tempdir().unwrap();
+    let bytes = guests::bytes("komander_test_guest");
+    let engine = PluginEngine::new(Some(cache.path().to_owned())).unwrap();
+    engine.load(bytes.clone()).await.unwrap();
+    let artifact = cache.path().join(format!(
+        "{}-{}.cwasm",
+        digest(&bytes),
+        engine.compatibility_hash()
+    ));
+    assert!(artifact.exists(), "{}", artifact.display());
+    let again = PluginEngine::new(Some(cache.path().to_owned())).unwrap();
+    let plugin = again.load(bytes).await.unwrap();
+    assert_eq!(plugin.manifest.id, "komander.test-guest");
+}

@@ -1,0 +1,8 @@
+//! The plugin host against real components: the test guest and the example runtime built from
+//! `plugins/` for wasm32-wasip2, and hand-written components for what a toolchain would not
+//! produce. One binary, a module per area.
+
+mod guests;
+mod install;
+mod sandbox;
+mod wit;

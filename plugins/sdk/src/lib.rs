@@ -1,0 +1,174 @@
+//! The Komander plugin SDK: write a runtime backend as a Rust type, build it with
+//! `cargo build --target wasm32-wasip2`, install the `.wasm` file.
+//!
+//! ```ignore
+//! use komander_plugin_sdk::runtime::{self, DeploymentSpec, Error, Runtime};
+//!
+//! struct Mine;
+//!
+//! impl Runtime for Mine {
+//!     fn validate(spec: DeploymentSpec) -> Result<Vec<String>, Error> {
+//!         Ok(vec![format!("{} services", spec.services.len())])
+//!     }
+//! }
+//!
+//! komander_plugin_sdk::export_remote_runtime!(Mine, manifest = "komander-plugin.toml");
+//! ```
+//!
+//! [`export_remote_runtime!`] exports the type and embeds the manifest (`komander-plugin.toml`:
+//! id, version, kind, capabilities) as the custom section `komander-plugin`, which the host reads
+//! before running anything. Operations a type does not implement answer an error naming them.
+//! Guests keep nothing between calls (each call is a fresh instance) and never panic on input:
+//! return [`runtime::Error::InvalidInput`] instead.
+#![deny(missing_docs)]
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "komander:runtime/remote-runtime",
+        path: ["../../wit/host", "../../wit/docker", "../../wit/kubernetes", "../../wit/runtime"],
+        pub_export_macro: true,
+        export_macro_name: "export_bindings",
+        default_bindings_module: "::komander_plugin_sdk::bindings",
+        generate_all,
+    });
+}
+
+/// Host capabilities a plugin may call (each needs the install's grant, or answers `denied`).
+pub mod host {
+    pub use crate::bindings::komander::host::{config, connections, kv, log, progress};
+}
+
+/// Writing a runtime: the [`Runtime`] trait and the types of `komander:runtime`.
+pub mod runtime {
+    pub use crate::bindings::komander::host::types::LogPage;
+    pub use crate::bindings::komander::host::types::{
+        EnvValue, EnvVar, Error, Protocol, RateLimit, SecretRef,
+    };
+    pub use crate::bindings::komander::runtime::types::{
+        Bundle, BundleFile, Change, ChangeAction, DeploymentPlan, DeploymentSpec, DeploymentStatus,
+        ServicePort, ServiceSource, ServiceSpec, ServiceState, ServiceStatus, ServiceVolume,
+        StepResult,
+    };
+
+    fn missing<T>(operation: &str) -> Result<T, Error> {
+        Err(Error::Internal(format!(
+            "this runtime does not implement {operation}"
+        )))
+    }
+
+    /// A runtime backend. Every method has a default that answers an error naming the missing
+    /// operation; implement what the backend supports.
+    pub trait Runtime {
+        /// Warnings about `spec`, or why this runtime cannot run it.
+        fn validate(spec: DeploymentSpec) -> Result<Vec<String>, Error> {
+            let _ = spec;
+            missing("validate")
+        }
+        /// What applying `spec` would change.
+        fn plan(spec: DeploymentSpec) -> Result<DeploymentPlan, Error> {
+            let _ = spec;
+            missing("plan")
+        }
+        /// One bounded step of applying `spec`, resumed from `continuation`.
+        fn apply_step(
+            spec: DeploymentSpec,
+            continuation: Option<Vec<u8>>,
+        ) -> Result<StepResult, Error> {
+            let _ = (spec, continuation);
+            missing("apply-step")
+        }
+        /// The state of each service.
+        fn status(spec: DeploymentSpec) -> Result<DeploymentStatus, Error> {
+            let _ = spec;
+            missing("status")
+        }
+        /// A page of a service's log.
+        fn logs(
+            spec: DeploymentSpec,
+            service: String,
+            cursor: Option<String>,
+            max_lines: u32,
+        ) -> Result<LogPage, Error> {
+            let _ = (spec, service, cursor, max_lines);
+            missing("logs")
+        }
+        /// One bounded step of destroying `spec`.
+        fn destroy_step(
+            spec: DeploymentSpec,
+            continuation: Option<Vec<u8>>,
+        ) -> Result<StepResult, Error> {
+            let _ = (spec, continuation);
+            missing("destroy-step")
+        }
+        /// Files a user can take away (a compose file, manifests).
+        fn export_bundle(spec: DeploymentSpec) -> Result<Bundle, Error> {
+            let _ = spec;
+            missing("export-bundle")
+        }
+    }
+
+    #[doc(hidden)]
+    pub struct Adapter<T>(core::marker::PhantomData<T>);
+
+    impl<T: Runtime> crate::bindings::exports::komander::runtime::runtime::Guest for Adapter<T> {
+        fn validate(spec: DeploymentSpec) -> Result<Vec<String>, Error> {
+            T::validate(spec)
+        }
+        fn plan(spec: DeploymentSpec) -> Result<DeploymentPlan, Error> {
+            T::plan(spec)
+        }
+        fn apply_step(
+            spec: DeploymentSpec,
+            continuation: Option<Vec<u8>>,
+        ) -> Result<StepResult, Error> {
+            T::apply_step(spec, continuation)
+        }
+        fn status(spec: DeploymentSpec) -> Result<DeploymentStatus, Error> {
+            T::status(spec)
+        }
+        fn logs(
+            spec: DeploymentSpec,
+            service: String,
+            cursor: Option<String>,
+            max_lines: u32,
+        ) -> Result<LogPage, Error> {
+            T::logs(spec, service, cursor, max_lines)
+        }
+        fn destroy_step(
+            spec: DeploymentSpec,
+            continuation: Option<Vec<u8>>,
+        ) -> Result<StepResult, Error> {
+            T::destroy_step(spec, continuation)
+        }
+        fn export_bundle(spec: DeploymentSpec) -> Result<Bundle, Error> {
+            T::export_bundle(spec)
+        }
+    }
+}
+
+/// Exports `$ty` (a [`runtime::Runtime`]) as a `remote-runtime` component and embeds the
+/// manifest file `$manifest` (a path relative to the crate's `Cargo.toml`) as the custom
+/// section `komander-plugin`.
+#[macro_export]
+macro_rules! export_remote_runtime {
+    ($ty:ty, manifest = $manifest:literal) => {
+        const _: () = {
+            const MANIFEST: &[u8] =
+                include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $manifest));
+            #[used]
+            #[unsafe(link_section = "komander-plugin")]
+            static SECTION: [u8; MANIFEST.len()] = {
+                let mut bytes = [0u8; MANIFEST.len()];
+                let mut i = 0;
+                while i < MANIFEST.len() {
+                    bytes[i] = MANIFEST[i];
+                    i += 1;
+                }
+                bytes
+            };
+    type KomanderExport = $crate::runtime::Adapter<$ty>;
+            $crate::bindings::export_bindings!(KomanderExport with_types_in $crate::bindings);
+        };
+    };
+}
