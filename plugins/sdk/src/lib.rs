@@ -167,8 +167,8 @@ macro_rules! export_remote_runtime {
                 }
                 bytes
             };
-    type KomanderExport = $crate::runtime::Adapter<$ty>;
-            $crate::bindings::export_bindings!(KomanderExport with_types_in $crate::bindings);
+            type KomanderExport = $crate::runtime::Adapter<$ty>;
+    $crate::bindings::export_bindings!(KomanderExport with_types_in $crate::bindings);
         };
     };
 }
