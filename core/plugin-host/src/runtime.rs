@@ -85,7 +85,9 @@ impl PluginEngine {
         .await
     }
 
-    /// `apply-step(spec, continuation)`: one bounded step of applying a deployment.
+    /// `apply-step(spec, continuation)`: one bounded step of applying a deployment. A step
+    /// that breaks the contract (`done` without dropping the continuation or the reverse, a
+    /// continuation over [`CONTINUATION_BYTES`]) is the plugin's `internal` error.
     ///
     /// # Errors
     /// [`RuntimeCallError`].
@@ -105,5 +107,24 @@ impl PluginEngine {
             })
         })
         .await
+        .and_then(|step| check_step(plugin, step))
+    }
+}
+
+/// The largest continuation a step may hand back, in bytes.
+pub const CONTINUATION_BYTES: usize = 1 << 20;
+
+fn check_step(plugin: &LoadedPlugin, step: StepResult) -> Result<StepResult, RuntimeCallError> {
+    let broken = |why: &str| RuntimeCallError::Guest {
+        plugin: plugin.label(),
+        error: GuestError::Internal(format!("the plugin broke the apply-step contract: {why}")),
+    };
+    match (&step.continuation, step.done) {
+        (None, false) => Err(broken("not done, yet no continuation")),
+        (Some(_), true) => Err(broken("done, yet a continuation")),
+        (Some(c), false) if c.len() > CONTINUATION_BYTES => {
+            Err(broken("a continuation over 1 MiB"))
+        }
+        _ => Ok(step),
     }
 }

@@ -81,18 +81,49 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            let first = segments[0];
+            // Addresses that embed an IPv4 address or reach one through a translator (NAT64
+            // 64:ff9b::/96, 6to4 2002::/16, IPv4-compatible ::a.b.c.d) are refused whole: they
+            // can lead to private or metadata addresses.
+            let embeds_ipv4 = (segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0])
+                || first == 0x2002
+                || (segments[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified());
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                || embeds_ipv4
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+                || (first & 0xffc0) == 0xfec0
+                || first == 0x2001 && segments[1] == 0x0db8)
         }
     }
 }
 
-const REFUSED_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "host"];
+/// Headers only the host sets: credentials, and the framing of the request.
+const REFUSED_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+];
+
+/// The longest path (with its query), in bytes.
+pub const PATH_BYTES: usize = 8 << 10;
+
+/// Whether `path` is `prefix` or lies below it, segment-wise: a grant of `/v1` admits `/v1`
+/// and `/v1/x`, not `/v1admin`.
+fn under_prefix(path: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
 
 fn method(m: HttpMethod) -> Method {
     match m {
@@ -109,6 +140,11 @@ fn method(m: HttpMethod) -> Method {
 /// Checks the request against the connection's grant and builds its URL.
 fn target(connection: &Connection, req: &HttpRequest) -> Result<Url, WitError> {
     let path = &req.path;
+    if path.len() > PATH_BYTES {
+        return Err(WitError::InvalidInput(format!(
+            "a path is at most {PATH_BYTES} bytes"
+        )));
+    }
     if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') {
         return Err(WitError::InvalidInput(format!(
             "the path {path:?} must be relative to the connection and start with one '/'"
@@ -127,7 +163,7 @@ fn target(connection: &Connection, req: &HttpRequest) -> Result<Url, WitError> {
     if !prefixes.is_empty()
         && !prefixes
             .iter()
-            .any(|p| without_query.starts_with(p.as_str()))
+            .any(|p| under_prefix(without_query, p))
     {
         return Err(WitError::Denied(format!(
             "the path {without_query:?} is outside the prefixes granted to connection {:?}",
@@ -142,6 +178,15 @@ fn target(connection: &Connection, req: &HttpRequest) -> Result<Url, WitError> {
         return Err(WitError::Denied(format!(
             "the header {name:?} is set by the host only"
         )));
+    }
+    for (name, value) in &req.headers {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || HeaderValue::from_str(value).is_err()
+        {
+            return Err(WitError::InvalidInput(format!(
+                "the header {name:?} is not a valid HTTP header"
+            )));
+        }
     }
     if !req.secrets.is_empty() {
         return Err(WitError::Denied(
@@ -272,6 +317,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn prefixes_match_whole_segments() {
+        assert!(under_prefix("/v1", "/v1"));
+        assert!(under_prefix("/v1/hello", "/v1/"));
+        assert!(under_prefix("/v1/hello", "/v1"));
+        assert!(!under_prefix("/v1admin", "/v1"));
+        assert!(!under_prefix("/v2/x", "/v1/"));
+    }
+
+    #[test]
     fn only_public_addresses_are_public() {
         for private in [
             "127.0.0.1",
@@ -288,6 +342,14 @@ mod tests {
             "224.0.0.1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for embedded in [
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "::a9fe:a9fe",
+            "fec0::1",
+        ] {
+            assert!(!is_public(embedded.parse().unwrap()), "{embedded}");
         }
         for public in ["1.1.1.1", "8.8.8.8", "2606:4700::1111"] {
             assert!(is_public(public.parse().unwrap()), "{public}");
