@@ -12,6 +12,7 @@
 pub mod deployments;
 pub mod environments;
 pub mod members;
+pub mod plugins;
 pub mod projects;
 pub mod services;
 pub mod users;
@@ -40,6 +41,7 @@ pub type Result<T, E = AppError> = std::result::Result<T, E>;
 pub struct App {
     store: Arc<dyn Store>,
     keyring: Arc<Keyring>,
+    plugins: Option<Arc<plugins::Plugins>>,
 }
 
 /// An authenticated caller.
@@ -62,7 +64,17 @@ impl Caller {
 impl App {
     /// Builds the application over a store and a keyring.
     pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>) -> Self {
-        Self { store, keyring }
+        Self {
+            store,
+            keyring,
+            plugins: None,
+        }
+    }
+
+    /// The application with plugins: install, grant and call them.
+    pub fn with_plugins(mut self, plugins: Arc<plugins::Plugins>) -> Self {
+        self.plugins = Some(plugins);
+        self
     }
 
     /// The store, for readiness checks.

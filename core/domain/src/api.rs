@@ -584,3 +584,102 @@ pub struct AuditEntry {
     /// Which fields changed (names only).
     pub fields: Vec<String>,
 }
+
+/// Where an installed plugin stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginStatus {
+    /// Installed without a grant: it runs once an instance admin grants its capabilities.
+    PendingGrant,
+    /// Granted and available.
+    Enabled,
+    /// Kept installed but not run.
+    Disabled,
+}
+
+impl PluginStatus {
+    /// The wire and storage spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginStatus::PendingGrant => "pending-grant",
+            PluginStatus::Enabled => "enabled",
+            PluginStatus::Disabled => "disabled",
+        }
+    }
+
+    /// Parses the storage spelling; `None` for anything else.
+    pub fn parse(s: &str) -> Option<PluginStatus> {
+        match s {
+            "pending-grant" => Some(PluginStatus::PendingGrant),
+            "enabled" => Some(PluginStatus::Enabled),
+            "disabled" => Some(PluginStatus::Disabled),
+            _ => None,
+        }
+    }
+}
+
+/// An installed plugin (`GET /api/v1/plugins`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Plugin {
+    /// The plugin's id from its manifest, such as `acme.nomad`: the key in URLs.
+    pub id: String,
+    /// Its version.
+    pub version: String,
+    /// `runtime` or `git-provider`, read from what it exports.
+    pub kind: String,
+    /// For runtimes, the world: `docker`, `kubernetes` or `remote`.
+    pub world: Option<String>,
+    /// SHA-256 of the component, hex.
+    pub sha256: String,
+    /// Where it stands.
+    pub status: PluginStatus,
+    /// The capabilities its manifest asks for.
+    pub requested: Vec<String>,
+    /// The capabilities an instance admin granted.
+    pub granted: Vec<String>,
+    /// When it was installed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub installed_at: OffsetDateTime,
+    /// When it last changed (upgrade, grant, status).
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `POST /api/v1/plugins` with a JSON body: installs from a URL, which needs its sha256.
+/// (The component itself may instead be posted as `application/wasm`.) Responds 201.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginFromUrl {
+    /// Where to download the `.wasm` from (http or https).
+    pub url: String,
+    /// Its expected SHA-256, hex.
+    pub sha256: String,
+    /// Grant every capability it asks for at once (for automation); otherwise it waits as
+    /// `pending-grant`.
+    #[serde(default)]
+    pub grant_all: bool,
+}
+
+/// `?sha256=&grant_all=` of an `application/wasm` upload.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PluginUploadQuery {
+    /// The expected SHA-256, hex; when absent the server computes it and shows it.
+    pub sha256: Option<String>,
+    /// Grant every capability it asks for at once.
+    #[serde(default)]
+    pub grant_all: bool,
+}
+
+/// `POST /api/v1/plugins/{plugin}/grant`: grants capabilities the plugin asked for and
+/// enables it. Answers the plugin.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginGrant {
+    /// The capabilities to grant (each must be one it asked for); replaces earlier grants.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Grant everything it asked for instead.
+    #[serde(default)]
+    pub all: bool,
+}

@@ -150,6 +150,8 @@ pub enum Action {
     ReadSecretValue,
     /// Create service users and tokens for others; list every user's tokens.
     ManageUsers,
+    /// Install, grant, upgrade, disable or uninstall plugins.
+    ManagePlugins,
 }
 
 /// What a deployment-level decision needs beyond the role.
@@ -205,7 +207,7 @@ pub enum Denied {
 /// [`Denied::NotFound`] when the object is invisible to the actor (not a member, or someone
 /// else's private deployment); [`Denied::Forbidden`] when visible but the role does not allow it.
 pub fn authorize(actor: &Actor, action: Action, facts: &Facts) -> Result<(), Denied> {
-    if action == Action::ManageUsers {
+    if matches!(action, Action::ManageUsers | Action::ManagePlugins) {
         return if actor.instance_admin {
             Ok(())
         } else {
@@ -241,7 +243,7 @@ pub fn authorize(actor: &Actor, action: Action, facts: &Facts) -> Result<(), Den
             owned || operator
         }
         Action::ReadSecretValue => false,
-        Action::ManageUsers => unreachable!("decided above"),
+        Action::ManageUsers | Action::ManagePlugins => unreachable!("decided above"),
     };
     if allowed {
         Ok(())

@@ -113,12 +113,20 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// Finds the manifest in a component's custom sections, wherever the toolchain put it (the
-    /// component itself or one of its core modules).
+    /// Finds and checks the manifest in a component's custom sections.
+    ///
+    /// # Errors
+    /// As [`Manifest::text`] and [`Manifest::parse`].
+    pub fn find(bytes: &[u8]) -> Result<Manifest, PluginError> {
+        Manifest::parse(&Manifest::text(bytes)?)
+    }
+
+    /// The manifest's text, from a component's custom sections, wherever the toolchain put it
+    /// (the component itself or one of its core modules).
     ///
     /// # Errors
     /// [`PluginError::Refused`] when the bytes are not a component, or hold no manifest.
-    pub fn find(bytes: &[u8]) -> Result<Manifest, PluginError> {
+    pub fn text(bytes: &[u8]) -> Result<String, PluginError> {
         use wasmtime::wasmparser::{Parser, Payload};
         if !Parser::is_component(bytes) {
             return Err(PluginError::refused(
@@ -134,7 +142,7 @@ impl Manifest {
                 let text = std::str::from_utf8(section.data()).map_err(|_| {
                     PluginError::refused("its komander-plugin section is not UTF-8")
                 })?;
-                return Manifest::parse(text);
+                return Ok(text.to_owned());
             }
         }
         Err(PluginError::refused(

@@ -11,7 +11,7 @@ macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal) => {
         use $crate::{
             AuditRecord, DeploymentRecord, EnvironmentRecord, InvitationRecord, MemberRecord,
-            PageRequest, ProjectRecord, Result, ServiceRecord, StoreError, StoredValue,
+            PageRequest, PluginRecord, ProjectRecord, Result, ServiceRecord, StoreError, StoredValue,
             TokenRecord, UserRecord, VariableRecord, records::rows::*,
         };
         use komander_domain::{
@@ -145,6 +145,8 @@ macro_rules! impl_store {
              d.updated_at FROM deployments d JOIN users u ON u.id = d.owner_id";
         const SERVICE_COLUMNS: &str =
             "id, deployment_id, name, image, ports, volumes, created_at, updated_at";
+        const PLUGIN_COLUMNS: &str = "id, version, kind, world, digest, manifest, requested, \
+             granted, status, installed_by, installed_at, updated_at";
         const VARIABLE_COLUMNS: &str = "id, service_id, name, secret, value, sealed, updated_at";
 
         impl $store {
@@ -1122,6 +1124,99 @@ macro_rules! impl_store {
                     "DELETE FROM variables WHERE service_id = $1 AND name = $2",
                     &[service.to_string(), name.to_string()],
                     "variable",
+                    audit,
+                )
+                .await
+            }
+
+            async fn create_plugin(&self, p: &PluginRecord, audit: &AuditRecord) -> Result<()> {
+                let mut tx = self.begin().await?;
+                sqlx::query(
+                    "INSERT INTO plugins (id, version, kind, world, digest, manifest, requested, \
+                     granted, status, installed_by, installed_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&p.id)
+                .bind(&p.version)
+                .bind(&p.kind)
+                .bind(p.world.as_deref())
+                .bind(&p.digest)
+                .bind(&p.manifest)
+                .bind(serde_json::to_string(&p.requested).expect("strings serialize"))
+                .bind(serde_json::to_string(&p.granted).expect("strings serialize"))
+                .bind(p.status.as_str())
+                .bind(p.installed_by.to_string())
+                .bind(p.installed_at)
+                .bind(p.updated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match StoreError::from(e) {
+                    StoreError::Conflict { .. } => StoreError::Conflict {
+                        field: Some("id".into()),
+                        message: format!("a plugin with id {:?} is installed: upgrade it", p.id),
+                    },
+                    other => other,
+                })?;
+                write_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn update_plugin(&self, p: &PluginRecord, audit: &AuditRecord) -> Result<()> {
+                let mut tx = self.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE plugins SET version = $1, kind = $2, world = $3, digest = $4, \
+                     manifest = $5, requested = $6, granted = $7, status = $8, \
+                     installed_by = $9, updated_at = $10 WHERE id = $11",
+                )
+                .bind(&p.version)
+                .bind(&p.kind)
+                .bind(p.world.as_deref())
+                .bind(&p.digest)
+                .bind(&p.manifest)
+                .bind(serde_json::to_string(&p.requested).expect("strings serialize"))
+                .bind(serde_json::to_string(&p.granted).expect("strings serialize"))
+                .bind(p.status.as_str())
+                .bind(p.installed_by.to_string())
+                .bind(p.updated_at)
+                .bind(&p.id)
+                .execute(&mut *tx)
+                .await?;
+                expect_one(done.rows_affected(), "plugin")?;
+                write_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn plugin(&self, id: &str) -> Result<Option<PluginRecord>> {
+                let sql = format!("SELECT {PLUGIN_COLUMNS} FROM plugins WHERE id = $1");
+                sqlx::query_as::<_, PluginRow>(&sql)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(PluginRecord::try_from)
+                    .transpose()
+            }
+
+            async fn list_plugins(&self, page: &PageRequest) -> Result<Vec<PluginRecord>> {
+                let sql = format!(
+                    "SELECT {PLUGIN_COLUMNS} FROM plugins WHERE id > COALESCE($1, '') \
+                     ORDER BY id LIMIT $2"
+                );
+                decode_all(
+                    sqlx::query_as::<_, PluginRow>(&sql)
+                        .bind(page.after.as_deref())
+                        .bind(limit(page))
+                        .fetch_all(&self.pool)
+                        .await?,
+                )
+            }
+
+            async fn delete_plugin(&self, id: &str, audit: &AuditRecord) -> Result<()> {
+                self.delete_audited(
+                    "DELETE FROM plugins WHERE id = $1",
+                    &[id.to_owned()],
+                    "plugin",
                     audit,
                 )
                 .await

@@ -339,6 +339,21 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditRecord,
     ) -> Result<()>;
 
+    /// Records a new plugin; [`StoreError::Conflict`] when one with its id is installed.
+    async fn create_plugin(&self, plugin: &PluginRecord, audit: &AuditRecord) -> Result<()>;
+
+    /// Saves a plugin's version, digest, manifest, grants and status.
+    async fn update_plugin(&self, plugin: &PluginRecord, audit: &AuditRecord) -> Result<()>;
+
+    /// The plugin with this id.
+    async fn plugin(&self, id: &str) -> Result<Option<PluginRecord>>;
+
+    /// Installed plugins, by id.
+    async fn list_plugins(&self, page: &PageRequest) -> Result<Vec<PluginRecord>>;
+
+    /// Forgets a plugin.
+    async fn delete_plugin(&self, id: &str, audit: &AuditRecord) -> Result<()>;
+
     /// Records an audit entry on its own (for audited reads such as resolving a deployment).
     async fn record_audit(&self, audit: &AuditRecord) -> Result<()>;
 

@@ -208,6 +208,35 @@ pub struct VariableRecord {
     pub updated_at: i64,
 }
 
+/// An installed plugin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginRecord {
+    /// The manifest's id, unique.
+    pub id: String,
+    /// Its version.
+    pub version: String,
+    /// `runtime` or `git-provider`.
+    pub kind: String,
+    /// For runtimes: `docker`, `kubernetes` or `remote`.
+    pub world: Option<String>,
+    /// SHA-256 of the component, hex: its file is `<digest>.wasm`.
+    pub digest: String,
+    /// The manifest, as embedded (TOML).
+    pub manifest: String,
+    /// The capabilities it asks for.
+    pub requested: Vec<String>,
+    /// The capabilities granted.
+    pub granted: Vec<String>,
+    /// `pending-grant`, `enabled` or `disabled`.
+    pub status: komander_domain::api::PluginStatus,
+    /// Who installed (or last upgraded) it.
+    pub installed_by: UserId,
+    /// When it was installed (ms).
+    pub installed_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
 /// An audit entry: who did what to which target, which fields changed; never values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditRecord {
@@ -526,6 +555,46 @@ pub(crate) mod rows {
                         });
                     }
                 },
+                updated_at: r.updated_at,
+            })
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(crate) struct PluginRow {
+        id: String,
+        version: String,
+        kind: String,
+        world: Option<String>,
+        digest: String,
+        manifest: String,
+        requested: String,
+        granted: String,
+        status: String,
+        installed_by: String,
+        installed_at: i64,
+        updated_at: i64,
+    }
+
+    impl TryFrom<PluginRow> for PluginRecord {
+        type Error = StoreError;
+        fn try_from(r: PluginRow) -> Result<Self, StoreError> {
+            Ok(PluginRecord {
+                id: r.id,
+                version: r.version,
+                kind: r.kind,
+                world: r.world,
+                digest: r.digest,
+                manifest: r.manifest,
+                requested: json("plugins", &r.requested)?,
+                granted: json("plugins", &r.granted)?,
+                status: parse_with(
+                    "plugins",
+                    &r.status,
+                    komander_domain::api::PluginStatus::parse,
+                )?,
+                installed_by: parse("plugins", &r.installed_by)?,
+                installed_at: r.installed_at,
                 updated_at: r.updated_at,
             })
         }

@@ -160,11 +160,7 @@ fn target(connection: &Connection, req: &HttpRequest) -> Result<Url, WitError> {
         )));
     }
     let prefixes = &connection.grant.path_prefixes;
-    if !prefixes.is_empty()
-        && !prefixes
-            .iter()
-            .any(|p| under_prefix(without_query, p))
-    {
+    if !prefixes.is_empty() && !prefixes.iter().any(|p| under_prefix(without_query, p)) {
         return Err(WitError::Denied(format!(
             "the path {without_query:?} is outside the prefixes granted to connection {:?}",
             connection.name

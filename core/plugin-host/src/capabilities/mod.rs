@@ -2,6 +2,7 @@
 //! call and answers `denied` without it; each adds itself to the linker once, at engine start.
 
 mod connections;
+pub mod docker_policy;
 mod kv;
 mod log;
 
