@@ -6,5 +6,6 @@ mod cli;
 mod concurrency;
 mod local_admin;
 mod migrations;
+mod plugins;
 mod secrets;
 mod store_suite;

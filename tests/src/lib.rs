@@ -5,6 +5,8 @@
 //! PostgreSQL tests need `KOMANDER_TEST_DATABASE_URL`. Without it they skip with a loud message,
 //! except under `CI=true`, where a missing PostgreSQL fails the run.
 
+pub mod guests;
+
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
@@ -18,7 +20,7 @@ use axum::{
     body::Body,
     http::{Method, Request, StatusCode, header},
 };
-use komander_app::App;
+use komander_app::{App, plugins::Plugins};
 use komander_secrets::{Keyring, SecretString};
 use komander_server::http::{AppState, router};
 use komander_store::Store;
@@ -119,7 +121,8 @@ impl TestApi {
     pub async fn new(backend: Backend) -> Option<TestApi> {
         let store = TestStore::new(backend).await?;
         let keyring = Keyring::parse(&[Keyring::generate_key_spec("test")]).expect("a key");
-        let app = App::new(store.store.clone(), Arc::new(keyring));
+        let plugins = Plugins::new(store.dir.path().join("plugins")).expect("the plugin host");
+        let app = App::new(store.store.clone(), Arc::new(keyring)).with_plugins(Arc::new(plugins));
         app.ensure_bootstrap_token(&SecretString::new(ADMIN_TOKEN))
             .await
             .expect("the bootstrap token");

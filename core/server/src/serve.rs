@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Instant};
 
 use anyhow::Context as _;
-use komander_app::App;
+use komander_app::{App, plugins::Plugins};
 use komander_secrets::Keyring;
 use tracing::info;
 
@@ -32,7 +32,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await
     .context("opening the database")?;
-    let app = App::new(store.clone(), Arc::new(keyring));
+    let plugins =
+        Plugins::new(config.data_dir.join("plugins")).context("starting the plugin host")?;
+    let app = App::new(store.clone(), Arc::new(keyring)).with_plugins(Arc::new(plugins));
     if let Some(token) = &config.bootstrap_token {
         app.ensure_bootstrap_token(token)
             .await
@@ -52,6 +54,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "komander is ready"
     );
     println!("Komander listening on http://{address}");
+    // Installed plugins load in the background (from their precompiled artifacts): readiness
+    // never waits on a compile.
+    let loader = app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = loader.load_installed_plugins().await {
+            tracing::error!(error = %e, "loading installed plugins failed");
+        }
+    });
     axum::serve(listener, router(AppState::new(app)))
         .with_graceful_shutdown(shutdown_signal())
         .await

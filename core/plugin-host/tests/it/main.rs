@@ -2,7 +2,9 @@
 //! `plugins/` for wasm32-wasip2, and hand-written components for what a toolchain would not
 //! produce. One binary, a module per area.
 
+#[path = "../../../../tests/src/guests.rs"]
 mod guests;
 mod install;
+mod loading;
 mod sandbox;
 mod wit;

@@ -18,7 +18,7 @@ use komander_plugin_host::{
     runtime::{DeploymentSpec, GuestError, RuntimeCallError, ServiceSource, ServiceSpec},
 };
 
-use crate::guests;
+use crate::loading;
 
 const ALL: &[&str] = &["log", "config", "kv", "connections", "progress"];
 
@@ -55,7 +55,7 @@ fn context(granted: &[&str]) -> CallContext {
 
 #[tokio::test]
 async fn the_test_guest_loads_as_a_remote_runtime_and_answers() {
-    let (engine, plugin) = guests::load("komander_test_guest").await;
+    let (engine, plugin) = loading::load("komander_test_guest").await;
     assert_eq!(plugin.kind, PluginKind::Runtime(RuntimeWorld::Remote));
     assert_eq!(plugin.manifest.id, "komander.test-guest");
     assert_eq!(plugin.wit_version, komander_plugin_host::WIT_VERSION);
@@ -83,7 +83,7 @@ async fn the_test_guest_loads_as_a_remote_runtime_and_answers() {
 
 #[tokio::test]
 async fn an_infinite_loop_is_stopped_by_its_cpu_budget() {
-    let (engine, mut plugin) = guests::load("komander_test_guest").await;
+    let (engine, mut plugin) = loading::load("komander_test_guest").await;
     plugin.limits.cpu_budget = Duration::from_millis(300);
     let started = Instant::now();
     let err = engine
@@ -103,7 +103,7 @@ async fn an_infinite_loop_is_stopped_by_its_cpu_budget() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_looping_guest_yields_so_the_server_keeps_serving() {
-    let (engine, mut plugin) = guests::load("komander_test_guest").await;
+    let (engine, mut plugin) = loading::load("komander_test_guest").await;
     plugin.limits.cpu_budget = Duration::from_millis(500);
     let ticks = Arc::new(AtomicU64::new(0));
     let counter = {
@@ -134,7 +134,7 @@ async fn a_looping_guest_yields_so_the_server_keeps_serving() {
 
 #[tokio::test]
 async fn a_memory_bomb_hits_its_cap() {
-    let (engine, plugin) = guests::load("komander_test_guest").await;
+    let (engine, plugin) = loading::load("komander_test_guest").await;
     let err = engine
         .validate(&plugin, context(ALL), spec(&[("behavior", "memory-bomb")]))
         .await
@@ -151,7 +151,7 @@ async fn a_memory_bomb_hits_its_cap() {
 
 #[tokio::test]
 async fn a_panic_is_a_crash_and_the_next_call_is_fresh() {
-    let (engine, plugin) = guests::load("komander_test_guest").await;
+    let (engine, plugin) = loading::load("komander_test_guest").await;
     let err = engine
         .validate(&plugin, context(ALL), spec(&[("behavior", "panic")]))
         .await
@@ -169,7 +169,7 @@ async fn a_panic_is_a_crash_and_the_next_call_is_fresh() {
 
 #[tokio::test]
 async fn log_spam_is_capped_and_print_spam_fails_typed() {
-    let (engine, plugin) = guests::load("komander_test_guest").await;
+    let (engine, plugin) = loading::load("komander_test_guest").await;
     let started = Instant::now();
     let warnings = engine
         .validate(&plugin, context(ALL), spec(&[("behavior", "log-spam")]))
@@ -199,7 +199,7 @@ fn denied(err: RuntimeCallError) -> String {
 
 #[tokio::test]
 async fn ungranted_capabilities_answer_denied() {
-    let (engine, plugin) = guests::load("komander_test_guest").await;
+    let (engine, plugin) = loading::load("komander_test_guest").await;
     for (behavior, capability) in [("config", "config"), ("kv", "kv"), ("http", "connections")] {
         let granted: Vec<&str> = ALL.iter().copied().filter(|c| *c != capability).collect();
         let err = engine
@@ -212,7 +212,7 @@ async fn ungranted_capabilities_answer_denied() {
 
 #[tokio::test]
 async fn granted_config_kv_and_progress_work_per_scope() {
-    let (engine, plugin) = guests::load("komander_test_guest").await;
+    let (engine, plugin) = loading::load("komander_test_guest").await;
     let mut ctx = context(ALL);
     ctx.config = Arc::from(r#"{"region": "eu"}"#);
     let warnings = engine
@@ -284,7 +284,7 @@ fn connection(base: &str, allow_private: bool) -> Arc<Connection> {
 
 #[tokio::test]
 async fn connections_block_private_addresses_unless_granted_and_hide_the_credential() {
-    let (engine, plugin) = guests::load("komander_test_guest").await;
+    let (engine, plugin) = loading::load("komander_test_guest").await;
     let address = api().await;
     let http = |base: String, allow_private: bool, path: &'static str| {
         let mut ctx = context(ALL);
@@ -322,7 +322,7 @@ async fn connections_block_private_addresses_unless_granted_and_hide_the_credent
 
 #[tokio::test]
 async fn the_example_webhook_runtime_deploys_through_its_connection() {
-    let (engine, plugin) = guests::load("webhook_runtime").await;
+    let (engine, plugin) = loading::load("webhook_runtime").await;
     let received = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let app = {
         let received = received.clone();

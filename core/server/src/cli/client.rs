@@ -180,13 +180,34 @@ impl ApiClient {
         self.json(Method::PUT, path, &[], Some(body)).await
     }
 
+    /// `POST path?query` with a component as `application/wasm`, answered with a `T`.
+    ///
+    /// # Errors
+    /// As [`ApiClient::get`].
+    pub async fn post_wasm<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        component: Vec<u8>,
+    ) -> anyhow::Result<T> {
+        let response = self
+            .send(Method::POST, path, query, Body::<()>::Wasm(component))
+            .await?;
+        let url = response.url().clone();
+        response
+            .json()
+            .await
+            .with_context(|| format!("reading the answer of {url}"))
+    }
+
     /// `DELETE path`, with `?force=true` when `force`; the server answers 204.
     ///
     /// # Errors
     /// When the server cannot be reached or answers non-2xx ([`ApiError`]).
     pub async fn delete(&self, path: &str, force: bool) -> anyhow::Result<()> {
         let query: &[(&str, &str)] = if force { &[("force", "true")] } else { &[] };
-        self.send(Method::DELETE, path, query, None::<&()>).await?;
+        self.send(Method::DELETE, path, query, Body::<()>::None)
+            .await?;
         Ok(())
     }
 
@@ -234,6 +255,10 @@ impl ApiClient {
         B: Serialize + ?Sized,
         T: DeserializeOwned,
     {
+        let body = match body {
+            Some(body) => Body::Json(body),
+            None => Body::None,
+        };
         let response = self.send(method, path, query, body).await?;
         let url = response.url().clone();
         response
@@ -248,7 +273,7 @@ impl ApiClient {
         method: Method,
         path: &str,
         query: &[(&str, &str)],
-        body: Option<&B>,
+        body: Body<'_, B>,
     ) -> anyhow::Result<Response> {
         let url = format!("{}{path}", self.server);
         let mut request = self.http.request(method, url.as_str());
@@ -258,9 +283,13 @@ impl ApiClient {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
+        request = match body {
+            Body::None => request,
+            Body::Json(body) => request.json(body),
+            Body::Wasm(bytes) => request
+                .header(reqwest::header::CONTENT_TYPE, "application/wasm")
+                .body(bytes),
+        };
         let response = request
             .send()
             .await
@@ -272,6 +301,16 @@ impl ApiClient {
         let body = response.bytes().await.unwrap_or_default();
         Err(ApiError::from_answer(status, &body).into())
     }
+}
+
+/// What a request carries.
+enum Body<'a, B: ?Sized> {
+    /// Nothing.
+    None,
+    /// A JSON document.
+    Json(&'a B),
+    /// A WebAssembly component.
+    Wasm(Vec<u8>),
 }
 
 #[cfg(test)]

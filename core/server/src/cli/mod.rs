@@ -16,6 +16,7 @@ pub mod config;
 pub mod deployments;
 pub mod environments;
 pub mod output;
+pub mod plugins;
 pub mod projects;
 pub mod scope;
 pub mod services;
@@ -93,6 +94,9 @@ pub enum ClientCommand {
     /// A user's API tokens.
     #[command(subcommand)]
     Token(users::TokenCommand),
+    /// Installed plugins: git providers and runtimes (instance admins write).
+    #[command(subcommand)]
+    Plugin(plugins::PluginCommand),
 }
 
 /// Runs one client command against the server and prints the answer on standard output (notes
@@ -131,6 +135,7 @@ pub async fn run(args: ClientArgs, command: ClientCommand) -> anyhow::Result<Exi
         ClientCommand::Variable(command) => command.run(&api, out).await,
         ClientCommand::User(command) => command.run(&api, out).await,
         ClientCommand::Token(command) => command.run(&api, out).await,
+        ClientCommand::Plugin(command) => command.run(&api, out).await,
     };
     match result {
         Err(err)

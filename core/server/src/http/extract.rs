@@ -22,6 +22,20 @@ pub struct AppJson<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct AppQuery<T>(pub T);
 
+/// A raw body (an uploaded component); one over the route's limit answers 413.
+pub struct AppBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for AppBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        axum::body::Bytes::from_request(request, state)
+            .await
+            .map(AppBody)
+            .map_err(ApiError::from)
+    }
+}
+
 /// Path parameters; malformed ones answer 400.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]

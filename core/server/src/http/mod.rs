@@ -6,6 +6,7 @@ mod deployments;
 mod environments;
 pub mod error;
 mod extract;
+mod plugins;
 mod projects;
 mod users;
 
@@ -80,6 +81,7 @@ struct Metrics {
         (name = "environments", description = "Environments of a project"),
         (name = "deployments", description = "Deployments of an environment"),
         (name = "services", description = "Services of a deployment and their variables"),
+        (name = "plugins", description = "Installed plugins (instance admins write)"),
     )
 )]
 struct ApiDoc;
@@ -103,6 +105,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(projects::router())
         .merge(environments::router())
         .merge(deployments::router())
+        .merge(plugins::router())
         .split_for_parts()
 }
 

@@ -1,5 +1,8 @@
 //! Builds the components of `plugins/` once per test run, with a cargo of their own: a separate
 //! target directory and a cleaned environment, so it never waits on the outer cargo's lock.
+//!
+//! Shared by the end-to-end tests and, through `#[path]`, the plugin host's own tests; it uses
+//! nothing but std.
 
 use std::{
     path::{Path, PathBuf},
@@ -7,17 +10,27 @@ use std::{
     sync::OnceLock,
 };
 
-use komander_plugin_host::{LoadedPlugin, PluginEngine};
-
-/// Every component `plugins/` builds, and the test module that uses it: a component added
-/// without a suite fails [`every_guest_is_tested`].
+/// Every component `plugins/` builds, and the suite that uses it: a component added without
+/// a suite fails `every_guest_is_tested`.
 pub const GUESTS: &[(&str, &str)] = &[
-    ("komander_test_guest", "sandbox"),
-    ("webhook_runtime", "sandbox"),
+    (
+        "komander_test_guest",
+        "plugin host sandbox, plugin lifecycle",
+    ),
+    ("webhook_runtime", "plugin host sandbox"),
 ];
 
+/// The repository's root, found from the running crate's manifest directory.
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !dir.join("plugins/Cargo.toml").exists() {
+        assert!(
+            dir.pop(),
+            "no plugins/Cargo.toml above {}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+    }
+    dir
 }
 
 /// The folder holding the built `.wasm` files.
@@ -59,15 +72,11 @@ pub fn bytes(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// A fresh engine with a plugin loaded.
-pub async fn load(name: &str) -> (PluginEngine, LoadedPlugin) {
-    let engine = PluginEngine::new(None).expect("an engine");
-    let plugin = engine.load(bytes(name)).await.expect("the guest loads");
-    (engine, plugin)
-}
-
-#[test]
-fn every_guest_is_tested() {
+/// Checks that every component `plugins/` builds is listed in [`GUESTS`].
+///
+/// # Panics
+/// Naming the first that is not.
+pub fn every_guest_is_tested() {
     let built: Vec<String> = std::fs::read_dir(dir())
         .unwrap()
         .filter_map(|e| {

@@ -1,0 +1,179 @@
+//! `/api/v1/plugins`: installed plugins. Instance admins install (a `.wasm` posted as
+//! `application/wasm`, or a URL with its sha256 as JSON), grant, upgrade, disable, enable and
+//! uninstall; every signed-in user may list them.
+
+use axum::{
+    Json,
+    extract::{DefaultBodyLimit, State},
+    http::{HeaderMap, StatusCode, header},
+};
+use komander_app::plugins::MAX_COMPONENT_BYTES;
+use komander_domain::api::{
+    ErrorCode, Page, PageQuery, Plugin, PluginFromUrl, PluginGrant, PluginUploadQuery,
+};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{
+    AppState,
+    error::{ApiError, ErrorResponses},
+    extract::{AppBody, AppJson, AppPath, AppQuery, Authenticated},
+};
+
+/// `/api/v1/plugins/{plugin}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PluginPath {
+    /// The plugin's id, such as `acme.nomad`.
+    #[param(example = "komander.test-guest")]
+    pub plugin: String,
+}
+
+/// The routes of this module. Uploads may be as large as a component.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_plugins, install_plugin))
+        .routes(routes!(get_plugin, uninstall_plugin))
+        .routes(routes!(grant_plugin))
+        .routes(routes!(upgrade_plugin))
+        .routes(routes!(disable_plugin))
+        .routes(routes!(enable_plugin))
+        .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES + 4096))
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map_or("", str::trim)
+}
+
+/// Installed plugins, by id.
+#[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins", params(PageQuery),
+    responses((status = 200, body = Page<Plugin>), ErrorResponses))]
+async fn list_plugins(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppQuery(q): AppQuery<PageQuery>,
+) -> Result<Json<Page<Plugin>>, ApiError> {
+    Ok(Json(s.app.list_plugins(&caller, &q).await?))
+}
+
+/// Installs a plugin (instance admins): the component as `application/wasm` (with `sha256`
+/// to check, and `grant_all`), or `{url, sha256, grant_all}` as JSON. It is checked and
+/// precompiled before anything is recorded; without `grant_all` it waits as `pending-grant`.
+#[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", params(PluginUploadQuery),
+    request_body(content(("application/wasm"), (PluginFromUrl = "application/json"))),
+    responses((status = 201, body = Plugin), ErrorResponses))]
+async fn install_plugin(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppQuery(q): AppQuery<PluginUploadQuery>,
+    headers: HeaderMap,
+    AppBody(body): AppBody,
+) -> Result<(StatusCode, Json<Plugin>), ApiError> {
+    let plugin = match content_type(&headers) {
+        "application/wasm" => {
+            s.app
+                .install_plugin(&caller, body.to_vec(), q.sha256.as_deref(), q.grant_all)
+                .await?
+        }
+        "application/json" => {
+            let request: PluginFromUrl = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::new(ErrorCode::InvalidInput, format!("invalid body: {e}"))
+            })?;
+            s.app.install_plugin_from_url(&caller, request).await?
+        }
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!("send application/wasm or application/json, not {other:?}"),
+            ));
+        }
+    };
+    Ok((StatusCode::CREATED, Json(plugin)))
+}
+
+/// A plugin.
+#[utoipa::path(get, path = "/api/v1/plugins/{plugin}", tag = "plugins", params(PluginPath),
+    responses((status = 200, body = Plugin), ErrorResponses))]
+async fn get_plugin(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<PluginPath>,
+) -> Result<Json<Plugin>, ApiError> {
+    Ok(Json(s.app.get_plugin(&caller, &p.plugin).await?))
+}
+
+/// Uninstalls a plugin and deletes its component (instance admins).
+#[utoipa::path(delete, path = "/api/v1/plugins/{plugin}", tag = "plugins", params(PluginPath),
+    responses((status = 204), ErrorResponses))]
+async fn uninstall_plugin(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<PluginPath>,
+) -> Result<StatusCode, ApiError> {
+    s.app.uninstall_plugin(&caller, &p.plugin).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Grants capabilities the plugin asked for, replacing earlier grants, and enables it
+/// (instance admins).
+#[utoipa::path(post, path = "/api/v1/plugins/{plugin}/grant", tag = "plugins",
+    params(PluginPath), request_body = PluginGrant,
+    responses((status = 200, body = Plugin), ErrorResponses))]
+async fn grant_plugin(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<PluginPath>,
+    AppJson(body): AppJson<PluginGrant>,
+) -> Result<Json<Plugin>, ApiError> {
+    Ok(Json(s.app.grant_plugin(&caller, &p.plugin, body).await?))
+}
+
+/// Replaces the component with another build of the same plugin, posted as
+/// `application/wasm` (instance admins). Grants carry over for what it still asks for.
+#[utoipa::path(post, path = "/api/v1/plugins/{plugin}/upgrade", tag = "plugins",
+    params(PluginPath, PluginUploadQuery), request_body(content(("application/wasm"))),
+    responses((status = 200, body = Plugin), ErrorResponses))]
+async fn upgrade_plugin(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<PluginPath>,
+    AppQuery(q): AppQuery<PluginUploadQuery>,
+    AppBody(body): AppBody,
+) -> Result<Json<Plugin>, ApiError> {
+    Ok(Json(
+        s.app
+            .upgrade_plugin(&caller, &p.plugin, body.to_vec(), q.sha256.as_deref())
+            .await?,
+    ))
+}
+
+/// Keeps a plugin installed but stops running it (instance admins).
+#[utoipa::path(post, path = "/api/v1/plugins/{plugin}/disable", tag = "plugins",
+    params(PluginPath), responses((status = 200, body = Plugin), ErrorResponses))]
+async fn disable_plugin(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<PluginPath>,
+) -> Result<Json<Plugin>, ApiError> {
+    Ok(Json(
+        s.app.set_plugin_enabled(&caller, &p.plugin, false).await?,
+    ))
+}
+
+/// Runs a disabled plugin again (instance admins).
+#[utoipa::path(post, path = "/api/v1/plugins/{plugin}/enable", tag = "plugins",
+    params(PluginPath), responses((status = 200, body = Plugin), ErrorResponses))]
+async fn enable_plugin(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<PluginPath>,
+) -> Result<Json<Plugin>, ApiError> {
+    Ok(Json(
+        s.app.set_plugin_enabled(&caller, &p.plugin, true).await?,
+    ))
+}
