@@ -6,7 +6,9 @@
 //!   handler running the same SQL through a bare sqlx pool on the same file: throughput ratio
 //!   (target ≥ 0.5) and p99 (target < 10 ms);
 //! - idle RSS of `komander serve` (target ≤ 50 MB) and its start-to-ready time, warm
-//!   (target ≤ 500 ms).
+//!   (target ≤ 500 ms);
+//! - the plugin host: a fresh instance plus a trivial call, one capability call, loading a
+//!   precompiled plugin ([`plugins`]).
 
 use std::{
     net::SocketAddr,
@@ -40,6 +42,8 @@ const TOKEN_SQL: &str = "SELECT u.id, u.handle, u.display_name, u.kind, u.instan
 const LIST_SQL: &str = "SELECT p.id, p.name, p.display_name, p.description, p.created_by, \
      p.created_at, p.updated_at, m.role FROM members m JOIN projects p ON p.id = m.project_id \
      WHERE m.user_id = $1 AND m.project_name > COALESCE($2, '') ORDER BY m.project_name LIMIT $3";
+
+mod plugins;
 
 fn main() -> anyhow::Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -120,7 +124,7 @@ async fn run() -> anyhow::Result<()> {
         busy_rss as f64 / 1024.0,
         ready.as_millis()
     );
-    Ok(())
+    plugins::run().await
 }
 
 /// Fills the database behind `komander serve`'s back: projects whose Admin is the bootstrap

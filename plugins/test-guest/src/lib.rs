@@ -47,6 +47,15 @@ impl Runtime for TestGuest {
                 Ok(vec!["printed".into()])
             }
             "config" => Ok(vec![config::get()?]),
+            "config-loop" => {
+                let times: u32 = setting(&spec, "times")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
+                for _ in 0..times {
+                    std::hint::black_box(config::get()?);
+                }
+                Ok(vec![])
+            }
             "kv" => {
                 kv::set("visits", b"1")?;
                 let value = kv::get("visits")?.unwrap_or_default();

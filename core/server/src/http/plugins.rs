@@ -61,11 +61,12 @@ async fn list_plugins(
     Ok(Json(s.app.list_plugins(&caller, &q).await?))
 }
 
-/// Installs a plugin (instance admins): the component as `application/wasm` (with `sha256`
+/// Installs a plugin (instance admins): the component as `application/wasm` or
+/// `application/octet-stream` (with `sha256`
 /// to check, and `grant_all`), or `{url, sha256, grant_all}` as JSON. It is checked and
 /// precompiled before anything is recorded; without `grant_all` it waits as `pending-grant`.
 #[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", params(PluginUploadQuery),
-    request_body(content(("application/wasm"), (PluginFromUrl = "application/json"))),
+    request_body(content((String = "application/octet-stream"), (PluginFromUrl = "application/json"))),
     responses((status = 201, body = Plugin), ErrorResponses))]
 async fn install_plugin(
     State(s): State<AppState>,
@@ -75,7 +76,7 @@ async fn install_plugin(
     AppBody(body): AppBody,
 ) -> Result<(StatusCode, Json<Plugin>), ApiError> {
     let plugin = match content_type(&headers) {
-        "application/wasm" => {
+        "application/wasm" | "application/octet-stream" => {
             s.app
                 .install_plugin(&caller, body.to_vec(), q.sha256.as_deref(), q.grant_all)
                 .await?
@@ -89,7 +90,10 @@ async fn install_plugin(
         other => {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedMediaType,
-                format!("send application/wasm or application/json, not {other:?}"),
+                format!(
+                    "send the component as application/wasm (or application/octet-stream), \
+                     or a URL as application/json, not {other:?}"
+                ),
             ));
         }
     };
@@ -134,9 +138,10 @@ async fn grant_plugin(
 }
 
 /// Replaces the component with another build of the same plugin, posted as
-/// `application/wasm` (instance admins). Grants carry over for what it still asks for.
+/// `application/wasm` or `application/octet-stream` (instance admins). Grants carry over for what it still asks for.
 #[utoipa::path(post, path = "/api/v1/plugins/{plugin}/upgrade", tag = "plugins",
-    params(PluginPath, PluginUploadQuery), request_body(content(("application/wasm"))),
+    params(PluginPath, PluginUploadQuery),
+    request_body(content = String, content_type = "application/octet-stream"),
     responses((status = 200, body = Plugin), ErrorResponses))]
 async fn upgrade_plugin(
     State(s): State<AppState>,

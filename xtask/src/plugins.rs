@@ -1,0 +1,94 @@
+//! The plugin host's figures (DESIGN.md §5): a fresh instance plus a trivial call (target
+//! ≤ 25 µs median), the host overhead of one capability call (target ≤ 5 µs), and loading a
+//! plugin from its precompiled artifact, against compiling it.
+
+use std::time::{Duration, Instant};
+
+use komander_e2e::guests;
+use komander_plugin_host::{PluginEngine, capabilities::CallContext, runtime::DeploymentSpec};
+
+const CALLS: usize = 2_000;
+const CAPABILITY_CALLS: u32 = 1_000;
+
+fn spec(settings: &[(&str, &str)]) -> DeploymentSpec {
+    DeploymentSpec {
+        project_id: "p".into(),
+        project: "shop".into(),
+        environment_id: "e".into(),
+        environment: "dev".into(),
+        deployment_id: "d".into(),
+        deployment: "mine".into(),
+        services: vec![],
+        settings: settings
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+    }
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// Runs the plugin benchmarks and prints them.
+pub async fn run() -> anyhow::Result<()> {
+    let bytes = guests::bytes("komander_test_guest");
+    let cache = tempfile::tempdir()?;
+    let engine = PluginEngine::new(Some(cache.path().to_owned()))?;
+    let started = Instant::now();
+    let plugin = engine.load(bytes.clone()).await?;
+    let compiled = started.elapsed();
+    let warm_engine = PluginEngine::new(Some(cache.path().to_owned()))?;
+    let started = Instant::now();
+    warm_engine.load(bytes).await?;
+    let precompiled = started.elapsed();
+
+    let context = || CallContext::new("bench", ["config".to_owned()]);
+    let mut trivial = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        engine.validate(&plugin, context(), spec(&[])).await?;
+        trivial.push(started.elapsed());
+    }
+    let times = CAPABILITY_CALLS.to_string();
+    let mut without = Vec::new();
+    let mut with = Vec::new();
+    for _ in 0..200 {
+        let started = Instant::now();
+        engine
+            .validate(
+                &plugin,
+                context(),
+                spec(&[("behavior", "config-loop"), ("times", "0")]),
+            )
+            .await?;
+        without.push(started.elapsed());
+        let started = Instant::now();
+        engine
+            .validate(
+                &plugin,
+                context(),
+                spec(&[("behavior", "config-loop"), ("times", &times)]),
+            )
+            .await?;
+        with.push(started.elapsed());
+    }
+    let per_capability = median(with).saturating_sub(median(without)) / CAPABILITY_CALLS;
+    println!("\nplugin host (test guest, remote-runtime world)");
+    println!(
+        "  fresh instance + trivial call: median {:.1} µs over {CALLS} calls (target <= 25 µs)",
+        median(trivial).as_secs_f64() * 1e6
+    );
+    println!(
+        "  one capability call (config.get), host side: {:.2} µs (target <= 5 µs)",
+        per_capability.as_secs_f64() * 1e6
+    );
+    println!(
+        "  load: compiling {:.0} ms, from the precompiled artifact {:.1} ms ({:.0}x faster)",
+        compiled.as_secs_f64() * 1e3,
+        precompiled.as_secs_f64() * 1e3,
+        compiled.as_secs_f64() / precompiled.as_secs_f64()
+    );
+    Ok(())
+}
