@@ -47,9 +47,11 @@ mod plugins;
 
 fn main() -> anyhow::Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
-    match task.as_str() {
-        "bench" => bench(),
-        _ => bail!("usage: cargo xtask bench"),
+    let only = std::env::args().nth(2);
+    match (task.as_str(), only.as_deref()) {
+        ("bench", None) => bench(true),
+        ("bench", Some("plugins")) => bench(false),
+        _ => bail!("usage: cargo xtask bench [plugins]"),
     }
 }
 
@@ -59,7 +61,7 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
-fn bench() -> anyhow::Result<()> {
+fn bench(api: bool) -> anyhow::Result<()> {
     let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
         .args(["build", "--release", "--quiet", "-p", "komander-server"])
         .status()
@@ -75,7 +77,12 @@ fn bench() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(run())
+    runtime.block_on(async {
+        if api {
+            run().await?;
+        }
+        plugins::run().await
+    })
 }
 
 async fn run() -> anyhow::Result<()> {
@@ -124,7 +131,7 @@ async fn run() -> anyhow::Result<()> {
         busy_rss as f64 / 1024.0,
         ready.as_millis()
     );
-    plugins::run().await
+    Ok(())
 }
 
 /// Fills the database behind `komander serve`'s back: projects whose Admin is the bootstrap

@@ -22,6 +22,7 @@ use wasmtime::{
 
 use crate::{
     PluginError,
+    bindings::RemoteRuntimePre,
     capabilities::{self, CallContext},
     host::HostState,
     manifest::{Manifest, PluginKind, RuntimeWorld},
@@ -61,6 +62,8 @@ pub struct LoadedPlugin {
     /// The limits its calls run under.
     pub limits: Limits,
     pre: InstancePre<HostState>,
+    /// For runtimes, the `runtime` export resolved once, at load.
+    pub(crate) runtime: Option<RemoteRuntimePre<HostState>>,
 }
 
 impl LoadedPlugin {
@@ -183,6 +186,14 @@ impl PluginEngine {
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             PluginError::refused(format!("it imports what this host does not provide: {e:#}"))
         })?;
+        let runtime = match kind {
+            PluginKind::Runtime(_) => Some(RemoteRuntimePre::new(pre.clone()).map_err(|e| {
+                PluginError::refused(format!(
+                    "its komander:runtime/runtime export does not match the WIT: {e:#}"
+                ))
+            })?),
+            PluginKind::GitProvider => None,
+        };
         info!(plugin = %manifest.id, version = %manifest.version, ?kind, "plugin loaded");
         Ok(LoadedPlugin {
             limits: Limits::for_kind(kind),
@@ -191,6 +202,7 @@ impl PluginEngine {
             wit_version,
             digest,
             pre,
+            runtime,
         })
     }
 
@@ -366,7 +378,9 @@ fn compile(engine: &Engine, bytes: &[u8], cached: Option<&Path>) -> Result<Compo
 
 /// Sends what the guest printed to the logs, line by line, with the plugin's id.
 fn forward_output(label: &str, state: &HostState) {
-    let (stdout, stderr) = state.output();
+    let Some((stdout, stderr)) = state.output() else {
+        return;
+    };
     for (stream, bytes) in [("stdout", stdout), ("stderr", stderr)] {
         for line in String::from_utf8_lossy(&bytes)
             .lines()

@@ -1,8 +1,6 @@
 //! What a store holds for one call: an empty WASI context (no files, environment, sockets or
 //! arguments; stdout and stderr captured), the memory cap, and the call's capability context.
 
-use std::sync::Arc;
-
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder, component::ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView, p2::pipe::MemoryOutputPipe};
 
@@ -62,12 +60,11 @@ impl HostState {
         self.memory.exceeded.then_some(self.memory.limit_bytes)
     }
 
-    /// What the guest wrote to stdout and stderr (at most the captured size each).
-    pub(crate) fn output(&self) -> (Arc<[u8]>, Arc<[u8]>) {
-        (
-            Arc::from(&self.stdout.contents()[..]),
-            Arc::from(&self.stderr.contents()[..]),
-        )
+    /// What the guest wrote to stdout and stderr (at most the captured size each); `None`
+    /// when it wrote nothing, the usual case, which then costs no copy.
+    pub(crate) fn output(&self) -> Option<(bytes::Bytes, bytes::Bytes)> {
+        let (stdout, stderr) = (self.stdout.contents(), self.stderr.contents());
+        (!stdout.is_empty() || !stderr.is_empty()).then_some((stdout, stderr))
     }
 }
 

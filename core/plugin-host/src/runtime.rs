@@ -2,10 +2,8 @@
 //! version in the way. Each call instantiates the plugin afresh under its sandbox limits.
 
 use crate::{
-    CallFuture, LoadedPlugin, PluginEngine, PluginError,
-    bindings::{RemoteRuntimePre, types::Error as WitError},
+    CallFuture, LoadedPlugin, PluginEngine, PluginError, bindings::types::Error as WitError,
     capabilities::CallContext,
-    manifest::PluginKind,
 };
 
 pub use crate::bindings::{
@@ -45,15 +43,13 @@ impl PluginEngine {
         + Send
         + 'static,
     ) -> Result<R, RuntimeCallError> {
-        if !matches!(plugin.kind, PluginKind::Runtime(_)) {
+        let Some(runtime) = plugin.runtime.clone() else {
             return Err(PluginError::Host(format!("{} is not a runtime", plugin.label())).into());
-        }
+        };
         let answer = self
-            .call(plugin, context, move |store, pre| {
+            .call(plugin, context, move |store, _| {
                 Box::pin(async move {
-                    let bindings = RemoteRuntimePre::new(pre)?
-                        .instantiate_async(&mut *store)
-                        .await?;
+                    let bindings = runtime.instantiate_async(&mut *store).await?;
                     run(store, bindings).await
                 })
             })
