@@ -272,6 +272,79 @@ fn the_cli_installs_grants_and_lists_plugins() {
     assert!(!komander(&["plugin", "list"]).contains("komander.test-guest"));
 }
 
+#[tokio::test]
+async fn kv_lives_in_the_database_per_install_and_project() {
+    use std::sync::Arc;
+
+    use komander_app::plugins::DatabaseKv;
+    use komander_plugin_host::{
+        PluginEngine,
+        capabilities::{CallContext, KvScope, KvStore},
+        runtime::{DeploymentSpec, GuestError},
+    };
+
+    let api = TestApi::new(Backend::Sqlite).await.unwrap();
+    let guest = guests::bytes("komander_test_guest");
+    let (status, answer) = api
+        .send(upload(
+            "/api/v1/plugins?grant_all=true",
+            ADMIN_TOKEN,
+            guest.clone(),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let kv: Arc<dyn KvStore> = Arc::new(DatabaseKv::new(&api.app));
+    let scope = |project: &str| KvScope {
+        install: "komander.test-guest".into(),
+        project: Some(project.into()),
+    };
+    let engine = PluginEngine::new(None).unwrap();
+    let plugin = engine.load(guest).await.unwrap();
+    let spec = DeploymentSpec {
+        project_id: "p1".into(),
+        project: "shop".into(),
+        environment_id: "e".into(),
+        environment: "dev".into(),
+        deployment_id: "d".into(),
+        deployment: "mine".into(),
+        services: vec![],
+        settings: vec![("behavior".into(), "kv".into())],
+    };
+    let mut context = CallContext::new("komander.test-guest@0.1.0", ["kv".to_owned()]);
+    context.kv = Some((kv.clone(), scope("p1")));
+    assert_eq!(
+        engine.validate(&plugin, context, spec).await.unwrap(),
+        ["1"]
+    );
+    assert_eq!(
+        kv.get(&scope("p1"), "visits").await.unwrap(),
+        Some(b"1".to_vec())
+    );
+    assert_eq!(kv.get(&scope("p2"), "visits").await.unwrap(), None);
+    let big = vec![0u8; komander_plugin_host::capabilities::VALUE_BYTES];
+    let mut denied = None;
+    for i in 0..20 {
+        if let Err(e) = kv.set(&scope("p1"), &format!("k{i}"), big.clone()).await {
+            denied = Some(e);
+            break;
+        }
+    }
+    assert!(matches!(denied, Some(GuestError::Denied(m)) if m.contains("quota")));
+    let (status, _) = api
+        .call(
+            Method::DELETE,
+            "/api/v1/plugins/komander.test-guest",
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(
+        matches!(kv.get(&scope("p1"), "visits").await, Ok(None)),
+        "uninstall clears kv"
+    );
+}
+
 #[test]
 fn every_guest_is_tested() {
     guests::every_guest_is_tested();

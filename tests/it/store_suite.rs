@@ -2,12 +2,13 @@
 
 use komander_domain::{
     AuditId, DeploymentId, EnvironmentId, Executor, ProjectId, Role, RuntimeKind, ServiceId,
-    UserId, VariableId, Visibility, api::UserKind,
+    UserId, VariableId, Visibility,
+    api::{PluginStatus, UserKind},
 };
 use komander_e2e::{Backend, TestStore};
 use komander_store::{
-    AuditRecord, DeploymentRecord, EnvironmentRecord, PageRequest, ProjectRecord, ServiceRecord,
-    Store, StoreError, StoredValue, UserRecord, VariableRecord,
+    AuditRecord, DeploymentRecord, EnvironmentRecord, KvQuota, PageRequest, PluginRecord,
+    ProjectRecord, ServiceRecord, Store, StoreError, StoredValue, UserRecord, VariableRecord,
 };
 
 fn user(handle: &str) -> UserRecord {
@@ -260,6 +261,87 @@ async fn suite(store: &dyn Store) {
             .await,
         Err(StoreError::NotFound(_))
     ));
+    // Plugin kv: scoped, with its quota, deleted with the plugin.
+    let plugin = PluginRecord {
+        id: "acme.thing".into(),
+        version: "1.0.0".into(),
+        kind: "runtime".into(),
+        world: Some("remote".into()),
+        digest: "d".repeat(64),
+        manifest: String::new(),
+        requested: vec!["kv".into()],
+        granted: vec!["kv".into()],
+        status: PluginStatus::Enabled,
+        installed_by: ann.id,
+        installed_at: 1,
+        updated_at: 1,
+    };
+    store
+        .create_plugin(&plugin, &audit(&ann, None, "plugin.install"))
+        .await
+        .unwrap();
+    let quota = KvQuota {
+        keys: 2,
+        bytes: 100,
+    };
+    store
+        .kv_set("acme.thing", "p1", "a", b"1", quota)
+        .await
+        .unwrap();
+    store
+        .kv_set("acme.thing", "p1", "a", b"22", quota)
+        .await
+        .unwrap();
+    store
+        .kv_set("acme.thing", "p1", "ab", b"3", quota)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            store.kv_set("acme.thing", "p1", "c", b"4", quota).await,
+            Err(StoreError::Conflict { .. })
+        ),
+        "a third key is over the quota"
+    );
+    assert!(
+        matches!(
+            store.kv_set("acme.thing", "p1", "a", &[0; 99], quota).await,
+            Err(StoreError::Conflict { .. })
+        ),
+        "too many bytes"
+    );
+    assert!(matches!(
+        store.kv_set("nobody", "p1", "a", b"1", quota).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.kv_get("acme.thing", "p1", "a").await.unwrap(),
+        Some(b"22".to_vec())
+    );
+    assert_eq!(
+        store.kv_get("acme.thing", "p2", "a").await.unwrap(),
+        None,
+        "projects are apart"
+    );
+    assert_eq!(
+        store.kv_keys("acme.thing", "p1", "a", 10).await.unwrap(),
+        ["a", "ab"]
+    );
+    assert_eq!(
+        store.kv_keys("acme.thing", "p1", "ab", 10).await.unwrap(),
+        ["ab"]
+    );
+    assert!(store.kv_delete("acme.thing", "p1", "ab").await.unwrap());
+    assert!(!store.kv_delete("acme.thing", "p1", "ab").await.unwrap());
+    store
+        .delete_plugin("acme.thing", &audit(&ann, None, "plugin.uninstall"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.kv_get("acme.thing", "p1", "a").await.unwrap(),
+        None,
+        "uninstall clears kv"
+    );
     // Audit: newest first, failed writes left nothing.
     let entries = store.list_audit(project, &page(100, None)).await.unwrap();
     assert_eq!(entries.first().unwrap().action, "x");

@@ -109,6 +109,8 @@ impl TestStore {
 /// The API of a fresh instance, driven through the real router without a socket.
 pub struct TestApi {
     router: Router,
+    /// The application behind the router, for what the API does not reach yet.
+    pub app: App,
     /// The store underneath.
     pub store: TestStore,
 }
@@ -127,7 +129,8 @@ impl TestApi {
             .await
             .expect("the bootstrap token");
         Some(TestApi {
-            router: router(AppState::new(app)),
+            router: router(AppState::new(app.clone())),
+            app,
             store,
         })
     }

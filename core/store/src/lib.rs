@@ -48,6 +48,15 @@ pub struct PageRequest {
     pub after: Option<String>,
 }
 
+/// The most a plugin's kv scope may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvQuota {
+    /// Keys.
+    pub keys: u64,
+    /// Bytes of keys and values.
+    pub bytes: u64,
+}
+
 /// Opens the configured database and runs its migrations: PostgreSQL when `database_url`
 /// starts with `postgres://` or `postgresql://`, otherwise SQLite at `database_url` (a
 /// `sqlite:` URL) or, when it is `None`, `komander.db` in `data_dir`.
@@ -353,6 +362,33 @@ pub trait Store: Send + Sync + 'static {
 
     /// Forgets a plugin.
     async fn delete_plugin(&self, id: &str, audit: &AuditRecord) -> Result<()>;
+
+    /// The value of `key` in a plugin's kv scope (`project` empty outside any project).
+    async fn kv_get(&self, plugin: &str, project: &str, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Sets `key` in a plugin's kv scope, unless the scope would then hold more than
+    /// `quota.keys` keys or `quota.bytes` bytes of keys and values: [`StoreError::Conflict`]
+    /// naming the limit. [`StoreError::NotFound`] when the plugin is not installed.
+    async fn kv_set(
+        &self,
+        plugin: &str,
+        project: &str,
+        key: &str,
+        value: &[u8],
+        quota: KvQuota,
+    ) -> Result<()>;
+
+    /// Deletes `key`, answering whether it existed.
+    async fn kv_delete(&self, plugin: &str, project: &str, key: &str) -> Result<bool>;
+
+    /// The keys of a scope starting with `prefix`, in order, at most `limit`.
+    async fn kv_keys(
+        &self,
+        plugin: &str,
+        project: &str,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<String>>;
 
     /// Records an audit entry on its own (for audited reads such as resolving a deployment).
     async fn record_audit(&self, audit: &AuditRecord) -> Result<()>;

@@ -28,16 +28,19 @@ pub struct KvScope {
     pub project: Option<String>,
 }
 
-/// Where kv data lives. Implementations enforce the quota atomically with the write.
+/// Where kv data lives: in the database for a server ([`KvStore`] is implemented over the
+/// store by the app), in memory for tests. Implementations enforce the quota atomically with
+/// the write and answer `denied` over it.
+#[async_trait::async_trait]
 pub trait KvStore: Send + Sync {
     /// The value of `key`.
-    fn get(&self, scope: &KvScope, key: &str) -> Result<Option<Vec<u8>>, WitError>;
+    async fn get(&self, scope: &KvScope, key: &str) -> Result<Option<Vec<u8>>, WitError>;
     /// Sets `key`; `denied` when the scope would go over its quota.
-    fn set(&self, scope: &KvScope, key: &str, value: Vec<u8>) -> Result<(), WitError>;
+    async fn set(&self, scope: &KvScope, key: &str, value: Vec<u8>) -> Result<(), WitError>;
     /// Deletes `key`, answering whether it existed.
-    fn delete(&self, scope: &KvScope, key: &str) -> Result<bool, WitError>;
-    /// The keys starting with `prefix`, in order.
-    fn list_keys(&self, scope: &KvScope, prefix: &str) -> Result<Vec<String>, WitError>;
+    async fn delete(&self, scope: &KvScope, key: &str) -> Result<bool, WitError>;
+    /// The keys starting with `prefix`, in order (at most [`KEYS_PER_SCOPE`]).
+    async fn list_keys(&self, scope: &KvScope, prefix: &str) -> Result<Vec<String>, WitError>;
 }
 
 /// A [`KvStore`] in memory, for tests and for plugins whose state may be lost on restart.
@@ -46,13 +49,14 @@ pub struct MemoryKv {
     scopes: Mutex<HashMap<KvScope, BTreeMap<String, Vec<u8>>>>,
 }
 
+#[async_trait::async_trait]
 impl KvStore for MemoryKv {
-    fn get(&self, scope: &KvScope, key: &str) -> Result<Option<Vec<u8>>, WitError> {
+    async fn get(&self, scope: &KvScope, key: &str) -> Result<Option<Vec<u8>>, WitError> {
         let scopes = self.scopes.lock().expect("kv lock");
         Ok(scopes.get(scope).and_then(|s| s.get(key)).cloned())
     }
 
-    fn set(&self, scope: &KvScope, key: &str, value: Vec<u8>) -> Result<(), WitError> {
+    async fn set(&self, scope: &KvScope, key: &str, value: Vec<u8>) -> Result<(), WitError> {
         let mut scopes = self.scopes.lock().expect("kv lock");
         let entries = scopes.entry(scope.clone()).or_default();
         let replaced = entries.get(key).map_or(0, |v| key.len() + v.len());
@@ -71,14 +75,14 @@ impl KvStore for MemoryKv {
         Ok(())
     }
 
-    fn delete(&self, scope: &KvScope, key: &str) -> Result<bool, WitError> {
+    async fn delete(&self, scope: &KvScope, key: &str) -> Result<bool, WitError> {
         let mut scopes = self.scopes.lock().expect("kv lock");
         Ok(scopes
             .get_mut(scope)
             .is_some_and(|s| s.remove(key).is_some()))
     }
 
-    fn list_keys(&self, scope: &KvScope, prefix: &str) -> Result<Vec<String>, WitError> {
+    async fn list_keys(&self, scope: &KvScope, prefix: &str) -> Result<Vec<String>, WitError> {
         let scopes = self.scopes.lock().expect("kv lock");
         Ok(scopes
             .get(scope)
@@ -103,20 +107,24 @@ fn check_key(key: &str) -> Result<(), WitError> {
 
 impl HostState {
     /// The kv store and scope of this call, if the capability is granted.
-    fn kv(&self) -> Result<(&dyn KvStore, &KvScope), WitError> {
+    fn kv(&self) -> Result<(std::sync::Arc<dyn KvStore>, KvScope), WitError> {
         self.call.check("kv")?;
         let (store, scope) = self
             .call
             .kv
             .as_ref()
             .ok_or_else(|| WitError::Unavailable("no kv store is configured".into()))?;
-        Ok((store.as_ref(), scope))
+        Ok((store.clone(), scope.clone()))
     }
 }
 
 impl Host for HostState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, WitError>> {
-        Ok(check_key(&key).and_then(|()| self.kv().and_then(|(kv, scope)| kv.get(scope, &key))))
+        let (kv, scope) = match check_key(&key).and_then(|()| self.kv()) {
+            Ok(found) => found,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(kv.get(&scope, &key).await)
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), WitError>> {
@@ -125,21 +133,35 @@ impl Host for HostState {
                 "a kv value is at most {VALUE_BYTES} bytes"
             ))));
         }
-        Ok(check_key(&key)
-            .and_then(|()| self.kv().and_then(|(kv, scope)| kv.set(scope, &key, value))))
+        let (kv, scope) = match check_key(&key).and_then(|()| self.kv()) {
+            Ok(found) => found,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(kv.set(&scope, &key, value).await)
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, WitError>> {
-        Ok(check_key(&key).and_then(|()| self.kv().and_then(|(kv, scope)| kv.delete(scope, &key))))
+        let (kv, scope) = match check_key(&key).and_then(|()| self.kv()) {
+            Ok(found) => found,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(kv.delete(&scope, &key).await)
     }
 
     async fn list_keys(
         &mut self,
         prefix: String,
     ) -> wasmtime::Result<Result<Vec<String>, WitError>> {
-        Ok(self
-            .kv()
-            .and_then(|(kv, scope)| kv.list_keys(scope, &prefix)))
+        if prefix.len() > KEY_BYTES {
+            return Ok(Err(WitError::InvalidInput(format!(
+                "a kv prefix is at most {KEY_BYTES} bytes"
+            ))));
+        }
+        let (kv, scope) = match self.kv() {
+            Ok(found) => found,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(kv.list_keys(&scope, &prefix).await)
     }
 }
 
@@ -147,8 +169,8 @@ impl Host for HostState {
 mod tests {
     use super::*;
 
-    #[test]
-    fn quota_and_scopes() {
+    #[tokio::test]
+    async fn quota_and_scopes() {
         let kv = MemoryKv::default();
         let a = KvScope {
             install: "i".into(),
@@ -158,15 +180,19 @@ mod tests {
             install: "i".into(),
             project: Some("p2".into()),
         };
-        kv.set(&a, "k", vec![1; 10]).unwrap();
-        assert_eq!(kv.get(&b, "k").unwrap(), None, "projects do not share keys");
+        kv.set(&a, "k", vec![1; 10]).await.unwrap();
+        assert_eq!(
+            kv.get(&b, "k").await.unwrap(),
+            None,
+            "projects do not share keys"
+        );
         assert!(matches!(
-            kv.set(&a, "big", vec![0; BYTES_PER_SCOPE]),
+            kv.set(&a, "big", vec![0; BYTES_PER_SCOPE]).await,
             Err(WitError::Denied(_))
         ));
-        kv.set(&a, "k", vec![2; 20]).unwrap();
-        assert_eq!(kv.list_keys(&a, "").unwrap(), ["k"]);
-        assert!(kv.delete(&a, "k").unwrap());
-        assert!(!kv.delete(&a, "k").unwrap());
+        kv.set(&a, "k", vec![2; 20]).await.unwrap();
+        assert_eq!(kv.list_keys(&a, "").await.unwrap(), ["k"]);
+        assert!(kv.delete(&a, "k").await.unwrap());
+        assert!(!kv.delete(&a, "k").await.unwrap());
     }
 }

@@ -12,7 +12,7 @@ use std::{
 };
 
 pub use connections::{Connection, ConnectionGrant};
-pub use kv::{KvScope, KvStore, MemoryKv};
+pub use kv::{BYTES_PER_SCOPE, KEY_BYTES, KEYS_PER_SCOPE, KvScope, KvStore, MemoryKv, VALUE_BYTES};
 
 use crate::{
     bindings::{self, types::Error as WitError},

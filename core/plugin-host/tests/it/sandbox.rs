@@ -233,7 +233,7 @@ async fn granted_config_kv_and_progress_work_per_scope() {
         .unwrap();
     assert_eq!(warnings, ["1"]);
     use komander_plugin_host::capabilities::KvStore;
-    assert_eq!(kv.get(&scope, "visits").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(kv.get(&scope, "visits").await.unwrap(), Some(b"1".to_vec()));
     let ctx = context(ALL);
     let progress = ctx.progress.clone();
     engine
