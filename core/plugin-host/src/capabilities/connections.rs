@@ -14,7 +14,7 @@ use reqwest::{Method, Url, header::HeaderValue};
 use crate::{
     bindings::{
         connections::{Host, HttpMethod, HttpRequest, HttpResponse},
-        types::Error as WitError,
+        types::{Error as WitError, RateLimit},
     },
     host::HostState,
 };
@@ -33,9 +33,13 @@ pub struct ConnectionGrant {
     pub allow_private: bool,
     /// Path prefixes allowed under the base URL; empty allows every path.
     pub path_prefixes: Vec<String>,
+    /// Requests allowed per minute (a token bucket of that size, refilled evenly); `None` for
+    /// no limit. Over it, calls answer `rate-limited` with the time to wait.
+    pub requests_per_minute: Option<u32>,
 }
 
-/// A named connection: a base URL, the credential the host adds, and its grant.
+/// A named connection: a base URL, the credential the host adds, its grant and its rate
+/// limit. Keep one per install and share it between calls (`Arc`): the limit spans them.
 pub struct Connection {
     /// The name the guest uses.
     pub name: String,
@@ -45,6 +49,65 @@ pub struct Connection {
     pub authorization: Option<HeaderValue>,
     /// What the admin allowed.
     pub grant: ConnectionGrant,
+    bucket: std::sync::Mutex<Bucket>,
+}
+
+/// A token bucket: `capacity` requests, refilled at `capacity` per minute.
+struct Bucket {
+    tokens: f64,
+    refilled: std::time::Instant,
+}
+
+impl Connection {
+    /// A connection named `name` to `base_url`, adding `authorization`, within `grant`.
+    pub fn new(
+        name: impl Into<String>,
+        base_url: Url,
+        authorization: Option<HeaderValue>,
+        grant: ConnectionGrant,
+    ) -> Connection {
+        let tokens = f64::from(grant.requests_per_minute.unwrap_or(0));
+        Connection {
+            name: name.into(),
+            base_url,
+            authorization,
+            grant,
+            bucket: std::sync::Mutex::new(Bucket {
+                tokens,
+                refilled: std::time::Instant::now(),
+            }),
+        }
+    }
+
+    /// Takes one request from the bucket, or answers `rate-limited` with the wait.
+    fn take_token(&self) -> Result<(), WitError> {
+        let Some(per_minute) = self.grant.requests_per_minute else {
+            return Ok(());
+        };
+        let capacity = f64::from(per_minute);
+        let per_second = capacity / 60.0;
+        let mut bucket = self.bucket.lock().expect("bucket lock");
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(bucket.refilled).as_secs_f64() * per_second;
+        bucket.tokens = (bucket.tokens + refill).min(capacity);
+        bucket.refilled = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = if per_second > 0.0 {
+            (1.0 - bucket.tokens) / per_second
+        } else {
+            60.0
+        };
+        Err(WitError::RateLimited(RateLimit {
+            retry_after_ms: (wait * 1000.0).ceil() as u64,
+            message: format!(
+                "connection {:?} allows {per_minute} requests a minute",
+                self.name
+            ),
+        }))
+    }
 }
 
 impl std::fmt::Debug for Connection {
@@ -54,7 +117,7 @@ impl std::fmt::Debug for Connection {
             .field("base_url", &self.base_url.as_str())
             .field("authorization", &self.authorization.as_ref().map(|_| "***"))
             .field("grant", &self.grant)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -227,6 +290,7 @@ async fn resolve(connection: &Connection, url: &Url) -> Result<SocketAddr, WitEr
 
 async fn send(connection: &Connection, req: HttpRequest) -> Result<HttpResponse, WitError> {
     let url = target(connection, &req)?;
+    connection.take_token()?;
     let address = resolve(connection, &url).await?;
     let timeout = req.timeout_ms.map_or(REQUEST_TIMEOUT, |ms| {
         Duration::from_millis(ms.into()).min(REQUEST_TIMEOUT)
@@ -311,6 +375,33 @@ impl Host for HostState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rate_limit_spans_calls_and_says_when_to_retry() {
+        let connection = Connection::new(
+            "api",
+            "https://api.example.com".parse().unwrap(),
+            None,
+            ConnectionGrant {
+                allow_private: false,
+                path_prefixes: vec![],
+                requests_per_minute: Some(2),
+            },
+        );
+        assert!(connection.take_token().is_ok());
+        assert!(connection.take_token().is_ok());
+        match connection.take_token() {
+            Err(WitError::RateLimited(limit)) => {
+                assert!(
+                    (1..=30_000).contains(&limit.retry_after_ms),
+                    "{}",
+                    limit.retry_after_ms
+                );
+                assert!(limit.message.contains("2 requests a minute"));
+            }
+            other => panic!("expected rate-limited, got {other:?}"),
+        }
+    }
 
     #[test]
     fn prefixes_match_whole_segments() {

@@ -271,15 +271,16 @@ async fn api() -> std::net::SocketAddr {
 }
 
 fn connection(base: &str, allow_private: bool) -> Arc<Connection> {
-    Arc::new(Connection {
-        name: "api".into(),
-        base_url: base.parse().unwrap(),
-        authorization: Some("Bearer host-held-token".parse().unwrap()),
-        grant: ConnectionGrant {
+    Arc::new(Connection::new(
+        "api",
+        base.parse().unwrap(),
+        Some("Bearer host-held-token".parse().unwrap()),
+        ConnectionGrant {
             allow_private,
             path_prefixes: vec!["/v1/".into()],
+            requests_per_minute: None,
         },
-    })
+    ))
 }
 
 #[tokio::test]
@@ -355,15 +356,16 @@ async fn the_example_webhook_runtime_deploys_through_its_connection() {
                 "progress".to_owned(),
             ],
         );
-        ctx.connections = vec![Arc::new(Connection {
-            name: "deployer".into(),
-            base_url: format!("http://{address}").parse().unwrap(),
-            authorization: Some("Bearer deployer-token".parse().unwrap()),
-            grant: ConnectionGrant {
+        ctx.connections = vec![Arc::new(Connection::new(
+            "deployer",
+            format!("http://{address}").parse().unwrap(),
+            Some("Bearer deployer-token".parse().unwrap()),
+            ConnectionGrant {
                 allow_private: true,
                 path_prefixes: vec![],
+                requests_per_minute: Some(60),
             },
-        })];
+        ))];
         let step = engine
             .apply_step(&plugin, ctx, spec(&[]), continuation)
             .await
