@@ -171,6 +171,22 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            /// One keyset page of an instance-wide list whose SQL binds the cursor as `$1` and
+            /// the limit as `$2`.
+            async fn instance_page<R, T>(&self, sql: &str, page: &PageRequest) -> Result<Vec<T>>
+            where
+                R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+                T: TryFrom<R, Error = StoreError>,
+            {
+                decode_all(
+                    sqlx::query_as::<_, R>(sql)
+                        .bind(page.after.as_deref())
+                        .bind(limit(page))
+                        .fetch_all(&self.pool)
+                        .await?,
+                )
+            }
+
             /// One keyset page of a list whose SQL binds the scope's id as `$1`, the cursor as
             /// `$2` and the limit as `$3`.
             async fn scoped_page<R, T>(
@@ -293,13 +309,7 @@ macro_rules! impl_store {
                     "SELECT {USER_COLUMNS} FROM users WHERE handle > COALESCE($1, '') \
                      ORDER BY handle LIMIT $2"
                 );
-                decode_all(
-                    sqlx::query_as::<_, UserRow>(&sql)
-                        .bind(page.after.as_deref())
-                        .bind(limit(page))
-                        .fetch_all(&self.pool)
-                        .await?,
-                )
+                self.instance_page::<UserRow, _>(&sql, page).await
             }
 
             async fn create_token(&self, token: &TokenRecord, audit: &AuditRecord) -> Result<()> {
@@ -1203,13 +1213,7 @@ macro_rules! impl_store {
                     "SELECT {PLUGIN_COLUMNS} FROM plugins WHERE id > COALESCE($1, '') \
                      ORDER BY id LIMIT $2"
                 );
-                decode_all(
-                    sqlx::query_as::<_, PluginRow>(&sql)
-                        .bind(page.after.as_deref())
-                        .bind(limit(page))
-                        .fetch_all(&self.pool)
-                        .await?,
-                )
+                self.instance_page::<PluginRow, _>(&sql, page).await
             }
 
             async fn delete_plugin(&self, id: &str, audit: &AuditRecord) -> Result<()> {
