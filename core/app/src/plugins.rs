@@ -275,7 +275,14 @@ impl App {
             &["version", "sha256", "granted"],
         );
         if let Err(e) = self.store.create_plugin(&record, &audit).await {
-            let _ = tokio::fs::remove_file(&path).await;
+            // A concurrent install of the same build may own the file: keep it then.
+            let owned_by_another = matches!(
+                self.store.plugin(&id).await,
+                Ok(Some(other)) if other.digest == record.digest
+            );
+            if !owned_by_another {
+                let _ = tokio::fs::remove_file(&path).await;
+            }
             return Err(AppError::from_store(e, "plugin"));
         }
         plugins.loaded.write().await.insert(id.clone(), plugin);
