@@ -263,6 +263,34 @@ fn the_cli_installs_grants_and_lists_plugins() {
     let shown = komander(&["plugin", "install", guest.to_str().unwrap()]);
     assert!(shown.contains("pending-grant"), "{shown}");
     komander(&["plugin", "grant", "komander.test-guest", "--all"]);
+    let mut set = std::process::Command::new(komander_binary())
+        .args(["plugin", "connection", "set", "komander.test-guest", "api"])
+        .args([
+            "--base-url",
+            "https://api.example.com",
+            "--credential-stdin",
+        ])
+        .env_clear()
+        .env("HOME", server.data_dir.path())
+        .env("KOMANDER_SERVER", &server.base)
+        .env("KOMANDER_TOKEN", ADMIN_TOKEN)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = set.stdin.take().unwrap();
+        stdin.write_all(b"Bearer cli-held-secret\n").unwrap();
+    }
+    let out = set.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let connections = komander(&["plugin", "connection", "list", "komander.test-guest"]);
+    assert!(
+        connections.contains("https://api.example.com/") && connections.contains("set"),
+        "{connections}"
+    );
+    assert!(!connections.contains("cli-held-secret"));
     let list = komander(&["plugin", "list"]);
     assert!(
         list.contains("komander.test-guest") && list.contains("enabled"),
@@ -343,6 +371,166 @@ async fn kv_lives_in_the_database_per_install_and_project() {
         matches!(kv.get(&scope("p1"), "visits").await, Ok(None)),
         "uninstall clears kv"
     );
+}
+
+#[tokio::test]
+async fn connections_are_configured_by_admins_and_their_credential_stays_sealed() {
+    use std::sync::{Arc, Mutex};
+
+    use komander_plugin_host::{
+        PluginEngine,
+        capabilities::CallContext,
+        runtime::{DeploymentSpec, ServiceSource, ServiceSpec},
+    };
+
+    let api = TestApi::new(Backend::Sqlite).await.unwrap();
+    let webhook = guests::bytes("webhook_runtime");
+    let (status, answer) = api
+        .send(upload(
+            "/api/v1/plugins?grant_all=true",
+            ADMIN_TOKEN,
+            webhook.clone(),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let app = {
+        let seen = seen.clone();
+        axum::Router::new().route(
+            "/deployments/{d}/services/{s}",
+            axum::routing::put(move |headers: axum::http::HeaderMap| async move {
+                let auth = headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                seen.lock().unwrap().push(auth);
+                "ok"
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let c = "/api/v1/plugins/example.webhook-runtime/connections";
+    let secret = "Bearer deployer-secret-0123456789";
+    let write = json!({"base_url": base, "credential": secret, "allow_private": true,
+        "requests_per_minute": 600});
+    let alice = api.user("alice").await;
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &format!("{c}/deployer"),
+            Some(&alice),
+            Some(write.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, answer) = api
+        .call(
+            Method::PUT,
+            &format!("{c}/other"),
+            Some(ADMIN_TOKEN),
+            Some(write.clone()),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "not a connection the manifest names: {answer}"
+    );
+    let (status, answer) = api
+        .call(
+            Method::PUT,
+            &format!("{c}/deployer"),
+            Some(ADMIN_TOKEN),
+            Some(json!({"base_url": "ftp://x", "credential": secret})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let (status, answer) = api
+        .call(
+            Method::PUT,
+            &format!("{c}/deployer"),
+            Some(ADMIN_TOKEN),
+            Some(write),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["has_credential"], true);
+    let (_, list) = api.call(Method::GET, c, Some(ADMIN_TOKEN), None).await;
+    assert_eq!(list["items"][0]["name"], "deployer");
+    assert!(!list.to_string().contains("deployer-secret"), "{list}");
+    let db = std::fs::read(api.store.sqlite_file()).unwrap_or_default();
+    let wal = std::fs::read(api.store.dir.path().join("komander.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(
+            !bytes.windows(15).any(|w| w == b"deployer-secret"),
+            "the credential is sealed"
+        );
+    }
+    // A call of the plugin gets the connection with its credential, added by the host.
+    let connections = api
+        .app
+        .plugin_call_connections("example.webhook-runtime")
+        .await
+        .unwrap();
+    let engine = PluginEngine::new(None).unwrap();
+    let plugin = engine.load(webhook).await.unwrap();
+    let spec = DeploymentSpec {
+        project_id: "p".into(),
+        project: "shop".into(),
+        environment_id: "e".into(),
+        environment: "dev".into(),
+        deployment_id: "d".into(),
+        deployment: "mine".into(),
+        services: vec![ServiceSpec {
+            id: "s".into(),
+            name: "web".into(),
+            source: ServiceSource::Image("busybox:1".into()),
+            ports: vec![],
+            volumes: vec![],
+            env: vec![],
+            command: None,
+        }],
+        settings: vec![],
+    };
+    let mut context = CallContext::new("example", ["connections".to_owned()]);
+    context.connections = connections;
+    engine
+        .apply_step(&plugin, context, spec, None)
+        .await
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), [secret]);
+    // Without a credential the previous one is kept; an empty one clears it.
+    let (_, kept) = api
+        .call(
+            Method::PUT,
+            &format!("{c}/deployer"),
+            Some(ADMIN_TOKEN),
+            Some(json!({"base_url": base, "allow_private": true})),
+        )
+        .await;
+    assert_eq!(kept["has_credential"], true);
+    let (_, cleared) = api
+        .call(
+            Method::PUT,
+            &format!("{c}/deployer"),
+            Some(ADMIN_TOKEN),
+            Some(json!({"base_url": base, "credential": ""})),
+        )
+        .await;
+    assert_eq!(cleared["has_credential"], false);
+    let (status, _) = api
+        .call(
+            Method::DELETE,
+            &format!("{c}/deployer"),
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, list) = api.call(Method::GET, c, Some(ADMIN_TOKEN), None).await;
+    assert_eq!(list["items"], json!([]));
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! It must not depend on axum, the web UI or any transport.
 #![deny(missing_docs)]
 
+pub mod connections;
 pub mod deployments;
 pub mod environments;
 pub mod members;

@@ -41,6 +41,10 @@ pub struct Plugins {
     engine: PluginEngine,
     dir: PathBuf,
     loaded: RwLock<HashMap<String, LoadedPlugin>>,
+    /// Each install's connections, built once (see `App::plugin_call_connections`).
+    pub(crate) connections: RwLock<
+        HashMap<String, Vec<std::sync::Arc<komander_plugin_host::capabilities::Connection>>>,
+    >,
 }
 
 impl Plugins {
@@ -57,6 +61,7 @@ impl Plugins {
             engine,
             dir,
             loaded: RwLock::default(),
+            connections: RwLock::default(),
         })
     }
 
@@ -126,13 +131,13 @@ async fn write_component(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 impl App {
-    fn plugins(&self) -> Result<&Plugins> {
+    pub(crate) fn plugins(&self) -> Result<&Plugins> {
         self.plugins
             .as_deref()
             .ok_or_else(|| AppError::Internal("this instance runs without plugins".into()))
     }
 
-    fn may_manage_plugins(caller: &Caller) -> Result<()> {
+    pub(crate) fn may_manage_plugins(caller: &Caller) -> Result<()> {
         authorize(&caller.actor(), Action::ManagePlugins, &Facts::default())
             .map_err(|d| AppError::denied(d, String::new))
     }
@@ -469,6 +474,7 @@ impl App {
             .map_err(|e| AppError::from_store(e, "plugin"))?;
         let plugins = self.plugins()?;
         plugins.loaded.write().await.remove(id);
+        plugins.connections.write().await.remove(id);
         let _ = tokio::fs::remove_file(plugins.file(&record.digest)).await;
         info!(plugin = %id, "plugin uninstalled");
         Ok(())

@@ -683,3 +683,45 @@ pub struct PluginGrant {
     #[serde(default)]
     pub all: bool,
 }
+
+/// A connection an instance admin configured for a plugin (`GET
+/// /api/v1/plugins/{plugin}/connections`): never its credential.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PluginConnection {
+    /// The name the plugin uses.
+    pub name: String,
+    /// Requests go below this URL.
+    pub base_url: String,
+    /// Whether a credential is set (it is write-only).
+    pub has_credential: bool,
+    /// May reach private, loopback and link-local addresses.
+    pub allow_private: bool,
+    /// Allowed path prefixes; empty allows every path.
+    pub path_prefixes: Vec<String>,
+    /// Requests allowed per minute; `null` for no limit.
+    pub requests_per_minute: Option<u32>,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `PUT /api/v1/plugins/{plugin}/connections/{name}` (instance admins): sets a connection.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConnectionWrite {
+    /// An absolute http or https URL, without query or credentials.
+    pub base_url: String,
+    /// The `Authorization` value the host adds, such as `Bearer …`; write-only. Absent keeps
+    /// the one set before; empty clears it.
+    #[serde(default)]
+    pub credential: Option<String>,
+    /// May reach private, loopback and link-local addresses (an on-premises API).
+    #[serde(default)]
+    pub allow_private: bool,
+    /// Allowed path prefixes, each starting with `/` (at most 20); empty allows every path.
+    #[serde(default)]
+    pub path_prefixes: Vec<String>,
+    /// Requests allowed per minute (1 to 100000); absent for no limit.
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
+}

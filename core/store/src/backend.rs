@@ -10,7 +10,7 @@
 macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal) => {
         use $crate::{
-            AuditRecord, DeploymentRecord, EnvironmentRecord, InvitationRecord, MemberRecord,
+            AuditRecord, ConnectionRecord, DeploymentRecord, EnvironmentRecord, InvitationRecord, MemberRecord,
             KvQuota, PageRequest, PluginRecord, ProjectRecord, Result, ServiceRecord, StoreError, StoredValue,
             TokenRecord, UserRecord, VariableRecord, records::rows::*,
         };
@@ -1321,6 +1321,67 @@ macro_rules! impl_store {
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await?)
+            }
+
+            async fn plugin_connections(&self, plugin: &str) -> Result<Vec<ConnectionRecord>> {
+                decode_all(
+                    sqlx::query_as::<_, ConnectionRow>(
+                        "SELECT id, plugin_id, name, base_url, credential, allow_private, \
+                         path_prefixes, requests_per_minute, updated_at \
+                         FROM plugin_connections WHERE plugin_id = $1 ORDER BY name",
+                    )
+                    .bind(plugin)
+                    .fetch_all(&self.pool)
+                    .await?,
+                )
+            }
+
+            async fn put_plugin_connection(
+                &self,
+                c: &ConnectionRecord,
+                audit: &AuditRecord,
+            ) -> Result<()> {
+                let mut tx = self.begin().await?;
+                sqlx::query(
+                    "INSERT INTO plugin_connections (id, plugin_id, name, base_url, credential, \
+                     allow_private, path_prefixes, requests_per_minute, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (plugin_id, name) DO UPDATE SET id = excluded.id, \
+                     base_url = excluded.base_url, credential = excluded.credential, \
+                     allow_private = excluded.allow_private, \
+                     path_prefixes = excluded.path_prefixes, \
+                     requests_per_minute = excluded.requests_per_minute, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&c.id)
+                .bind(&c.plugin_id)
+                .bind(&c.name)
+                .bind(&c.base_url)
+                .bind(c.credential.as_deref())
+                .bind(c.allow_private)
+                .bind(serde_json::to_string(&c.path_prefixes).expect("strings serialize"))
+                .bind(c.requests_per_minute)
+                .bind(c.updated_at)
+                .execute(&mut *tx)
+                .await?;
+                write_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_plugin_connection(
+                &self,
+                plugin: &str,
+                name: &str,
+                audit: &AuditRecord,
+            ) -> Result<()> {
+                self.delete_audited(
+                    "DELETE FROM plugin_connections WHERE plugin_id = $1 AND name = $2",
+                    &[plugin.to_owned(), name.to_owned()],
+                    "connection",
+                    audit,
+                )
+                .await
             }
 
             async fn record_audit(&self, audit: &AuditRecord) -> Result<()> {

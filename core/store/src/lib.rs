@@ -390,6 +390,25 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<String>>;
 
+    /// A plugin's connections, by name.
+    async fn plugin_connections(&self, plugin: &str) -> Result<Vec<ConnectionRecord>>;
+
+    /// Creates or replaces a plugin's connection (keyed by plugin and name; the row takes
+    /// `connection.id`, the id its credential was sealed for).
+    async fn put_plugin_connection(
+        &self,
+        connection: &ConnectionRecord,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+
+    /// Deletes a plugin's connection.
+    async fn delete_plugin_connection(
+        &self,
+        plugin: &str,
+        name: &str,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+
     /// Records an audit entry on its own (for audited reads such as resolving a deployment).
     async fn record_audit(&self, audit: &AuditRecord) -> Result<()>;
 

@@ -237,6 +237,40 @@ pub struct PluginRecord {
     pub updated_at: i64,
 }
 
+/// An HTTP connection configured for a plugin install.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    /// Id: the associated data its credential is sealed with.
+    pub id: String,
+    /// The plugin install.
+    pub plugin_id: String,
+    /// The name the plugin uses.
+    pub name: String,
+    /// Requests go below this URL.
+    pub base_url: String,
+    /// The sealed `Authorization` value, if any.
+    pub credential: Option<Vec<u8>>,
+    /// May reach private, loopback and link-local addresses.
+    pub allow_private: bool,
+    /// Allowed path prefixes (empty: all).
+    pub path_prefixes: Vec<String>,
+    /// Requests per minute, if limited.
+    pub requests_per_minute: Option<i64>,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for ConnectionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionRecord")
+            .field("plugin_id", &self.plugin_id)
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .field("credential", &self.credential.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
+}
+
 /// An audit entry: who did what to which target, which fields changed; never values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditRecord {
@@ -595,6 +629,36 @@ pub(crate) mod rows {
                 )?,
                 installed_by: parse("plugins", &r.installed_by)?,
                 installed_at: r.installed_at,
+                updated_at: r.updated_at,
+            })
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(crate) struct ConnectionRow {
+        id: String,
+        plugin_id: String,
+        name: String,
+        base_url: String,
+        credential: Option<Vec<u8>>,
+        allow_private: bool,
+        path_prefixes: String,
+        requests_per_minute: Option<i64>,
+        updated_at: i64,
+    }
+
+    impl TryFrom<ConnectionRow> for ConnectionRecord {
+        type Error = StoreError;
+        fn try_from(r: ConnectionRow) -> Result<Self, StoreError> {
+            Ok(ConnectionRecord {
+                id: r.id,
+                plugin_id: r.plugin_id,
+                name: r.name,
+                base_url: r.base_url,
+                credential: r.credential,
+                allow_private: r.allow_private,
+                path_prefixes: json("plugin_connections", &r.path_prefixes)?,
+                requests_per_minute: r.requests_per_minute,
                 updated_at: r.updated_at,
             })
         }

@@ -5,11 +5,13 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use komander_domain::api::{Plugin, PluginFromUrl, PluginGrant};
+use komander_domain::api::{
+    Plugin, PluginConnection, PluginConnectionWrite, PluginFromUrl, PluginGrant,
+};
 
 use super::{
     ApiClient, OutputFormat,
-    output::{Row, print_item, print_list, timestamp},
+    output::{Row, print_item, print_list, timestamp, yes_no},
     scope::API,
 };
 
@@ -71,6 +73,126 @@ pub enum PluginCommand {
         /// The plugin's id.
         id: String,
     },
+    /// The HTTP connections a plugin may use (its `connections` capability).
+    #[command(subcommand)]
+    Connection(ConnectionCommand),
+}
+
+/// `komander plugin connection`.
+#[derive(Subcommand, Debug)]
+pub enum ConnectionCommand {
+    /// Lists a plugin's connections (never their credentials).
+    List {
+        /// The plugin's id.
+        plugin: String,
+    },
+    /// Sets a connection: the credential (the Authorization value the host adds, such as
+    /// "Bearer …") is read from standard input with --credential-stdin, and never shown again.
+    Set {
+        /// The plugin's id.
+        plugin: String,
+        /// The connection's name, as the plugin uses it.
+        name: String,
+        /// The base URL requests go below.
+        #[arg(long)]
+        base_url: String,
+        /// Read the credential from standard input (without it, the previous one is kept).
+        #[arg(long)]
+        credential_stdin: bool,
+        /// Allow private, loopback and link-local addresses (an on-premises API).
+        #[arg(long)]
+        allow_private: bool,
+        /// An allowed path prefix; repeat for several (default: every path).
+        #[arg(long = "path-prefix", value_name = "PREFIX")]
+        path_prefixes: Vec<String>,
+        /// Requests allowed per minute (default: no limit).
+        #[arg(long)]
+        requests_per_minute: Option<u32>,
+    },
+    /// Removes a connection.
+    Remove {
+        /// The plugin's id.
+        plugin: String,
+        /// The connection's name.
+        name: String,
+    },
+}
+
+impl ConnectionCommand {
+    async fn run(self, api: &ApiClient, out: OutputFormat) -> anyhow::Result<()> {
+        let connections = |plugin: &str| format!("{API}/plugins/{plugin}/connections");
+        match self {
+            Self::List { plugin } => {
+                print_list::<PluginConnection>(api, out, &connections(&plugin), || {
+                    format!("listing the connections of plugin {plugin}")
+                })
+                .await
+            }
+            Self::Set {
+                plugin,
+                name,
+                base_url,
+                credential_stdin,
+                allow_private,
+                path_prefixes,
+                requests_per_minute,
+            } => {
+                let credential = if credential_stdin {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the credential from standard input")?;
+                    Some(line.trim_end_matches(['\r', '\n']).to_owned())
+                } else {
+                    None
+                };
+                let write = PluginConnectionWrite {
+                    base_url,
+                    credential,
+                    allow_private,
+                    path_prefixes,
+                    requests_per_minute,
+                };
+                let set: PluginConnection = api
+                    .put(&format!("{}/{name}", connections(&plugin)), &write)
+                    .await
+                    .with_context(|| format!("setting connection {name} of plugin {plugin}"))?;
+                print_item(out, &set)
+            }
+            Self::Remove { plugin, name } => {
+                api.delete(&format!("{}/{name}", connections(&plugin)), false)
+                    .await
+                    .with_context(|| format!("removing connection {name} of plugin {plugin}"))?;
+                eprintln!("removed connection {name} of plugin {plugin}");
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Row for PluginConnection {
+    const COLUMNS: &'static [&'static str] = &[
+        "NAME",
+        "BASE URL",
+        "CREDENTIAL",
+        "PRIVATE",
+        "PREFIXES",
+        "PER MINUTE",
+        "UPDATED",
+    ];
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.name.clone(),
+            self.base_url.clone(),
+            if self.has_credential { "set" } else { "-" }.to_owned(),
+            yes_no(self.allow_private),
+            self.path_prefixes.join(","),
+            self.requests_per_minute
+                .map_or_else(|| "-".to_owned(), |r| r.to_string()),
+            timestamp(self.updated_at),
+        ]
+    }
 }
 
 fn read_component(file: &Path) -> anyhow::Result<Vec<u8>> {
@@ -154,6 +276,7 @@ impl PluginCommand {
                 .post_action(&format!("{}/enable", plugin(&id)))
                 .await
                 .with_context(|| format!("enabling plugin {id}"))?,
+            Self::Connection(command) => return command.run(api, out).await,
             Self::Uninstall { id } => {
                 api.delete(&plugin(&id), false)
                     .await

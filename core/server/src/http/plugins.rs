@@ -9,7 +9,8 @@ use axum::{
 };
 use komander_app::plugins::MAX_COMPONENT_BYTES;
 use komander_domain::api::{
-    ErrorCode, Page, PageQuery, Plugin, PluginFromUrl, PluginGrant, PluginUploadQuery,
+    ErrorCode, Page, PageQuery, Plugin, PluginConnection, PluginConnectionWrite, PluginFromUrl,
+    PluginGrant, PluginUploadQuery,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -30,6 +31,18 @@ pub struct PluginPath {
     pub plugin: String,
 }
 
+/// `/api/v1/plugins/{plugin}/connections/{name}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ConnectionPath {
+    /// The plugin's id.
+    #[param(example = "komander.test-guest")]
+    pub plugin: String,
+    /// The connection's name.
+    #[param(example = "api")]
+    pub name: String,
+}
+
 /// The routes of this module. Uploads may be as large as a component.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,6 +52,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(upgrade_plugin))
         .routes(routes!(disable_plugin))
         .routes(routes!(enable_plugin))
+        .routes(routes!(list_connections))
+        .routes(routes!(put_connection, delete_connection))
         .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES + 4096))
 }
 
@@ -181,4 +196,50 @@ async fn enable_plugin(
     Ok(Json(
         s.app.set_plugin_enabled(&caller, &p.plugin, true).await?,
     ))
+}
+
+/// The connections configured for a plugin (instance admins): never their credentials.
+#[utoipa::path(get, path = "/api/v1/plugins/{plugin}/connections", tag = "plugins",
+    params(PluginPath), responses((status = 200, body = Page<PluginConnection>), ErrorResponses))]
+async fn list_connections(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<PluginPath>,
+) -> Result<Json<Page<PluginConnection>>, ApiError> {
+    Ok(Json(Page {
+        items: s.app.list_plugin_connections(&caller, &p.plugin).await?,
+        next_cursor: None,
+    }))
+}
+
+/// Sets a connection for a plugin (instance admins): its base URL, the credential the host
+/// adds (write-only), whether private addresses are allowed, path prefixes and a rate limit.
+#[utoipa::path(put, path = "/api/v1/plugins/{plugin}/connections/{name}", tag = "plugins",
+    params(ConnectionPath), request_body = PluginConnectionWrite,
+    responses((status = 200, body = PluginConnection), ErrorResponses))]
+async fn put_connection(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<ConnectionPath>,
+    AppJson(body): AppJson<PluginConnectionWrite>,
+) -> Result<Json<PluginConnection>, ApiError> {
+    Ok(Json(
+        s.app
+            .put_plugin_connection(&caller, &p.plugin, &p.name, body)
+            .await?,
+    ))
+}
+
+/// Removes a plugin's connection (instance admins).
+#[utoipa::path(delete, path = "/api/v1/plugins/{plugin}/connections/{name}", tag = "plugins",
+    params(ConnectionPath), responses((status = 204), ErrorResponses))]
+async fn delete_connection(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<ConnectionPath>,
+) -> Result<StatusCode, ApiError> {
+    s.app
+        .delete_plugin_connection(&caller, &p.plugin, &p.name)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,297 @@
+//! Plugin connections: the HTTP endpoints an instance admin lets a plugin install reach, with
+//! the credential the host adds. The credential is sealed for its row and never shown again;
+//! calls get [`Connection`]s built once per install, so their rate limit spans calls.
+
+use std::sync::Arc;
+
+use komander_domain::{
+    api::{PluginConnection, PluginConnectionWrite},
+    timestamps,
+};
+use komander_plugin_host::capabilities::{Connection, ConnectionGrant};
+use komander_secrets::Aad;
+use komander_store::ConnectionRecord;
+use reqwest::{Url, header::HeaderValue};
+use tracing::instrument;
+
+use crate::{App, AppError, Caller, Result};
+
+const MAX_PREFIXES: usize = 20;
+const MAX_CREDENTIAL_BYTES: usize = 4096;
+const MAX_REQUESTS_PER_MINUTE: u32 = 100_000;
+
+fn credential_aad(row: &str) -> Aad<'_> {
+    Aad {
+        table: "plugin_connections",
+        row,
+        field: "credential",
+    }
+}
+
+fn connection_view(c: ConnectionRecord) -> PluginConnection {
+    PluginConnection {
+        name: c.name,
+        base_url: c.base_url,
+        has_credential: c.credential.is_some(),
+        allow_private: c.allow_private,
+        path_prefixes: c.path_prefixes,
+        requests_per_minute: c.requests_per_minute.and_then(|r| u32::try_from(r).ok()),
+        updated_at: timestamps::from_millis(c.updated_at),
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let ok = (1..=63).contains(&name.len())
+        && name.as_bytes()[0].is_ascii_lowercase()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::invalid(
+            "name",
+            format!(
+                "invalid connection name {name:?}: 1 to 63 of a-z 0-9 - starting with a letter"
+            ),
+        ))
+    }
+}
+
+fn check_write(write: &PluginConnectionWrite) -> Result<Url> {
+    let url = Url::parse(&write.base_url).map_err(|e| {
+        AppError::invalid("base_url", format!("invalid URL {:?}: {e}", write.base_url))
+    })?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(AppError::invalid(
+            "base_url",
+            "the base URL is an absolute http(s) URL without query, fragment or credentials",
+        ));
+    }
+    if write.path_prefixes.len() > MAX_PREFIXES
+        || write
+            .path_prefixes
+            .iter()
+            .any(|p| !p.starts_with('/') || p.len() > 1024)
+    {
+        return Err(AppError::invalid(
+            "path_prefixes",
+            format!("at most {MAX_PREFIXES} path prefixes, each starting with '/'"),
+        ));
+    }
+    if write
+        .requests_per_minute
+        .is_some_and(|r| !(1..=MAX_REQUESTS_PER_MINUTE).contains(&r))
+    {
+        return Err(AppError::invalid(
+            "requests_per_minute",
+            format!("requests_per_minute is between 1 and {MAX_REQUESTS_PER_MINUTE}"),
+        ));
+    }
+    if let Some(credential) = &write.credential
+        && (credential.len() > MAX_CREDENTIAL_BYTES || HeaderValue::from_str(credential).is_err())
+    {
+        return Err(AppError::invalid(
+            "credential",
+            "the credential is an HTTP header value of at most 4 KiB",
+        ));
+    }
+    Ok(url)
+}
+
+impl App {
+    /// The plugin `plugin`, which must ask for the `connections` capability (and, when its
+    /// manifest lists connection names, for `name`).
+    async fn connections_plugin(&self, plugin: &str, name: Option<&str>) -> Result<()> {
+        let record = self
+            .store
+            .plugin(plugin)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("plugin {plugin:?}")))?;
+        if !record.requested.iter().any(|c| c == "connections") {
+            return Err(AppError::invalid(
+                "name",
+                format!("plugin {plugin:?} does not ask for the connections capability"),
+            ));
+        }
+        let manifest = komander_plugin_host::manifest::Manifest::parse(&record.manifest)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        if let (Some(name), Some(toml::Value::Array(names))) =
+            (name, manifest.capabilities.get("connections"))
+            && !names.iter().any(|n| n.as_str() == Some(name))
+        {
+            return Err(AppError::invalid(
+                "name",
+                format!("plugin {plugin:?} asks for the connections {names:?}, not {name:?}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `GET /api/v1/plugins/{plugin}/connections` (instance admins): never the credentials.
+    ///
+    /// # Errors
+    /// Forbidden, not found.
+    pub async fn list_plugin_connections(
+        &self,
+        caller: &Caller,
+        plugin: &str,
+    ) -> Result<Vec<PluginConnection>> {
+        Self::may_manage_plugins(caller)?;
+        self.connections_plugin(plugin, None).await?;
+        Ok(self
+            .store
+            .plugin_connections(plugin)
+            .await?
+            .into_iter()
+            .map(connection_view)
+            .collect())
+    }
+
+    /// `PUT /api/v1/plugins/{plugin}/connections/{name}` (instance admins): sets a
+    /// connection. The credential is sealed for the row; without one the previous is kept.
+    ///
+    /// # Errors
+    /// Forbidden, not found, invalid input.
+    #[instrument(skip_all, fields(actor = %caller.user.handle, plugin = plugin, connection = name))]
+    pub async fn put_plugin_connection(
+        &self,
+        caller: &Caller,
+        plugin: &str,
+        name: &str,
+        write: PluginConnectionWrite,
+    ) -> Result<PluginConnection> {
+        Self::may_manage_plugins(caller)?;
+        check_name(name)?;
+        let url = check_write(&write)?;
+        self.connections_plugin(plugin, Some(name)).await?;
+        let existing = self
+            .store
+            .plugin_connections(plugin)
+            .await?
+            .into_iter()
+            .find(|c| c.name == name);
+        let id = existing
+            .as_ref()
+            .map_or_else(|| uuid::Uuid::now_v7().to_string(), |c| c.id.clone());
+        let credential = match write.credential.as_deref() {
+            None => existing.and_then(|c| c.credential),
+            Some("") => None,
+            Some(value) => Some(self.keyring.seal(value.as_bytes(), &credential_aad(&id))),
+        };
+        let record = ConnectionRecord {
+            id,
+            plugin_id: plugin.to_owned(),
+            name: name.to_owned(),
+            base_url: url.to_string(),
+            credential,
+            allow_private: write.allow_private,
+            path_prefixes: write.path_prefixes,
+            requests_per_minute: write.requests_per_minute.map(i64::from),
+            updated_at: timestamps::to_millis(timestamps::now()),
+        };
+        let audit = self.audit(
+            caller,
+            None,
+            "plugin.connection.set",
+            format!("plugin/{plugin}/connection/{name}"),
+            &[
+                "base_url",
+                "credential",
+                "allow_private",
+                "path_prefixes",
+                "requests_per_minute",
+            ],
+        );
+        self.store.put_plugin_connection(&record, &audit).await?;
+        self.forget_connections(plugin).await;
+        Ok(connection_view(record))
+    }
+
+    /// `DELETE /api/v1/plugins/{plugin}/connections/{name}` (instance admins).
+    ///
+    /// # Errors
+    /// Forbidden, not found.
+    #[instrument(skip_all, fields(actor = %caller.user.handle, plugin = plugin, connection = name))]
+    pub async fn delete_plugin_connection(
+        &self,
+        caller: &Caller,
+        plugin: &str,
+        name: &str,
+    ) -> Result<()> {
+        Self::may_manage_plugins(caller)?;
+        let audit = self.audit(
+            caller,
+            None,
+            "plugin.connection.delete",
+            format!("plugin/{plugin}/connection/{name}"),
+            &[],
+        );
+        self.store
+            .delete_plugin_connection(plugin, name, &audit)
+            .await
+            .map_err(|e| AppError::from_store(e, "connection"))?;
+        self.forget_connections(plugin).await;
+        Ok(())
+    }
+
+    /// The connections a call of `plugin` gets, credentials opened, built once per install
+    /// and kept until they change (so each one's rate limit spans calls).
+    ///
+    /// # Errors
+    /// When the store fails or a credential does not open.
+    pub async fn plugin_call_connections(&self, plugin: &str) -> Result<Vec<Arc<Connection>>> {
+        let plugins = self.plugins()?;
+        if let Some(cached) = plugins.connections.read().await.get(plugin) {
+            return Ok(cached.clone());
+        }
+        let mut built = Vec::new();
+        for record in self.store.plugin_connections(plugin).await? {
+            let authorization = match &record.credential {
+                Some(sealed) => {
+                    let value = self.keyring.open(sealed, &credential_aad(&record.id))?;
+                    Some(HeaderValue::from_str(value.expose()).map_err(|_| {
+                        AppError::Internal("a stored credential is not a header value".into())
+                    })?)
+                }
+                None => None,
+            };
+            let base_url = Url::parse(&record.base_url)
+                .map_err(|e| AppError::Internal(format!("a stored base URL: {e}")))?;
+            let mut authorization = authorization;
+            if let Some(value) = authorization.as_mut() {
+                value.set_sensitive(true);
+            }
+            built.push(Arc::new(Connection::new(
+                record.name,
+                base_url,
+                authorization,
+                ConnectionGrant {
+                    allow_private: record.allow_private,
+                    path_prefixes: record.path_prefixes,
+                    requests_per_minute: record
+                        .requests_per_minute
+                        .and_then(|r| u32::try_from(r).ok()),
+                },
+            )));
+        }
+        plugins
+            .connections
+            .write()
+            .await
+            .insert(plugin.to_owned(), built.clone());
+        Ok(built)
+    }
+
+    async fn forget_connections(&self, plugin: &str) {
+        if let Ok(plugins) = self.plugins() {
+            plugins.connections.write().await.remove(plugin);
+        }
+    }
+}
