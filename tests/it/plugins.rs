@@ -300,6 +300,27 @@ fn the_cli_installs_grants_and_lists_plugins() {
     assert!(!komander(&["plugin", "list"]).contains("komander.test-guest"));
 }
 
+/// A deployment spec for calling a runtime plugin directly.
+fn spec(
+    project_id: &str,
+    services: Vec<komander_plugin_host::runtime::ServiceSpec>,
+    settings: &[(&str, &str)],
+) -> komander_plugin_host::runtime::DeploymentSpec {
+    komander_plugin_host::runtime::DeploymentSpec {
+        project_id: project_id.into(),
+        project: "shop".into(),
+        environment_id: "e".into(),
+        environment: "dev".into(),
+        deployment_id: "d".into(),
+        deployment: "mine".into(),
+        services,
+        settings: settings
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    }
+}
+
 #[tokio::test]
 async fn kv_lives_in_the_database_per_install_and_project() {
     use std::sync::Arc;
@@ -308,7 +329,7 @@ async fn kv_lives_in_the_database_per_install_and_project() {
     use komander_plugin_host::{
         PluginEngine,
         capabilities::{CallContext, KvScope, KvStore},
-        runtime::{DeploymentSpec, GuestError},
+        runtime::GuestError,
     };
 
     let api = TestApi::new(Backend::Sqlite).await.unwrap();
@@ -328,16 +349,7 @@ async fn kv_lives_in_the_database_per_install_and_project() {
     };
     let engine = PluginEngine::new(None).unwrap();
     let plugin = engine.load(guest).await.unwrap();
-    let spec = DeploymentSpec {
-        project_id: "p1".into(),
-        project: "shop".into(),
-        environment_id: "e".into(),
-        environment: "dev".into(),
-        deployment_id: "d".into(),
-        deployment: "mine".into(),
-        services: vec![],
-        settings: vec![("behavior".into(), "kv".into())],
-    };
+    let spec = spec("p1", vec![], &[("behavior", "kv")]);
     let mut context = CallContext::new("komander.test-guest@0.1.0", ["kv".to_owned()]);
     context.kv = Some((kv.clone(), scope("p1")));
     assert_eq!(
@@ -380,7 +392,7 @@ async fn connections_are_configured_by_admins_and_their_credential_stays_sealed(
     use komander_plugin_host::{
         PluginEngine,
         capabilities::CallContext,
-        runtime::{DeploymentSpec, ServiceSource, ServiceSpec},
+        runtime::{ServiceSource, ServiceSpec},
     };
 
     let api = TestApi::new(Backend::Sqlite).await.unwrap();
@@ -476,24 +488,16 @@ async fn connections_are_configured_by_admins_and_their_credential_stays_sealed(
         .unwrap();
     let engine = PluginEngine::new(None).unwrap();
     let plugin = engine.load(webhook).await.unwrap();
-    let spec = DeploymentSpec {
-        project_id: "p".into(),
-        project: "shop".into(),
-        environment_id: "e".into(),
-        environment: "dev".into(),
-        deployment_id: "d".into(),
-        deployment: "mine".into(),
-        services: vec![ServiceSpec {
-            id: "s".into(),
-            name: "web".into(),
-            source: ServiceSource::Image("busybox:1".into()),
-            ports: vec![],
-            volumes: vec![],
-            env: vec![],
-            command: None,
-        }],
-        settings: vec![],
+    let web = ServiceSpec {
+        id: "s".into(),
+        name: "web".into(),
+        source: ServiceSource::Image("busybox:1".into()),
+        ports: vec![],
+        volumes: vec![],
+        env: vec![],
+        command: None,
     };
+    let spec = spec("p", vec![web], &[]);
     let mut context = CallContext::new("example", ["connections".to_owned()]);
     context.connections = connections;
     engine
