@@ -300,6 +300,18 @@ fn the_cli_installs_grants_and_lists_plugins() {
     assert!(!komander(&["plugin", "list"]).contains("komander.test-guest"));
 }
 
+/// Installs a component with every capability it asks for granted.
+async fn install_granted(api: &TestApi, component: Vec<u8>) {
+    let (status, answer) = api
+        .send(upload(
+            "/api/v1/plugins?grant_all=true",
+            ADMIN_TOKEN,
+            component,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+}
+
 /// A deployment spec for calling a runtime plugin directly.
 fn spec(
     project_id: &str,
@@ -334,14 +346,7 @@ async fn kv_lives_in_the_database_per_install_and_project() {
 
     let api = TestApi::new(Backend::Sqlite).await.unwrap();
     let guest = guests::bytes("komander_test_guest");
-    let (status, answer) = api
-        .send(upload(
-            "/api/v1/plugins?grant_all=true",
-            ADMIN_TOKEN,
-            guest.clone(),
-        ))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    install_granted(&api, guest.clone()).await;
     let kv: Arc<dyn KvStore> = Arc::new(DatabaseKv::new(&api.app));
     let scope = |project: &str| KvScope {
         install: "komander.test-guest".into(),
@@ -397,14 +402,7 @@ async fn connections_are_configured_by_admins_and_their_credential_stays_sealed(
 
     let api = TestApi::new(Backend::Sqlite).await.unwrap();
     let webhook = guests::bytes("webhook_runtime");
-    let (status, answer) = api
-        .send(upload(
-            "/api/v1/plugins?grant_all=true",
-            ADMIN_TOKEN,
-            webhook.clone(),
-        ))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    install_granted(&api, webhook.clone()).await;
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let app = {
         let seen = seen.clone();
