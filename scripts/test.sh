@@ -4,20 +4,22 @@
 #   scripts/test.sh
 #
 # Stages, in order; the first failure stops the run with a non-zero exit:
-#   1. provision  install what is missing: Debian's postgresql (and python3-venv if
-#                 `python3 -m venv` fails), the rustfmt and clippy components, and schemathesis
-#                 (pinned) in a venv under ~/.cache/komander
+#   1. provision  install what is missing: Debian's postgresql, docker.io and busybox-static
+#                 (and python3-venv if `python3 -m venv` fails), the rustfmt and clippy
+#                 components, the wasm32-wasip2 target, and schemathesis (pinned) in a venv
+#                 under ~/.cache/komander
 #   2. lint       cargo fmt --check; cargo clippy -D warnings
-#   3. test       a private PostgreSQL server, then cargo test --workspace (SQLite and PostgreSQL)
+#   3. test       a private PostgreSQL server and a private dockerd, then cargo test --workspace
+#                 (SQLite, PostgreSQL, the Docker capability against the real engine)
 #   4. fuzz       schemathesis against a real `komander serve` on SQLite
 #   5. pg smoke   `komander serve` on a fresh PostgreSQL database becomes ready
 #
 # It works as root on a fresh Debian 12 machine and on a developer's machine that has things
 # installed already: every install is skipped when its thing is there. With CI=true anything that
-# cannot be provisioned fails the run. Otherwise a missing PostgreSQL is a loud warning: the
-# PostgreSQL tests skip (saying so) and the PostgreSQL smoke test does not run.
+# cannot be provisioned fails the run. Otherwise a missing PostgreSQL or Docker Engine is a loud
+# warning: their tests skip (saying so) and the PostgreSQL smoke test does not run.
 #
-# Everything this script starts (PostgreSQL, komander) is stopped by process id when it exits,
+# Everything this script starts (PostgreSQL, dockerd, komander) is stopped by process id when it exits,
 # however it exits, and its temporary directories are removed.
 #
 # Environment:
@@ -48,6 +50,8 @@ POLICY_RC_CREATED='' # set while /usr/sbin/policy-rc.d is ours to remove
 
 # shellcheck source=scripts/postgres.sh
 source "$REPO_ROOT/scripts/postgres.sh"
+# shellcheck source=scripts/docker.sh
+source "$REPO_ROOT/scripts/docker.sh"
 
 # --- output ---------------------------------------------------------------------------------
 
@@ -147,6 +151,7 @@ cleanup() {
         SERVER_PID=''
     fi
     pg_stop
+    docker_stop
     remove_policy_rc
     if [[ -n $WORK ]]; then
         rm -rf -- "$WORK"
@@ -172,8 +177,8 @@ install_packages() {
         return 1
     fi
     log "installing Debian packages: $*"
-    # Installing postgresql starts the system cluster's service, which we never use (the tests
-    # run a private server) and which would hold port 5432 and memory. policy-rc.d exiting 101
+    # Installing postgresql or docker.io starts system services, which we never use (the tests
+    # run private servers) and which would hold ports and memory. policy-rc.d exiting 101
     # forbids service starts during the install; we remove it after, but only if we made it.
     if [[ ! -e /usr/sbin/policy-rc.d ]]; then
         printf '#!/bin/sh\n# Written by komander scripts/test.sh for one apt-get install.\nexit 101\n' \
@@ -259,11 +264,14 @@ provision() {
     if ! pg_bin_dir >/dev/null; then
         need+=(postgresql)
     fi
+    if ! docker_installed; then
+        need+=(docker.io busybox-static)
+    fi
     if ((${#need[@]})) && ! install_packages "${need[@]}"; then
         if is_ci; then
             die "could not install ${need[*]}; with CI=true everything must be provisioned"
         fi
-        # A developer can go on without PostgreSQL (loudly, later); not without python3.
+        # A developer can go on without PostgreSQL or Docker (loudly, later); not without python3.
     fi
     command -v python3 >/dev/null || die "python3 is required and could not be installed"
     venv_ok || make_venv || {
@@ -347,6 +355,20 @@ start_postgres() {
         "PostgreSQL could not be provisioned (see the warnings above)." \
         "The PostgreSQL tests will SKIP and the PostgreSQL smoke test will NOT run." \
         "CI runs them: install Debian's postgresql (or run this script as root) to run them here."
+}
+
+start_docker() {
+    if docker_start; then
+        return 0
+    fi
+    docker_stop # whatever half-started
+    if is_ci; then
+        die "could not start dockerd; with CI=true the Docker tests must run"
+    fi
+    loud_warning \
+        "A Docker Engine could not be provisioned (see the warnings above)." \
+        "The Docker tests will SKIP." \
+        "CI runs them: install Debian's docker.io and busybox-static, as root, to run them here."
 }
 
 # Fuzzes the REST API with schemathesis against a real server on SQLite, authenticated as the
@@ -476,7 +498,9 @@ main() {
     export KOMANDER_BIN
 
     start_postgres
+    start_docker
     step "test" cargo test --workspace
+    docker_stop
 
     fuzz_api
     postgres_smoke

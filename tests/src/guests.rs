@@ -17,6 +17,10 @@ pub const GUESTS: &[(&str, &str)] = &[
         "komander_test_guest",
         "plugin host sandbox, plugin lifecycle",
     ),
+    (
+        "komander_test_docker_guest",
+        "plugin host docker, benchmark",
+    ),
     ("webhook_runtime", "plugin host sandbox"),
 ];
 

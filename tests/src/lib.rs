@@ -5,6 +5,7 @@
 //! PostgreSQL tests need `KOMANDER_TEST_DATABASE_URL`. Without it they skip with a loud message,
 //! except under `CI=true`, where a missing PostgreSQL fails the run.
 
+pub mod docker;
 pub mod guests;
 
 use std::{

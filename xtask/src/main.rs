@@ -8,7 +8,9 @@
 //! - idle RSS of `komander serve` (target ≤ 50 MB) and its start-to-ready time, warm
 //!   (target ≤ 500 ms);
 //! - the plugin host: a fresh instance plus a trivial call, one capability call, loading a
-//!   precompiled plugin ([`plugins`]).
+//!   precompiled plugin ([`plugins`]);
+//! - the Docker capability: 10 container creations in one batch against bollard directly
+//!   ([`docker`]).
 
 use std::{
     net::SocketAddr,
@@ -43,6 +45,7 @@ const LIST_SQL: &str = "SELECT p.id, p.name, p.display_name, p.description, p.cr
      p.created_at, p.updated_at, m.role FROM members m JOIN projects p ON p.id = m.project_id \
      WHERE m.user_id = $1 AND m.project_name > COALESCE($2, '') ORDER BY m.project_name LIMIT $3";
 
+mod docker;
 mod plugins;
 
 fn main() -> anyhow::Result<()> {
@@ -81,7 +84,8 @@ fn bench(api: bool) -> anyhow::Result<()> {
         if api {
             run().await?;
         }
-        plugins::run().await
+        plugins::run().await?;
+        docker::run().await
     })
 }
 

@@ -10,7 +10,8 @@ use komander_plugin_host::{PluginEngine, capabilities::CallContext, runtime::Dep
 const CALLS: usize = 2_000;
 const CAPABILITY_CALLS: u32 = 1_000;
 
-fn spec(settings: &[(&str, &str)]) -> DeploymentSpec {
+/// A deployment spec with `settings`, for the test guests.
+pub fn spec(settings: &[(&str, &str)]) -> DeploymentSpec {
     DeploymentSpec {
         project_id: "p".into(),
         project: "shop".into(),
@@ -26,7 +27,8 @@ fn spec(settings: &[(&str, &str)]) -> DeploymentSpec {
     }
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
+/// The median of `samples`.
+pub fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
 }

@@ -22,7 +22,7 @@ use wasmtime::{
 
 use crate::{
     PluginError,
-    bindings::RemoteRuntimePre,
+    bindings::RuntimePre,
     capabilities::{self, CallContext},
     host::HostState,
     manifest::{Manifest, PluginKind, RuntimeWorld},
@@ -63,7 +63,7 @@ pub struct LoadedPlugin {
     pub limits: Limits,
     pre: InstancePre<HostState>,
     /// For runtimes, the `runtime` export resolved once, at load.
-    pub(crate) runtime: Option<RemoteRuntimePre<HostState>>,
+    pub(crate) runtime: Option<RuntimePre<HostState>>,
 }
 
 impl LoadedPlugin {
@@ -187,7 +187,7 @@ impl PluginEngine {
             PluginError::refused(format!("it imports what this host does not provide: {e:#}"))
         })?;
         let runtime = match kind {
-            PluginKind::Runtime(_) => Some(RemoteRuntimePre::new(pre.clone()).map_err(|e| {
+            PluginKind::Runtime(_) => Some(RuntimePre::new(pre.clone()).map_err(|e| {
                 PluginError::refused(format!(
                     "its komander:runtime/runtime export does not match the WIT: {e:#}"
                 ))

@@ -38,7 +38,7 @@ impl PluginEngine {
         context: CallContext,
         run: impl for<'a> FnOnce(
             &'a mut wasmtime::Store<crate::HostState>,
-            crate::bindings::RemoteRuntime,
+            crate::bindings::Runtime,
         ) -> CallFuture<'a, Result<R, WitError>>
         + Send
         + 'static,

@@ -12,10 +12,10 @@
 //!     }
 //! }
 //!
-//! komander_plugin_sdk::export_remote_runtime!(Mine, manifest = "komander-plugin.toml");
+//! komander_plugin_sdk::export_runtime!(Mine, manifest = "komander-plugin.toml");
 //! ```
 //!
-//! [`export_remote_runtime!`] exports the type and embeds the manifest (`komander-plugin.toml`:
+//! [`export_runtime!`] exports the type and embeds the manifest (`komander-plugin.toml`:
 //! id, version, kind, capabilities) as the custom section `komander-plugin`, which the host reads
 //! before running anything. Operations a type does not implement answer an error naming them.
 //! Guests keep nothing between calls (each call is a fresh instance) and never panic on input:
@@ -24,8 +24,20 @@
 
 #[doc(hidden)]
 pub mod bindings {
+    // One world that includes the three runtime worlds: a component imports only what it
+    // uses, so a plugin that calls `docker` is a `docker-runtime`, one that calls
+    // `connections` a `remote-runtime`, and the host reads which from its imports.
     wit_bindgen::generate!({
-        world: "komander:runtime/remote-runtime",
+        inline: "
+            package komander:sdk;
+
+            world every-runtime {
+                include komander:runtime/docker-runtime@0.1.0;
+                include komander:runtime/kubernetes-runtime@0.1.0;
+                include komander:runtime/remote-runtime@0.1.0;
+            }
+        ",
+        world: "komander:sdk/every-runtime",
         path: ["../../wit/host", "../../wit/docker", "../../wit/kubernetes", "../../wit/runtime"],
         pub_export_macro: true,
         export_macro_name: "export_bindings",
@@ -39,12 +51,19 @@ pub mod host {
     pub use crate::bindings::komander::host::{config, connections, kv, log, progress};
 }
 
+/// The Docker engine of the deployment a call acts for (`docker-runtime` plugins; needs the
+/// `docker` grant). Submit work as batches with [`docker::engine::run_batch`]: the host runs
+/// independent operations concurrently.
+pub mod docker {
+    pub use crate::bindings::komander::docker::{engine, types};
+}
+
 /// Writing a runtime: the [`Runtime`] trait and the types of `komander:runtime`.
 pub mod runtime {
-    pub use crate::bindings::komander::host::types::LogPage;
     pub use crate::bindings::komander::host::types::{
         EnvValue, EnvVar, Error, Protocol, RateLimit, SecretRef,
     };
+    pub use crate::bindings::komander::host::types::{LogEntry, LogPage, LogSource};
     pub use crate::bindings::komander::runtime::types::{
         Bundle, BundleFile, Change, ChangeAction, DeploymentPlan, DeploymentSpec, DeploymentStatus,
         ServicePort, ServiceSource, ServiceSpec, ServiceState, ServiceStatus, ServiceVolume,
@@ -147,11 +166,11 @@ pub mod runtime {
     }
 }
 
-/// Exports `$ty` (a [`runtime::Runtime`]) as a `remote-runtime` component and embeds the
+/// Exports `$ty` (a [`runtime::Runtime`]) as a runtime component and embeds the
 /// manifest file `$manifest` (a path relative to the crate's `Cargo.toml`) as the custom
 /// section `komander-plugin`.
 #[macro_export]
-macro_rules! export_remote_runtime {
+macro_rules! export_runtime {
     ($ty:ty, manifest = $manifest:literal) => {
         const _: () = {
             const MANIFEST: &[u8] =

@@ -109,4 +109,4 @@ impl Runtime for TestGuest {
     }
 }
 
-komander_plugin_sdk::export_remote_runtime!(TestGuest, manifest = "komander-plugin.toml");
+komander_plugin_sdk::export_runtime!(TestGuest, manifest = "komander-plugin.toml");

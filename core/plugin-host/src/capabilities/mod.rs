@@ -2,6 +2,7 @@
 //! call and answers `denied` without it; each adds itself to the linker once, at engine start.
 
 mod connections;
+pub mod docker;
 pub mod docker_policy;
 mod kv;
 mod log;
@@ -63,6 +64,8 @@ pub struct CallContext {
     pub connections: Vec<Arc<Connection>>,
     /// Where the call's progress reports go; the caller keeps a clone to show them.
     pub progress: Arc<Mutex<Vec<ProgressEvent>>>,
+    /// The Docker engine and the deployment the call acts for, on a Docker environment.
+    pub docker: Option<Arc<docker::DockerScope>>,
     logs_left: u32,
     logs_dropped: u32,
 }
@@ -77,6 +80,7 @@ impl CallContext {
             kv: None,
             connections: Vec::new(),
             progress: Arc::default(),
+            docker: None,
             logs_left: crate::sandbox::LOG_LINES_PER_CALL,
             logs_dropped: 0,
         }
@@ -111,6 +115,8 @@ pub(crate) fn add_to_linker(
     bindings::connections::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     bindings::progress::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     bindings::runtime_types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    bindings::docker_types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    bindings::docker_engine::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! `plugins/` for wasm32-wasip2, and hand-written components for what a toolchain would not
 //! produce. One binary, a module per area.
 
+mod docker;
 #[path = "../../../../tests/src/guests.rs"]
 mod guests;
 mod install;

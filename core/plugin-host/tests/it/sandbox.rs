@@ -22,7 +22,7 @@ use crate::loading;
 
 const ALL: &[&str] = &["log", "config", "kv", "connections", "progress"];
 
-fn spec(settings: &[(&str, &str)]) -> DeploymentSpec {
+pub fn spec(settings: &[(&str, &str)]) -> DeploymentSpec {
     DeploymentSpec {
         project_id: "p-id".into(),
         project: "shop".into(),

@@ -119,4 +119,4 @@ impl Runtime for WebhookRuntime {
     }
 }
 
-komander_plugin_sdk::export_remote_runtime!(WebhookRuntime, manifest = "komander-plugin.toml");
+komander_plugin_sdk::export_runtime!(WebhookRuntime, manifest = "komander-plugin.toml");

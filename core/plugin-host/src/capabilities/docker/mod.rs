@@ -1,0 +1,324 @@
+//! `komander:docker`: the host side of the Docker capability, on bollard.
+//!
+//! A [`DockerScope`] is what one runtime call may touch: the deployment it acts for (every
+//! object is labelled with its ids, and objects without them are invisible), the
+//! environment's policy (bind root, public ports, resource maximums), the secret values and
+//! build contexts the host prepared for the call. Every request goes through
+//! [`request`]'s conversion and the one allow-list validator before it reaches the daemon.
+//!
+//! - [`batch`]: the shape of a batch, and running it with independent operations
+//!   concurrently.
+//! - [`ops`]: each operation against the daemon, scoped to the deployment.
+//! - [`logs`]: container logs by cursor.
+
+mod batch;
+mod logs;
+mod ops;
+mod request;
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
+
+use bollard::Docker;
+
+use crate::{
+    PluginError,
+    bindings::{
+        docker_engine,
+        docker_types::{self, ContainerSummary, OperationEntry, OperationResult},
+        types::{Error as WitError, LogPage},
+    },
+    capabilities::docker_policy::DockerPolicy,
+    host::HostState,
+};
+
+/// The prefix of Komander's own labels; guests may not set labels under it.
+pub const LABEL_PREFIX: &str = "dev.komander.";
+/// The label holding the project's id.
+pub const PROJECT_LABEL: &str = "dev.komander.project";
+/// The label holding the environment's id.
+pub const ENVIRONMENT_LABEL: &str = "dev.komander.environment";
+/// The label holding the deployment's id: what makes an object visible to a call.
+pub const DEPLOYMENT_LABEL: &str = "dev.komander.deployment";
+/// The label holding the id of the plugin that created the object.
+pub const PLUGIN_LABEL: &str = "dev.komander.plugin";
+
+/// Seconds bollard waits for the daemon's answer to one request.
+const REQUEST_TIMEOUT_SECS: u64 = 120;
+
+/// The ids of the deployment a call acts for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentIds {
+    /// The project's id.
+    pub project: String,
+    /// The environment's id.
+    pub environment: String,
+    /// The deployment's id.
+    pub deployment: String,
+}
+
+/// Maximums an environment sets on containers' resources; `None` leaves one unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResourceMaximums {
+    /// The largest memory limit a container may ask for, in bytes; when set, a container
+    /// must ask for one.
+    pub memory_bytes: Option<u64>,
+    /// The largest CPU limit, in billionths of a CPU; when set, a container must ask for one.
+    pub nano_cpus: Option<u64>,
+}
+
+/// What one runtime call may do with Docker.
+pub struct DockerScope {
+    client: Docker,
+    plugin: String,
+    deployment: String,
+    policy: DockerPolicy,
+    maximums: ResourceMaximums,
+    secrets: HashMap<String, SecretValue>,
+    build_contexts: HashMap<String, PathBuf>,
+}
+
+/// A secret's value, never printed.
+struct SecretValue(String);
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretValue(<redacted>)")
+    }
+}
+
+impl DockerScope {
+    /// A scope for `plugin_id` acting for the deployment `ids` on the daemon `client`: no bind
+    /// root, ports on loopback only, no resource maximums, no secrets, no build contexts.
+    pub fn new(client: Docker, ids: DeploymentIds, plugin_id: impl Into<String>) -> DockerScope {
+        let labels = [
+            (PROJECT_LABEL, ids.project),
+            (ENVIRONMENT_LABEL, ids.environment),
+            (DEPLOYMENT_LABEL, ids.deployment.clone()),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect();
+        DockerScope {
+            client,
+            plugin: plugin_id.into(),
+            deployment: ids.deployment,
+            policy: DockerPolicy {
+                labels,
+                ..DockerPolicy::default()
+            },
+            maximums: ResourceMaximums::default(),
+            secrets: HashMap::new(),
+            build_contexts: HashMap::new(),
+        }
+    }
+
+    /// Allows bind mounts under `root`, the environment's admin-chosen directory.
+    pub fn with_bind_root(mut self, root: PathBuf) -> DockerScope {
+        self.policy.bind_root = Some(root);
+        self
+    }
+
+    /// Allows ports published on addresses other than loopback.
+    pub fn with_public_ports(mut self, allowed: bool) -> DockerScope {
+        self.policy.allow_public_ports = allowed;
+        self
+    }
+
+    /// Sets the environment's resource maximums.
+    pub fn with_maximums(mut self, maximums: ResourceMaximums) -> DockerScope {
+        self.maximums = maximums;
+        self
+    }
+
+    /// Lets the call's `secret-ref` named `name` stand for `value` in container environments.
+    pub fn with_secret(mut self, name: impl Into<String>, value: impl Into<String>) -> DockerScope {
+        self.secrets.insert(name.into(), SecretValue(value.into()));
+        self
+    }
+
+    /// Lets the call's `build-context-ref` with `id` stand for the directory `dir`.
+    pub fn with_build_context(mut self, id: impl Into<String>, dir: PathBuf) -> DockerScope {
+        self.build_contexts.insert(id.into(), dir);
+        self
+    }
+
+    /// Komander's labels for everything this scope creates.
+    fn labels(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.policy
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .chain([(PLUGIN_LABEL.to_owned(), self.plugin.clone())])
+    }
+
+    /// Whether an object with `labels` belongs to this scope's deployment.
+    fn owns(&self, labels: Option<&HashMap<String, String>>) -> bool {
+        self.policy
+            .labels
+            .iter()
+            .all(|(key, value)| labels.and_then(|l| l.get(key)) == Some(value))
+    }
+
+    /// The value a secret reference stands for in this call.
+    fn secret(&self, name: &str) -> Result<&str, WitError> {
+        self.secrets
+            .get(name)
+            .map(|secret| secret.0.as_str())
+            .ok_or_else(|| {
+                WitError::Denied(format!(
+                    "secret {name:?} is not one of this deployment's secrets"
+                ))
+            })
+    }
+
+    /// The directory a build context reference stands for in this call.
+    fn build_context(&self, id: &str) -> Result<PathBuf, WitError> {
+        self.build_contexts.get(id).cloned().ok_or_else(|| {
+            WitError::NotFound(format!(
+                "build context {id:?} was not prepared for this call"
+            ))
+        })
+    }
+
+    /// The prefix of the image tags this deployment may build and remove.
+    fn image_prefix(&self) -> String {
+        format!("komander/{}/", self.deployment)
+    }
+
+    /// Checks that `tag` is one of this deployment's images, answering `error` otherwise.
+    fn check_own_image(&self, tag: &str, error: fn(String) -> WitError) -> Result<(), WitError> {
+        let prefix = self.image_prefix();
+        if tag.starts_with(&prefix) && tag.len() > prefix.len() {
+            Ok(())
+        } else {
+            Err(error(format!(
+                "image {tag:?}: this deployment's images are tagged {prefix}<name>"
+            )))
+        }
+    }
+
+    /// Checks resource limits against the environment's maximums.
+    fn check_resources(&self, memory: Option<u64>, nano_cpus: Option<u64>) -> Result<(), WitError> {
+        for (what, asked, maximum) in [
+            ("memory-bytes", memory, self.maximums.memory_bytes),
+            ("nano-cpus", nano_cpus, self.maximums.nano_cpus),
+        ] {
+            match (asked, maximum) {
+                (Some(0), _) => {
+                    return Err(WitError::InvalidInput(format!(
+                        "{what} must be more than 0"
+                    )));
+                }
+                (Some(asked), _) if asked > i64::MAX as u64 => {
+                    return Err(WitError::InvalidInput(format!("{what} is too large")));
+                }
+                (None, Some(maximum)) => {
+                    return Err(WitError::Denied(format!(
+                        "this environment requires a {what} limit (at most {maximum})"
+                    )));
+                }
+                (Some(asked), Some(maximum)) if asked > maximum => {
+                    return Err(WitError::Denied(format!(
+                        "{what} {asked} is above this environment's maximum of {maximum}"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Connects to a Docker daemon at `host` (`unix:///path/docker.sock` or a socket path) and
+/// negotiates the API version, since Debian's daemon speaks 1.41 only.
+///
+/// # Errors
+/// [`PluginError::Host`] when the socket is missing or the daemon does not answer.
+pub async fn connect(host: &str) -> Result<Docker, PluginError> {
+    let client =
+        Docker::connect_with_unix(host, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+            .map_err(|e| PluginError::Host(format!("connecting to Docker at {host}: {e}")))?;
+    client.negotiate_version().await.map_err(|e| {
+        PluginError::Host(format!(
+            "negotiating the API version with Docker at {host}: {e}"
+        ))
+    })
+}
+
+/// The HTTP status of a daemon's error answer, if it was one.
+fn status_of(error: &bollard::errors::Error) -> Option<u16> {
+    match error {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+/// A daemon error as the WIT error: by HTTP status when the daemon answered, `unavailable`
+/// when it could not be reached, `timeout` when it did not answer in time.
+fn engine_error(error: bollard::errors::Error) -> WitError {
+    use bollard::errors::Error as E;
+    match error {
+        E::DockerResponseServerError {
+            status_code,
+            message,
+        } => match status_code {
+            400 => WitError::InvalidInput(message),
+            401 | 403 => WitError::Denied(message),
+            404 => WitError::NotFound(message),
+            409 => WitError::Conflict(message),
+            503 => WitError::Unavailable(message),
+            _ => WitError::Internal(format!("Docker answered {status_code}: {message}")),
+        },
+        E::RequestTimeoutError => WitError::Timeout("Docker did not answer in time".into()),
+        other @ (E::IOError { .. } | E::HyperResponseError { .. } | E::SocketNotFoundError(_)) => {
+            WitError::Unavailable(format!("Docker cannot be reached: {other}"))
+        }
+        other => WitError::Internal(format!("talking to Docker: {other}")),
+    }
+}
+
+impl HostState {
+    /// The call's Docker scope, if the capability is granted and the call has one.
+    fn docker(&self) -> Result<Arc<DockerScope>, WitError> {
+        self.call.check("docker")?;
+        self.call.docker.clone().ok_or_else(|| {
+            WitError::Unavailable("this call acts for no deployment on a Docker environment".into())
+        })
+    }
+}
+
+impl docker_types::Host for HostState {}
+
+impl docker_engine::Host for HostState {
+    async fn run_batch(
+        &mut self,
+        entries: Vec<OperationEntry>,
+    ) -> wasmtime::Result<Result<Vec<OperationResult>, WitError>> {
+        Ok(match self.docker() {
+            Ok(scope) => batch::run(&scope, entries).await,
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn list_containers(
+        &mut self,
+        labels: Vec<(String, String)>,
+    ) -> wasmtime::Result<Result<Vec<ContainerSummary>, WitError>> {
+        Ok(match self.docker() {
+            Ok(scope) => ops::list_containers(&scope, &labels).await,
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn logs(
+        &mut self,
+        container: String,
+        cursor: Option<String>,
+        max_lines: u32,
+    ) -> wasmtime::Result<Result<LogPage, WitError>> {
+        Ok(match self.docker() {
+            Ok(scope) => logs::page(&scope, &container, cursor.as_deref(), max_lines).await,
+            Err(e) => Err(e),
+        })
+    }
+}

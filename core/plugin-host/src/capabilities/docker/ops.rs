@@ -1,0 +1,688 @@
+//! Each Docker operation against the daemon, scoped to the call's deployment: objects without
+//! the deployment's labels are invisible (`not-found`, or `conflict` when a name is taken by
+//! one), and every operation is bounded in time.
+
+use std::{collections::HashMap, time::Duration};
+
+use bollard::{
+    models::{
+        ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary as DockerSummary,
+        ContainerSummaryStateEnum, EndpointSettings, HealthStatusEnum, NetworkConnectRequest,
+        NetworkCreateRequest, PortMap, PortSummaryTypeEnum, VolumeCreateRequest,
+    },
+    query_parameters::{
+        CreateContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions,
+        RemoveImageOptions, RemoveVolumeOptions, StopContainerOptions,
+    },
+};
+use futures_util::StreamExt;
+
+use super::{
+    DEPLOYMENT_LABEL, DockerScope, engine_error,
+    logs::rfc3339_ms,
+    request::{self, BuildRequest, ContainerRequest},
+    status_of,
+};
+use crate::bindings::{
+    docker_types::{
+        ContainerInfo, ContainerState, ContainerSummary, Health, OpOutput, Operation, PortBinding,
+        PullPolicy,
+    },
+    types::{Error as WitError, Protocol},
+};
+
+/// How long one operation may take; a pull or a build longer than this answers `timeout`.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// Lines of build output kept to explain a failed build.
+const BUILD_OUTPUT_LINES: usize = 20;
+
+/// Seconds a stop may give a container before SIGKILL.
+const MAX_STOP_SECONDS: u32 = 600;
+
+/// An operation converted and checked, ready to run.
+pub(super) enum Prepared {
+    Pull {
+        image: String,
+        policy: PullPolicy,
+        platform: Option<String>,
+    },
+    Build(Box<BuildRequest>),
+    RemoveImage(String),
+    CreateNetwork(NetworkCreateRequest),
+    RemoveNetwork(String),
+    CreateVolume(VolumeCreateRequest),
+    RemoveVolume(String),
+    CreateContainer {
+        name: String,
+        volumes: Vec<String>,
+        request: Box<ContainerRequest>,
+    },
+    StartContainer(String),
+    StopContainer {
+        name: String,
+        timeout_s: u32,
+    },
+    RemoveContainer {
+        name: String,
+        force: bool,
+    },
+    InspectContainer(String),
+}
+
+/// Converts and checks one operation without touching the daemon.
+pub(super) fn prepare(scope: &DockerScope, op: &Operation) -> Result<Prepared, WitError> {
+    let named = |what: &str, name: &String| request::check_name(what, name).map(|()| name.clone());
+    Ok(match op {
+        Operation::PullImage(pull) => {
+            if pull.image.trim().is_empty() || pull.image.contains(char::is_whitespace) {
+                return Err(WitError::InvalidInput(format!(
+                    "image reference {:?} is not valid",
+                    pull.image
+                )));
+            }
+            Prepared::Pull {
+                image: pull.image.clone(),
+                policy: pull.policy,
+                platform: pull.platform.clone(),
+            }
+        }
+        Operation::BuildImage(build) => Prepared::Build(Box::new(request::build(scope, build)?)),
+        Operation::RemoveImage(tag) => {
+            scope.check_own_image(tag, WitError::Denied)?;
+            Prepared::RemoveImage(tag.clone())
+        }
+        Operation::CreateNetwork(spec) => Prepared::CreateNetwork(request::network(scope, spec)?),
+        Operation::RemoveNetwork(name) => Prepared::RemoveNetwork(named("network", name)?),
+        Operation::CreateVolume(spec) => Prepared::CreateVolume(request::volume(scope, spec)?),
+        Operation::RemoveVolume(name) => Prepared::RemoveVolume(named("volume", name)?),
+        Operation::CreateContainer(spec) => Prepared::CreateContainer {
+            name: spec.name.clone(),
+            volumes: spec
+                .mounts
+                .iter()
+                .filter_map(|m| match m {
+                    crate::bindings::docker_types::Mount::Volume(v) => Some(v.name.clone()),
+                    _ => None,
+                })
+                .collect(),
+            request: Box::new(request::container(scope, spec)?),
+        },
+        Operation::StartContainer(name) => Prepared::StartContainer(named("container", name)?),
+        Operation::StopContainer(stop) => {
+            if stop.timeout_s > MAX_STOP_SECONDS {
+                return Err(WitError::InvalidInput(format!(
+                    "a stop timeout is at most {MAX_STOP_SECONDS} seconds"
+                )));
+            }
+            Prepared::StopContainer {
+                name: named("container", &stop.name)?,
+                timeout_s: stop.timeout_s,
+            }
+        }
+        Operation::RemoveContainer(remove) => Prepared::RemoveContainer {
+            name: named("container", &remove.name)?,
+            force: remove.force,
+        },
+        Operation::InspectContainer(name) => Prepared::InspectContainer(named("container", name)?),
+    })
+}
+
+/// Runs one prepared operation within [`OPERATION_TIMEOUT`].
+pub(super) async fn execute(scope: &DockerScope, op: Prepared) -> Result<OpOutput, WitError> {
+    tokio::time::timeout(OPERATION_TIMEOUT, run(scope, op))
+        .await
+        .unwrap_or_else(|_| {
+            Err(WitError::Timeout(format!(
+                "the operation took longer than {OPERATION_TIMEOUT:?}"
+            )))
+        })
+}
+
+async fn run(scope: &DockerScope, op: Prepared) -> Result<OpOutput, WitError> {
+    let docker = &scope.client;
+    match op {
+        Prepared::Pull {
+            image,
+            policy,
+            platform,
+        } => pull(scope, &image, policy, platform).await,
+        Prepared::Build(build) => self::build(scope, *build).await,
+        Prepared::RemoveImage(tag) => {
+            match docker
+                .remove_image(&tag, None::<RemoveImageOptions>, None)
+                .await
+            {
+                Ok(_) => Ok(OpOutput::Done),
+                Err(e) if status_of(&e) == Some(404) => Ok(OpOutput::Done),
+                Err(e) => Err(engine_error(e)),
+            }
+        }
+        Prepared::CreateNetwork(request) => match network(scope, &request.name).await? {
+            Presence::Own(id) => Ok(OpOutput::Network(id)),
+            Presence::Foreign => Err(taken("network", &request.name)),
+            Presence::Missing => docker
+                .create_network(request)
+                .await
+                .map(|created| OpOutput::Network(created.id))
+                .map_err(engine_error),
+        },
+        Prepared::RemoveNetwork(name) => match network(scope, &name).await? {
+            Presence::Own(_) => match docker.remove_network(&name).await {
+                Ok(()) => Ok(OpOutput::Done),
+                Err(e) if status_of(&e) == Some(404) => Ok(OpOutput::Done),
+                // Docker answers 403 while containers are attached.
+                Err(e) if matches!(status_of(&e), Some(403 | 409)) => {
+                    Err(WitError::Conflict(engine_error(e).to_string()))
+                }
+                Err(e) => Err(engine_error(e)),
+            },
+            Presence::Foreign | Presence::Missing => Ok(OpOutput::Done),
+        },
+        Prepared::CreateVolume(request) => {
+            let name = request.name.clone().unwrap_or_default();
+            match volume(scope, &name).await? {
+                Presence::Own(()) => Ok(OpOutput::Volume(name)),
+                Presence::Foreign => Err(taken("volume", &name)),
+                Presence::Missing => docker
+                    .create_volume(request)
+                    .await
+                    .map(|created| OpOutput::Volume(created.name))
+                    .map_err(engine_error),
+            }
+        }
+        Prepared::RemoveVolume(name) => match volume(scope, &name).await? {
+            Presence::Own(()) => match docker
+                .remove_volume(&name, None::<RemoveVolumeOptions>)
+                .await
+            {
+                Ok(()) => Ok(OpOutput::Done),
+                Err(e) if status_of(&e) == Some(404) => Ok(OpOutput::Done),
+                Err(e) => Err(engine_error(e)),
+            },
+            Presence::Foreign | Presence::Missing => Ok(OpOutput::Done),
+        },
+        Prepared::CreateContainer {
+            name,
+            volumes,
+            request,
+        } => create_container(scope, name, volumes, *request).await,
+        Prepared::StartContainer(name) => {
+            own_container(scope, &name).await?;
+            docker
+                .start_container(&name, None)
+                .await
+                .map(|()| OpOutput::Done)
+                .map_err(engine_error)
+        }
+        Prepared::StopContainer { name, timeout_s } => {
+            own_container(scope, &name).await?;
+            let options = StopContainerOptions {
+                t: Some(timeout_s as i32),
+                signal: None,
+            };
+            docker
+                .stop_container(&name, Some(options))
+                .await
+                .map(|()| OpOutput::Done)
+                .map_err(engine_error)
+        }
+        Prepared::RemoveContainer { name, force } => match own_container(scope, &name).await {
+            Ok(_) => {
+                let options = RemoveContainerOptions {
+                    force,
+                    ..Default::default()
+                };
+                match docker.remove_container(&name, Some(options)).await {
+                    Ok(()) => Ok(OpOutput::Done),
+                    Err(e) if status_of(&e) == Some(404) => Ok(OpOutput::Done),
+                    Err(e) => Err(engine_error(e)),
+                }
+            }
+            Err(WitError::NotFound(_)) => Ok(OpOutput::Done),
+            Err(e) => Err(e),
+        },
+        Prepared::InspectContainer(name) => own_container(scope, &name)
+            .await
+            .map(|found| OpOutput::Inspected(info(&found))),
+    }
+}
+
+/// Whether a named object exists, and whose it is.
+enum Presence<T> {
+    /// No object has that name.
+    Missing,
+    /// One exists, without this deployment's labels.
+    Foreign,
+    /// This deployment's, with what the caller needs of it.
+    Own(T),
+}
+
+fn taken(what: &str, name: &str) -> WitError {
+    WitError::Conflict(format!(
+        "a {what} named {name:?} exists outside this deployment"
+    ))
+}
+
+/// Sorts an inspect answer into [`Presence`].
+fn presence<T, R>(
+    scope: &DockerScope,
+    answer: Result<T, bollard::errors::Error>,
+    labels: impl FnOnce(&T) -> Option<&HashMap<String, String>>,
+    keep: impl FnOnce(T) -> R,
+) -> Result<Presence<R>, WitError> {
+    match answer {
+        Ok(found) if scope.owns(labels(&found)) => Ok(Presence::Own(keep(found))),
+        Ok(_) => Ok(Presence::Foreign),
+        Err(e) if status_of(&e) == Some(404) => Ok(Presence::Missing),
+        Err(e) => Err(engine_error(e)),
+    }
+}
+
+/// A network of this deployment, by name, and its id.
+async fn network(scope: &DockerScope, name: &str) -> Result<Presence<String>, WitError> {
+    let answer = scope.client.inspect_network(name, None).await;
+    presence(
+        scope,
+        answer,
+        |n| n.labels.as_ref(),
+        |n| n.id.unwrap_or_default(),
+    )
+}
+
+/// A volume of this deployment, by name.
+async fn volume(scope: &DockerScope, name: &str) -> Result<Presence<()>, WitError> {
+    let answer = scope.client.inspect_volume(name).await;
+    presence(scope, answer, |v| Some(&v.labels), |_| ())
+}
+
+/// A container of this deployment, by name; any other answers `not-found`.
+pub(super) async fn own_container(
+    scope: &DockerScope,
+    name: &str,
+) -> Result<ContainerInspectResponse, WitError> {
+    let answer = scope.client.inspect_container(name, None).await;
+    match presence(
+        scope,
+        answer,
+        |c| c.config.as_ref().and_then(|c| c.labels.as_ref()),
+        |c| c,
+    )? {
+        Presence::Own(found) => Ok(found),
+        Presence::Foreign | Presence::Missing => Err(WitError::NotFound(format!(
+            "this deployment has no container named {name:?}"
+        ))),
+    }
+}
+
+async fn create_container(
+    scope: &DockerScope,
+    name: String,
+    volumes: Vec<String>,
+    request: ContainerRequest,
+) -> Result<OpOutput, WitError> {
+    for volume_name in &volumes {
+        if !matches!(volume(scope, volume_name).await?, Presence::Own(())) {
+            return Err(WitError::NotFound(format!(
+                "volume {volume_name:?} is not one of this deployment's (create-volume it first)"
+            )));
+        }
+    }
+    let first_network = request
+        .body
+        .host_config
+        .as_ref()
+        .and_then(|h| h.network_mode.clone());
+    for network_name in first_network
+        .iter()
+        .chain(request.more_networks.iter().map(|(n, _)| n))
+    {
+        if !matches!(network(scope, network_name).await?, Presence::Own(_)) {
+            return Err(WitError::NotFound(format!(
+                "network {network_name:?} is not one of this deployment's (create-network it first)"
+            )));
+        }
+    }
+    let options = CreateContainerOptions {
+        name: Some(name.clone()),
+        ..Default::default()
+    };
+    let created = scope
+        .client
+        .create_container(Some(options), request.body)
+        .await
+        .map_err(|e| match status_of(&e) {
+            Some(409) => taken("container", &name),
+            _ => engine_error(e),
+        })?;
+    for (network_name, aliases) in request.more_networks {
+        let connect = NetworkConnectRequest {
+            container: created.id.clone(),
+            endpoint_config: Some(EndpointSettings {
+                aliases: Some(aliases).filter(|a| !a.is_empty()),
+                ..Default::default()
+            }),
+        };
+        if let Err(e) = scope.client.connect_network(&network_name, connect).await {
+            // Never leave half a container behind: the create is undone.
+            let remove = RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            };
+            let _ = scope
+                .client
+                .remove_container(&created.id, Some(remove))
+                .await;
+            return Err(engine_error(e));
+        }
+    }
+    Ok(OpOutput::Container(created.id))
+}
+
+/// `name:latest` for a reference without a tag or digest (Docker would pull every tag).
+fn with_tag(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if image.contains('@') || last.contains(':') {
+        image.to_owned()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
+async fn pull(
+    scope: &DockerScope,
+    image: &str,
+    policy: PullPolicy,
+    platform: Option<String>,
+) -> Result<OpOutput, WitError> {
+    let image = with_tag(image);
+    if policy == PullPolicy::IfMissing
+        && let Ok(found) = scope.client.inspect_image(&image).await
+    {
+        return Ok(OpOutput::Image(found.id.unwrap_or_default()));
+    }
+    let options = CreateImageOptions {
+        from_image: Some(image.clone()),
+        platform: platform.unwrap_or_default(),
+        ..Default::default()
+    };
+    let mut progress = scope.client.create_image(Some(options), None, None);
+    while let Some(item) = progress.next().await {
+        let message = match item {
+            Ok(info) => match info.error_detail.and_then(|d| d.message) {
+                Some(message) => message,
+                None => continue,
+            },
+            Err(bollard::errors::Error::DockerStreamError { error }) => error,
+            Err(e) => return Err(engine_error(e)),
+        };
+        return Err(pull_error(&image, message));
+    }
+    let found = scope
+        .client
+        .inspect_image(&image)
+        .await
+        .map_err(engine_error)?;
+    Ok(OpOutput::Image(found.id.unwrap_or_default()))
+}
+
+/// A registry's refusal of a pull, sorted by what it says.
+fn pull_error(image: &str, message: String) -> WitError {
+    let lower = message.to_ascii_lowercase();
+    let text = format!("pulling {image}: {message}");
+    if lower.contains("not found") || lower.contains("manifest unknown") {
+        WitError::NotFound(text)
+    } else if lower.contains("denied") || lower.contains("unauthorized") {
+        WitError::Denied(text)
+    } else {
+        WitError::Unavailable(text)
+    }
+}
+
+async fn build(scope: &DockerScope, build: BuildRequest) -> Result<OpOutput, WitError> {
+    let tag = build.options.t.clone().unwrap_or_default();
+    let context = build.context;
+    let archive = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        let mut tar = tar::Builder::new(Vec::new());
+        // Symlinks go into the archive as links: nothing outside the context is read.
+        tar.follow_symlinks(false);
+        tar.append_dir_all(".", &context)?;
+        tar.into_inner()
+    })
+    .await
+    .map_err(|e| WitError::Internal(format!("archiving the build context: {e}")))?
+    .map_err(|e| WitError::Internal(format!("archiving the build context: {e}")))?;
+    let mut output = std::collections::VecDeque::with_capacity(BUILD_OUTPUT_LINES);
+    let mut stream = scope.client.build_image(
+        build.options,
+        None,
+        Some(bollard::body_full(archive.into())),
+    );
+    while let Some(item) = stream.next().await {
+        let failure = match item {
+            Ok(info) => {
+                for line in info.stream.iter().flat_map(|s| s.lines()) {
+                    if output.len() == BUILD_OUTPUT_LINES {
+                        output.pop_front();
+                    }
+                    output.push_back(line.to_owned());
+                }
+                match info.error_detail.and_then(|d| d.message) {
+                    Some(message) => message,
+                    None => continue,
+                }
+            }
+            Err(bollard::errors::Error::DockerStreamError { error }) => error,
+            Err(e) => return Err(engine_error(e)),
+        };
+        let tail: Vec<String> = output.into_iter().collect();
+        return Err(WitError::InvalidInput(format!(
+            "the build failed: {failure}\n{}",
+            tail.join("\n")
+        )));
+    }
+    let found = scope
+        .client
+        .inspect_image(&tag)
+        .await
+        .map_err(engine_error)?;
+    Ok(OpOutput::Image(found.id.unwrap_or_default()))
+}
+
+/// Lists the deployment's containers carrying all of `labels`.
+pub(super) async fn list_containers(
+    scope: &DockerScope,
+    labels: &[(String, String)],
+) -> Result<Vec<ContainerSummary>, WitError> {
+    let filter = std::iter::once(format!("{DEPLOYMENT_LABEL}={}", scope.deployment))
+        .chain(labels.iter().map(|(k, v)| format!("{k}={v}")))
+        .collect();
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([("label".to_owned(), filter)])),
+        ..Default::default()
+    };
+    let mut found: Vec<ContainerSummary> = scope
+        .client
+        .list_containers(Some(options))
+        .await
+        .map_err(engine_error)?
+        .iter()
+        .filter(|c| scope.owns(c.labels.as_ref()))
+        .map(summary)
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+fn protocol(tcp: bool) -> Protocol {
+    if tcp { Protocol::Tcp } else { Protocol::Udp }
+}
+
+fn labels_of(labels: Option<&HashMap<String, String>>) -> Vec<(String, String)> {
+    let mut labels: Vec<_> = labels
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    labels.sort();
+    labels
+}
+
+/// Health from Docker's human status, which is all a listing says on API 1.41.
+fn health_from_status(status: &str) -> Health {
+    if status.contains("(healthy)") {
+        Health::Healthy
+    } else if status.contains("(unhealthy)") {
+        Health::Unhealthy
+    } else if status.contains("(health: starting)") {
+        Health::Starting
+    } else {
+        Health::Unconfigured
+    }
+}
+
+fn summary(c: &DockerSummary) -> ContainerSummary {
+    let status = c.status.clone().unwrap_or_default();
+    ContainerSummary {
+        id: c.id.clone().unwrap_or_default(),
+        name: c
+            .names
+            .iter()
+            .flatten()
+            .next()
+            .map(|n| n.trim_start_matches('/').to_owned())
+            .unwrap_or_default(),
+        image: c.image.clone().unwrap_or_default(),
+        image_id: c.image_id.clone().unwrap_or_default(),
+        state: match c.state {
+            Some(ContainerSummaryStateEnum::RUNNING) => ContainerState::Running,
+            Some(ContainerSummaryStateEnum::PAUSED) => ContainerState::Paused,
+            Some(ContainerSummaryStateEnum::RESTARTING) => ContainerState::Restarting,
+            Some(ContainerSummaryStateEnum::REMOVING) => ContainerState::Removing,
+            Some(ContainerSummaryStateEnum::EXITED) => ContainerState::Exited,
+            Some(ContainerSummaryStateEnum::DEAD) => ContainerState::Dead,
+            _ => ContainerState::Created,
+        },
+        health: health_from_status(&status),
+        status,
+        labels: labels_of(c.labels.as_ref()),
+        ports: c
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| PortBinding {
+                container_port: p.private_port,
+                protocol: protocol(p.typ != Some(PortSummaryTypeEnum::UDP)),
+                host_port: p.public_port,
+                host_ip: p.ip.clone(),
+            })
+            .collect(),
+        created_ms: c.created.map_or(0, |s| (s.max(0) as u64) * 1000),
+    }
+}
+
+fn ports_of(map: Option<&PortMap>) -> Vec<PortBinding> {
+    let mut ports = Vec::new();
+    for (key, bindings) in map.into_iter().flatten() {
+        let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+        let Ok(container_port) = port.parse() else {
+            continue;
+        };
+        for binding in bindings.iter().flatten() {
+            ports.push(PortBinding {
+                container_port,
+                protocol: protocol(proto != "udp"),
+                host_port: binding.host_port.as_deref().and_then(|p| p.parse().ok()),
+                host_ip: binding.host_ip.clone(),
+            });
+        }
+    }
+    ports.sort_by_key(|p| (p.container_port, p.host_ip.clone()));
+    ports
+}
+
+fn info(c: &ContainerInspectResponse) -> ContainerInfo {
+    let state = c.state.clone().unwrap_or_default();
+    let status = state.status.unwrap_or(ContainerStateStatusEnum::CREATED);
+    let health = match state.health.as_ref().and_then(|h| h.status) {
+        Some(HealthStatusEnum::STARTING) => Health::Starting,
+        Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
+        Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+        _ => Health::Unconfigured,
+    };
+    let exited = matches!(
+        status,
+        ContainerStateStatusEnum::EXITED | ContainerStateStatusEnum::DEAD
+    );
+    let config = c.config.clone().unwrap_or_default();
+    ContainerInfo {
+        summary: ContainerSummary {
+            id: c.id.clone().unwrap_or_default(),
+            name: c
+                .name
+                .as_deref()
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned(),
+            image: config.image.clone().unwrap_or_default(),
+            image_id: c.image.clone().unwrap_or_default(),
+            state: match status {
+                ContainerStateStatusEnum::RUNNING => ContainerState::Running,
+                ContainerStateStatusEnum::PAUSED => ContainerState::Paused,
+                ContainerStateStatusEnum::RESTARTING => ContainerState::Restarting,
+                ContainerStateStatusEnum::REMOVING => ContainerState::Removing,
+                ContainerStateStatusEnum::EXITED => ContainerState::Exited,
+                ContainerStateStatusEnum::DEAD => ContainerState::Dead,
+                _ => ContainerState::Created,
+            },
+            health,
+            status: status.to_string(),
+            labels: labels_of(config.labels.as_ref()),
+            ports: ports_of(c.network_settings.as_ref().and_then(|n| n.ports.as_ref())),
+            created_ms: c.created.as_deref().and_then(rfc3339_ms).unwrap_or(0),
+        },
+        exit_code: exited
+            .then_some(state.exit_code)
+            .flatten()
+            .map(|code| code as i32),
+        started_ms: state.started_at.as_deref().and_then(rfc3339_ms),
+        finished_ms: state.finished_at.as_deref().and_then(rfc3339_ms),
+        restart_count: c.restart_count.unwrap_or(0).max(0) as u32,
+        oom_killed: state.oom_killed.unwrap_or(false),
+        state_error: state.error.filter(|e| !e.is_empty()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_untagged_reference_pulls_latest_only() {
+        assert_eq!(with_tag("busybox"), "busybox:latest");
+        assert_eq!(with_tag("localhost:5000/app"), "localhost:5000/app:latest");
+        assert_eq!(with_tag("ghcr.io/acme/api:1.2"), "ghcr.io/acme/api:1.2");
+        assert_eq!(with_tag("api@sha256:abc"), "api@sha256:abc");
+    }
+
+    #[test]
+    fn health_is_read_from_the_status() {
+        assert_eq!(
+            health_from_status("Up 3 minutes (healthy)"),
+            Health::Healthy
+        );
+        assert_eq!(
+            health_from_status("Up 1 second (health: starting)"),
+            Health::Starting
+        );
+        assert_eq!(
+            health_from_status("Up 9 minutes (unhealthy)"),
+            Health::Unhealthy
+        );
+        assert_eq!(
+            health_from_status("Exited (0) 2 seconds ago"),
+            Health::Unconfigured
+        );
+    }
+}

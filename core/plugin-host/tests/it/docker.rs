@@ -1,0 +1,497 @@
+//! The `docker` capability against a real Docker Engine (the private dockerd of
+//! `scripts/test.sh`): a deployment's lifecycle in batches, logs by cursor, scoping to the
+//! deployment, and the escapes a guest may try, each refused with a typed error before it
+//! reaches the daemon.
+
+use std::{sync::Arc, time::Duration};
+
+use bollard::{Docker, models::ContainerCreateBody, query_parameters::CreateContainerOptions};
+use komander_plugin_host::{
+    LoadedPlugin, PluginEngine,
+    capabilities::{
+        CallContext,
+        docker::{DeploymentIds, DockerScope},
+    },
+    manifest::{PluginKind, RuntimeWorld},
+    runtime::{GuestError, RuntimeCallError},
+};
+
+use crate::{loading, sandbox::spec};
+
+#[path = "../../../../tests/src/docker.rs"]
+mod test_docker;
+
+const PLUGIN: &str = "komander_test_docker_guest";
+
+/// One test's deployment: unique ids and names, so tests run side by side on one engine.
+struct Deployment {
+    docker: Docker,
+    ids: DeploymentIds,
+    prefix: String,
+    bind_root: tempfile::TempDir,
+}
+
+impl Deployment {
+    async fn new(name: &str) -> Option<Deployment> {
+        let docker = test_docker::engine().await?;
+        let unique = format!("{name}-{}-{}", std::process::id(), nanos());
+        Some(Deployment {
+            docker,
+            ids: DeploymentIds {
+                project: format!("p-{unique}"),
+                environment: format!("e-{unique}"),
+                deployment: format!("d-{unique}"),
+            },
+            prefix: format!("kt-{unique}"),
+            bind_root: tempfile::tempdir().expect("a bind root"),
+        })
+    }
+
+    fn scope(&self) -> DockerScope {
+        DockerScope::new(
+            self.docker.clone(),
+            self.ids.clone(),
+            "komander.test-docker-guest",
+        )
+        .with_secret("web/GREETING", "hello-from-a-secret")
+        .with_bind_root(self.bind_root.path().to_owned())
+    }
+
+    fn context(&self, granted: &[&str]) -> CallContext {
+        let mut context = CallContext::new(
+            "komander.test-docker-guest@0.1.0",
+            granted.iter().map(|g| (*g).to_owned()),
+        );
+        context.docker = Some(Arc::new(self.scope()));
+        context
+    }
+
+    /// Runs the guest's `validate` with `settings`, the prefix and the test image added.
+    async fn run(
+        &self,
+        engine: &PluginEngine,
+        plugin: &LoadedPlugin,
+        settings: &[(&str, &str)],
+    ) -> Result<Vec<String>, GuestError> {
+        let mut all = vec![
+            ("prefix", self.prefix.as_str()),
+            ("image", test_docker::IMAGE),
+        ];
+        all.extend_from_slice(settings);
+        let mut spec = spec(&all);
+        spec.deployment_id = self.ids.deployment.clone();
+        match engine
+            .validate(plugin, self.context(&["log", "docker"]), spec)
+            .await
+        {
+            Ok(lines) => Ok(lines),
+            Err(RuntimeCallError::Guest { error, .. }) => Err(error),
+            Err(other) => panic!("the call itself failed: {other}"),
+        }
+    }
+
+    async fn cleanup(&self) {
+        test_docker::remove_deployment(&self.docker, &self.ids.deployment).await;
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GETs `http://127.0.0.1:<port>/`, retrying for up to 5 s while the server starts.
+async fn get(port: u16) -> String {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..50 {
+        if let Ok(response) = client.get(format!("http://127.0.0.1:{port}/")).send().await
+            && let Ok(body) = response.text().await
+        {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("nothing answered on 127.0.0.1:{port}");
+}
+
+#[tokio::test]
+async fn a_deployment_runs_as_batches_and_its_logs_page_by_cursor() {
+    let Some(deployment) = Deployment::new("life").await else {
+        return;
+    };
+    let (engine, plugin) = loading::load(PLUGIN).await;
+    assert_eq!(plugin.kind, PluginKind::Runtime(RuntimeWorld::Docker));
+    let port = free_port();
+    let port_text = port.to_string();
+
+    let lines = deployment
+        .run(
+            &engine,
+            &plugin,
+            &[("behavior", "lifecycle"), ("host-port", &port_text)],
+        )
+        .await
+        .expect("the lifecycle batch succeeds");
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert!(
+        lines[1].ends_with(&format!("{}-data", deployment.prefix)),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[4],
+        format!("inspect: ContainerState::Running Health::Unconfigured ports=127.0.0.1:{port}"),
+        "published on loopback only"
+    );
+    // The secret reached the container's environment, and the port answers on loopback.
+    assert_eq!(get(port).await.trim(), "hello-from-a-secret");
+
+    // Everything carries the deployment's labels.
+    let name = format!("{}-web", deployment.prefix);
+    let inspected = deployment
+        .docker
+        .inspect_container(&name, None)
+        .await
+        .unwrap();
+    let labels = inspected.config.unwrap().labels.unwrap();
+    assert_eq!(labels["dev.komander.deployment"], deployment.ids.deployment);
+    assert_eq!(labels["dev.komander.project"], deployment.ids.project);
+    assert_eq!(labels["dev.komander.plugin"], "komander.test-docker-guest");
+    assert_eq!(labels["app"], "web");
+
+    // Repeating the network and volume creations is idempotent; the container is not.
+    let again = deployment
+        .run(
+            &engine,
+            &plugin,
+            &[("behavior", "lifecycle"), ("host-port", &port_text)],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&again, GuestError::Conflict(m) if m.contains(&name)),
+        "{again:?}"
+    );
+
+    let listed = deployment
+        .run(&engine, &plugin, &[("behavior", "list")])
+        .await
+        .unwrap();
+    assert_eq!(listed, [format!("{name} ContainerState::Running")]);
+
+    // Logs: the last lines, then only what came after the cursor.
+    let first = deployment
+        .run(
+            &engine,
+            &plugin,
+            &[("behavior", "logs"), ("container", &name)],
+        )
+        .await
+        .unwrap();
+    assert!(first.iter().any(|l| l == "stdout started"), "{first:?}");
+    let cursor = first.last().unwrap().clone();
+    let empty = deployment
+        .run(
+            &engine,
+            &plugin,
+            &[
+                ("behavior", "logs"),
+                ("container", &name),
+                ("cursor", &cursor),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        empty,
+        ["more=false".to_owned(), cursor.clone()],
+        "nothing new yet"
+    );
+    get(port).await; // httpd -v logs each request to stderr
+    get(port).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = |cursor: String, max: &'static str| {
+        let (deployment, engine, plugin, name) = (&deployment, &engine, &plugin, &name);
+        async move {
+            let mut page = deployment
+                .run(
+                    engine,
+                    plugin,
+                    &[
+                        ("behavior", "logs"),
+                        ("container", name),
+                        ("cursor", &cursor),
+                        ("max-lines", max),
+                    ],
+                )
+                .await
+                .unwrap();
+            let next = page.pop().unwrap();
+            let more = page.pop().unwrap() == "more=true";
+            (page, more, next)
+        }
+    };
+    let (all_new, more, _) = logs(cursor.clone(), "1000").await;
+    assert!(!more && all_new.len() >= 2, "{all_new:?}");
+    assert!(
+        all_new.iter().all(|l| l.starts_with("stderr ")),
+        "{all_new:?}"
+    );
+    // Paging one line at a time yields the same lines, none twice, none lost.
+    let (mut paged, mut at) = (Vec::new(), cursor.clone());
+    for _ in 0..all_new.len() + 1 {
+        let (mut lines, more, next) = logs(at, "1").await;
+        assert!(lines.len() <= 1);
+        paged.append(&mut lines);
+        at = next;
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(paged, all_new);
+    let foreign_cursor = deployment
+        .run(
+            &engine,
+            &plugin,
+            &[("behavior", "logs"), ("container", &name), ("cursor", "42")],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(foreign_cursor, GuestError::InvalidInput(_)));
+
+    let down = deployment
+        .run(&engine, &plugin, &[("behavior", "teardown")])
+        .await
+        .unwrap();
+    assert_eq!(down, ["container: done", "network: done", "volume: done"]);
+    assert!(
+        deployment
+            .docker
+            .inspect_container(&name, None)
+            .await
+            .is_err()
+    );
+    // Removing what is gone is done, not an error.
+    let twice = deployment
+        .run(&engine, &plugin, &[("behavior", "teardown")])
+        .await
+        .unwrap();
+    assert_eq!(twice, ["container: done", "network: done", "volume: done"]);
+    deployment.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_batch_of_ten_creations_runs_and_is_removed() {
+    let Some(deployment) = Deployment::new("ten").await else {
+        return;
+    };
+    let (engine, plugin) = loading::load(PLUGIN).await;
+    let created = deployment
+        .run(
+            &engine,
+            &plugin,
+            &[("behavior", "create-many"), ("count", "10")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.len(), 10);
+    let removed = deployment
+        .run(
+            &engine,
+            &plugin,
+            &[("behavior", "remove-many"), ("count", "10")],
+        )
+        .await
+        .unwrap();
+    assert!(removed.iter().all(|l| l.ends_with(": done")), "{removed:?}");
+    deployment.cleanup().await;
+}
+
+#[tokio::test]
+async fn escapes_are_refused_with_typed_errors_and_nothing_is_created() {
+    let Some(deployment) = Deployment::new("escape").await else {
+        return;
+    };
+    let (engine, plugin) = loading::load(PLUGIN).await;
+    // Another tenant's container and volume, without this deployment's labels.
+    let victim = format!("{}-victim", deployment.prefix);
+    deployment
+        .docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(victim.clone()),
+                ..Default::default()
+            }),
+            ContainerCreateBody {
+                image: Some(test_docker::IMAGE.into()),
+                labels: Some(
+                    [(
+                        "dev.komander.deployment".to_owned(),
+                        deployment.ids.deployment.clone() + "-other",
+                    )]
+                    .into(),
+                ),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    deployment
+        .docker
+        .create_volume(bollard::models::VolumeCreateRequest {
+            name: Some(victim.clone()),
+            labels: Some(
+                [(
+                    "dev.komander.deployment".to_owned(),
+                    deployment.ids.deployment.clone() + "-other",
+                )]
+                .into(),
+            ),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    std::os::unix::fs::symlink("/etc", deployment.bind_root.path().join("link")).unwrap();
+
+    type Expect = fn(&GuestError) -> bool;
+    /// An escape, the settings it needs, the error it must get and what that error says.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Expect, &'a str);
+    let denied: Expect = |e| matches!(e, GuestError::Denied(_));
+    let not_found: Expect = |e| matches!(e, GuestError::NotFound(_));
+    let invalid: Expect = |e| matches!(e, GuestError::InvalidInput(_));
+    let cases: &[Case] = &[
+        ("bind-root", &[], denied, "bind source"),
+        ("bind-docker-socket", &[], denied, "bind source"),
+        ("bind-outside-root", &[], denied, "HostConfig.Mounts[0]"),
+        (
+            "bind-through-symlink",
+            &[("source", "link")],
+            denied,
+            "HostConfig.Mounts[0]",
+        ),
+        ("host-network", &[], denied, "NetworkingConfig"),
+        (
+            "container-network",
+            &[("victim", &victim)],
+            denied,
+            "NetworkingConfig",
+        ),
+        ("public-port", &[], denied, "PortBindings"),
+        ("reserved-label", &[], invalid, "reserved"),
+        (
+            "network-option",
+            &[],
+            denied,
+            "com.docker.network.bridge.name",
+        ),
+        ("remove-pulled-image", &[], denied, "komander/"),
+        ("secret-of-another", &[], denied, "other/DATABASE_URL"),
+        (
+            "foreign-volume",
+            &[("victim", &victim)],
+            not_found,
+            "not one of this deployment's",
+        ),
+        (
+            "foreign-container",
+            &[("victim", &victim)],
+            not_found,
+            "no container named",
+        ),
+        (
+            "stop-foreign-container",
+            &[("victim", &victim)],
+            not_found,
+            "no container named",
+        ),
+    ];
+    for (escape, extra, expected, says) in cases {
+        let mut settings = vec![("behavior", "escape"), ("escape", *escape)];
+        settings.extend_from_slice(extra);
+        let error = deployment
+            .run(&engine, &plugin, &settings)
+            .await
+            .expect_err(escape);
+        let message = format!("{error:?}");
+        assert!(expected(&error), "{escape}: {message}");
+        assert!(
+            message.contains(says),
+            "{escape}: {message} should say {says:?}"
+        );
+        assert!(
+            !message.contains(deployment.bind_root.path().to_str().unwrap()),
+            "{escape}: refusals never show host paths: {message}"
+        );
+    }
+    assert!(
+        deployment
+            .docker
+            .inspect_container("komander-escape", None)
+            .await
+            .is_err(),
+        "no escape created a container"
+    );
+    // The victim is untouched: not started.
+    let victim_state = deployment
+        .docker
+        .inspect_container(&victim, None)
+        .await
+        .unwrap();
+    assert_eq!(victim_state.state.unwrap().running, Some(false));
+    let _ = deployment
+        .docker
+        .remove_container(
+            &victim,
+            Some(bollard::query_parameters::RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+    let _ = deployment
+        .docker
+        .remove_volume(
+            &victim,
+            None::<bollard::query_parameters::RemoveVolumeOptions>,
+        )
+        .await;
+    deployment.cleanup().await;
+}
+
+#[tokio::test]
+async fn docker_without_its_grant_or_a_scope_answers_typed_errors() {
+    let Some(deployment) = Deployment::new("grant").await else {
+        return;
+    };
+    let (engine, plugin) = loading::load(PLUGIN).await;
+    let spec = spec(&[("behavior", "list")]);
+    let ungranted = engine
+        .validate(&plugin, deployment.context(&["log"]), spec.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&ungranted, RuntimeCallError::Guest { error: GuestError::Denied(m), .. } if m.contains("docker")),
+        "{ungranted:?}"
+    );
+    let no_scope = CallContext::new("komander.test-docker-guest@0.1.0", ["docker".to_owned()]);
+    let unscoped = engine.validate(&plugin, no_scope, spec).await.unwrap_err();
+    assert!(
+        matches!(
+            &unscoped,
+            RuntimeCallError::Guest {
+                error: GuestError::Unavailable(_),
+                ..
+            }
+        ),
+        "{unscoped:?}"
+    );
+}

@@ -1,0 +1,203 @@
+//! The Docker capability's figure (DESIGN.md §5): a batch of 10 container creations through a
+//! plugin's `docker` capability (fresh instance, guest, batch checks, the allow-list, bollard)
+//! against the same 10 creations issued directly and concurrently with bollard, on the same
+//! engine in the same run (target ≤ 1.15×).
+//!
+//! The engine is `KOMANDER_TEST_DOCKER_HOST` when set; otherwise, as root with Debian's
+//! docker.io and busybox-static installed, a private `dockerd` this benchmark starts in a
+//! temporary directory and stops by its process id.
+
+use std::{
+    collections::HashMap,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use bollard::{
+    Docker,
+    models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum},
+    query_parameters::{CreateContainerOptions, RemoveContainerOptions},
+};
+use komander_e2e::{docker as test_docker, guests};
+use komander_plugin_host::{
+    PluginEngine,
+    capabilities::{
+        CallContext,
+        docker::{
+            DEPLOYMENT_LABEL, DeploymentIds, DockerScope, ENVIRONMENT_LABEL, PLUGIN_LABEL,
+            PROJECT_LABEL,
+        },
+    },
+};
+
+use crate::plugins::{median, spec};
+
+const CONTAINERS: usize = 10;
+const ROUNDS: usize = 15;
+
+/// A `dockerd` this benchmark started; stopped by its pid on drop.
+struct PrivateDockerd {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl PrivateDockerd {
+    fn start() -> anyhow::Result<(PrivateDockerd, String)> {
+        let dir = tempfile::Builder::new()
+            .prefix("komander-bench-docker")
+            .tempdir()?;
+        let socket = dir.path().join("docker.sock");
+        let child = Command::new("dockerd")
+            .arg("--data-root")
+            .arg(dir.path().join("root"))
+            .arg("--exec-root")
+            .arg(dir.path().join("exec"))
+            .arg("--pidfile")
+            .arg(dir.path().join("dockerd.pid"))
+            .arg("--host")
+            .arg(format!("unix://{}", socket.display()))
+            .args(["--shutdown-timeout", "5", "--log-level", "error"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting dockerd (Debian: apt-get install docker.io busybox-static)")?;
+        let dockerd = PrivateDockerd { child, dir };
+        let started = Instant::now();
+        while !socket.exists() {
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("dockerd made no socket within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok((dockerd, format!("unix://{}", socket.display())))
+    }
+}
+
+impl Drop for PrivateDockerd {
+    fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = &self.dir;
+    }
+}
+
+/// The body the capability sends for the guest's `create-many` containers.
+fn body(ids: &DeploymentIds) -> ContainerCreateBody {
+    ContainerCreateBody {
+        image: Some(test_docker::IMAGE.into()),
+        cmd: Some(["/bin/busybox", "sleep", "600"].map(String::from).to_vec()),
+        env: Some(vec![]),
+        labels: Some(HashMap::from([
+            (PROJECT_LABEL.to_owned(), ids.project.clone()),
+            (ENVIRONMENT_LABEL.to_owned(), ids.environment.clone()),
+            (DEPLOYMENT_LABEL.to_owned(), ids.deployment.clone()),
+            (PLUGIN_LABEL.to_owned(), "bench".to_owned()),
+        ])),
+        host_config: Some(HostConfig {
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::NO),
+                maximum_retry_count: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+async fn create_directly(docker: &Docker, ids: &DeploymentIds, prefix: &str) -> anyhow::Result<()> {
+    let creations = (0..CONTAINERS).map(|i| {
+        let options = CreateContainerOptions {
+            name: Some(format!("{prefix}-{i}")),
+            ..Default::default()
+        };
+        docker.create_container(Some(options), body(ids))
+    });
+    for created in futures_util::future::join_all(creations).await {
+        created?;
+    }
+    Ok(())
+}
+
+async fn remove(docker: &Docker, prefix: &str) {
+    let removals = (0..CONTAINERS).map(|i| {
+        let options = RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        let name = format!("{prefix}-{i}");
+        async move { docker.remove_container(&name, Some(options)).await }
+    });
+    futures_util::future::join_all(removals).await;
+}
+
+/// Runs the Docker benchmark and prints it.
+pub async fn run() -> anyhow::Result<()> {
+    let (_dockerd, host) = match std::env::var("KOMANDER_TEST_DOCKER_HOST") {
+        Ok(host) => (None, host),
+        Err(_) => {
+            let (dockerd, host) = PrivateDockerd::start()?;
+            (Some(dockerd), host)
+        }
+    };
+    let docker = test_docker::connect(&host).await;
+    let engine = PluginEngine::new(None)?;
+    let plugin = engine
+        .load(guests::bytes("komander_test_docker_guest"))
+        .await?;
+    let ids = DeploymentIds {
+        project: "bench-project".into(),
+        environment: "bench-environment".into(),
+        deployment: format!("bench-{}", std::process::id()),
+    };
+    let scope = Arc::new(DockerScope::new(docker.clone(), ids.clone(), "bench"));
+    let (mut direct, mut through) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let prefix = format!("kbench-{round}");
+        let started = Instant::now();
+        create_directly(&docker, &ids, &prefix).await?;
+        direct.push(started.elapsed());
+        remove(&docker, &prefix).await;
+
+        let mut context = CallContext::new("bench", ["docker".to_owned()]);
+        context.docker = Some(scope.clone());
+        let count = CONTAINERS.to_string();
+        let started = Instant::now();
+        let lines = engine
+            .validate(
+                &plugin,
+                context,
+                spec(&[
+                    ("behavior", "create-many"),
+                    ("count", &count),
+                    ("prefix", &prefix),
+                    ("image", test_docker::IMAGE),
+                ]),
+            )
+            .await?;
+        through.push(started.elapsed());
+        anyhow::ensure!(lines.len() == CONTAINERS, "the guest created {lines:?}");
+        remove(&docker, &prefix).await;
+    }
+    test_docker::remove_deployment(&docker, &ids.deployment).await;
+    let (direct, through) = (median(direct), median(through));
+    println!("\ndocker capability ({CONTAINERS} container creations, median of {ROUNDS} rounds)");
+    println!(
+        "  bollard directly, concurrently: {:.1} ms; through the capability: {:.1} ms; \
+         ratio {:.2} (target <= 1.15)",
+        direct.as_secs_f64() * 1e3,
+        through.as_secs_f64() * 1e3,
+        through.as_secs_f64() / direct.as_secs_f64()
+    );
+    Ok(())
+}
