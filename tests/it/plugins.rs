@@ -291,6 +291,39 @@ fn the_cli_installs_grants_and_lists_plugins() {
         "{connections}"
     );
     assert!(!connections.contains("cli-held-secret"));
+    let set = komander(&[
+        "plugin",
+        "config",
+        "set",
+        "komander.test-guest",
+        r#"{"region": "eu"}"#,
+    ]);
+    assert!(set.contains("region") && set.contains("\"eu\""), "{set}");
+    let shown = komander(&[
+        "plugin",
+        "config",
+        "show",
+        "komander.test-guest",
+        "--output",
+        "json",
+    ]);
+    assert!(shown.contains("\"region\": \"eu\""), "{shown}");
+    let refused = std::process::Command::new(komander_binary())
+        .args([
+            "plugin",
+            "config",
+            "set",
+            "komander.test-guest",
+            r#"{"region": "mars"}"#,
+        ])
+        .env_clear()
+        .env("HOME", server.data_dir.path())
+        .env("KOMANDER_SERVER", &server.base)
+        .env("KOMANDER_TOKEN", ADMIN_TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(6), "invalid input");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("/region"));
     let list = komander(&["plugin", "list"]);
     assert!(
         list.contains("komander.test-guest") && list.contains("enabled"),
@@ -533,6 +566,160 @@ async fn connections_are_configured_by_admins_and_their_credential_stays_sealed(
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, list) = api.call(Method::GET, c, Some(ADMIN_TOKEN), None).await;
     assert_eq!(list["items"], json!([]));
+}
+
+/// `bytes` with every `from` replaced by `to` (of the same length): another build of a
+/// component whose embedded manifest differs (the toolchain may keep a copy of the section in
+/// the core module too), the code untouched.
+fn with_manifest_edit(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut edited = bytes.to_vec();
+    let mut found = 0;
+    let mut at = 0;
+    while let Some(offset) = edited[at..]
+        .windows(from.len())
+        .position(|w| w == from.as_bytes())
+    {
+        let start = at + offset;
+        edited[start..start + to.len()].copy_from_slice(to.as_bytes());
+        found += 1;
+        at = start + to.len();
+    }
+    assert!(found > 0, "{from:?} is not in the component");
+    edited
+}
+
+#[tokio::test]
+async fn settings_are_checked_against_the_config_schema_and_reach_the_plugin() {
+    use komander_plugin_host::PluginEngine;
+
+    let api = TestApi::new(Backend::Sqlite).await.unwrap();
+    let guest = guests::bytes("komander_test_guest");
+    // A build whose schema is no JSON schema is refused at install.
+    let broken = with_manifest_edit(&guest, r#"{"type": "object","#, r#"{"type": "objekt","#);
+    let (status, answer) = api
+        .send(upload("/api/v1/plugins", ADMIN_TOKEN, broken))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer.to_string().contains("not a valid JSON schema"),
+        "{answer}"
+    );
+
+    install_granted(&api, guest.clone()).await;
+    let config = "/api/v1/plugins/komander.test-guest/config";
+    let (_, fresh) = api.call(Method::GET, config, Some(ADMIN_TOKEN), None).await;
+    assert_eq!(fresh, json!({"settings": {}}));
+    let alice = api.user("alice").await;
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            config,
+            Some(&alice),
+            Some(json!({"settings": {"region": "eu"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Every problem is named by where it is; nothing is stored.
+    let (status, refused) = api
+        .call(
+            Method::PUT,
+            config,
+            Some(ADMIN_TOKEN),
+            Some(json!({"settings": {"region": "mars", "replicas": 0, "colour": "red"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"]["field"], "settings");
+    let message = refused["error"]["message"].as_str().unwrap();
+    for place in ["/region", "/replicas", "colour"] {
+        assert!(message.contains(place), "{place} in {message}");
+    }
+    let (_, unchanged) = api.call(Method::GET, config, Some(ADMIN_TOKEN), None).await;
+    assert_eq!(unchanged, fresh);
+
+    let settings = json!({"settings": {"region": "eu", "replicas": 2}});
+    let (status, set) = api
+        .call(
+            Method::PUT,
+            config,
+            Some(ADMIN_TOKEN),
+            Some(settings.clone()),
+        )
+        .await;
+    assert_eq!((status, &set), (StatusCode::OK, &settings));
+    // A call gets them through the config capability.
+    let engine = PluginEngine::new(None).unwrap();
+    let plugin = engine.load(guest.clone()).await.unwrap();
+    let context = api
+        .app
+        .plugin_call_context("komander.test-guest", Some("p1".into()))
+        .await
+        .unwrap();
+    let got = engine
+        .validate(
+            &plugin,
+            context,
+            spec("p1", vec![], &[("behavior", "config")]),
+        )
+        .await
+        .unwrap();
+    let got: serde_json::Value = serde_json::from_str(&got[0]).unwrap();
+    assert_eq!(got, settings["settings"]);
+
+    // An upgrade whose schema refuses the settings is refused, and changes nothing.
+    let stricter = with_manifest_edit(&guest, r#""minimum": 1}"#, r#""minimum": 5}"#);
+    let (status, answer) = api
+        .send(upload(
+            "/api/v1/plugins/komander.test-guest/upgrade",
+            ADMIN_TOKEN,
+            stricter.clone(),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(answer.to_string().contains("/replicas"), "{answer}");
+    let (_, plugin_view) = api
+        .call(
+            Method::GET,
+            "/api/v1/plugins/komander.test-guest",
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(plugin_view["sha256"], komander_plugin_host::digest(&guest));
+    // With settings it accepts, the same upgrade goes through.
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            config,
+            Some(ADMIN_TOKEN),
+            Some(json!({"settings": {"region": "us", "replicas": 5}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) = api
+        .send(upload(
+            "/api/v1/plugins/komander.test-guest/upgrade",
+            ADMIN_TOKEN,
+            stricter,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    // A disabled plugin gets no call context.
+    api.call(
+        Method::POST,
+        "/api/v1/plugins/komander.test-guest/disable",
+        Some(ADMIN_TOKEN),
+        None,
+    )
+    .await;
+    assert!(
+        api.app
+            .plugin_call_context("komander.test-guest", None)
+            .await
+            .is_err()
+    );
 }
 
 #[test]

@@ -275,11 +275,25 @@ async fn suite(store: &dyn Store) {
         installed_by: ann.id,
         installed_at: 1,
         updated_at: 1,
+        config: "{}".into(),
     };
     store
         .create_plugin(&plugin, &audit(&ann, None, "plugin.install"))
         .await
         .unwrap();
+    // Settings round-trip through an update.
+    let configured = PluginRecord {
+        config: r#"{"region":"eu"}"#.into(),
+        ..plugin.clone()
+    };
+    store
+        .update_plugin(&configured, &audit(&ann, None, "plugin.config"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.plugin("acme.thing").await.unwrap().unwrap().config,
+        configured.config
+    );
     let quota = KvQuota {
         keys: 2,
         bytes: 100,

@@ -14,13 +14,13 @@ use std::{
 
 use komander_domain::{
     Action, Facts,
-    api::{Page, PageQuery, Plugin, PluginFromUrl, PluginGrant, PluginStatus},
+    api::{Page, PageQuery, Plugin, PluginConfig, PluginFromUrl, PluginGrant, PluginStatus},
     authorize, timestamps,
 };
 use komander_plugin_host::{
     LoadedPlugin, PluginEngine, PluginError,
-    capabilities::{BYTES_PER_SCOPE, KEYS_PER_SCOPE, KvScope, KvStore},
-    manifest::{PluginKind, RuntimeWorld},
+    capabilities::{BYTES_PER_SCOPE, CallContext, KEYS_PER_SCOPE, KvScope, KvStore},
+    manifest::{Manifest, PluginKind, RuntimeWorld},
     runtime::GuestError,
     verify_digest,
 };
@@ -269,6 +269,7 @@ impl App {
             installed_by: caller.user.id,
             installed_at: now,
             updated_at: now,
+            config: EMPTY_CONFIG.into(),
         };
         let path = plugins.file(&record.digest);
         write_component(&path, &bytes).await?;
@@ -428,6 +429,16 @@ impl App {
                 message: "this build is the one installed".into(),
             });
         }
+        check_settings(&plugin.manifest, &record.config).map_err(|problems| {
+            AppError::invalid(
+                "component",
+                format!(
+                    "this build's config schema refuses the install's settings ({}): change \
+                     them first",
+                    problems.join("; ")
+                ),
+            )
+        })?;
         let plugins = self.plugins()?;
         let old_file = plugins.file(&record.digest);
         write_component(&plugins.file(&plugin.digest), &bytes).await?;
@@ -480,6 +491,93 @@ impl App {
         Ok(())
     }
 
+    /// `GET /api/v1/plugins/{plugin}/config` (instance admins): the install's settings.
+    ///
+    /// # Errors
+    /// Forbidden, not found.
+    pub async fn get_plugin_config(&self, caller: &Caller, id: &str) -> Result<PluginConfig> {
+        Self::may_manage_plugins(caller)?;
+        let record = self.plugin_record(id).await?;
+        let settings = serde_json::from_str(&record.config)
+            .map_err(|e| AppError::Internal(format!("stored settings of {id}: {e}")))?;
+        Ok(PluginConfig { settings })
+    }
+
+    /// `PUT /api/v1/plugins/{plugin}/config` (instance admins): replaces the install's
+    /// settings, once the plugin's config schema accepts them.
+    ///
+    /// # Errors
+    /// Forbidden, not found; invalid input naming every place the schema refuses.
+    #[instrument(skip_all, fields(actor = %caller.user.handle, plugin = id))]
+    pub async fn set_plugin_config(
+        &self,
+        caller: &Caller,
+        id: &str,
+        config: PluginConfig,
+    ) -> Result<PluginConfig> {
+        Self::may_manage_plugins(caller)?;
+        let mut record = self.plugin_record(id).await?;
+        let text = serde_json::Value::Object(config.settings.clone()).to_string();
+        check_settings(&installed_manifest(&record)?, &text).map_err(|problems| {
+            AppError::invalid(
+                "settings",
+                format!(
+                    "the plugin's config schema refuses them: {}",
+                    problems.join("; ")
+                ),
+            )
+        })?;
+        record.config = text;
+        self.save_plugin(caller, record, "plugin.config", &["settings"])
+            .await?;
+        Ok(config)
+    }
+
+    /// Everything one call of the enabled plugin `id` may use: its grants, its settings, its
+    /// kv scope (for `project`, or install-wide), its connections. Checked before the call,
+    /// so that nothing runs on settings the schema refuses.
+    ///
+    /// # Errors
+    /// Not found; conflict while the plugin is disabled or waits for a grant; invalid input
+    /// when its settings no longer satisfy its schema.
+    pub async fn plugin_call_context(
+        &self,
+        id: &str,
+        project: Option<String>,
+    ) -> Result<CallContext> {
+        let record = self.plugin_record(id).await?;
+        if record.status != PluginStatus::Enabled {
+            return Err(AppError::Conflict {
+                field: None,
+                message: format!("plugin {id:?} is {}", record.status.as_str()),
+            });
+        }
+        let manifest = installed_manifest(&record)?;
+        check_settings(&manifest, &record.config).map_err(|problems| {
+            AppError::invalid(
+                "settings",
+                format!(
+                    "plugin {id:?} needs its settings first ({}): `komander plugin config set`",
+                    problems.join("; ")
+                ),
+            )
+        })?;
+        let mut context = CallContext::new(
+            format!("{}@{}", record.id, record.version),
+            record.granted.iter().cloned(),
+        );
+        context.config = record.config.as_str().into();
+        context.kv = Some((
+            std::sync::Arc::new(DatabaseKv::new(self)),
+            KvScope {
+                install: record.id.clone(),
+                project,
+            },
+        ));
+        context.connections = self.plugin_call_connections(id).await?;
+        Ok(context)
+    }
+
     async fn save_plugin(
         &self,
         caller: &Caller,
@@ -501,6 +599,22 @@ impl App {
             .map_err(|e| AppError::from_store(e, "plugin"))?;
         Ok(plugin_view(record))
     }
+}
+
+/// An install's settings before an admin sets any.
+const EMPTY_CONFIG: &str = "{}";
+
+/// Checks stored settings (JSON text) against a manifest's config schema.
+fn check_settings(manifest: &Manifest, text: &str) -> std::result::Result<(), Vec<String>> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| vec![format!("/: not JSON: {e}")])?;
+    manifest.check_config(&value)
+}
+
+/// The manifest of an installed plugin, as stored at install or upgrade.
+fn installed_manifest(record: &PluginRecord) -> Result<Manifest> {
+    Manifest::parse(&record.manifest)
+        .map_err(|e| AppError::Internal(format!("the stored manifest of {}: {e}", record.id)))
 }
 
 /// The manifest text embedded in a component already checked by the plugin host.

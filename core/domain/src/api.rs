@@ -684,6 +684,17 @@ pub struct PluginGrant {
     pub all: bool,
 }
 
+/// An install's admin settings (`GET` and `PUT /api/v1/plugins/{plugin}/config`): what the
+/// plugin's `config` capability returns, checked against the JSON schema in its manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The settings, a JSON object of at most 64 KiB. Never credentials: those belong in the
+    /// plugin's connections.
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
 /// A connection an instance admin configured for a plugin (`GET
 /// /api/v1/plugins/{plugin}/connections`): never its credential.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

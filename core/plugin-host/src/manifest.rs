@@ -40,6 +40,9 @@ impl PluginKind {
     }
 }
 
+/// The largest admin settings an install may have, as JSON text (what `config.get` returns).
+pub const CONFIG_BYTES: usize = 64 << 10;
+
 /// A plugin's manifest.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,10 +102,7 @@ impl Manifest {
                 )));
             }
         }
-        if let Some(schema) = &manifest.config_schema {
-            serde_json::from_str::<serde_json::Value>(schema)
-                .map_err(|e| PluginError::refused(format!("its config_schema is not JSON: {e}")))?;
-        }
+        manifest.config_validator()?;
         for name in manifest.capabilities.keys() {
             if !crate::capabilities::KNOWN.contains(&name.as_str()) {
                 return Err(PluginError::refused(format!(
@@ -111,6 +111,51 @@ impl Manifest {
             }
         }
         Ok(manifest)
+    }
+
+    /// The compiled config schema; `None` when the manifest has none (any object is valid).
+    fn config_validator(&self) -> Result<Option<jsonschema::Validator>, PluginError> {
+        let Some(text) = &self.config_schema else {
+            return Ok(None);
+        };
+        let schema: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| PluginError::refused(format!("its config_schema is not JSON: {e}")))?;
+        jsonschema::validator_for(&schema).map(Some).map_err(|e| {
+            PluginError::refused(format!("its config_schema is not a valid JSON schema: {e}"))
+        })
+    }
+
+    /// Checks an install's admin settings against the config schema: they must be a JSON
+    /// object of at most [`CONFIG_BYTES`] that the schema accepts.
+    ///
+    /// # Errors
+    /// Every problem found, each naming where in the settings it is (a JSON pointer such
+    /// as `/region`, or `/` for the whole object).
+    pub fn check_config(&self, config: &serde_json::Value) -> Result<(), Vec<String>> {
+        if !config.is_object() {
+            return Err(vec!["/: the settings must be a JSON object".into()]);
+        }
+        if config.to_string().len() > CONFIG_BYTES {
+            return Err(vec![format!(
+                "/: the settings are larger than {CONFIG_BYTES} bytes"
+            )]);
+        }
+        let validator = self.config_validator().map_err(|e| vec![e.to_string()])?;
+        let Some(validator) = validator else {
+            return Ok(());
+        };
+        let problems: Vec<String> = validator
+            .iter_errors(config)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                format!("{}: {e}", if at.is_empty() { "/" } else { at.as_str() })
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 
     /// Finds and checks the manifest in a component's custom sections.

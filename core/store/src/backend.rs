@@ -146,7 +146,7 @@ macro_rules! impl_store {
         const SERVICE_COLUMNS: &str =
             "id, deployment_id, name, image, ports, volumes, created_at, updated_at";
         const PLUGIN_COLUMNS: &str = "id, version, kind, world, digest, manifest, requested, \
-             granted, status, installed_by, installed_at, updated_at";
+             granted, status, installed_by, installed_at, updated_at, config";
         const VARIABLE_COLUMNS: &str = "id, service_id, name, secret, value, sealed, updated_at";
 
         impl $store {
@@ -1143,8 +1143,8 @@ macro_rules! impl_store {
                 let mut tx = self.begin().await?;
                 sqlx::query(
                     "INSERT INTO plugins (id, version, kind, world, digest, manifest, requested, \
-                     granted, status, installed_by, installed_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     granted, status, installed_by, installed_at, updated_at, config) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(&p.id)
                 .bind(&p.version)
@@ -1158,6 +1158,7 @@ macro_rules! impl_store {
                 .bind(p.installed_by.to_string())
                 .bind(p.installed_at)
                 .bind(p.updated_at)
+                .bind(&p.config)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| match StoreError::from(e) {
@@ -1177,7 +1178,7 @@ macro_rules! impl_store {
                 let done = sqlx::query(
                     "UPDATE plugins SET version = $1, kind = $2, world = $3, digest = $4, \
                      manifest = $5, requested = $6, granted = $7, status = $8, \
-                     installed_by = $9, updated_at = $10 WHERE id = $11",
+                     installed_by = $9, updated_at = $10, config = $11 WHERE id = $12",
                 )
                 .bind(&p.version)
                 .bind(&p.kind)
@@ -1189,6 +1190,7 @@ macro_rules! impl_store {
                 .bind(p.status.as_str())
                 .bind(p.installed_by.to_string())
                 .bind(p.updated_at)
+                .bind(&p.config)
                 .bind(&p.id)
                 .execute(&mut *tx)
                 .await?;

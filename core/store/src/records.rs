@@ -235,6 +235,9 @@ pub struct PluginRecord {
     pub installed_at: i64,
     /// Last change (ms).
     pub updated_at: i64,
+    /// The install's admin settings: a JSON object, validated against the manifest's config
+    /// schema before it is stored.
+    pub config: String,
 }
 
 /// An HTTP connection configured for a plugin install.
@@ -608,6 +611,7 @@ pub(crate) mod rows {
         installed_by: String,
         installed_at: i64,
         updated_at: i64,
+        config: String,
     }
 
     impl TryFrom<PluginRow> for PluginRecord {
@@ -630,6 +634,7 @@ pub(crate) mod rows {
                 installed_by: parse("plugins", &r.installed_by)?,
                 installed_at: r.installed_at,
                 updated_at: r.updated_at,
+                config: r.config,
             })
         }
     }

@@ -94,6 +94,18 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
 /// A table as text: a header row, then one line per row, each column as wide as its widest cell
 /// and two spaces apart, no trailing spaces. Control characters (a newline in a description) show
 /// as spaces, so that a row stays one line.
+/// Prints rows that are not one object each (such as a settings object, one row per key)
+/// under `columns`.
+///
+/// # Errors
+/// When standard output cannot be written.
+pub fn print_rows(columns: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
+    io::stdout()
+        .lock()
+        .write_all(render_table(columns, rows).as_bytes())?;
+    Ok(())
+}
+
 fn render_table(columns: &[&str], rows: &[Vec<String>]) -> String {
     let header: Vec<String> = columns.iter().copied().map(printable).collect();
     let lines: Vec<Vec<String>> = std::iter::once(header)

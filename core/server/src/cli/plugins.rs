@@ -1,17 +1,17 @@
 //! `komander plugin`: install, list, show, grant, upgrade, disable, enable and uninstall
-//! plugins (instance admins write).
+//! plugins, and set their settings and connections (instance admins write).
 
 use std::path::Path;
 
 use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::api::{
-    Plugin, PluginConnection, PluginConnectionWrite, PluginFromUrl, PluginGrant,
+    Plugin, PluginConfig, PluginConnection, PluginConnectionWrite, PluginFromUrl, PluginGrant,
 };
 
 use super::{
     ApiClient, OutputFormat,
-    output::{Row, print_item, print_list, timestamp, yes_no},
+    output::{Row, print_item, print_json, print_list, print_rows, timestamp, yes_no},
     scope::API,
 };
 
@@ -76,6 +76,73 @@ pub enum PluginCommand {
     /// The HTTP connections a plugin may use (its `connections` capability).
     #[command(subcommand)]
     Connection(ConnectionCommand),
+    /// A plugin's settings (its `config` capability), checked against its config schema.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `komander plugin config`.
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Shows a plugin's settings.
+    Show {
+        /// The plugin's id.
+        plugin: String,
+    },
+    /// Replaces a plugin's settings with a JSON object, given inline or in a file.
+    Set {
+        /// The plugin's id.
+        plugin: String,
+        /// The settings, such as '{"region": "eu"}'.
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        settings: Option<String>,
+        /// Read the settings from this JSON file instead.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+}
+
+impl ConfigCommand {
+    async fn run(self, api: &ApiClient, out: OutputFormat) -> anyhow::Result<()> {
+        let config = |plugin: &str| format!("{API}/plugins/{plugin}/config");
+        let shown: PluginConfig = match self {
+            Self::Show { plugin } => api
+                .get(&config(&plugin))
+                .await
+                .with_context(|| format!("showing the settings of plugin {plugin}"))?,
+            Self::Set {
+                plugin,
+                settings,
+                file,
+            } => {
+                let (text, source) = match (settings, file) {
+                    (Some(text), _) => (text, "the settings argument".to_owned()),
+                    (None, Some(file)) => (
+                        std::fs::read_to_string(&file)
+                            .with_context(|| format!("reading {}", file.display()))?,
+                        file.display().to_string(),
+                    ),
+                    (None, None) => anyhow::bail!("give the settings, or --file"),
+                };
+                let settings = serde_json::from_str(&text)
+                    .with_context(|| format!("{source} is not a JSON object"))?;
+                api.put(&config(&plugin), &PluginConfig { settings })
+                    .await
+                    .with_context(|| format!("setting the settings of plugin {plugin}"))?
+            }
+        };
+        match out {
+            OutputFormat::Json => print_json(&shown),
+            OutputFormat::Table => {
+                let rows: Vec<Vec<String>> = shown
+                    .settings
+                    .iter()
+                    .map(|(key, value)| vec![key.clone(), value.to_string()])
+                    .collect();
+                print_rows(&["SETTING", "VALUE"], &rows)
+            }
+        }
+    }
 }
 
 /// `komander plugin connection`.
@@ -277,6 +344,7 @@ impl PluginCommand {
                 .await
                 .with_context(|| format!("enabling plugin {id}"))?,
             Self::Connection(command) => return command.run(api, out).await,
+            Self::Config(command) => return command.run(api, out).await,
             Self::Uninstall { id } => {
                 api.delete(&plugin(&id), false)
                     .await

@@ -9,8 +9,8 @@ use axum::{
 };
 use komander_app::plugins::MAX_COMPONENT_BYTES;
 use komander_domain::api::{
-    ErrorCode, Page, PageQuery, Plugin, PluginConnection, PluginConnectionWrite, PluginFromUrl,
-    PluginGrant, PluginUploadQuery,
+    ErrorCode, Page, PageQuery, Plugin, PluginConfig, PluginConnection, PluginConnectionWrite,
+    PluginFromUrl, PluginGrant, PluginUploadQuery,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -52,6 +52,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(upgrade_plugin))
         .routes(routes!(disable_plugin))
         .routes(routes!(enable_plugin))
+        .routes(routes!(get_config, put_config))
         .routes(routes!(list_connections))
         .routes(routes!(put_connection, delete_connection))
         .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES + 4096))
@@ -195,6 +196,33 @@ async fn enable_plugin(
 ) -> Result<Json<Plugin>, ApiError> {
     Ok(Json(
         s.app.set_plugin_enabled(&caller, &p.plugin, true).await?,
+    ))
+}
+
+/// The install's admin settings (instance admins).
+#[utoipa::path(get, path = "/api/v1/plugins/{plugin}/config", tag = "plugins",
+    params(PluginPath), responses((status = 200, body = PluginConfig), ErrorResponses))]
+async fn get_config(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<PluginPath>,
+) -> Result<Json<PluginConfig>, ApiError> {
+    Ok(Json(s.app.get_plugin_config(&caller, &p.plugin).await?))
+}
+
+/// Replaces the install's admin settings, once the plugin's config schema accepts them
+/// (instance admins). A refusal names every place the schema objects to.
+#[utoipa::path(put, path = "/api/v1/plugins/{plugin}/config", tag = "plugins",
+    params(PluginPath), request_body = PluginConfig,
+    responses((status = 200, body = PluginConfig), ErrorResponses))]
+async fn put_config(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<PluginPath>,
+    AppJson(body): AppJson<PluginConfig>,
+) -> Result<Json<PluginConfig>, ApiError> {
+    Ok(Json(
+        s.app.set_plugin_config(&caller, &p.plugin, body).await?,
     ))
 }
 
