@@ -24,11 +24,8 @@ use komander_e2e::{docker as test_docker, guests};
 use komander_plugin_host::{
     PluginEngine,
     capabilities::{
-        CallContext,
-        docker::{
-            DEPLOYMENT_LABEL, DeploymentIds, DockerScope, ENVIRONMENT_LABEL, PLUGIN_LABEL,
-            PROJECT_LABEL,
-        },
+        CallContext, DeploymentIds,
+        docker::{DEPLOYMENT_LABEL, DockerScope, ENVIRONMENT_LABEL, PLUGIN_LABEL, PROJECT_LABEL},
     },
 };
 

@@ -27,5 +27,6 @@ pub use generated::{
     EveryRuntime as Runtime, EveryRuntimePre as RuntimePre,
     komander::docker::{engine as docker_engine, types as docker_types},
     komander::host::{config, connections, kv, log, progress, types},
+    komander::kubernetes::cluster as kubernetes_cluster,
     komander::runtime::types as runtime_types,
 };

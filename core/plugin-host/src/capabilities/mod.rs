@@ -2,10 +2,13 @@
 //! call and answers `denied` without it; each adds itself to the linker once, at engine start.
 
 mod connections;
+mod deployment;
 pub mod docker;
 pub mod docker_policy;
+pub mod kubernetes;
 mod kv;
 mod log;
+mod log_pages;
 
 use std::{
     collections::BTreeSet,
@@ -13,6 +16,7 @@ use std::{
 };
 
 pub use connections::{Connection, ConnectionGrant};
+pub use deployment::{DeploymentIds, SecretValues};
 pub use kv::{BYTES_PER_SCOPE, KEY_BYTES, KEYS_PER_SCOPE, KvScope, KvStore, MemoryKv, VALUE_BYTES};
 
 use crate::{
@@ -66,6 +70,8 @@ pub struct CallContext {
     pub progress: Arc<Mutex<Vec<ProgressEvent>>>,
     /// The Docker engine and the deployment the call acts for, on a Docker environment.
     pub docker: Option<Arc<docker::DockerScope>>,
+    /// The cluster and the deployment the call acts for, on a Kubernetes environment.
+    pub kubernetes: Option<Arc<kubernetes::KubernetesScope>>,
     logs_left: u32,
     logs_dropped: u32,
 }
@@ -81,6 +87,7 @@ impl CallContext {
             connections: Vec::new(),
             progress: Arc::default(),
             docker: None,
+            kubernetes: None,
             logs_left: crate::sandbox::LOG_LINES_PER_CALL,
             logs_dropped: 0,
         }
@@ -117,6 +124,7 @@ pub(crate) fn add_to_linker(
     bindings::runtime_types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     bindings::docker_types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     bindings::docker_engine::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    bindings::kubernetes_cluster::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     Ok(())
 }
 

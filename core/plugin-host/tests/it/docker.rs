@@ -8,10 +8,7 @@ use std::{sync::Arc, time::Duration};
 use bollard::{Docker, models::ContainerCreateBody, query_parameters::CreateContainerOptions};
 use komander_plugin_host::{
     LoadedPlugin, PluginEngine,
-    capabilities::{
-        CallContext,
-        docker::{DeploymentIds, DockerScope},
-    },
+    capabilities::{CallContext, DeploymentIds, docker::DockerScope},
     manifest::{PluginKind, RuntimeWorld},
     runtime::{GuestError, RuntimeCallError},
 };

@@ -27,7 +27,7 @@ use crate::{
         docker_types::{self, ContainerSummary, OperationEntry, OperationResult},
         types::{Error as WitError, LogPage},
     },
-    capabilities::docker_policy::DockerPolicy,
+    capabilities::{DeploymentIds, SecretValues, docker_policy::DockerPolicy},
     host::HostState,
 };
 
@@ -44,17 +44,6 @@ pub const PLUGIN_LABEL: &str = "dev.komander.plugin";
 
 /// Seconds bollard waits for the daemon's answer to one request.
 const REQUEST_TIMEOUT_SECS: u64 = 120;
-
-/// The ids of the deployment a call acts for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeploymentIds {
-    /// The project's id.
-    pub project: String,
-    /// The environment's id.
-    pub environment: String,
-    /// The deployment's id.
-    pub deployment: String,
-}
 
 /// Maximums an environment sets on containers' resources; `None` leaves one unlimited.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -73,17 +62,8 @@ pub struct DockerScope {
     deployment: String,
     policy: DockerPolicy,
     maximums: ResourceMaximums,
-    secrets: HashMap<String, SecretValue>,
+    secrets: SecretValues,
     build_contexts: HashMap<String, PathBuf>,
-}
-
-/// A secret's value, never printed.
-struct SecretValue(String);
-
-impl std::fmt::Debug for SecretValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretValue(<redacted>)")
-    }
 }
 
 impl DockerScope {
@@ -107,7 +87,7 @@ impl DockerScope {
                 ..DockerPolicy::default()
             },
             maximums: ResourceMaximums::default(),
-            secrets: HashMap::new(),
+            secrets: SecretValues::default(),
             build_contexts: HashMap::new(),
         }
     }
@@ -132,7 +112,7 @@ impl DockerScope {
 
     /// Lets the call's `secret-ref` named `name` stand for `value` in container environments.
     pub fn with_secret(mut self, name: impl Into<String>, value: impl Into<String>) -> DockerScope {
-        self.secrets.insert(name.into(), SecretValue(value.into()));
+        self.secrets.insert(name, value);
         self
     }
 
@@ -157,18 +137,6 @@ impl DockerScope {
             .labels
             .iter()
             .all(|(key, value)| labels.and_then(|l| l.get(key)) == Some(value))
-    }
-
-    /// The value a secret reference stands for in this call.
-    fn secret(&self, name: &str) -> Result<&str, WitError> {
-        self.secrets
-            .get(name)
-            .map(|secret| secret.0.as_str())
-            .ok_or_else(|| {
-                WitError::Denied(format!(
-                    "secret {name:?} is not one of this deployment's secrets"
-                ))
-            })
     }
 
     /// The directory a build context reference stands for in this call.

@@ -19,16 +19,18 @@ use futures_util::StreamExt;
 
 use super::{
     DEPLOYMENT_LABEL, DockerScope, engine_error,
-    logs::rfc3339_ms,
     request::{self, BuildRequest, ContainerRequest},
     status_of,
 };
-use crate::bindings::{
-    docker_types::{
-        ContainerInfo, ContainerState, ContainerSummary, Health, OpOutput, Operation, PortBinding,
-        PullPolicy,
+use crate::{
+    bindings::{
+        docker_types::{
+            ContainerInfo, ContainerState, ContainerSummary, Health, OpOutput, Operation,
+            PortBinding, PullPolicy,
+        },
+        types::{Error as WitError, Protocol},
     },
-    types::{Error as WitError, Protocol},
+    capabilities::log_pages::rfc3339_ms,
 };
 
 /// How long one operation may take; a pull or a build longer than this answers `timeout`.

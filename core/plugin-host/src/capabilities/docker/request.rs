@@ -115,7 +115,7 @@ pub(super) fn container(
                 }
                 let value = match &var.value {
                     EnvValue::Plain(value) => value.as_str(),
-                    EnvValue::Secret(reference) => scope.secret(&reference.name)?,
+                    EnvValue::Secret(reference) => scope.secrets.get(&reference.name)?,
                 };
                 Ok(format!("{}={value}", var.name))
             })

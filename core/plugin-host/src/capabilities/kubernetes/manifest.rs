@@ -1,0 +1,589 @@
+//! The objects a guest hands to `komander:kubernetes`, checked before they reach the API
+//! server: one namespaced object of a granted kind into a granted namespace, no pod template
+//! that asks for host access, and Komander's labels on the object and its pod templates.
+//! Also what the host does to objects on the way back: Secrets' values emptied, rollouts
+//! summarized.
+
+use serde_json::{Map, Value};
+
+use super::{DEPLOYMENT_LABEL, KubernetesGrant, LABEL_PREFIX};
+use crate::bindings::{kubernetes_cluster::Rollout, types::Error as WitError};
+
+/// The largest manifest accepted, in bytes of JSON.
+pub const MANIFEST_BYTES: usize = 1 << 20;
+
+/// What an object is: its API version, kind and name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Target {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+}
+
+fn invalid(message: impl Into<String>) -> WitError {
+    WitError::InvalidInput(message.into())
+}
+
+fn denied(message: impl Into<String>) -> WitError {
+    WitError::Denied(message.into())
+}
+
+/// Checks a namespace against the grant.
+pub(super) fn check_namespace(grant: &KubernetesGrant, namespace: &str) -> Result<(), WitError> {
+    if grant.namespaces.contains(namespace) {
+        Ok(())
+    } else {
+        Err(denied(format!(
+            "namespace {namespace:?} is not granted to this install (granted: {})",
+            grant
+                .namespaces
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
+}
+
+/// Checks a kind against the grant.
+pub(super) fn check_kind(grant: &KubernetesGrant, kind: &str) -> Result<(), WitError> {
+    if grant.kinds.contains(kind) {
+        Ok(())
+    } else {
+        Err(denied(format!(
+            "kind {kind:?} is not granted to this install (granted: {})",
+            grant.kinds.iter().cloned().collect::<Vec<_>>().join(", ")
+        )))
+    }
+}
+
+/// Parses, checks and labels a manifest for `namespace`.
+pub(super) fn prepare(
+    grant: &KubernetesGrant,
+    labels: &Map<String, Value>,
+    namespace: &str,
+    text: &str,
+) -> Result<(Target, Value), WitError> {
+    check_namespace(grant, namespace)?;
+    if text.len() > MANIFEST_BYTES {
+        return Err(invalid(format!(
+            "a manifest is at most {MANIFEST_BYTES} bytes of JSON"
+        )));
+    }
+    let mut object: Value = serde_json::from_str(text)
+        .map_err(|e| invalid(format!("the manifest is not JSON: {e}")))?;
+    let field = |name: &str| {
+        object
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| invalid(format!("the manifest needs a {name}")))
+    };
+    let target = Target {
+        api_version: field("apiVersion")?,
+        kind: field("kind")?,
+        name: object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| invalid("the manifest needs a metadata.name"))?,
+    };
+    if target.kind.ends_with("List") {
+        return Err(invalid("apply one object at a time, not a List"));
+    }
+    check_kind(grant, &target.kind)?;
+    match object.pointer("/metadata/namespace") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(ns)) if ns == namespace => {}
+        Some(other) => {
+            return Err(invalid(format!(
+                "metadata.namespace is {other}, not the namespace applied to ({namespace:?})"
+            )));
+        }
+    }
+    let template = pod_template(&target.kind);
+    if let Some(pod) = template.and_then(|path| object.pointer(&format!("{path}/spec"))) {
+        let at = format!("{}.spec", template.unwrap_or_default().replace('/', "."));
+        check_pod(&at, pod)?;
+    }
+    add_labels(&mut object, "", labels)?;
+    if let Some(path) = template.filter(|path| !path.is_empty())
+        && object.pointer(path).is_some()
+    {
+        add_labels(&mut object, path, labels)?;
+    }
+    object["metadata"]["namespace"] = Value::String(namespace.to_owned());
+    Ok((target, object))
+}
+
+/// Where a kind keeps its pod template: the JSON pointer of the object holding the pod's
+/// `metadata` and `spec` (empty for a Pod itself).
+fn pod_template(kind: &str) -> Option<&'static str> {
+    match kind {
+        "Pod" => Some(""),
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" => Some("/spec/template"),
+        "CronJob" => Some("/spec/jobTemplate/spec/template"),
+        _ => None,
+    }
+}
+
+/// Refuses a pod spec that asks for host access.
+fn check_pod(at: &str, pod: &Value) -> Result<(), WitError> {
+    let at = at.trim_start_matches('.');
+    for flag in ["hostNetwork", "hostPID", "hostIPC"] {
+        if pod.get(flag) == Some(&Value::Bool(true)) {
+            return Err(denied(format!(
+                "{at}.{flag}: sharing the node's namespaces is not allowed"
+            )));
+        }
+    }
+    if pod
+        .pointer("/securityContext/sysctls")
+        .and_then(Value::as_array)
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(denied(format!(
+            "{at}.securityContext.sysctls: sysctls are not allowed"
+        )));
+    }
+    for (i, volume) in array(pod, "volumes").iter().enumerate() {
+        if volume.get("hostPath").is_some() {
+            return Err(denied(format!(
+                "{at}.volumes[{i}].hostPath: mounting a node's directory is not allowed"
+            )));
+        }
+    }
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        for (i, container) in array(pod, list).iter().enumerate() {
+            let here = format!("{at}.{list}[{i}]");
+            let security = container.get("securityContext");
+            let flag = |name: &str| security.and_then(|s| s.get(name)) == Some(&Value::Bool(true));
+            if flag("privileged") {
+                return Err(denied(format!(
+                    "{here}.securityContext.privileged: privileged containers are not allowed"
+                )));
+            }
+            if security
+                .and_then(|s| s.pointer("/capabilities/add"))
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
+            {
+                return Err(denied(format!(
+                    "{here}.securityContext.capabilities.add: adding capabilities is not allowed"
+                )));
+            }
+            if security
+                .and_then(|s| s.get("procMount"))
+                .and_then(Value::as_str)
+                == Some("Unmasked")
+            {
+                return Err(denied(format!(
+                    "{here}.securityContext.procMount: an unmasked /proc is not allowed"
+                )));
+            }
+            for (j, port) in array(container, "ports").iter().enumerate() {
+                if port.get("hostPort").is_some_and(|p| !p.is_null()) {
+                    return Err(denied(format!(
+                        "{here}.ports[{j}].hostPort: binding a node's port is not allowed"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn array<'a>(value: &'a Value, key: &str) -> &'a [Value] {
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// Sets Komander's labels in the `metadata` of the object at the JSON pointer `path`,
+/// refusing a guest's label under `komander.dev/` that disagrees.
+fn add_labels(object: &mut Value, path: &str, labels: &Map<String, Value>) -> Result<(), WitError> {
+    let Some(holder) = object.pointer_mut(path).and_then(Value::as_object_mut) else {
+        return Err(invalid(format!("{path} is not an object")));
+    };
+    let metadata = holder
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(metadata) = metadata.as_object_mut() else {
+        return Err(invalid(format!("{path} is not an object")));
+    };
+    let existing = metadata
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(existing) = existing.as_object_mut() else {
+        return Err(invalid(format!("{path}.labels is not an object")));
+    };
+    if let Some((key, _)) = existing
+        .iter()
+        .find(|(key, value)| key.starts_with(LABEL_PREFIX) && labels.get(*key) != Some(value))
+    {
+        return Err(invalid(format!(
+            "label {key:?}: keys starting with {LABEL_PREFIX:?} are reserved for Komander"
+        )));
+    }
+    existing.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Ok(())
+}
+
+/// Whether an object carries the deployment's label with `deployment`.
+pub(super) fn owned_by(object: &Value, deployment: &str) -> bool {
+    object
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(DEPLOYMENT_LABEL))
+        .and_then(Value::as_str)
+        == Some(deployment)
+}
+
+/// Empties a Secret's values, so they never reach the guest.
+pub(super) fn redact(object: &mut Value) {
+    if object.get("kind").and_then(Value::as_str) != Some("Secret") {
+        return;
+    }
+    for field in ["data", "stringData"] {
+        if let Some(values) = object.get_mut(field).and_then(Value::as_object_mut) {
+            for value in values.values_mut() {
+                *value = Value::String(String::new());
+            }
+        }
+    }
+}
+
+/// The workload kinds whose rollout can be followed.
+pub(super) const ROLLOUT_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
+
+/// Summarizes a workload's rollout from its spec and status.
+pub(super) fn rollout(kind: &str, object: &Value) -> Rollout {
+    let number = |path: &str| {
+        object
+            .pointer(path)
+            .and_then(Value::as_u64)
+            .map_or(0, |n| n.min(u64::from(u32::MAX)) as u32)
+    };
+    let generation = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64);
+    let observed = object
+        .pointer("/status/observedGeneration")
+        .and_then(Value::as_i64);
+    let caught_up = match (generation, observed) {
+        (Some(g), Some(o)) => o >= g,
+        _ => false,
+    };
+    let (desired, updated, ready, available, revisions_match) = match kind {
+        "DaemonSet" => (
+            number("/status/desiredNumberScheduled"),
+            number("/status/updatedNumberScheduled"),
+            number("/status/numberReady"),
+            number("/status/numberAvailable"),
+            true,
+        ),
+        _ => {
+            let desired = object
+                .pointer("/spec/replicas")
+                .and_then(Value::as_u64)
+                .map_or(1, |n| n.min(u64::from(u32::MAX)) as u32);
+            let revisions_match = kind != "StatefulSet"
+                || object.pointer("/status/currentRevision")
+                    == object.pointer("/status/updateRevision");
+            (
+                desired,
+                number("/status/updatedReplicas"),
+                number("/status/readyReplicas"),
+                number("/status/availableReplicas"),
+                revisions_match,
+            )
+        }
+    };
+    let total = number("/status/replicas");
+    let complete = caught_up
+        && updated >= desired
+        && available >= desired
+        && revisions_match
+        && (kind == "DaemonSet" || total <= updated);
+    let message = object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.last())
+        .and_then(|c| c.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Rollout {
+        desired,
+        updated,
+        ready,
+        available,
+        complete,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::capabilities::kubernetes::{ENVIRONMENT_LABEL, PROJECT_LABEL};
+
+    fn grant() -> KubernetesGrant {
+        KubernetesGrant {
+            namespaces: ["shop-dev".to_owned()].into(),
+            kinds: [
+                "Deployment",
+                "Service",
+                "CronJob",
+                "StatefulSet",
+                "Pod",
+                "Secret",
+                "ConfigMap",
+            ]
+            .map(String::from)
+            .into(),
+        }
+    }
+
+    fn labels() -> Map<String, Value> {
+        [
+            (PROJECT_LABEL, "p-1"),
+            (ENVIRONMENT_LABEL, "e-1"),
+            (DEPLOYMENT_LABEL, "d-1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+        .collect()
+    }
+
+    fn deployment(pod: Value) -> Value {
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "api", "labels": {"app": "api"}},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "api"}},
+                "template": {"metadata": {"labels": {"app": "api"}}, "spec": pod}
+            }
+        })
+    }
+
+    fn web_pod() -> Value {
+        json!({"containers": [{"name": "web", "image": "nginx:1.27",
+            "ports": [{"containerPort": 80}]}]})
+    }
+
+    fn prepared(object: &Value) -> Result<(Target, Value), WitError> {
+        prepare(&grant(), &labels(), "shop-dev", &object.to_string())
+    }
+
+    fn refusal(object: &Value) -> String {
+        match prepared(object) {
+            Err(WitError::Denied(message)) => message,
+            other => panic!("expected denied, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn pod_templates_asking_for_host_access_are_denied_in_every_workload() {
+        let cases = [
+            (
+                json!({"hostNetwork": true, "containers": []}),
+                "spec.template.spec.hostNetwork",
+            ),
+            (json!({"hostPID": true, "containers": []}), "hostPID"),
+            (json!({"hostIPC": true, "containers": []}), "hostIPC"),
+            (
+                json!({"containers": [], "volumes": [{"name": "root", "hostPath": {"path": "/"}}]}),
+                "volumes[0].hostPath",
+            ),
+            (
+                json!({"containers": [{"name": "x", "image": "x",
+                    "securityContext": {"privileged": true}}]}),
+                "containers[0].securityContext.privileged",
+            ),
+            (
+                json!({"initContainers": [{"name": "x", "image": "x",
+                    "securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}], "containers": []}),
+                "initContainers[0].securityContext.capabilities.add",
+            ),
+            (
+                json!({"containers": [{"name": "x", "image": "x",
+                    "ports": [{"containerPort": 80, "hostPort": 80}]}]}),
+                "ports[0].hostPort",
+            ),
+            (
+                json!({"containers": [], "securityContext": {"sysctls": [{"name": "kernel.shm_rmid_forced", "value": "1"}]}}),
+                "sysctls",
+            ),
+        ];
+        for (pod, says) in cases {
+            let message = refusal(&deployment(pod.clone()));
+            assert!(message.contains(says), "{message} should say {says}");
+            // The same pod in a CronJob's template and as a bare Pod.
+            let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob",
+                "metadata": {"name": "nightly"},
+                "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": pod}}}}});
+            assert!(refusal(&cron).contains("jobTemplate"), "{pod}");
+            let bare =
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": pod});
+            refusal(&bare);
+        }
+    }
+
+    #[test]
+    fn namespaces_kinds_and_shapes_outside_the_grant_are_refused() {
+        let ok = deployment(web_pod());
+        assert!(matches!(
+            prepare(&grant(), &labels(), "kube-system", &ok.to_string()),
+            Err(WitError::Denied(m)) if m.contains("kube-system")
+        ));
+        let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "admin"}});
+        assert!(refusal(&role).contains("ClusterRole"));
+        let elsewhere = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "other"}});
+        assert!(
+            matches!(prepared(&elsewhere), Err(WitError::InvalidInput(m)) if m.contains("metadata.namespace"))
+        );
+        let list = json!({"apiVersion": "v1", "kind": "ConfigMapList", "items": [],
+            "metadata": {"name": "l"}});
+        assert!(matches!(prepared(&list), Err(WitError::InvalidInput(_))));
+        let nameless = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}});
+        assert!(
+            matches!(prepared(&nameless), Err(WitError::InvalidInput(m)) if m.contains("metadata.name"))
+        );
+        let stolen = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "labels": {"komander.dev/deployment": "someone-else"}}});
+        assert!(
+            matches!(prepared(&stolen), Err(WitError::InvalidInput(m)) if m.contains("reserved"))
+        );
+        let huge = "x".repeat(MANIFEST_BYTES + 1);
+        assert!(matches!(
+            prepare(&grant(), &labels(), "shop-dev", &huge),
+            Err(WitError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            prepare(&grant(), &labels(), "shop-dev", "not json"),
+            Err(WitError::InvalidInput(_))
+        ));
+    }
+
+    #[test]
+    fn labels_go_on_the_object_and_its_pod_template() {
+        let (target, object) = prepared(&deployment(web_pod())).unwrap();
+        assert_eq!(
+            target,
+            Target {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                name: "api".into()
+            }
+        );
+        for at in ["/metadata/labels", "/spec/template/metadata/labels"] {
+            let labels = object.pointer(at).unwrap();
+            assert_eq!(labels["komander.dev/deployment"], "d-1", "{at}");
+            assert_eq!(labels["app"], "api", "{at}: the guest's labels stay");
+        }
+        assert_eq!(object["metadata"]["namespace"], "shop-dev");
+        assert!(owned_by(&object, "d-1") && !owned_by(&object, "d-2"));
+    }
+
+    /// The official JSON schema of a kind, from `shared/peers/kubernetes` (kubernetes-validate's
+    /// conversion of the Kubernetes OpenAPI), with its definitions inlined.
+    fn official_schema(file: &str) -> Value {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/peers/kubernetes/json-schema/v1.33.0-local-strict");
+        let read = |name: &str| {
+            let text = std::fs::read_to_string(dir.join(name))
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.join(name).display()));
+            text.replace("/api/_definitions.json#", "#")
+        };
+        let mut schema: Value = serde_json::from_str(&read(file)).unwrap();
+        let definitions: Value = serde_json::from_str(&read("_definitions.json")).unwrap();
+        schema["$defs"] = definitions["$defs"].clone();
+        schema
+    }
+
+    #[test]
+    fn what_the_host_applies_is_valid_against_the_official_schemas() {
+        let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
+            "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "OnFailure", "containers": [{"name": "job", "image": "busybox:1"}]}}}}}});
+        let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"},
+            "spec": {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": 8080}]}});
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "type": "Opaque", "data": {"KEY": "dmFsdWU="}});
+        for (object, schema) in [
+            (deployment(web_pod()), "deployment-apps-v1.json"),
+            (cron, "cronjob-batch-v1.json"),
+            (service, "service-v1.json"),
+            (secret, "secret-v1.json"),
+        ] {
+            let validator = jsonschema::validator_for(&official_schema(schema)).unwrap();
+            let (_, applied) = prepared(&object).unwrap();
+            let problems: Vec<String> = validator
+                .iter_errors(&applied)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(problems.is_empty(), "{schema}: {problems:?}");
+        }
+        // The schemas catch what the API server would refuse: the check itself can fail.
+        let validator =
+            jsonschema::validator_for(&official_schema("deployment-apps-v1.json")).unwrap();
+        let (_, mut broken) = prepared(&deployment(web_pod())).unwrap();
+        broken["spec"]["replicas"] = json!("two");
+        assert!(!validator.is_valid(&broken));
+    }
+
+    #[test]
+    fn secrets_come_back_empty() {
+        let mut secret =
+            json!({"kind": "Secret", "data": {"A": "c2VjcmV0"}, "stringData": {"B": "plain"}});
+        redact(&mut secret);
+        assert_eq!(secret["data"]["A"], "");
+        assert_eq!(secret["stringData"]["B"], "");
+        let mut config = json!({"kind": "ConfigMap", "data": {"A": "kept"}});
+        redact(&mut config);
+        assert_eq!(config["data"]["A"], "kept");
+    }
+
+    #[test]
+    fn rollouts_are_complete_only_when_every_replica_is_updated_and_available() {
+        let done = json!({"metadata": {"generation": 3}, "spec": {"replicas": 2},
+            "status": {"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2,
+                "readyReplicas": 2, "availableReplicas": 2,
+                "conditions": [{"message": "ReplicaSet \"api-7d\" has successfully progressed."}]}});
+        let r = rollout("Deployment", &done);
+        assert!(r.complete && r.desired == 2 && r.available == 2);
+        assert!(r.message.contains("successfully"));
+        let mut stale = done.clone();
+        stale["status"]["observedGeneration"] = json!(2);
+        assert!(
+            !rollout("Deployment", &stale).complete,
+            "the controller has not seen it"
+        );
+        let mut surging = done.clone();
+        surging["status"]["replicas"] = json!(3);
+        assert!(
+            !rollout("Deployment", &surging).complete,
+            "an old pod still runs"
+        );
+        let mut sts = done.clone();
+        sts["status"]["currentRevision"] = json!("web-1");
+        sts["status"]["updateRevision"] = json!("web-2");
+        assert!(!rollout("StatefulSet", &sts).complete);
+        let daemons = json!({"metadata": {"generation": 1}, "status": {"observedGeneration": 1,
+            "desiredNumberScheduled": 3, "updatedNumberScheduled": 3, "numberReady": 3,
+            "numberAvailable": 2}});
+        let r = rollout("DaemonSet", &daemons);
+        assert!(!r.complete && r.desired == 3 && r.ready == 3);
+    }
+}

@@ -1,0 +1,225 @@
+//! `komander:kubernetes`: the host side of the Kubernetes capability, on kube.
+//!
+//! A [`KubernetesScope`] is what one runtime call may touch: the cluster of its environment,
+//! the namespaces and kinds the admin granted the install ([`KubernetesGrant`]), the
+//! deployment it acts for (everything written is labelled with its ids, and reads see only
+//! objects carrying them) and the values of its secret references.
+//!
+//! - [`manifest`]: checking and labelling objects before they reach the API server, and what
+//!   comes back (Secrets emptied, rollouts summarized).
+//! - [`ops`]: each function of `cluster` against the API server.
+
+mod manifest;
+mod ops;
+
+use std::{collections::BTreeSet, sync::Arc};
+
+use serde_json::{Map, Value};
+
+use crate::{
+    PluginError,
+    bindings::{
+        kubernetes_cluster::{self, Rollout},
+        types::{Error as WitError, LogPage, SecretRef},
+    },
+    capabilities::{DeploymentIds, SecretValues},
+    host::HostState,
+};
+
+pub use manifest::MANIFEST_BYTES;
+
+/// The prefix of Komander's own labels; guests may not set labels under it.
+pub const LABEL_PREFIX: &str = "komander.dev/";
+/// The label holding the project's id.
+pub const PROJECT_LABEL: &str = "komander.dev/project";
+/// The label holding the environment's id.
+pub const ENVIRONMENT_LABEL: &str = "komander.dev/environment";
+/// The label holding the deployment's id: what makes an object visible to a call.
+pub const DEPLOYMENT_LABEL: &str = "komander.dev/deployment";
+
+/// What the admin granted an install on an environment's cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KubernetesGrant {
+    /// The namespaces it may read and write.
+    pub namespaces: BTreeSet<String>,
+    /// The kinds it may read and write, such as `Deployment`, `Service`, `Secret`.
+    pub kinds: BTreeSet<String>,
+}
+
+/// What one runtime call may do with Kubernetes.
+pub struct KubernetesScope {
+    client: kube::Client,
+    deployment: String,
+    labels: Map<String, Value>,
+    grant: KubernetesGrant,
+    secrets: SecretValues,
+}
+
+impl KubernetesScope {
+    /// A scope acting for the deployment `ids` on the cluster `client`, within `grant`.
+    pub fn new(
+        client: kube::Client,
+        ids: DeploymentIds,
+        grant: KubernetesGrant,
+    ) -> KubernetesScope {
+        let labels = [
+            (PROJECT_LABEL, ids.project),
+            (ENVIRONMENT_LABEL, ids.environment),
+            (DEPLOYMENT_LABEL, ids.deployment.clone()),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), Value::String(value)))
+        .collect();
+        KubernetesScope {
+            client,
+            deployment: ids.deployment,
+            labels,
+            grant,
+            secrets: SecretValues::default(),
+        }
+    }
+
+    /// Lets the call's `secret-ref` named `name` stand for `value` in Secrets it creates.
+    pub fn with_secret(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> KubernetesScope {
+        self.secrets.insert(name, value);
+        self
+    }
+}
+
+/// A client of the cluster a kubeconfig (YAML text) describes, with its current context.
+///
+/// # Errors
+/// [`PluginError::Host`] when the kubeconfig is invalid or names no usable context.
+pub async fn connect(kubeconfig: &str) -> Result<kube::Client, PluginError> {
+    let host = |e: &dyn std::fmt::Display| PluginError::Host(format!("the kubeconfig: {e}"));
+    let parsed = kube::config::Kubeconfig::from_yaml(kubeconfig).map_err(|e| host(&e))?;
+    let config =
+        kube::Config::from_custom_kubeconfig(parsed, &kube::config::KubeConfigOptions::default())
+            .await
+            .map_err(|e| host(&e))?;
+    kube::Client::try_from(config).map_err(|e| host(&e))
+}
+
+impl HostState {
+    /// The call's Kubernetes scope, if the capability is granted and the call has one.
+    fn kubernetes(&self) -> Result<Arc<KubernetesScope>, WitError> {
+        self.call.check("kubernetes")?;
+        self.call.kubernetes.clone().ok_or_else(|| {
+            WitError::Unavailable(
+                "this call acts for no deployment on a Kubernetes environment".into(),
+            )
+        })
+    }
+}
+
+/// Runs `op` with the call's scope, or answers why there is none.
+macro_rules! with_scope {
+    ($state:expr, |$scope:ident| $op:expr) => {
+        Ok(match $state.kubernetes() {
+            Ok($scope) => $op.await,
+            Err(e) => Err(e),
+        })
+    };
+}
+
+impl kubernetes_cluster::Host for HostState {
+    async fn apply(
+        &mut self,
+        namespace: String,
+        manifest: String,
+    ) -> wasmtime::Result<Result<String, WitError>> {
+        with_scope!(self, |scope| ops::apply(&scope, &namespace, &manifest))
+    }
+
+    async fn get_object(
+        &mut self,
+        namespace: String,
+        api_version: String,
+        kind: String,
+        name: String,
+    ) -> wasmtime::Result<Result<Option<String>, WitError>> {
+        with_scope!(self, |scope| ops::get(
+            &scope,
+            &namespace,
+            &api_version,
+            &kind,
+            &name
+        ))
+    }
+
+    async fn list_objects(
+        &mut self,
+        namespace: String,
+        api_version: String,
+        kind: String,
+        label_selector: Option<String>,
+    ) -> wasmtime::Result<Result<Vec<String>, WitError>> {
+        with_scope!(self, |scope| ops::list(
+            &scope,
+            &namespace,
+            &api_version,
+            &kind,
+            label_selector.as_deref()
+        ))
+    }
+
+    async fn delete_object(
+        &mut self,
+        namespace: String,
+        api_version: String,
+        kind: String,
+        name: String,
+    ) -> wasmtime::Result<Result<bool, WitError>> {
+        with_scope!(self, |scope| ops::delete(
+            &scope,
+            &namespace,
+            &api_version,
+            &kind,
+            &name
+        ))
+    }
+
+    async fn rollout_status(
+        &mut self,
+        namespace: String,
+        kind: String,
+        name: String,
+    ) -> wasmtime::Result<Result<Rollout, WitError>> {
+        with_scope!(self, |scope| ops::rollout_status(
+            &scope, &namespace, &kind, &name
+        ))
+    }
+
+    async fn pod_logs(
+        &mut self,
+        namespace: String,
+        pod: String,
+        container: Option<String>,
+        cursor: Option<String>,
+        max_lines: u32,
+    ) -> wasmtime::Result<Result<LogPage, WitError>> {
+        with_scope!(self, |scope| ops::pod_logs(
+            &scope,
+            &namespace,
+            &pod,
+            container.as_deref(),
+            cursor.as_deref(),
+            max_lines
+        ))
+    }
+
+    async fn create_secret(
+        &mut self,
+        namespace: String,
+        name: String,
+        entries: Vec<(String, SecretRef)>,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        with_scope!(self, |scope| ops::create_secret(
+            &scope, &namespace, &name, &entries
+        ))
+    }
+}
