@@ -287,7 +287,7 @@ pub(super) async fn pod_logs(
     }
     let since_time = pager
         .since_nanos()
-        .map(|n| jiff::Timestamp::from_nanosecond(n))
+        .map(jiff::Timestamp::from_nanosecond)
         .transpose()
         .map_err(|e| WitError::InvalidInput(format!("the cursor's time: {e}")))?;
     let params = LogParams {
