@@ -21,6 +21,7 @@ pub const GUESTS: &[(&str, &str)] = &[
         "komander_test_docker_guest",
         "plugin host docker, benchmark",
     ),
+    ("komander_test_kubernetes_guest", "plugin host kubernetes"),
     ("webhook_runtime", "plugin host sandbox"),
 ];
 

@@ -58,6 +58,12 @@ pub mod docker {
     pub use crate::bindings::komander::docker::{engine, types};
 }
 
+/// The Kubernetes cluster of the environment a call acts for (`kubernetes-runtime` plugins;
+/// needs the `kubernetes` grant, limited to the namespaces and kinds the admin granted).
+pub mod kubernetes {
+    pub use crate::bindings::komander::kubernetes::cluster;
+}
+
 /// Writing a runtime: the [`Runtime`] trait and the types of `komander:runtime`.
 pub mod runtime {
     pub use crate::bindings::komander::host::types::{

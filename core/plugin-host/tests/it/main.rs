@@ -6,6 +6,7 @@ mod docker;
 #[path = "../../../../tests/src/guests.rs"]
 mod guests;
 mod install;
+mod kubernetes;
 mod loading;
 mod sandbox;
 mod wit;
