@@ -14,6 +14,10 @@ use std::{
 /// a suite fails `every_guest_is_tested`.
 pub const GUESTS: &[(&str, &str)] = &[
     (
+        "komander_compose",
+        "first-party: compose runtime, install at start",
+    ),
+    (
         "komander_test_guest",
         "plugin host sandbox, plugin lifecycle",
     ),

@@ -179,6 +179,46 @@ impl App {
         Ok(count)
     }
 
+    /// Installs the first-party plugins shipped in the binary (`embedded`, components), with
+    /// every capability they ask for granted: one not installed is installed, one installed
+    /// at an older version is upgraded (its grants carry over); one installed at the same or
+    /// a newer version (an admin's upgrade) is left alone. Acts as the local admin or the
+    /// bootstrap user. Runs in the background at start, after the installed plugins loaded,
+    /// so readiness never waits on a compile. Answers how many it installed or upgraded.
+    ///
+    /// # Errors
+    /// When no instance admin exists to act as, or the store fails; a component that is
+    /// refused is logged and skipped.
+    pub async fn install_first_party_plugins(&self, embedded: &[&[u8]]) -> Result<usize> {
+        let caller = self.system_caller().await?;
+        let mut changed = 0;
+        for bytes in embedded {
+            let manifest = Manifest::find(bytes).map_err(internal)?;
+            let installed = self.store.plugin(&manifest.id).await?;
+            let result = match installed {
+                None => {
+                    self.install_plugin(&caller, bytes.to_vec(), None, true)
+                        .await
+                }
+                Some(record) if is_newer(&manifest.version, &record.version) => {
+                    self.upgrade_plugin(&caller, &manifest.id, bytes.to_vec(), None)
+                        .await
+                }
+                Some(_) => continue,
+            };
+            match result {
+                Ok(plugin) => {
+                    info!(plugin = %plugin.id, version = %plugin.version, "first-party plugin installed");
+                    changed += 1;
+                }
+                Err(error) => {
+                    warn!(plugin = %manifest.id, %error, "a first-party plugin was not installed")
+                }
+            }
+        }
+        Ok(changed)
+    }
+
     /// `GET /api/v1/plugins`: installed plugins, by id.
     ///
     /// # Errors
@@ -598,6 +638,14 @@ impl App {
             .await
             .map_err(|e| AppError::from_store(e, "plugin"))?;
         Ok(plugin_view(record))
+    }
+}
+
+/// Whether version `a` is newer than `b` (semver; anything unparsable is not newer).
+fn is_newer(a: &str, b: &str) -> bool {
+    match (semver::Version::parse(a), semver::Version::parse(b)) {
+        (Ok(a), Ok(b)) => a > b,
+        _ => false,
     }
 }
 

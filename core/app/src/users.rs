@@ -97,6 +97,25 @@ impl App {
         Ok(path.exists().then_some(path))
     }
 
+    /// The instance admin Komander acts as for what it does on its own (installing the
+    /// first-party plugins at start): the local admin, else the bootstrap user.
+    ///
+    /// # Errors
+    /// When neither exists, or the store fails.
+    pub async fn system_caller(&self) -> Result<Caller> {
+        for handle in [LOCAL_ADMIN, BOOTSTRAP_USER] {
+            let handle = handle.parse().expect("a valid handle");
+            if let Some(user) = self.store.user_by_handle(&handle).await?
+                && user.instance_admin
+            {
+                return Ok(Caller { user });
+            }
+        }
+        Err(AppError::Internal(
+            "neither the local admin nor the bootstrap user exists".into(),
+        ))
+    }
+
     /// Makes sure the instance-admin service user `bootstrap` holds `token`.
     ///
     /// # Errors

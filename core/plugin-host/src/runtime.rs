@@ -8,10 +8,13 @@ use crate::{
 
 pub use crate::bindings::{
     runtime_types::{
-        BuildSource, DeploymentPlan, DeploymentSpec, ServicePort, ServiceSource, ServiceSpec,
+        BuildSource, Bundle, BundleFile, Change, ChangeAction, DeploymentPlan, DeploymentSpec,
+        DeploymentStatus, ServicePort, ServiceSource, ServiceSpec, ServiceState, ServiceStatus,
         ServiceVolume, StepResult,
     },
-    types::{EnvValue, EnvVar, Error as GuestError, Protocol, SecretRef},
+    types::{
+        EnvValue, EnvVar, Error as GuestError, LogEntry, LogPage, LogSource, Protocol, SecretRef,
+    },
 };
 
 /// Why a runtime call failed: the sandbox stopped it, or the guest answered an error.
@@ -104,6 +107,117 @@ impl PluginEngine {
         })
         .await
         .and_then(|step| check_step(plugin, step))
+    }
+
+    /// `plan(spec)`: what applying a deployment would change.
+    ///
+    /// # Errors
+    /// [`RuntimeCallError`].
+    pub async fn plan(
+        &self,
+        plugin: &LoadedPlugin,
+        context: CallContext,
+        spec: DeploymentSpec,
+    ) -> Result<DeploymentPlan, RuntimeCallError> {
+        self.runtime_call(plugin, context, move |store, bindings| {
+            Box::pin(async move {
+                bindings
+                    .komander_runtime_runtime()
+                    .call_plan(&mut *store, &spec)
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// `status(spec)`: how each service of a deployment is doing.
+    ///
+    /// # Errors
+    /// [`RuntimeCallError`].
+    pub async fn status(
+        &self,
+        plugin: &LoadedPlugin,
+        context: CallContext,
+        spec: DeploymentSpec,
+    ) -> Result<DeploymentStatus, RuntimeCallError> {
+        self.runtime_call(plugin, context, move |store, bindings| {
+            Box::pin(async move {
+                bindings
+                    .komander_runtime_runtime()
+                    .call_status(&mut *store, &spec)
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// `logs(spec, service, cursor, max-lines)`: a page of a service's log.
+    ///
+    /// # Errors
+    /// [`RuntimeCallError`].
+    pub async fn logs(
+        &self,
+        plugin: &LoadedPlugin,
+        context: CallContext,
+        spec: DeploymentSpec,
+        service: String,
+        cursor: Option<String>,
+        max_lines: u32,
+    ) -> Result<LogPage, RuntimeCallError> {
+        self.runtime_call(plugin, context, move |store, bindings| {
+            Box::pin(async move {
+                bindings
+                    .komander_runtime_runtime()
+                    .call_logs(&mut *store, &spec, &service, cursor.as_ref(), max_lines)
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// `destroy-step(spec, continuation)`: one bounded step of destroying a deployment, under
+    /// the same contract as [`PluginEngine::apply_step`].
+    ///
+    /// # Errors
+    /// [`RuntimeCallError`].
+    pub async fn destroy_step(
+        &self,
+        plugin: &LoadedPlugin,
+        context: CallContext,
+        spec: DeploymentSpec,
+        continuation: Option<Vec<u8>>,
+    ) -> Result<StepResult, RuntimeCallError> {
+        self.runtime_call(plugin, context, move |store, bindings| {
+            Box::pin(async move {
+                bindings
+                    .komander_runtime_runtime()
+                    .call_destroy_step(&mut *store, &spec, continuation.as_deref())
+                    .await
+            })
+        })
+        .await
+        .and_then(|step| check_step(plugin, step))
+    }
+
+    /// `export-bundle(spec)`: the deployment as files to run without Komander.
+    ///
+    /// # Errors
+    /// [`RuntimeCallError`].
+    pub async fn export_bundle(
+        &self,
+        plugin: &LoadedPlugin,
+        context: CallContext,
+        spec: DeploymentSpec,
+    ) -> Result<Bundle, RuntimeCallError> {
+        self.runtime_call(plugin, context, move |store, bindings| {
+            Box::pin(async move {
+                bindings
+                    .komander_runtime_runtime()
+                    .call_export_bundle(&mut *store, &spec)
+                    .await
+            })
+        })
+        .await
     }
 }
 

@@ -54,12 +54,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "komander is ready"
     );
     println!("Komander listening on http://{address}");
-    // Installed plugins load in the background (from their precompiled artifacts): readiness
-    // never waits on a compile.
+    // Installed plugins load in the background (from their precompiled artifacts), then the
+    // first-party plugins shipped in this binary install or upgrade: readiness never waits on
+    // a compile.
     let loader = app.clone();
     tokio::spawn(async move {
         if let Err(e) = loader.load_installed_plugins().await {
             tracing::error!(error = %e, "loading installed plugins failed");
+        }
+        let embedded: Vec<&[u8]> = komander_first_party::PLUGINS
+            .iter()
+            .map(|p| p.bytes)
+            .collect();
+        if let Err(e) = loader.install_first_party_plugins(&embedded).await {
+            tracing::error!(error = %e, "installing the first-party plugins failed");
         }
     });
     axum::serve(listener, router(AppState::new(app)))

@@ -16,20 +16,20 @@ use komander_plugin_host::{
 use crate::{loading, sandbox::spec};
 
 #[path = "../../../../tests/src/docker.rs"]
-mod test_docker;
+pub mod test_docker;
 
 const PLUGIN: &str = "komander_test_docker_guest";
 
 /// One test's deployment: unique ids and names, so tests run side by side on one engine.
-struct Deployment {
-    docker: Docker,
-    ids: DeploymentIds,
-    prefix: String,
+pub struct Deployment {
+    pub docker: Docker,
+    pub ids: DeploymentIds,
+    pub prefix: String,
     bind_root: tempfile::TempDir,
 }
 
 impl Deployment {
-    async fn new(name: &str) -> Option<Deployment> {
+    pub async fn new(name: &str) -> Option<Deployment> {
         let docker = test_docker::engine().await?;
         let unique = format!("{name}-{}-{}", std::process::id(), nanos());
         Some(Deployment {
@@ -54,7 +54,7 @@ impl Deployment {
         .with_bind_root(self.bind_root.path().to_owned())
     }
 
-    fn context(&self, granted: &[&str]) -> CallContext {
+    pub fn context(&self, granted: &[&str]) -> CallContext {
         let mut context = CallContext::new(
             "komander.test-docker-guest@0.1.0",
             granted.iter().map(|g| (*g).to_owned()),
@@ -87,7 +87,7 @@ impl Deployment {
         }
     }
 
-    async fn cleanup(&self) {
+    pub async fn cleanup(&self) {
         test_docker::remove_deployment(&self.docker, &self.ids.deployment).await;
     }
 }
@@ -99,7 +99,7 @@ fn nanos() -> u128 {
         .as_nanos()
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -108,7 +108,7 @@ fn free_port() -> u16 {
 }
 
 /// GETs `http://127.0.0.1:<port>/`, retrying for up to 5 s while the server starts.
-async fn get(port: u16) -> String {
+pub async fn get(port: u16) -> String {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     for _ in 0..50 {
         if let Ok(response) = client.get(format!("http://127.0.0.1:{port}/")).send().await

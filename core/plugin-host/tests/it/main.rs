@@ -1,7 +1,8 @@
-//! The plugin host against real components: the test guest and the example runtime built from
-//! `plugins/` for wasm32-wasip2, and hand-written components for what a toolchain would not
-//! produce. One binary, a module per area.
+//! The plugin host against real components: the test guests, the example runtime and the
+//! first-party Compose runtime built from `plugins/` for wasm32-wasip2, and hand-written
+//! components for what a toolchain would not produce. One binary, a module per area.
 
+mod compose;
 mod docker;
 #[path = "../../../../tests/src/guests.rs"]
 mod guests;
