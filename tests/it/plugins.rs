@@ -722,6 +722,105 @@ async fn settings_are_checked_against_the_config_schema_and_reach_the_plugin() {
     );
 }
 
+/// GETs a plugin from a running server, waiting (at most 60 s) until `ready` holds for it.
+async fn plugin_when(
+    server: &ServerProcess,
+    id: &str,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let client = ServerProcess::client();
+    let url = format!("{}/api/v1/plugins/{id}", server.base);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let response = client
+            .get(&url)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::OK {
+            let plugin: serde_json::Value = response.json().await.unwrap();
+            if ready(&plugin) {
+                return plugin;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "plugin {id} never became ready: {}",
+            std::fs::read_to_string(&server.log).unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn first_party_plugins_install_at_first_start_and_upgrade_like_any_other() {
+    let compose = komander_first_party::PLUGINS
+        .iter()
+        .find(|p| p.name == "komander_compose")
+        .expect("the Compose runtime is first-party");
+    let mut server = ServerProcess::start(&[], "info");
+    let installed = plugin_when(&server, "komander.compose", |_| true).await;
+    assert_eq!(installed["status"], "enabled");
+    assert_eq!(installed["world"], "docker");
+    assert_eq!(installed["version"], "0.1.0");
+    assert_eq!(installed["granted"], json!(["docker", "progress"]));
+    assert_eq!(
+        installed["sha256"],
+        komander_plugin_host::digest(compose.bytes)
+    );
+
+    // An admin upgrades it like any other plugin; a restart does not take that back.
+    let newer = with_manifest_edit(
+        compose.bytes,
+        r#"version = "0.1.0""#,
+        r#"version = "0.1.9""#,
+    );
+    let response = ServerProcess::client()
+        .post(format!(
+            "{}/api/v1/plugins/komander.compose/upgrade",
+            server.base
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .header(header::CONTENT_TYPE, "application/wasm")
+        .body(newer.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    server.restart(&[], "info");
+    // The background work at start ends with the first-party check: wait for its log line
+    // (the second in the log, which both starts append to).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(&server.log)
+        .unwrap_or_default()
+        .matches("first-party plugins checked")
+        .nth(1)
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restart never loaded its plugins"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let kept = plugin_when(&server, "komander.compose", |_| true).await;
+    assert_eq!(kept["version"], "0.1.9");
+    assert_eq!(kept["sha256"], komander_plugin_host::digest(&newer));
+
+    // Uninstalled, it comes back at the next start (disable it to stop using it).
+    let response = ServerProcess::client()
+        .delete(format!("{}/api/v1/plugins/komander.compose", server.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    server.restart(&[], "info");
+    let back = plugin_when(&server, "komander.compose", |p| p["version"] == "0.1.0").await;
+    assert_eq!(back["status"], "enabled");
+}
+
 #[test]
 fn every_guest_is_tested() {
     guests::every_guest_is_tested();

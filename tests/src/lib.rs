@@ -247,7 +247,35 @@ impl ServerProcess {
     pub fn start(env: &[(&str, &str)], rust_log: &str) -> ServerProcess {
         let data_dir = tempfile::tempdir().expect("a temp dir");
         let log = data_dir.path().join("server.log");
-        let log_file = std::fs::File::create(&log).expect("the log file");
+        let (child, base) = Self::spawn(data_dir.path(), &log, env, rust_log);
+        ServerProcess {
+            child,
+            base,
+            data_dir,
+            log,
+        }
+    }
+
+    /// Stops the server and starts it again on the same data directory, as an operator's
+    /// restart would.
+    ///
+    /// # Panics
+    /// As [`ServerProcess::start`].
+    pub fn restart(&mut self, env: &[(&str, &str)], rust_log: &str) {
+        self.stop();
+        let (child, base) = Self::spawn(self.data_dir.path(), &self.log, env, rust_log);
+        self.child = child;
+        self.base = base;
+    }
+
+    /// Starts `komander serve` in `dir` (data in `dir/data`), appending to `log`; answers the
+    /// process and its base URL.
+    fn spawn(dir: &Path, log: &Path, env: &[(&str, &str)], rust_log: &str) -> (Child, String) {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("the log file");
         let mut command = Command::new(komander_binary());
         command
             .arg("serve")
@@ -255,7 +283,7 @@ impl ServerProcess {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", rust_log)
             .env("KOMANDER_LISTEN", "127.0.0.1:0")
-            .env("KOMANDER_DATA_DIR", data_dir.path().join("data"))
+            .env("KOMANDER_DATA_DIR", dir.join("data"))
             .env("KOMANDER_BOOTSTRAP_TOKEN", ADMIN_TOKEN)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -270,21 +298,15 @@ impl ServerProcess {
                 }
             }
         });
-        let base = match receiver.recv_timeout(Duration::from_secs(30)) {
-            Ok(base) => base,
+        match receiver.recv_timeout(Duration::from_secs(30)) {
+            Ok(base) => (child, base),
             Err(_) => {
                 let _ = child.kill();
                 panic!(
                     "komander serve did not start: {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
+                    std::fs::read_to_string(log).unwrap_or_default()
                 );
             }
-        };
-        ServerProcess {
-            child,
-            base,
-            data_dir,
-            log,
         }
     }
 

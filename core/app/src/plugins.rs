@@ -216,6 +216,7 @@ impl App {
                 }
             }
         }
+        info!(changed, "first-party plugins checked");
         Ok(changed)
     }
 
