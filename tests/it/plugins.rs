@@ -819,6 +819,32 @@ async fn first_party_plugins_install_at_first_start_and_upgrade_like_any_other()
     server.restart(&[], "info");
     let back = plugin_when(&server, "komander.compose", |p| p["version"] == "0.1.0").await;
     assert_eq!(back["status"], "enabled");
+
+    // An older build installed (say, by a restore) is upgraded to the binary's at start.
+    let older = with_manifest_edit(
+        compose.bytes,
+        r#"version = "0.1.0""#,
+        r#"version = "0.0.9""#,
+    );
+    let response = ServerProcess::client()
+        .post(format!(
+            "{}/api/v1/plugins/komander.compose/upgrade",
+            server.base
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .header(header::CONTENT_TYPE, "application/wasm")
+        .body(older)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    server.restart(&[], "info");
+    let upgraded = plugin_when(&server, "komander.compose", |p| p["version"] == "0.1.0").await;
+    assert_eq!(
+        upgraded["sha256"],
+        komander_plugin_host::digest(compose.bytes)
+    );
+    assert_eq!(upgraded["granted"], json!(["docker", "progress"]));
 }
 
 #[test]

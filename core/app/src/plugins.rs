@@ -181,7 +181,7 @@ impl App {
 
     /// Installs the first-party plugins shipped in the binary (`embedded`, components), with
     /// every capability they ask for granted: one not installed is installed, one installed
-    /// at an older version is upgraded (its grants carry over); one installed at the same or
+    /// at an older version is upgraded (and granted what it asks for); one installed at the same or
     /// a newer version (an admin's upgrade) is left alone. Acts as the local admin or the
     /// bootstrap user. Runs in the background at start, after the installed plugins loaded,
     /// so readiness never waits on a compile. Answers how many it installed or upgraded.
@@ -201,8 +201,20 @@ impl App {
                         .await
                 }
                 Some(record) if is_newer(&manifest.version, &record.version) => {
-                    self.upgrade_plugin(&caller, &manifest.id, bytes.to_vec(), None)
+                    // First-party plugins are trusted: what a new version asks for is granted.
+                    match self
+                        .upgrade_plugin(&caller, &manifest.id, bytes.to_vec(), None)
                         .await
+                    {
+                        Ok(_) => {
+                            let all = PluginGrant {
+                                capabilities: Vec::new(),
+                                all: true,
+                            };
+                            self.grant_plugin(&caller, &manifest.id, all).await
+                        }
+                        Err(e) => Err(e),
+                    }
                 }
                 Some(_) => continue,
             };

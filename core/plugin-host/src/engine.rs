@@ -33,6 +33,12 @@ use crate::{
 /// the allocator to fail fast rather than exhaust the host.
 const POOLED_INSTANCES: u32 = 64;
 
+/// Bytes of a pooled memory or table kept mapped between calls and reset in place.
+const KEEP_RESIDENT_BYTES: usize = 1 << 20;
+
+/// Pooled slots decommitted together.
+const DECOMMIT_BATCH: usize = 8;
+
 /// The WIT version this host implements; components built against any `0.1.x` link.
 pub const WIT_VERSION: semver::Version = semver::Version::new(0, 1, 0);
 
@@ -116,7 +122,14 @@ impl PluginEngine {
             .total_memories(POOLED_INSTANCES * 4)
             .total_tables(POOLED_INSTANCES * 8)
             .total_stacks(POOLED_INSTANCES)
-            .max_memory_size(RUNTIME_MEMORY_BYTES);
+            .max_memory_size(RUNTIME_MEMORY_BYTES)
+            // Reset a finished call's memory by rewriting the pages it dirtied (found with
+            // PAGEMAP_SCAN on Linux 6.7 and later) instead of unmapping them, and decommit what
+            // remains in batches: fewer system calls and page faults per fresh instance.
+            .pagemap_scan(wasmtime::Enabled::Auto)
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_BYTES)
+            .decommit_batch_size(DECOMMIT_BATCH);
         let mut config = Config::new();
         config
             .wasm_component_model(true)

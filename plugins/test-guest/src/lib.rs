@@ -34,6 +34,13 @@ impl Runtime for TestGuest {
                 }
             }
             "panic" => panic!("the test guest panics on purpose"),
+            "remember" => {
+                // A static counted up on every call: a call that found an earlier call's
+                // memory would answer more than 1.
+                static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let seen = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                Ok(vec![seen.to_string()])
+            }
             "log-spam" => {
                 for i in 0..100_000 {
                     log::log(log::Level::Info, &format!("spam line {i}"));

@@ -168,6 +168,18 @@ async fn a_panic_is_a_crash_and_the_next_call_is_fresh() {
 }
 
 #[tokio::test]
+async fn nothing_a_call_writes_reaches_the_next_one() {
+    let (engine, plugin) = loading::load("komander_test_guest").await;
+    for _ in 0..20 {
+        let answer = engine
+            .validate(&plugin, context(ALL), spec(&[("behavior", "remember")]))
+            .await
+            .unwrap();
+        assert_eq!(answer, ["1"], "a fresh instance sees a fresh memory");
+    }
+}
+
+#[tokio::test]
 async fn log_spam_is_capped_and_print_spam_fails_typed() {
     let (engine, plugin) = loading::load("komander_test_guest").await;
     let started = Instant::now();
