@@ -753,6 +753,22 @@ async fn plugin_when(
     }
 }
 
+/// Upgrades `komander.compose` on a running server to the build `bytes`, as an admin.
+async fn upgrade_compose(server: &ServerProcess, bytes: Vec<u8>) {
+    let response = ServerProcess::client()
+        .post(format!(
+            "{}/api/v1/plugins/komander.compose/upgrade",
+            server.base
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .header(header::CONTENT_TYPE, "application/wasm")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn first_party_plugins_install_at_first_start_and_upgrade_like_any_other() {
     let compose = komander_first_party::PLUGINS
@@ -776,18 +792,7 @@ async fn first_party_plugins_install_at_first_start_and_upgrade_like_any_other()
         r#"version = "0.1.0""#,
         r#"version = "0.1.9""#,
     );
-    let response = ServerProcess::client()
-        .post(format!(
-            "{}/api/v1/plugins/komander.compose/upgrade",
-            server.base
-        ))
-        .bearer_auth(ADMIN_TOKEN)
-        .header(header::CONTENT_TYPE, "application/wasm")
-        .body(newer.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    upgrade_compose(&server, newer.clone()).await;
     server.restart(&[], "info");
     // The background work at start ends with the first-party check: wait for its log line
     // (the second in the log, which both starts append to).
@@ -826,18 +831,7 @@ async fn first_party_plugins_install_at_first_start_and_upgrade_like_any_other()
         r#"version = "0.1.0""#,
         r#"version = "0.0.9""#,
     );
-    let response = ServerProcess::client()
-        .post(format!(
-            "{}/api/v1/plugins/komander.compose/upgrade",
-            server.base
-        ))
-        .bearer_auth(ADMIN_TOKEN)
-        .header(header::CONTENT_TYPE, "application/wasm")
-        .body(older)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    upgrade_compose(&server, older).await;
     server.restart(&[], "info");
     let upgraded = plugin_when(&server, "komander.compose", |p| p["version"] == "0.1.0").await;
     assert_eq!(

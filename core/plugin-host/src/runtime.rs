@@ -33,6 +33,38 @@ pub enum RuntimeCallError {
     },
 }
 
+/// Defines the method of [`PluginEngine`] that calls one function of the `runtime` export:
+/// its arguments, what it answers, the generated call, and optionally a check of the answer.
+macro_rules! runtime_function {
+    (
+        $(#[$doc:meta])*
+        $name:ident($($arg:ident: $ty:ty),*) -> $out:ty
+            => $call:ident($($pass:expr),*) $(, checked by $check:ident)?
+    ) => {
+        $(#[$doc])*
+        ///
+        /// # Errors
+        /// [`RuntimeCallError`].
+        pub async fn $name(
+            &self,
+            plugin: &LoadedPlugin,
+            context: CallContext,
+            $($arg: $ty),*
+        ) -> Result<$out, RuntimeCallError> {
+            self.runtime_call(plugin, context, move |store, bindings| {
+                Box::pin(async move {
+                    bindings
+                        .komander_runtime_runtime()
+                        .$call(&mut *store, $($pass),*)
+                        .await
+                })
+            })
+            .await
+            $(.and_then(|answer| $check(plugin, answer)))?
+        }
+    };
+}
+
 impl PluginEngine {
     /// Runs one function of a runtime plugin's `runtime` export.
     async fn runtime_call<R: Send + 'static>(
@@ -63,162 +95,46 @@ impl PluginEngine {
         })
     }
 
-    /// `validate(spec)`: the plugin's warnings about a deployment, or why it cannot run it.
-    ///
-    /// # Errors
-    /// [`RuntimeCallError`].
-    pub async fn validate(
-        &self,
-        plugin: &LoadedPlugin,
-        context: CallContext,
-        spec: DeploymentSpec,
-    ) -> Result<Vec<String>, RuntimeCallError> {
-        self.runtime_call(plugin, context, move |store, bindings| {
-            Box::pin(async move {
-                bindings
-                    .komander_runtime_runtime()
-                    .call_validate(&mut *store, &spec)
-                    .await
-            })
-        })
-        .await
-    }
+    runtime_function!(
+        /// `validate(spec)`: the plugin's warnings about a deployment, or why it cannot run it.
+        validate(spec: DeploymentSpec) -> Vec<String> => call_validate(&spec)
+    );
 
-    /// `apply-step(spec, continuation)`: one bounded step of applying a deployment. A step
-    /// that breaks the contract (`done` without dropping the continuation or the reverse, a
-    /// continuation over [`CONTINUATION_BYTES`]) is the plugin's `internal` error.
-    ///
-    /// # Errors
-    /// [`RuntimeCallError`].
-    pub async fn apply_step(
-        &self,
-        plugin: &LoadedPlugin,
-        context: CallContext,
-        spec: DeploymentSpec,
-        continuation: Option<Vec<u8>>,
-    ) -> Result<StepResult, RuntimeCallError> {
-        self.runtime_call(plugin, context, move |store, bindings| {
-            Box::pin(async move {
-                bindings
-                    .komander_runtime_runtime()
-                    .call_apply_step(&mut *store, &spec, continuation.as_deref())
-                    .await
-            })
-        })
-        .await
-        .and_then(|step| check_step(plugin, step))
-    }
+    runtime_function!(
+        /// `plan(spec)`: what applying a deployment would change.
+        plan(spec: DeploymentSpec) -> DeploymentPlan => call_plan(&spec)
+    );
 
-    /// `plan(spec)`: what applying a deployment would change.
-    ///
-    /// # Errors
-    /// [`RuntimeCallError`].
-    pub async fn plan(
-        &self,
-        plugin: &LoadedPlugin,
-        context: CallContext,
-        spec: DeploymentSpec,
-    ) -> Result<DeploymentPlan, RuntimeCallError> {
-        self.runtime_call(plugin, context, move |store, bindings| {
-            Box::pin(async move {
-                bindings
-                    .komander_runtime_runtime()
-                    .call_plan(&mut *store, &spec)
-                    .await
-            })
-        })
-        .await
-    }
+    runtime_function!(
+        /// `apply-step(spec, continuation)`: one bounded step of applying a deployment. A step
+        /// that breaks the contract (`done` without dropping the continuation or the reverse, a
+        /// continuation over [`CONTINUATION_BYTES`]) is the plugin's `internal` error.
+        apply_step(spec: DeploymentSpec, continuation: Option<Vec<u8>>) -> StepResult
+            => call_apply_step(&spec, continuation.as_deref()), checked by check_step
+    );
 
-    /// `status(spec)`: how each service of a deployment is doing.
-    ///
-    /// # Errors
-    /// [`RuntimeCallError`].
-    pub async fn status(
-        &self,
-        plugin: &LoadedPlugin,
-        context: CallContext,
-        spec: DeploymentSpec,
-    ) -> Result<DeploymentStatus, RuntimeCallError> {
-        self.runtime_call(plugin, context, move |store, bindings| {
-            Box::pin(async move {
-                bindings
-                    .komander_runtime_runtime()
-                    .call_status(&mut *store, &spec)
-                    .await
-            })
-        })
-        .await
-    }
+    runtime_function!(
+        /// `status(spec)`: how each service of a deployment is doing.
+        status(spec: DeploymentSpec) -> DeploymentStatus => call_status(&spec)
+    );
 
-    /// `logs(spec, service, cursor, max-lines)`: a page of a service's log.
-    ///
-    /// # Errors
-    /// [`RuntimeCallError`].
-    pub async fn logs(
-        &self,
-        plugin: &LoadedPlugin,
-        context: CallContext,
-        spec: DeploymentSpec,
-        service: String,
-        cursor: Option<String>,
-        max_lines: u32,
-    ) -> Result<LogPage, RuntimeCallError> {
-        self.runtime_call(plugin, context, move |store, bindings| {
-            Box::pin(async move {
-                bindings
-                    .komander_runtime_runtime()
-                    .call_logs(&mut *store, &spec, &service, cursor.as_ref(), max_lines)
-                    .await
-            })
-        })
-        .await
-    }
+    runtime_function!(
+        /// `logs(spec, service, cursor, max-lines)`: a page of a service's log.
+        logs(spec: DeploymentSpec, service: String, cursor: Option<String>, max_lines: u32)
+            -> LogPage => call_logs(&spec, &service, cursor.as_ref(), max_lines)
+    );
 
-    /// `destroy-step(spec, continuation)`: one bounded step of destroying a deployment, under
-    /// the same contract as [`PluginEngine::apply_step`].
-    ///
-    /// # Errors
-    /// [`RuntimeCallError`].
-    pub async fn destroy_step(
-        &self,
-        plugin: &LoadedPlugin,
-        context: CallContext,
-        spec: DeploymentSpec,
-        continuation: Option<Vec<u8>>,
-    ) -> Result<StepResult, RuntimeCallError> {
-        self.runtime_call(plugin, context, move |store, bindings| {
-            Box::pin(async move {
-                bindings
-                    .komander_runtime_runtime()
-                    .call_destroy_step(&mut *store, &spec, continuation.as_deref())
-                    .await
-            })
-        })
-        .await
-        .and_then(|step| check_step(plugin, step))
-    }
+    runtime_function!(
+        /// `destroy-step(spec, continuation)`: one bounded step of destroying a deployment,
+        /// under the same contract as [`PluginEngine::apply_step`].
+        destroy_step(spec: DeploymentSpec, continuation: Option<Vec<u8>>) -> StepResult
+            => call_destroy_step(&spec, continuation.as_deref()), checked by check_step
+    );
 
-    /// `export-bundle(spec)`: the deployment as files to run without Komander.
-    ///
-    /// # Errors
-    /// [`RuntimeCallError`].
-    pub async fn export_bundle(
-        &self,
-        plugin: &LoadedPlugin,
-        context: CallContext,
-        spec: DeploymentSpec,
-    ) -> Result<Bundle, RuntimeCallError> {
-        self.runtime_call(plugin, context, move |store, bindings| {
-            Box::pin(async move {
-                bindings
-                    .komander_runtime_runtime()
-                    .call_export_bundle(&mut *store, &spec)
-                    .await
-            })
-        })
-        .await
-    }
+    runtime_function!(
+        /// `export-bundle(spec)`: the deployment as files to run without Komander.
+        export_bundle(spec: DeploymentSpec) -> Bundle => call_export_bundle(&spec)
+    );
 }
 
 /// The largest continuation a step may hand back, in bytes.

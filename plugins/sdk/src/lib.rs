@@ -76,6 +76,22 @@ pub mod runtime {
         StepResult,
     };
 
+    impl DeploymentSpec {
+        /// The environment's runtime setting `key`, if it is set.
+        pub fn setting(&self, key: &str) -> Option<&str> {
+            self.settings
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        }
+
+        /// The environment's runtime setting `key`, or `invalid-input` naming it.
+        pub fn required_setting(&self, key: &str) -> Result<&str, Error> {
+            self.setting(key)
+                .ok_or_else(|| Error::InvalidInput(format!("the {key} setting is missing")))
+        }
+    }
+
     fn missing<T>(operation: &str) -> Result<T, Error> {
         Err(Error::Internal(format!(
             "this runtime does not implement {operation}"

@@ -17,17 +17,6 @@ use komander_plugin_sdk::{
 
 struct TestDockerGuest;
 
-fn setting<'a>(spec: &'a DeploymentSpec, key: &str) -> Option<&'a str> {
-    spec.settings
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
-fn required<'a>(spec: &'a DeploymentSpec, key: &str) -> Result<&'a str, Error> {
-    setting(spec, key).ok_or_else(|| Error::InvalidInput(format!("the {key} setting is missing")))
-}
-
 fn entry(id: &str, depends_on: &[&str], op: Operation) -> OperationEntry {
     OperationEntry {
         id: id.into(),
@@ -96,9 +85,10 @@ fn run(batch: Vec<OperationEntry>) -> Result<Vec<String>, Error> {
 /// The deployment's network, volume and web server: created, started and inspected in one
 /// batch whose dependencies let the network and volume be made together.
 fn lifecycle(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
-    let prefix = required(spec, "prefix")?;
-    let image = required(spec, "image")?;
-    let port: u16 = required(spec, "host-port")?
+    let prefix = spec.required_setting("prefix")?;
+    let image = spec.required_setting("image")?;
+    let port: u16 = spec
+        .required_setting("host-port")?
         .parse()
         .map_err(|_| Error::InvalidInput("host-port is not a port".into()))?;
     let mut web = container(
@@ -172,7 +162,7 @@ fn lifecycle(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
 
 /// Removes what `lifecycle` made, the container before its network and volume.
 fn teardown(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
-    let prefix = required(spec, "prefix")?;
+    let prefix = spec.required_setting("prefix")?;
     run(vec![
         entry(
             "container",
@@ -196,14 +186,17 @@ fn teardown(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
 }
 
 fn count(spec: &DeploymentSpec) -> Result<usize, Error> {
-    required(spec, "count")?
+    spec.required_setting("count")?
         .parse()
         .map_err(|_| Error::InvalidInput("count is not a number".into()))
 }
 
 /// One batch of `count` independent container creations, `<prefix>-0` and on.
 fn create_many(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
-    let (prefix, image) = (required(spec, "prefix")?, required(spec, "image")?);
+    let (prefix, image) = (
+        spec.required_setting("prefix")?,
+        spec.required_setting("image")?,
+    );
     run((0..count(spec)?)
         .map(|i| {
             let name = format!("{prefix}-{i}");
@@ -222,7 +215,7 @@ fn create_many(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
 
 /// One batch removing `<prefix>-0` and on, forcibly.
 fn remove_many(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
-    let prefix = required(spec, "prefix")?;
+    let prefix = spec.required_setting("prefix")?;
     run((0..count(spec)?)
         .map(|i| {
             let name = format!("{prefix}-{i}");
@@ -237,7 +230,7 @@ fn remove_many(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
 
 /// One request that tries to leave the sandbox, named by the `escape` setting.
 fn escape(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
-    let image = setting(spec, "image").unwrap_or("busybox");
+    let image = spec.setting("image").unwrap_or("busybox");
     let mut evil = container("komander-escape".into(), image, &["/bin/busybox", "true"]);
     let bind = |source: &str| {
         Mount::Bind(BindMount {
@@ -246,7 +239,7 @@ fn escape(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
             read_only: false,
         })
     };
-    let op = match required(spec, "escape")? {
+    let op = match spec.required_setting("escape")? {
         "bind-root" => {
             evil.mounts = vec![bind("/")];
             Operation::CreateContainer(evil)
@@ -260,14 +253,14 @@ fn escape(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
             Operation::CreateContainer(evil)
         }
         "bind-through-symlink" => {
-            evil.mounts = vec![bind(required(spec, "source")?)];
+            evil.mounts = vec![bind(spec.required_setting("source")?)];
             Operation::CreateContainer(evil)
         }
         "host-network" | "container-network" => {
-            let network = if required(spec, "escape")? == "host-network" {
+            let network = if spec.required_setting("escape")? == "host-network" {
                 "host".to_owned()
             } else {
-                format!("container:{}", required(spec, "victim")?)
+                format!("container:{}", spec.required_setting("victim")?)
             };
             evil.networks = vec![NetworkAttachment {
                 network,
@@ -290,14 +283,16 @@ fn escape(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
         }
         "foreign-volume" => {
             evil.mounts = vec![Mount::Volume(VolumeMount {
-                name: required(spec, "victim")?.into(),
+                name: spec.required_setting("victim")?.into(),
                 target: "/stolen".into(),
                 read_only: true,
             })];
             Operation::CreateContainer(evil)
         }
-        "foreign-container" => Operation::InspectContainer(required(spec, "victim")?.into()),
-        "stop-foreign-container" => Operation::StartContainer(required(spec, "victim")?.into()),
+        "foreign-container" => Operation::InspectContainer(spec.required_setting("victim")?.into()),
+        "stop-foreign-container" => {
+            Operation::StartContainer(spec.required_setting("victim")?.into())
+        }
         "network-option" => Operation::CreateNetwork(NetworkSpec {
             name: "komander-escape".into(),
             internal: false,
@@ -321,10 +316,15 @@ fn escape(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
 
 /// A page of a container's log, then the cursor on its own line.
 fn logs(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
-    let max: u32 = setting(spec, "max-lines")
+    let max: u32 = spec
+        .setting("max-lines")
         .and_then(|m| m.parse().ok())
         .unwrap_or(100);
-    let page = engine::logs(required(spec, "container")?, setting(spec, "cursor"), max)?;
+    let page = engine::logs(
+        spec.required_setting("container")?,
+        spec.setting("cursor"),
+        max,
+    )?;
     let mut lines: Vec<String> = page
         .entries
         .into_iter()
@@ -351,7 +351,7 @@ fn list() -> Result<Vec<String>, Error> {
 
 impl Runtime for TestDockerGuest {
     fn validate(spec: DeploymentSpec) -> Result<Vec<String>, Error> {
-        match setting(&spec, "behavior").unwrap_or("lifecycle") {
+        match spec.setting("behavior").unwrap_or("lifecycle") {
             "lifecycle" => lifecycle(&spec),
             "teardown" => teardown(&spec),
             "create-many" => create_many(&spec),

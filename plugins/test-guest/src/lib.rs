@@ -9,16 +9,9 @@ use komander_plugin_sdk::{
 
 struct TestGuest;
 
-fn setting<'a>(spec: &'a DeploymentSpec, key: &str) -> Option<&'a str> {
-    spec.settings
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
 impl Runtime for TestGuest {
     fn validate(spec: DeploymentSpec) -> Result<Vec<String>, Error> {
-        match setting(&spec, "behavior").unwrap_or("ok") {
+        match spec.setting("behavior").unwrap_or("ok") {
             "ok" => Ok(vec![format!("{} services", spec.services.len())]),
             "loop" => {
                 let mut n: u64 = 0;
@@ -55,7 +48,8 @@ impl Runtime for TestGuest {
             }
             "config" => Ok(vec![config::get()?]),
             "config-loop" => {
-                let times: u32 = setting(&spec, "times")
+                let times: u32 = spec
+                    .setting("times")
                     .and_then(|t| t.parse().ok())
                     .unwrap_or(0);
                 for _ in 0..times {
@@ -74,9 +68,9 @@ impl Runtime for TestGuest {
                 Ok(vec![])
             }
             "http" => {
-                let path = setting(&spec, "path").unwrap_or("/");
+                let path = spec.setting("path").unwrap_or("/");
                 let response = connections::request(
-                    setting(&spec, "connection").unwrap_or("api"),
+                    spec.setting("connection").unwrap_or("api"),
                     &connections::HttpRequest {
                         method: connections::HttpMethod::Get,
                         path: path.to_owned(),

@@ -9,31 +9,20 @@ use komander_plugin_sdk::{
 
 struct TestKubernetesGuest;
 
-fn setting<'a>(spec: &'a DeploymentSpec, key: &str) -> Option<&'a str> {
-    spec.settings
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
-fn required<'a>(spec: &'a DeploymentSpec, key: &str) -> Result<&'a str, Error> {
-    setting(spec, key).ok_or_else(|| Error::InvalidInput(format!("the {key} setting is missing")))
-}
-
 impl Runtime for TestKubernetesGuest {
     fn validate(spec: DeploymentSpec) -> Result<Vec<String>, Error> {
-        let namespace = required(&spec, "namespace")?;
+        let namespace = spec.required_setting("namespace")?;
         let object = || -> Result<(&str, &str, &str), Error> {
             Ok((
-                setting(&spec, "api-version").unwrap_or("apps/v1"),
-                required(&spec, "kind")?,
-                required(&spec, "name")?,
+                spec.setting("api-version").unwrap_or("apps/v1"),
+                spec.required_setting("kind")?,
+                spec.required_setting("name")?,
             ))
         };
-        match required(&spec, "behavior")? {
+        match spec.required_setting("behavior")? {
             "apply" => Ok(vec![cluster::apply(
                 namespace,
-                required(&spec, "manifest")?,
+                spec.required_setting("manifest")?,
             )?]),
             "get" => {
                 let (api_version, kind, name) = object()?;
@@ -44,10 +33,10 @@ impl Runtime for TestKubernetesGuest {
             }
             "list" => {
                 let (api_version, kind) = (
-                    setting(&spec, "api-version").unwrap_or("apps/v1"),
-                    required(&spec, "kind")?,
+                    spec.setting("api-version").unwrap_or("apps/v1"),
+                    spec.required_setting("kind")?,
                 );
-                cluster::list_objects(namespace, api_version, kind, setting(&spec, "selector"))
+                cluster::list_objects(namespace, api_version, kind, spec.setting("selector"))
             }
             "delete" => {
                 let (api_version, kind, name) = object()?;
@@ -66,9 +55,9 @@ impl Runtime for TestKubernetesGuest {
             "logs" => {
                 let page = cluster::pod_logs(
                     namespace,
-                    required(&spec, "pod")?,
+                    spec.required_setting("pod")?,
                     None,
-                    setting(&spec, "cursor"),
+                    spec.setting("cursor"),
                     100,
                 )?;
                 let mut lines: Vec<String> = page.entries.into_iter().map(|e| e.line).collect();
@@ -78,11 +67,11 @@ impl Runtime for TestKubernetesGuest {
             "secret" => {
                 cluster::create_secret(
                     namespace,
-                    required(&spec, "name")?,
+                    spec.required_setting("name")?,
                     &[(
-                        required(&spec, "key")?.to_owned(),
+                        spec.required_setting("key")?.to_owned(),
                         SecretRef {
-                            name: required(&spec, "secret")?.to_owned(),
+                            name: spec.required_setting("secret")?.to_owned(),
                         },
                     )],
                 )?;
