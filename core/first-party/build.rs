@@ -40,7 +40,14 @@ fn main() {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     build
-        .args(["build", "--release", "--quiet", "--target", TARGET])
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--locked",
+            "--target",
+            TARGET,
+        ])
         .arg("--manifest-path")
         .arg(plugins.join("Cargo.toml"));
     for package in FIRST_PARTY {
@@ -52,7 +59,6 @@ fn main() {
         "RUSTC_WORKSPACE_WRAPPER",
         "RUSTC_WRAPPER",
         "CARGO_BUILD_TARGET",
-        "CARGO_MAKEFLAGS",
         "CARGO_PRIMARY_PACKAGE",
     ] {
         build.env_remove(var);

@@ -180,9 +180,10 @@ impl App {
     }
 
     /// Installs the first-party plugins shipped in the binary (`embedded`, components), with
-    /// every capability they ask for granted: one not installed is installed, one installed
-    /// at an older version is upgraded (and granted what it asks for); one installed at the same or
-    /// a newer version (an admin's upgrade) is left alone. Acts as the local admin or the
+    /// every capability they ask for granted: one not installed is installed; one installed
+    /// as another build of the same or an older version is replaced by this binary's (and
+    /// granted what it asks for); one installed at a newer version (an admin's upgrade) or as
+    /// this very build is left alone. Acts as the local admin or the
     /// bootstrap user. Runs in the background at start, after the installed plugins loaded,
     /// so readiness never waits on a compile. Answers how many it installed or upgraded.
     ///
@@ -193,14 +194,25 @@ impl App {
         let caller = self.system_caller().await?;
         let mut changed = 0;
         for bytes in embedded {
-            let manifest = Manifest::find(bytes).map_err(internal)?;
+            let manifest = match Manifest::find(bytes) {
+                Ok(manifest) => manifest,
+                Err(error) => {
+                    warn!(%error, "a first-party plugin has no readable manifest");
+                    continue;
+                }
+            };
             let installed = self.store.plugin(&manifest.id).await?;
             let result = match installed {
                 None => {
                     self.install_plugin(&caller, bytes.to_vec(), None, true)
                         .await
                 }
-                Some(record) if is_newer(&manifest.version, &record.version) => {
+                // Another build of the same or a newer version: this binary's. An admin's
+                // newer version is kept.
+                Some(record)
+                    if record.digest != komander_plugin_host::digest(bytes)
+                        && !is_newer(&record.version, &manifest.version) =>
+                {
                     // First-party plugins are trusted: what a new version asks for is granted.
                     match self
                         .upgrade_plugin(&caller, &manifest.id, bytes.to_vec(), None)

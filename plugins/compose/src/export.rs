@@ -43,9 +43,14 @@ pub fn bundle(spec: &DeploymentSpec) -> Bundle {
                 yaml.push_str(&format!("    image: {}\n", quoted(image)))
             }
             ServiceSource::Build(build) => {
+                let described: String = build
+                    .context
+                    .description
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect();
                 yaml.push_str(&format!(
-                    "    # built from {}\n    build:\n      context: .\n",
-                    build.context.description
+                    "    # built from {described}\n    build:\n      context: .\n"
                 ));
                 if let Some(dockerfile) = &build.dockerfile {
                     yaml.push_str(&format!("      dockerfile: {}\n", quoted(dockerfile)));
@@ -56,7 +61,7 @@ pub fn bundle(spec: &DeploymentSpec) -> Bundle {
                 if !build.args.is_empty() {
                     yaml.push_str("      args:\n");
                     for (name, value) in &build.args {
-                        yaml.push_str(&format!("        {name}: {}\n", quoted(value)));
+                        yaml.push_str(&format!("        {}: {}\n", quoted(name), quoted(value)));
                     }
                 }
             }
@@ -75,7 +80,7 @@ pub fn bundle(spec: &DeploymentSpec) -> Bundle {
                         format!("\"${{{}}}\"", var.name)
                     }
                 };
-                yaml.push_str(&format!("      {}: {value}\n", var.name));
+                yaml.push_str(&format!("      {}: {value}\n", quoted(&var.name)));
             }
         }
         if service.ports.iter().any(|p| p.host_port.is_some()) {

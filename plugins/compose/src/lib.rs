@@ -20,8 +20,8 @@ use komander_plugin_sdk::{
         engine,
         types::{
             ContainerRemove, ContainerSpec, ContainerState, ContainerSummary, Health, ImageBuild,
-            ImagePull, Mount, NetworkAttachment, NetworkSpec, OpOutput, Operation, OperationEntry,
-            Outcome, PortBinding, PullPolicy, Resources, RestartPolicy, VolumeMount, VolumeSpec,
+            ImagePull, Mount, NetworkAttachment, NetworkSpec, Operation, OperationEntry, Outcome,
+            PortBinding, PullPolicy, Resources, RestartPolicy, VolumeMount, VolumeSpec,
         },
     },
     host::progress,
@@ -83,7 +83,11 @@ fn action(
         {
             Action::Keep
         }
-        Some(_) => Action::Start,
+        Some(c) if matches!(c.state, ContainerState::Created | ContainerState::Exited) => {
+            Action::Start
+        }
+        // Paused, dead or being removed: Docker will not start it; a new one replaces it.
+        Some(_) => Action::Replace,
     }
 }
 
@@ -148,21 +152,36 @@ fn entry(id: String, depends_on: Vec<String>, op: Operation) -> OperationEntry {
 }
 
 /// Runs a batch; the first failure (in batch order) fails the step, naming its operation.
-fn run(batch: Vec<OperationEntry>) -> Result<Vec<String>, Error> {
+fn run(batch: Vec<OperationEntry>) -> Result<(), Error> {
     if batch.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
-    let mut done = Vec::new();
     for result in engine::run_batch(&batch)? {
-        match result.outcome {
-            Outcome::Failed(error) => return Err(error),
-            Outcome::Skipped => {}
-            Outcome::Ok(OpOutput::Done | OpOutput::Inspected(_)) => done.push(result.id),
-            Outcome::Ok(_) => done.push(result.id),
+        if let Outcome::Failed(error) = result.outcome {
+            return Err(named(&result.id, error));
         }
     }
-    Ok(done)
+    Ok(())
 }
+
+/// `error` with the operation that failed named in its message.
+fn named(operation: &str, error: Error) -> Error {
+    let with = |message: String| format!("{operation}: {message}");
+    match error {
+        Error::Denied(m) => Error::Denied(with(m)),
+        Error::NotFound(m) => Error::NotFound(with(m)),
+        Error::InvalidInput(m) => Error::InvalidInput(with(m)),
+        Error::Conflict(m) => Error::Conflict(with(m)),
+        Error::Unavailable(m) => Error::Unavailable(with(m)),
+        Error::Timeout(m) => Error::Timeout(with(m)),
+        Error::Internal(m) => Error::Internal(with(m)),
+        rate_limited @ Error::RateLimited(_) => rate_limited,
+    }
+}
+
+/// Services one deployment may hold: each takes up to four operations of one batch (pull,
+/// remove, create, start), and a batch holds at most 256.
+const MAX_SERVICES: usize = 60;
 
 fn finished(progress_lines: Vec<String>) -> StepResult {
     StepResult {
@@ -177,6 +196,12 @@ impl Runtime for Compose {
         if let Some((key, _)) = spec.settings.first() {
             return Err(Error::InvalidInput(format!(
                 "this runtime has no setting {key:?}"
+            )));
+        }
+        if spec.services.len() > MAX_SERVICES {
+            return Err(Error::InvalidInput(format!(
+                "this runtime runs at most {MAX_SERVICES} services in one deployment, not {}",
+                spec.services.len()
             )));
         }
         let mut warnings = Vec::new();
@@ -258,13 +283,7 @@ impl Runtime for Compose {
                 }),
             ));
             needs.push("network".into());
-            let mut volumes: Vec<&str> = to_create
-                .iter()
-                .flat_map(|(s, _)| s.volumes.iter().map(|v| v.name.as_str()))
-                .collect();
-            volumes.sort_unstable();
-            volumes.dedup();
-            for volume in volumes {
+            for volume in names::volumes(to_create.iter().map(|(s, _)| *s)) {
                 let id = format!("volume:{volume}");
                 batch.push(entry(
                     id.clone(),
@@ -323,10 +342,11 @@ impl Runtime for Compose {
                     .cloned(),
             );
             if *action == Action::Replace {
+                // The old container goes only once everything the new one needs is there.
                 let remove = format!("remove:{}", service.name);
                 batch.push(entry(
                     remove.clone(),
-                    vec![],
+                    create_after.clone(),
                     Operation::RemoveContainer(ContainerRemove {
                         name: name.clone(),
                         force: true,
@@ -447,14 +467,7 @@ impl Runtime for Compose {
             containers.clone(),
             Operation::RemoveNetwork(names::network(&spec)),
         ));
-        let mut volumes: Vec<&str> = spec
-            .services
-            .iter()
-            .flat_map(|s| s.volumes.iter().map(|v| v.name.as_str()))
-            .collect();
-        volumes.sort_unstable();
-        volumes.dedup();
-        for volume in volumes {
+        for volume in names::volumes(&spec.services) {
             batch.push(entry(
                 format!("volume:{volume}"),
                 containers.clone(),

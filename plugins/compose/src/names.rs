@@ -10,9 +10,10 @@ pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 /// The label holding the hash of the service's desired spec.
 pub const SPEC_HASH_LABEL: &str = "komander.compose.spec-hash";
 
-/// The Compose project name: `<project>-<environment>-<deployment>` (slugs).
+/// The Compose project name: `<project>_<environment>_<deployment>` (slugs, which never hold
+/// `_`, so two deployments never share a name).
 pub fn project(spec: &DeploymentSpec) -> String {
-    format!("{}-{}-{}", spec.project, spec.environment, spec.deployment)
+    format!("{}_{}_{}", spec.project, spec.environment, spec.deployment)
 }
 
 /// The deployment's network.
@@ -22,12 +23,23 @@ pub fn network(spec: &DeploymentSpec) -> String {
 
 /// A service's container.
 pub fn container(spec: &DeploymentSpec, service: &str) -> String {
-    format!("{}-{service}", project(spec))
+    format!("{}_{service}", project(spec))
 }
 
 /// A named volume of the deployment.
 pub fn volume(spec: &DeploymentSpec, volume: &str) -> String {
-    format!("{}-{volume}", project(spec))
+    format!("{}_{volume}", project(spec))
+}
+
+/// The volumes `services` mount, each once, by name.
+pub fn volumes<'a>(services: impl IntoIterator<Item = &'a ServiceSpec>) -> Vec<&'a str> {
+    let mut names: Vec<&str> = services
+        .into_iter()
+        .flat_map(|s| s.volumes.iter().map(|v| v.name.as_str()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// The tag of a service's built image.

@@ -67,13 +67,13 @@ pub mod kubernetes {
 /// Writing a runtime: the [`Runtime`] trait and the types of `komander:runtime`.
 pub mod runtime {
     pub use crate::bindings::komander::host::types::{
-        EnvValue, EnvVar, Error, Protocol, RateLimit, SecretRef,
+        BuildContextRef, EnvValue, EnvVar, Error, LogEntry, LogPage, LogSource, Protocol,
+        RateLimit, SecretRef,
     };
-    pub use crate::bindings::komander::host::types::{LogEntry, LogPage, LogSource};
     pub use crate::bindings::komander::runtime::types::{
-        Bundle, BundleFile, Change, ChangeAction, DeploymentPlan, DeploymentSpec, DeploymentStatus,
-        ServicePort, ServiceSource, ServiceSpec, ServiceState, ServiceStatus, ServiceVolume,
-        StepResult,
+        BuildSource, Bundle, BundleFile, Change, ChangeAction, DeploymentPlan, DeploymentSpec,
+        DeploymentStatus, ServicePort, ServiceSource, ServiceSpec, ServiceState, ServiceStatus,
+        ServiceVolume, StepResult,
     };
 
     impl DeploymentSpec {

@@ -7,12 +7,15 @@ use komander_plugin_sdk::{
     docker::{
         engine,
         types::{
-            BindMount, ContainerRemove, ContainerSpec, Mount, NetworkAttachment, NetworkSpec,
-            OpOutput, Operation, OperationEntry, Outcome, PortBinding, Resources, RestartPolicy,
-            VolumeMount, VolumeSpec,
+            BindMount, ContainerRemove, ContainerSpec, ImageBuild, Mount, NetworkAttachment,
+            NetworkSpec, OpOutput, Operation, OperationEntry, Outcome, PortBinding, Resources,
+            RestartPolicy, VolumeMount, VolumeSpec,
         },
     },
-    runtime::{DeploymentSpec, EnvValue, EnvVar, Error, LogSource, Protocol, Runtime, SecretRef},
+    runtime::{
+        BuildContextRef, DeploymentSpec, EnvValue, EnvVar, Error, LogSource, Protocol, Runtime,
+        SecretRef,
+    },
 };
 
 struct TestDockerGuest;
@@ -98,7 +101,7 @@ fn lifecycle(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
             "/bin/busybox",
             "sh",
             "-c",
-            "echo $GREETING > /srv/index.html; echo started; exec /bin/busybox httpd -f -v -p 80 -h /srv",
+            "echo $GREETING > /srv/index.html; echo started; echo \"greeting: $GREETING\"; exec /bin/busybox httpd -f -v -p 80 -h /srv",
         ],
     );
     web.env = vec![EnvVar {
@@ -277,6 +280,11 @@ fn escape(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
             }];
             Operation::CreateContainer(evil)
         }
+        "memory" => {
+            evil.resources.memory_bytes = Some(1 << 30);
+            Operation::CreateContainer(evil)
+        }
+        "no-limits" => Operation::CreateContainer(evil),
         "reserved-label" => {
             evil.labels = vec![("dev.komander.deployment".into(), "someone-else".into())];
             Operation::CreateContainer(evil)
@@ -312,6 +320,35 @@ fn escape(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
         other => return Err(Error::InvalidInput(format!("unknown escape {other:?}"))),
     };
     run(vec![entry("escape", &[], op)])
+}
+
+/// Builds the image tagged by the `tag` setting from the build context `context`, then removes
+/// it when `remove` is set; answers the image id and what the removal did.
+fn build(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
+    let tag = spec.required_setting("tag")?;
+    let mut batch = vec![entry(
+        "build",
+        &[],
+        Operation::BuildImage(ImageBuild {
+            context: BuildContextRef {
+                id: spec.required_setting("context")?.into(),
+                description: "the test context".into(),
+            },
+            dockerfile: None,
+            tag: tag.into(),
+            build_args: vec![("GREETING".into(), "built".into())],
+            target: None,
+            labels: vec![("app".into(), "built".into())],
+        }),
+    )];
+    if spec.setting("remove").is_some() {
+        batch.push(entry(
+            "remove",
+            &["build"],
+            Operation::RemoveImage(tag.into()),
+        ));
+    }
+    run(batch)
 }
 
 /// A page of a container's log, then the cursor on its own line.
@@ -357,6 +394,7 @@ impl Runtime for TestDockerGuest {
             "create-many" => create_many(&spec),
             "remove-many" => remove_many(&spec),
             "escape" => escape(&spec),
+            "build" => build(&spec),
             "logs" => logs(&spec),
             "list" => list(),
             other => Err(Error::InvalidInput(format!("unknown behavior {other:?}"))),

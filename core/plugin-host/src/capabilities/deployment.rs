@@ -4,7 +4,16 @@
 
 use std::collections::HashMap;
 
+use base64::Engine as _;
+
 use crate::bindings::types::Error as WitError;
+
+/// What a secret value becomes in the logs a guest reads.
+pub const REDACTED: &str = "[secret]";
+
+/// Values shorter than this are not redacted from logs: replacing every `a` or `42` would
+/// garble them, and a secret that short is guessable anyway.
+pub const REDACTED_MIN_BYTES: usize = 4;
 
 /// The ids of the deployment a call acts for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +40,22 @@ impl SecretValues {
     /// Lets the reference `name` stand for `value`.
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.0.insert(name.into(), value.into());
+    }
+
+    /// `line` with every value (and its base64 form, as in a Kubernetes Secret's data)
+    /// replaced by [`REDACTED`]: what a container prints of its environment does not reach
+    /// the guest that reads its log. A value transformed otherwise is not caught.
+    pub(crate) fn redact(&self, line: &str) -> String {
+        let mut line = line.to_owned();
+        for value in self.0.values().filter(|v| v.len() >= REDACTED_MIN_BYTES) {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+            for form in [value.as_str(), encoded.as_str()] {
+                if line.contains(form) {
+                    line = line.replace(form, REDACTED);
+                }
+            }
+        }
+        line
     }
 
     /// The value `name` stands for in this call.

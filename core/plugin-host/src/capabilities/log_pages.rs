@@ -6,7 +6,10 @@
 
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::bindings::types::{Error as WitError, LogEntry, LogPage, LogSource};
+use crate::{
+    bindings::types::{Error as WitError, LogEntry, LogPage, LogSource},
+    capabilities::SecretValues,
+};
 
 /// Lines one page holds at most.
 pub const MAX_LINES: u32 = 1_000;
@@ -64,8 +67,10 @@ pub(crate) fn rfc3339_ms(text: &str) -> Option<u64> {
     rfc3339_nanos(text).and_then(|n| u64::try_from(n / 1_000_000).ok())
 }
 
-/// One page being filled from an engine's stamped lines, oldest first.
-pub(crate) struct Pager {
+/// One page being filled from an engine's stamped lines, oldest first, with the call's secret
+/// values taken out of every line.
+pub(crate) struct Pager<'a> {
+    secrets: &'a SecretValues,
     cursor: Option<Cursor>,
     max: usize,
     entries: Vec<(i128, LogEntry)>,
@@ -73,15 +78,20 @@ pub(crate) struct Pager {
     more: bool,
 }
 
-impl Pager {
+impl<'a> Pager<'a> {
     /// A page of at most `max_lines` (1 to [`MAX_LINES`]) after `cursor`, or of the last
-    /// lines without one.
+    /// lines without one, redacting `secrets`.
     ///
     /// # Errors
     /// `invalid-input` for a cursor this host did not issue.
-    pub(crate) fn new(cursor: Option<&str>, max_lines: u32) -> Result<Pager, WitError> {
+    pub(crate) fn new(
+        cursor: Option<&str>,
+        max_lines: u32,
+        secrets: &'a SecretValues,
+    ) -> Result<Pager<'a>, WitError> {
         let max = max_lines.clamp(1, MAX_LINES) as usize;
         Ok(Pager {
+            secrets,
             cursor: cursor.map(Cursor::parse).transpose()?,
             max,
             entries: Vec::with_capacity(max.min(64)),
@@ -121,7 +131,7 @@ impl Pager {
             self.more = true;
             return false;
         }
-        let mut line = line.trim_end_matches('\r').to_owned();
+        let mut line = self.secrets.redact(line.trim_end_matches('\r'));
         super::truncate(&mut line, LINE_BYTES);
         self.entries.push((
             at,
@@ -193,13 +203,28 @@ mod tests {
     }
 
     fn page(lines: &[&str], cursor: Option<&str>, max: u32) -> LogPage {
-        let mut pager = Pager::new(cursor, max).unwrap();
+        let secrets = SecretValues::default();
+        let mut pager = Pager::new(cursor, max, &secrets).unwrap();
         for line in lines {
             if !pager.offer(line, LogSource::Stdout) {
                 break;
             }
         }
         pager.finish()
+    }
+
+    #[test]
+    fn secret_values_and_their_base64_never_reach_a_page() {
+        let mut secrets = SecretValues::default();
+        secrets.insert("db/PASSWORD", "hunter2-long");
+        secrets.insert("short", "ab");
+        let mut pager = Pager::new(None, 10, &secrets).unwrap();
+        pager.offer(
+            "2026-11-25T00:00:01Z password=hunter2-long b64=aHVudGVyMi1sb25n ab",
+            LogSource::Stdout,
+        );
+        let page = pager.finish();
+        assert_eq!(page.entries[0].line, "password=[secret] b64=[secret] ab");
     }
 
     #[test]

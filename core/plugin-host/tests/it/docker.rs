@@ -55,11 +55,20 @@ impl Deployment {
     }
 
     pub fn context(&self, granted: &[&str]) -> CallContext {
+        self.context_with(granted, |scope| scope)
+    }
+
+    /// A context whose scope `adjust` changed (an environment's policy, a build context).
+    pub fn context_with(
+        &self,
+        granted: &[&str],
+        adjust: impl FnOnce(DockerScope) -> DockerScope,
+    ) -> CallContext {
         let mut context = CallContext::new(
             "komander.test-docker-guest@0.1.0",
             granted.iter().map(|g| (*g).to_owned()),
         );
-        context.docker = Some(Arc::new(self.scope()));
+        context.docker = Some(Arc::new(adjust(self.scope())));
         context
     }
 
@@ -70,6 +79,18 @@ impl Deployment {
         plugin: &LoadedPlugin,
         settings: &[(&str, &str)],
     ) -> Result<Vec<String>, GuestError> {
+        self.run_in(engine, plugin, self.context(&["log", "docker"]), settings)
+            .await
+    }
+
+    /// As [`Deployment::run`], under `context`.
+    async fn run_in(
+        &self,
+        engine: &PluginEngine,
+        plugin: &LoadedPlugin,
+        context: CallContext,
+        settings: &[(&str, &str)],
+    ) -> Result<Vec<String>, GuestError> {
         let mut all = vec![
             ("prefix", self.prefix.as_str()),
             ("image", test_docker::IMAGE),
@@ -77,10 +98,7 @@ impl Deployment {
         all.extend_from_slice(settings);
         let mut spec = spec(&all);
         spec.deployment_id = self.ids.deployment.clone();
-        match engine
-            .validate(plugin, self.context(&["log", "docker"]), spec)
-            .await
-        {
+        match engine.validate(plugin, context, spec).await {
             Ok(lines) => Ok(lines),
             Err(RuntimeCallError::Guest { error, .. }) => Err(error),
             Err(other) => panic!("the call itself failed: {other}"),
@@ -195,6 +213,12 @@ async fn a_deployment_runs_as_batches_and_its_logs_page_by_cursor() {
         .await
         .unwrap();
     assert!(first.iter().any(|l| l == "stdout started"), "{first:?}");
+    // What the container printed of its secret reaches the guest redacted.
+    assert!(
+        first.iter().any(|l| l == "stdout greeting: [secret]"),
+        "{first:?}"
+    );
+    assert!(!first.iter().any(|l| l.contains("hello-from-a-secret")));
     let cursor = first.last().unwrap().clone();
     let empty = deployment
         .run(
@@ -357,7 +381,11 @@ async fn escapes_are_refused_with_typed_errors_and_nothing_is_created() {
         })
         .await
         .unwrap();
-    std::os::unix::fs::symlink("/etc", deployment.bind_root.path().join("link")).unwrap();
+    // A symlink planted in the deployment's bind folder (no container can mount that folder
+    // itself, so only someone with the host's access could): it still leads nowhere.
+    let own_binds = deployment.bind_root.path().join(&deployment.ids.deployment);
+    std::fs::create_dir_all(&own_binds).unwrap();
+    std::os::unix::fs::symlink("/etc", own_binds.join("link")).unwrap();
 
     type Expect = fn(&GuestError) -> bool;
     /// An escape, the settings it needs, the error it must get and what that error says.
@@ -368,7 +396,7 @@ async fn escapes_are_refused_with_typed_errors_and_nothing_is_created() {
     let cases: &[Case] = &[
         ("bind-root", &[], denied, "bind source"),
         ("bind-docker-socket", &[], denied, "bind source"),
-        ("bind-outside-root", &[], denied, "HostConfig.Mounts[0]"),
+        ("bind-outside-root", &[], denied, "bind source"),
         (
             "bind-through-symlink",
             &[("source", "link")],
@@ -461,6 +489,143 @@ async fn escapes_are_refused_with_typed_errors_and_nothing_is_created() {
             None::<bollard::query_parameters::RemoveVolumeOptions>,
         )
         .await;
+    deployment.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_environment_policy_and_build_contexts_apply() {
+    use komander_plugin_host::capabilities::docker::ResourceMaximums;
+
+    let Some(deployment) = Deployment::new("policy").await else {
+        return;
+    };
+    let (engine, plugin) = loading::load(PLUGIN).await;
+    let grants = ["log", "docker"];
+    // Resource maximums: a limit above them, or none at all, is denied.
+    let capped = || {
+        deployment.context_with(&grants, |scope| {
+            scope.with_maximums(ResourceMaximums {
+                memory_bytes: Some(512 << 20),
+                nano_cpus: None,
+            })
+        })
+    };
+    for (escape, says) in [
+        ("memory", "above this environment's maximum"),
+        ("no-limits", "requires a memory-bytes limit"),
+    ] {
+        let error = deployment
+            .run_in(
+                &engine,
+                &plugin,
+                capped(),
+                &[("behavior", "escape"), ("escape", escape)],
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, GuestError::Denied(m) if m.contains(says)),
+            "{error:?}"
+        );
+    }
+    // An environment that allows public ports lets a port on 0.0.0.0 through.
+    let public = deployment.context_with(&grants, |scope| scope.with_public_ports(true));
+    let created = deployment
+        .run_in(
+            &engine,
+            &plugin,
+            public,
+            &[("behavior", "escape"), ("escape", "public-port")],
+        )
+        .await
+        .expect("allowed here");
+    assert!(created[0].starts_with("escape: "), "{created:?}");
+    let _ = deployment
+        .docker
+        .remove_container(
+            "komander-escape",
+            Some(bollard::query_parameters::RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+
+    // A build from a context the host prepared, tagged under the deployment, then removed.
+    let context_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        context_dir.path().join("Dockerfile"),
+        format!("FROM {}\nARG GREETING\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo $GREETING > /greeting\"]\n", test_docker::IMAGE),
+    )
+    .unwrap();
+    let tag = format!("komander/{}/app:1", deployment.ids.deployment);
+    let with_context = || {
+        deployment.context_with(&grants, |scope| {
+            scope.with_build_context("ctx-1", context_dir.path().to_owned())
+        })
+    };
+    let built = deployment
+        .run_in(
+            &engine,
+            &plugin,
+            with_context(),
+            &[("behavior", "build"), ("context", "ctx-1"), ("tag", &tag)],
+        )
+        .await
+        .unwrap();
+    assert!(built[0].starts_with("build: sha256:"), "{built:?}");
+    let image = deployment.docker.inspect_image(&tag).await.unwrap();
+    let labels = image.config.unwrap().labels.unwrap();
+    assert_eq!(labels["dev.komander.deployment"], deployment.ids.deployment);
+    assert_eq!(labels["app"], "built");
+    let removed = deployment
+        .run_in(
+            &engine,
+            &plugin,
+            with_context(),
+            &[
+                ("behavior", "build"),
+                ("context", "ctx-1"),
+                ("tag", &tag),
+                ("remove", "yes"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(removed[1], "remove: done");
+    assert!(deployment.docker.inspect_image(&tag).await.is_err());
+    // A context the host did not prepare fails that operation; another deployment's tag is
+    // refused before anything runs.
+    let unknown = deployment
+        .run_in(
+            &engine,
+            &plugin,
+            with_context(),
+            &[("behavior", "build"), ("context", "ctx-2"), ("tag", &tag)],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&unknown, GuestError::NotFound(m) if m.contains("ctx-2")),
+        "{unknown:?}"
+    );
+    let foreign = deployment
+        .run_in(
+            &engine,
+            &plugin,
+            with_context(),
+            &[
+                ("behavior", "build"),
+                ("context", "ctx-1"),
+                ("tag", "komander/other/app:1"),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(foreign, GuestError::InvalidInput(_)),
+        "{foreign:?}"
+    );
     deployment.cleanup().await;
 }
 

@@ -11,7 +11,7 @@ use futures_util::{StreamExt, stream::FuturesUnordered};
 
 use super::{DockerScope, ops};
 use crate::bindings::{
-    docker_types::{OpOutput, OperationEntry, OperationResult, Outcome},
+    docker_types::{OpOutput, Operation, OperationEntry, OperationResult, Outcome},
     types::Error as WitError,
 };
 
@@ -30,6 +30,19 @@ pub(super) async fn run(
     entries: Vec<OperationEntry>,
 ) -> Result<Vec<OperationResult>, WitError> {
     let dependencies = check_shape(&entries)?;
+    // Docker's API 1.41 lets two networks share a name, after which every lookup by that
+    // name fails: one batch creates a name once.
+    let mut networks = std::collections::HashSet::new();
+    for entry in &entries {
+        if let Operation::CreateNetwork(spec) = &entry.op
+            && !networks.insert(spec.name.as_str())
+        {
+            return Err(WitError::InvalidInput(format!(
+                "operation {:?}: network {:?} is created twice in this batch",
+                entry.id, spec.name
+            )));
+        }
+    }
     let prepared = entries
         .iter()
         .map(|entry| ops::prepare(scope, &entry.op).map_err(|e| prefix_error(&entry.id, e)))
@@ -217,7 +230,6 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::bindings::docker_types::Operation;
 
     fn entry(id: &str, depends_on: &[&str]) -> OperationEntry {
         OperationEntry {

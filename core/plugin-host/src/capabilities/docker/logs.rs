@@ -18,8 +18,8 @@ pub(super) async fn page(
     cursor: Option<&str>,
     max_lines: u32,
 ) -> Result<LogPage, WitError> {
-    let mut pager = Pager::new(cursor, max_lines)?;
-    ops::own_container(scope, container).await?;
+    let mut pager = Pager::new(cursor, max_lines, &scope.secrets)?;
+    let id = ops::own_container_id(scope, container).await?;
     let options = LogsOptions {
         stdout: true,
         stderr: true,
@@ -27,14 +27,14 @@ pub(super) async fn page(
         // Docker's `since` counts whole seconds: the pager drops what precedes the cursor.
         since: pager
             .since_nanos()
-            .map_or(0, |n| (n / 1_000_000_000) as i32),
+            .map_or(0, |n| i32::try_from(n / 1_000_000_000).unwrap_or(i32::MAX)),
         tail: match pager.since_nanos() {
             None => pager.tail().to_string(),
             Some(_) => "all".into(),
         },
         ..Default::default()
     };
-    let mut stream = scope.client.logs(container, Some(options));
+    let mut stream = scope.client.logs(&id, Some(options));
     'read: while let Some(frame) = stream.next().await {
         let (source, bytes) = match frame.map_err(engine_error)? {
             LogOutput::StdErr { message } => (LogSource::Stderr, message),

@@ -92,9 +92,17 @@ impl DockerScope {
         }
     }
 
-    /// Allows bind mounts under `root`, the environment's admin-chosen directory.
+    /// Allows bind mounts under `root`, the environment's admin-chosen directory: each
+    /// deployment gets `<root>/<deployment id>`, and binds its direct subdirectories only, so
+    /// no container ever mounts a directory in which another bind's source could be swapped
+    /// for a symlink. A deployment id that is not one path component allows no binds.
     pub fn with_bind_root(mut self, root: PathBuf) -> DockerScope {
-        self.policy.bind_root = Some(root);
+        let mut parts = std::path::Path::new(&self.deployment).components();
+        let single = matches!(
+            (parts.next(), parts.next()),
+            (Some(std::path::Component::Normal(_)), None)
+        );
+        self.policy.bind_root = single.then(|| root.join(&self.deployment));
         self
     }
 
@@ -140,7 +148,7 @@ impl DockerScope {
     }
 
     /// The directory a build context reference stands for in this call.
-    fn build_context(&self, id: &str) -> Result<PathBuf, WitError> {
+    pub(super) fn build_context(&self, id: &str) -> Result<PathBuf, WitError> {
         self.build_contexts.get(id).cloned().ok_or_else(|| {
             WitError::NotFound(format!(
                 "build context {id:?} was not prepared for this call"
@@ -151,6 +159,27 @@ impl DockerScope {
     /// The prefix of the image tags this deployment may build and remove.
     fn image_prefix(&self) -> String {
         format!("komander/{}/", self.deployment)
+    }
+
+    /// Checks an image a container runs or a pull fetches: a reference, not a bare image id,
+    /// and under `komander/` only this deployment's own builds.
+    fn check_image_reference(&self, image: &str) -> Result<(), WitError> {
+        if image.trim().is_empty() || image.contains(char::is_whitespace) {
+            return Err(WitError::InvalidInput(format!(
+                "image reference {image:?} is not valid"
+            )));
+        }
+        let bare_id = image.starts_with("sha256:")
+            || (image.len() >= 12 && image.bytes().all(|b| b.is_ascii_hexdigit()));
+        if bare_id {
+            return Err(WitError::Denied(format!(
+                "image {image:?}: name images by reference, not by id"
+            )));
+        }
+        if image.starts_with("komander/") {
+            self.check_own_image(image, WitError::Denied)?;
+        }
+        Ok(())
     }
 
     /// Checks that `tag` is one of this deployment's images, answering `error` otherwise.

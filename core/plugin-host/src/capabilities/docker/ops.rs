@@ -36,6 +36,26 @@ use crate::{
 /// How long one operation may take; a pull or a build longer than this answers `timeout`.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
 
+/// The largest build context sent to Docker, archived.
+pub const BUILD_CONTEXT_BYTES: usize = 512 << 20;
+
+/// An archive in memory that refuses to grow past [`BUILD_CONTEXT_BYTES`].
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + bytes.len() > BUILD_CONTEXT_BYTES {
+            return Err(std::io::ErrorKind::FileTooLarge.into());
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Lines of build output kept to explain a failed build.
 const BUILD_OUTPUT_LINES: usize = 20;
 
@@ -77,12 +97,7 @@ pub(super) fn prepare(scope: &DockerScope, op: &Operation) -> Result<Prepared, W
     let named = |what: &str, name: &String| request::check_name(what, name).map(|()| name.clone());
     Ok(match op {
         Operation::PullImage(pull) => {
-            if pull.image.trim().is_empty() || pull.image.contains(char::is_whitespace) {
-                return Err(WitError::InvalidInput(format!(
-                    "image reference {:?} is not valid",
-                    pull.image
-                )));
-            }
+            scope.check_image_reference(&pull.image)?;
             Prepared::Pull {
                 image: pull.image.clone(),
                 policy: pull.policy,
@@ -170,7 +185,8 @@ async fn run(scope: &DockerScope, op: Prepared) -> Result<OpOutput, WitError> {
                 .map_err(engine_error),
         },
         Prepared::RemoveNetwork(name) => match network(scope, &name).await? {
-            Presence::Own(_) => match docker.remove_network(&name).await {
+            // By the id the check found: a name can also match a foreign network's id prefix.
+            Presence::Own(id) => match docker.remove_network(&id).await {
                 Ok(()) => Ok(OpOutput::Done),
                 Err(e) if status_of(&e) == Some(404) => Ok(OpOutput::Done),
                 // Docker answers 403 while containers are attached.
@@ -210,32 +226,34 @@ async fn run(scope: &DockerScope, op: Prepared) -> Result<OpOutput, WitError> {
             request,
         } => create_container(scope, name, volumes, *request).await,
         Prepared::StartContainer(name) => {
-            own_container(scope, &name).await?;
+            let id = own_container_id(scope, &name).await?;
             docker
-                .start_container(&name, None)
+                .start_container(&id, None)
                 .await
                 .map(|()| OpOutput::Done)
                 .map_err(engine_error)
         }
         Prepared::StopContainer { name, timeout_s } => {
-            own_container(scope, &name).await?;
+            let id = own_container_id(scope, &name).await?;
             let options = StopContainerOptions {
                 t: Some(timeout_s as i32),
                 signal: None,
             };
             docker
-                .stop_container(&name, Some(options))
+                .stop_container(&id, Some(options))
                 .await
                 .map(|()| OpOutput::Done)
                 .map_err(engine_error)
         }
-        Prepared::RemoveContainer { name, force } => match own_container(scope, &name).await {
-            Ok(_) => {
+        Prepared::RemoveContainer { name, force } => match own_container_id(scope, &name).await {
+            Ok(id) => {
+                // `v`: the anonymous volumes an image's VOLUME made go with the container.
                 let options = RemoveContainerOptions {
                     force,
+                    v: true,
                     ..Default::default()
                 };
-                match docker.remove_container(&name, Some(options)).await {
+                match docker.remove_container(&id, Some(options)).await {
                     Ok(()) => Ok(OpOutput::Done),
                     Err(e) if status_of(&e) == Some(404) => Ok(OpOutput::Done),
                     Err(e) => Err(engine_error(e)),
@@ -298,6 +316,15 @@ async fn volume(scope: &DockerScope, name: &str) -> Result<Presence<()>, WitErro
     presence(scope, answer, |v| Some(&v.labels), |_| ())
 }
 
+/// The id of this deployment's container `name`: every action after the ownership check
+/// goes by it, since Docker also resolves a name as the prefix of another container's id.
+pub(super) async fn own_container_id(scope: &DockerScope, name: &str) -> Result<String, WitError> {
+    let found = own_container(scope, name).await?;
+    found
+        .id
+        .ok_or_else(|| WitError::Internal(format!("Docker gave container {name:?} no id")))
+}
+
 /// A container of this deployment, by name; any other answers `not-found`.
 pub(super) async fn own_container(
     scope: &DockerScope,
@@ -330,20 +357,37 @@ async fn create_container(
             )));
         }
     }
-    let first_network = request
-        .body
-        .host_config
-        .as_ref()
-        .and_then(|h| h.network_mode.clone());
-    for network_name in first_network
-        .iter()
-        .chain(request.more_networks.iter().map(|(n, _)| n))
-    {
-        if !matches!(network(scope, network_name).await?, Presence::Own(_)) {
-            return Err(WitError::NotFound(format!(
+    let mut body = request.body;
+    // Networks go by the ids their ownership check found.
+    let network_id = |network_name: String| async move {
+        match network(scope, &network_name).await? {
+            Presence::Own(id) => Ok(id),
+            _ => Err(WitError::NotFound(format!(
                 "network {network_name:?} is not one of this deployment's (create-network it first)"
-            )));
+            ))),
         }
+    };
+    if let Some(first) = body
+        .host_config
+        .as_mut()
+        .and_then(|h| h.network_mode.take())
+    {
+        let id = network_id(first.clone()).await?;
+        if let Some(endpoints) = body
+            .networking_config
+            .as_mut()
+            .and_then(|n| n.endpoints_config.as_mut())
+            && let Some(endpoint) = endpoints.remove(&first)
+        {
+            endpoints.insert(id.clone(), endpoint);
+        }
+        if let Some(host) = body.host_config.as_mut() {
+            host.network_mode = Some(id);
+        }
+    }
+    let mut more_networks = Vec::with_capacity(request.more_networks.len());
+    for (network_name, aliases) in request.more_networks {
+        more_networks.push((network_id(network_name).await?, aliases));
     }
     let options = CreateContainerOptions {
         name: Some(name.clone()),
@@ -351,13 +395,15 @@ async fn create_container(
     };
     let created = scope
         .client
-        .create_container(Some(options), request.body)
+        .create_container(Some(options), body)
         .await
         .map_err(|e| match status_of(&e) {
-            Some(409) => taken("container", &name),
+            Some(409) => WitError::Conflict(format!(
+                "a container named {name:?} exists: remove it first to replace it"
+            )),
             _ => engine_error(e),
         })?;
-    for (network_name, aliases) in request.more_networks {
+    for (network_id, aliases) in more_networks {
         let connect = NetworkConnectRequest {
             container: created.id.clone(),
             endpoint_config: Some(EndpointSettings {
@@ -365,7 +411,7 @@ async fn create_container(
                 ..Default::default()
             }),
         };
-        if let Err(e) = scope.client.connect_network(&network_name, connect).await {
+        if let Err(e) = scope.client.connect_network(&network_id, connect).await {
             // Never leave half a container behind: the create is undone.
             let remove = RemoveContainerOptions {
                 force: true,
@@ -432,7 +478,10 @@ async fn pull(
 fn pull_error(image: &str, message: String) -> WitError {
     let lower = message.to_ascii_lowercase();
     let text = format!("pulling {image}: {message}");
-    if lower.contains("not found") || lower.contains("manifest unknown") {
+    if lower.contains("not found")
+        || lower.contains("manifest unknown")
+        || lower.contains("does not exist")
+    {
         WitError::NotFound(text)
     } else if lower.contains("denied") || lower.contains("unauthorized") {
         WitError::Denied(text)
@@ -443,17 +492,22 @@ fn pull_error(image: &str, message: String) -> WitError {
 
 async fn build(scope: &DockerScope, build: BuildRequest) -> Result<OpOutput, WitError> {
     let tag = build.options.t.clone().unwrap_or_default();
-    let context = build.context;
+    let context = scope.build_context(&build.context)?;
     let archive = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-        let mut tar = tar::Builder::new(Vec::new());
+        let mut tar = tar::Builder::new(Capped(Vec::new()));
         // Symlinks go into the archive as links: nothing outside the context is read.
         tar.follow_symlinks(false);
         tar.append_dir_all(".", &context)?;
-        tar.into_inner()
+        Ok(tar.into_inner()?.0)
     })
     .await
     .map_err(|e| WitError::Internal(format!("archiving the build context: {e}")))?
-    .map_err(|e| WitError::Internal(format!("archiving the build context: {e}")))?;
+    .map_err(|e| match e.kind() {
+        std::io::ErrorKind::FileTooLarge => WitError::InvalidInput(format!(
+            "the build context is larger than {BUILD_CONTEXT_BYTES} bytes"
+        )),
+        _ => WitError::Internal(format!("archiving the build context: {e}")),
+    })?;
     let mut output = std::collections::VecDeque::with_capacity(BUILD_OUTPUT_LINES);
     let mut stream = scope.client.build_image(
         build.options,

@@ -28,6 +28,9 @@ use crate::{
 /// Bytes of a container, network or volume name.
 const NAME_BYTES: usize = 128;
 
+/// Processes one container may run: a fork bomb stops here, not at the host's limit.
+pub const PIDS_LIMIT: i64 = 4096;
+
 /// The one network driver option a guest may set.
 const NETWORK_OPTIONS: &[&str] = &["com.docker.network.driver.mtu"];
 
@@ -97,9 +100,7 @@ pub(super) fn container(
     spec: &ContainerSpec,
 ) -> Result<ContainerRequest, WitError> {
     check_name("container", &spec.name)?;
-    if spec.image.trim().is_empty() {
-        return Err(WitError::InvalidInput("the image must not be empty".into()));
-    }
+    scope.check_image_reference(&spec.image)?;
     let env =
         spec.env
             .iter()
@@ -223,6 +224,7 @@ pub(super) fn container(
             }),
             memory: memory.map(|m| m as i64),
             nano_cpus: nano_cpus.map(|n| n as i64),
+            pids_limit: Some(PIDS_LIMIT),
             ..Default::default()
         }),
         networking_config: Some(NetworkingConfig {
@@ -277,15 +279,30 @@ fn mount(scope: &DockerScope, mount: &WitMount) -> Result<Mount, WitError> {
                     "bind mounts are not allowed in this environment (it has no bind root)".into(),
                 ));
             };
-            if bind.source.starts_with('/') {
+            let mut parts = std::path::Path::new(&bind.source).components();
+            let single = matches!(
+                (parts.next(), parts.next()),
+                (Some(std::path::Component::Normal(_)), None)
+            );
+            if !single {
                 return Err(WitError::Denied(format!(
-                    "bind source {:?}: give a path relative to the environment's bind root",
+                    "bind source {:?}: name one directory of the deployment's bind folder, \
+                     such as \"data\"",
                     bind.source
                 )));
             }
+            // The host makes the directory; the validator then checks where it really leads.
+            let source = root.join(&bind.source);
+            std::fs::create_dir_all(&source).map_err(|e| {
+                WitError::Internal(format!(
+                    "making bind folder {:?}: {}",
+                    bind.source,
+                    e.kind()
+                ))
+            })?;
             Mount {
                 typ: Some(MountType::BIND),
-                source: Some(root.join(&bind.source).to_string_lossy().into_owned()),
+                source: Some(source.to_string_lossy().into_owned()),
                 target: Some(bind.target.clone()),
                 read_only: Some(bind.read_only),
                 ..Default::default()
@@ -359,14 +376,14 @@ pub(super) fn volume(
 pub(super) struct BuildRequest {
     /// The options of `POST /build`.
     pub options: bollard::query_parameters::BuildImageOptions,
-    /// The context directory the reference stands for.
-    pub context: std::path::PathBuf,
+    /// The build context reference, resolved when the operation runs (an unknown one fails
+    /// that operation only).
+    pub context: String,
 }
 
 /// Converts and checks an image build.
 pub(super) fn build(scope: &DockerScope, spec: &ImageBuild) -> Result<BuildRequest, WitError> {
     scope.check_own_image(&spec.tag, WitError::InvalidInput)?;
-    let context = scope.build_context(&spec.context.id)?;
     let dockerfile = spec
         .dockerfile
         .clone()
@@ -393,5 +410,8 @@ pub(super) fn build(scope: &DockerScope, spec: &ImageBuild) -> Result<BuildReque
         target: spec.target.clone().unwrap_or_default(),
         ..Default::default()
     };
-    Ok(BuildRequest { options, context })
+    Ok(BuildRequest {
+        options,
+        context: spec.context.id.clone(),
+    })
 }

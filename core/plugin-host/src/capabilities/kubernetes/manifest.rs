@@ -20,6 +20,47 @@ pub(super) struct Target {
     pub name: String,
 }
 
+/// A namespaced object a pod refers to (a Secret, ConfigMap or PersistentVolumeClaim): the
+/// host checks before applying that each belongs to the deployment.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Reference {
+    pub kind: &'static str,
+    pub name: String,
+}
+
+/// Kinds whose objects act on the whole namespace or on credentials, refused whatever the
+/// grant: with them one deployment could reach the others sharing a namespace.
+const NAMESPACE_WIDE_KINDS: &[&str] = &[
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ServiceAccount",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodDisruptionBudget",
+];
+
+/// The volume types a pod may use: none reaches the node.
+const VOLUME_TYPES: &[&str] = &[
+    "configMap",
+    "secret",
+    "emptyDir",
+    "persistentVolumeClaim",
+    "projected",
+    "downwardAPI",
+    "ephemeral",
+];
+
+/// The SELinux types a container may ask for (Pod Security's baseline).
+const SELINUX_TYPES: &[&str] = &[
+    "container_t",
+    "container_init_t",
+    "container_kvm_t",
+    "container_engine_t",
+];
+
 fn invalid(message: impl Into<String>) -> WitError {
     WitError::InvalidInput(message.into())
 }
@@ -63,7 +104,7 @@ pub(super) fn prepare(
     labels: &Map<String, Value>,
     namespace: &str,
     text: &str,
-) -> Result<(Target, Value), WitError> {
+) -> Result<(Target, Value, Vec<Reference>), WitError> {
     check_namespace(grant, namespace)?;
     if text.len() > MANIFEST_BYTES {
         return Err(invalid(format!(
@@ -94,6 +135,19 @@ pub(super) fn prepare(
         return Err(invalid("apply one object at a time, not a List"));
     }
     check_kind(grant, &target.kind)?;
+    if NAMESPACE_WIDE_KINDS.contains(&target.kind.as_str()) {
+        return Err(denied(format!(
+            "{} acts on the whole namespace: it is not allowed for a deployment",
+            target.kind
+        )));
+    }
+    if target.kind == "Secret"
+        && object.get("type").and_then(Value::as_str) == Some("kubernetes.io/service-account-token")
+    {
+        return Err(denied(
+            "a service-account-token Secret would hand out a service account's credentials",
+        ));
+    }
     match object.pointer("/metadata/namespace") {
         None | Some(Value::Null) => {}
         Some(Value::String(ns)) if ns == namespace => {}
@@ -104,9 +158,16 @@ pub(super) fn prepare(
         }
     }
     let template = pod_template(&target.kind);
-    if let Some(pod) = template.and_then(|path| object.pointer(&format!("{path}/spec"))) {
-        let at = format!("{}.spec", template.unwrap_or_default().replace('/', "."));
-        check_pod(&at, pod)?;
+    let mut references = Vec::new();
+    if let Some(path) = template {
+        let spec_path = format!("{path}/spec");
+        let at = format!("{}.spec", path.replace('/', "."));
+        if let Some(pod) = object.pointer_mut(&spec_path) {
+            check_pod(&at, pod)?;
+            references = pod_references(pod);
+            // The pod runs without an API token: its service account's is not the deployment's.
+            pod["automountServiceAccountToken"] = Value::Bool(false);
+        }
     }
     add_labels(&mut object, "", labels)?;
     if let Some(path) = template.filter(|path| !path.is_empty())
@@ -114,8 +175,77 @@ pub(super) fn prepare(
     {
         add_labels(&mut object, path, labels)?;
     }
+    // Selectors pick this deployment's pods only.
+    let selector = match target.kind.as_str() {
+        "Service" => Some("/spec/selector"),
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
+            Some("/spec/selector/matchLabels")
+        }
+        _ => None,
+    };
+    if let Some(path) = selector
+        && let Some(selector) = object.pointer_mut(path).and_then(Value::as_object_mut)
+    {
+        if let Some(key) = selector.keys().find(|k| k.starts_with(LABEL_PREFIX)) {
+            return Err(invalid(format!(
+                "selector label {key:?}: keys starting with {LABEL_PREFIX:?} are reserved for \
+                 Komander"
+            )));
+        }
+        if let Some(deployment) = labels.get(DEPLOYMENT_LABEL) {
+            selector.insert(DEPLOYMENT_LABEL.to_owned(), deployment.clone());
+        }
+    }
     object["metadata"]["namespace"] = Value::String(namespace.to_owned());
-    Ok((target, object))
+    references.sort();
+    references.dedup();
+    Ok((target, object, references))
+}
+
+/// The Secrets, ConfigMaps and PersistentVolumeClaims a pod spec refers to.
+fn pod_references(pod: &Value) -> Vec<Reference> {
+    let mut found = Vec::new();
+    let mut add = |kind: &'static str, name: Option<&Value>| {
+        if let Some(name) = name.and_then(Value::as_str) {
+            found.push(Reference {
+                kind,
+                name: name.to_owned(),
+            });
+        }
+    };
+    for volume in array(pod, "volumes") {
+        add("Secret", volume.pointer("/secret/secretName"));
+        add("ConfigMap", volume.pointer("/configMap/name"));
+        add(
+            "PersistentVolumeClaim",
+            volume.pointer("/persistentVolumeClaim/claimName"),
+        );
+        for source in volume
+            .pointer("/projected/sources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            add("Secret", source.pointer("/secret/name"));
+            add("ConfigMap", source.pointer("/configMap/name"));
+        }
+    }
+    for pull in array(pod, "imagePullSecrets") {
+        add("Secret", pull.get("name"));
+    }
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        for container in array(pod, list) {
+            for var in array(container, "env") {
+                add("Secret", var.pointer("/valueFrom/secretKeyRef/name"));
+                add("ConfigMap", var.pointer("/valueFrom/configMapKeyRef/name"));
+            }
+            for from in array(container, "envFrom") {
+                add("Secret", from.pointer("/secretRef/name"));
+                add("ConfigMap", from.pointer("/configMapRef/name"));
+            }
+        }
+    }
+    found
 }
 
 /// Where a kind keeps its pod template: the JSON pointer of the object holding the pod's
@@ -123,7 +253,13 @@ pub(super) fn prepare(
 fn pod_template(kind: &str) -> Option<&'static str> {
     match kind {
         "Pod" => Some(""),
-        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" => Some("/spec/template"),
+        "Deployment"
+        | "ReplicaSet"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "Job"
+        | "ReplicationController" => Some("/spec/template"),
+        "PodTemplate" => Some("/template"),
         "CronJob" => Some("/spec/jobTemplate/spec/template"),
         _ => None,
     }
@@ -154,7 +290,43 @@ fn check_pod(at: &str, pod: &Value) -> Result<(), WitError> {
                 "{at}.volumes[{i}].hostPath: mounting a node's directory is not allowed"
             )));
         }
+        if let Some(kind) = volume.as_object().and_then(|v| {
+            v.keys()
+                .find(|k| *k != "name" && !VOLUME_TYPES.contains(&k.as_str()))
+        }) {
+            return Err(denied(format!(
+                "{at}.volumes[{i}].{kind}: only {} volumes are allowed",
+                VOLUME_TYPES.join(", ")
+            )));
+        }
     }
+    for account in ["serviceAccountName", "serviceAccount"] {
+        if let Some(name) = pod.get(account).and_then(Value::as_str)
+            && name != "default"
+        {
+            return Err(denied(format!(
+                "{at}.{account}: pods run as the namespace's default service account"
+            )));
+        }
+    }
+    if pod.get("nodeName").is_some_and(|n| !n.is_null()) {
+        return Err(denied(format!(
+            "{at}.nodeName: choosing a node past the scheduler is not allowed"
+        )));
+    }
+    for (i, toleration) in array(pod, "tolerations").iter().enumerate() {
+        let key = toleration
+            .get("key")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if key.is_empty() || key.starts_with("node-role.kubernetes.io/") {
+            return Err(denied(format!(
+                "{at}.tolerations[{i}]: tolerating every taint or the control plane's is not \
+                 allowed"
+            )));
+        }
+    }
+    check_security_context(&format!("{at}.securityContext"), pod.get("securityContext"))?;
     for list in ["initContainers", "containers", "ephemeralContainers"] {
         for (i, container) in array(pod, list).iter().enumerate() {
             let here = format!("{at}.{list}[{i}]");
@@ -174,6 +346,7 @@ fn check_pod(at: &str, pod: &Value) -> Result<(), WitError> {
                     "{here}.securityContext.capabilities.add: adding capabilities is not allowed"
                 )));
             }
+            check_security_context(&format!("{here}.securityContext"), security)?;
             if security
                 .and_then(|s| s.get("procMount"))
                 .and_then(Value::as_str)
@@ -184,6 +357,11 @@ fn check_pod(at: &str, pod: &Value) -> Result<(), WitError> {
                 )));
             }
             for (j, port) in array(container, "ports").iter().enumerate() {
+                if port.get("hostIP").is_some_and(|p| !p.is_null()) {
+                    return Err(denied(format!(
+                        "{here}.ports[{j}].hostIP: binding a node's address is not allowed"
+                    )));
+                }
                 if port.get("hostPort").is_some_and(|p| !p.is_null()) {
                     return Err(denied(format!(
                         "{here}.ports[{j}].hostPort: binding a node's port is not allowed"
@@ -191,6 +369,41 @@ fn check_pod(at: &str, pod: &Value) -> Result<(), WitError> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Refuses what a pod's or container's security context may do to leave its confinement:
+/// an SELinux type outside the container ones, unconfined seccomp or AppArmor, a Windows host
+/// process.
+fn check_security_context(at: &str, context: Option<&Value>) -> Result<(), WitError> {
+    let Some(context) = context else {
+        return Ok(());
+    };
+    if let Some(options) = context.get("seLinuxOptions") {
+        let kind = options.get("type").and_then(Value::as_str);
+        if kind.is_some_and(|t| !SELINUX_TYPES.contains(&t))
+            || options.get("user").is_some()
+            || options.get("role").is_some()
+        {
+            return Err(denied(format!(
+                "{at}.seLinuxOptions: only the container SELinux types are allowed"
+            )));
+        }
+    }
+    for profile in ["seccompProfile", "appArmorProfile"] {
+        if context
+            .pointer(&format!("/{profile}/type"))
+            .and_then(Value::as_str)
+            == Some("Unconfined")
+        {
+            return Err(denied(format!("{at}.{profile}: unconfined is not allowed")));
+        }
+    }
+    if context.pointer("/windowsOptions/hostProcess") == Some(&Value::Bool(true)) {
+        return Err(denied(format!(
+            "{at}.windowsOptions.hostProcess: host processes are not allowed"
+        )));
     }
     Ok(())
 }
@@ -241,9 +454,10 @@ pub(super) fn owned_by(object: &Value, deployment: &str) -> bool {
         == Some(deployment)
 }
 
-/// Empties a Secret's values, so they never reach the guest.
-pub(super) fn redact(object: &mut Value) {
-    if object.get("kind").and_then(Value::as_str) != Some("Secret") {
+/// Empties a Secret's values, so they never reach the guest. `kind` is the kind asked for:
+/// the API server leaves it out of list items.
+pub(super) fn redact(kind: &str, object: &mut Value) {
+    if kind != "Secret" && object.get("kind").and_then(Value::as_str) != Some("Secret") {
         return;
     }
     for field in ["data", "stringData"] {
@@ -381,7 +595,7 @@ mod tests {
     }
 
     fn prepared(object: &Value) -> Result<(Target, Value), WitError> {
-        prepare(&grant(), &labels(), "shop-dev", &object.to_string())
+        prepare(&grant(), &labels(), "shop-dev", &object.to_string()).map(|(t, o, _)| (t, o))
     }
 
     fn refusal(object: &Value) -> String {
@@ -547,12 +761,16 @@ mod tests {
     fn secrets_come_back_empty() {
         let mut secret =
             json!({"kind": "Secret", "data": {"A": "c2VjcmV0"}, "stringData": {"B": "plain"}});
-        redact(&mut secret);
+        redact("Secret", &mut secret);
         assert_eq!(secret["data"]["A"], "");
         assert_eq!(secret["stringData"]["B"], "");
         let mut config = json!({"kind": "ConfigMap", "data": {"A": "kept"}});
-        redact(&mut config);
+        redact("ConfigMap", &mut config);
         assert_eq!(config["data"]["A"], "kept");
+        // A list item has no kind: the kind asked for decides.
+        let mut listed = json!({"metadata": {"name": "s"}, "data": {"A": "c2VjcmV0"}});
+        redact("Secret", &mut listed);
+        assert_eq!(listed["data"]["A"], "");
     }
 
     #[test]
@@ -585,5 +803,146 @@ mod tests {
             "numberAvailable": 2}});
         let r = rollout("DaemonSet", &daemons);
         assert!(!r.complete && r.desired == 3 && r.ready == 3);
+    }
+
+    #[test]
+    fn pods_stay_confined_and_refer_only_to_what_the_deployment_owns() {
+        let pod = |spec: Value| deployment(spec);
+        let container = |extra: Value| {
+            let mut c = json!({"name": "x", "image": "x"});
+            c.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            json!({"containers": [c]})
+        };
+        let denied_cases = [
+            (
+                pod(
+                    json!({"containers": [], "volumes": [{"name": "n", "nfs": {"server": "s", "path": "/"}}]}),
+                ),
+                "volumes[0].nfs",
+            ),
+            (
+                pod(json!({"containers": [], "volumes": [{"name": "c", "csi": {"driver": "d"}}]})),
+                "volumes[0].csi",
+            ),
+            (
+                pod(json!({"containers": [], "serviceAccountName": "admin"})),
+                "serviceAccountName",
+            ),
+            (
+                pod(json!({"containers": [], "nodeName": "control-plane-1"})),
+                "nodeName",
+            ),
+            (
+                pod(json!({"containers": [], "tolerations": [{"operator": "Exists"}]})),
+                "tolerations[0]",
+            ),
+            (
+                pod(
+                    json!({"containers": [], "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]}),
+                ),
+                "tolerations[0]",
+            ),
+            (
+                pod(container(
+                    json!({"securityContext": {"seLinuxOptions": {"type": "spc_t"}}}),
+                )),
+                "seLinuxOptions",
+            ),
+            (
+                pod(container(
+                    json!({"securityContext": {"seccompProfile": {"type": "Unconfined"}}}),
+                )),
+                "seccompProfile",
+            ),
+            (
+                pod(
+                    json!({"containers": [], "securityContext": {"appArmorProfile": {"type": "Unconfined"}}}),
+                ),
+                "appArmorProfile",
+            ),
+            (
+                pod(container(
+                    json!({"securityContext": {"windowsOptions": {"hostProcess": true}}}),
+                )),
+                "hostProcess",
+            ),
+            (
+                pod(container(
+                    json!({"ports": [{"containerPort": 80, "hostIP": "10.0.0.1"}]}),
+                )),
+                "hostIP",
+            ),
+        ];
+        for (object, says) in denied_cases {
+            let message = refusal(&object);
+            assert!(message.contains(says), "{message} should say {says}");
+        }
+        let mut wide = grant();
+        wide.kinds
+            .extend(["RoleBinding", "NetworkPolicy", "PodTemplate"].map(String::from));
+        for kind in ["RoleBinding", "NetworkPolicy"] {
+            let object = json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": "x"}});
+            assert!(
+                matches!(prepare(&wide, &labels(), "shop-dev", &object.to_string()), Err(WitError::Denied(m)) if m.contains("whole namespace")),
+                "{kind} is refused even when granted"
+            );
+        }
+        let template = json!({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"},
+            "template": {"spec": {"hostNetwork": true, "containers": []}}});
+        assert!(matches!(
+            prepare(&wide, &labels(), "shop-dev", &template.to_string()),
+            Err(WitError::Denied(_))
+        ));
+        let token = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "t"},
+            "type": "kubernetes.io/service-account-token"});
+        assert!(refusal(&token).contains("service-account-token"));
+
+        let uses = pod(json!({
+            "imagePullSecrets": [{"name": "registry"}],
+            "volumes": [{"name": "a", "secret": {"secretName": "tls"}},
+                        {"name": "b", "persistentVolumeClaim": {"claimName": "data"}},
+                        {"name": "c", "projected": {"sources": [{"configMap": {"name": "settings"}}]}}],
+            "containers": [{"name": "x", "image": "x",
+                "env": [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}],
+                "envFrom": [{"configMapRef": {"name": "env"}}]}]}));
+        let (_, applied, references) =
+            prepare(&grant(), &labels(), "shop-dev", &uses.to_string()).unwrap();
+        let named: Vec<(&str, &str)> = references
+            .iter()
+            .map(|r| (r.kind, r.name.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("ConfigMap", "env"),
+                ("ConfigMap", "settings"),
+                ("PersistentVolumeClaim", "data"),
+                ("Secret", "db"),
+                ("Secret", "registry"),
+                ("Secret", "tls"),
+            ]
+        );
+        assert_eq!(
+            applied["spec"]["template"]["spec"]["automountServiceAccountToken"],
+            false
+        );
+        assert_eq!(
+            applied["spec"]["selector"]["matchLabels"][DEPLOYMENT_LABEL],
+            "d-1"
+        );
+        let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"},
+            "spec": {"selector": {"app": "api"}, "ports": [{"port": 80}]}});
+        let (_, service) = prepared(&service).unwrap();
+        assert_eq!(
+            service["spec"]["selector"][DEPLOYMENT_LABEL], "d-1",
+            "it selects our pods only"
+        );
+        let poaching = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"},
+            "spec": {"selector": {DEPLOYMENT_LABEL: "d-2"}}});
+        assert!(
+            matches!(prepared(&poaching), Err(WitError::InvalidInput(m)) if m.contains("reserved"))
+        );
     }
 }

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret};
 use kube::{
     Api,
     api::{
         ApiResource, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams,
-        PostParams,
+        PostParams, Preconditions,
     },
     core::{GroupVersionKind, ObjectMeta},
     discovery::Scope,
@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::{
     DEPLOYMENT_LABEL, KubernetesScope,
-    manifest::{self, ROLLOUT_KINDS, Target},
+    manifest::{self, ROLLOUT_KINDS, Reference, Target},
 };
 use crate::{
     bindings::{
@@ -36,6 +36,9 @@ pub const FIELD_MANAGER: &str = "komander";
 
 /// Objects a list may return.
 pub const MAX_LISTED: usize = 500;
+
+/// Bytes of a pod's log read for one page: a cursor far in the past reads no more.
+pub const LOG_BYTES: i64 = 16 << 20;
 
 /// An API server error as the WIT error.
 fn cluster_error(error: kube::Error) -> WitError {
@@ -99,8 +102,9 @@ async fn api(
     ))
 }
 
-fn to_json(mut object: Value) -> Result<String, WitError> {
-    manifest::redact(&mut object);
+/// An object as JSON for the guest; `kind` is the kind asked for (list items lack theirs).
+fn to_json(kind: &str, mut object: Value) -> Result<String, WitError> {
+    manifest::redact(kind, &mut object);
     serde_json::to_string(&object).map_err(|e| WitError::Internal(format!("serializing: {e}")))
 }
 
@@ -137,12 +141,11 @@ async fn check_not_foreign(
     Ok(())
 }
 
-/// Creates a granted namespace that does not exist yet, labelled as the deployment's.
-async fn ensure_namespace(scope: &KubernetesScope, namespace: &str) -> Result<(), WitError> {
+/// Creates a granted namespace that does not exist yet, labelled as the deployment's. Called
+/// only after a write answered not-found, so a kubeconfig limited to its namespaces never
+/// needs to read namespaces.
+async fn create_namespace(scope: &KubernetesScope, namespace: &str) -> Result<(), WitError> {
     let namespaces: Api<Namespace> = Api::all(scope.client.clone());
-    if bounded(namespaces.get_opt(namespace)).await?.is_some() {
-        return Ok(());
-    }
     let labels = scope
         .labels
         .iter()
@@ -162,7 +165,47 @@ async fn ensure_namespace(scope: &KubernetesScope, namespace: &str) -> Result<()
     }
 }
 
-/// Server-side applies `object` (already checked and labelled) as `target`.
+/// Checks that every object a pod refers to exists and belongs to the deployment.
+async fn check_references(
+    scope: &KubernetesScope,
+    namespace: &str,
+    references: &[Reference],
+) -> Result<(), WitError> {
+    for reference in references {
+        let client = scope.client.clone();
+        let labels = match reference.kind {
+            "Secret" => bounded(
+                Api::<Secret>::namespaced(client, namespace).get_metadata_opt(&reference.name),
+            )
+            .await?
+            .map(|m| m.metadata.labels),
+            "ConfigMap" => bounded(
+                Api::<ConfigMap>::namespaced(client, namespace).get_metadata_opt(&reference.name),
+            )
+            .await?
+            .map(|m| m.metadata.labels),
+            _ => bounded(
+                Api::<PersistentVolumeClaim>::namespaced(client, namespace)
+                    .get_metadata_opt(&reference.name),
+            )
+            .await?
+            .map(|m| m.metadata.labels),
+        };
+        let owned = labels
+            .flatten()
+            .is_some_and(|l| l.get(DEPLOYMENT_LABEL) == Some(&scope.deployment));
+        if !owned {
+            return Err(WitError::Denied(format!(
+                "the pod refers to {} {:?}, which is not this deployment's (create it first)",
+                reference.kind, reference.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Server-side applies `object` (already checked and labelled) as `target`, creating its
+/// namespace when the write finds none.
 async fn server_side_apply(
     scope: &KubernetesScope,
     namespace: &str,
@@ -171,10 +214,15 @@ async fn server_side_apply(
 ) -> Result<String, WitError> {
     let api = api(scope, namespace, &target.api_version, &target.kind).await?;
     check_not_foreign(scope, &api, target).await?;
-    ensure_namespace(scope, namespace).await?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let applied = bounded(api.patch(&target.name, &params, &Patch::Apply(object))).await?;
-    to_json(as_value(applied)?)
+    let applied = match bounded(api.patch(&target.name, &params, &Patch::Apply(object))).await {
+        Err(WitError::NotFound(_)) => {
+            create_namespace(scope, namespace).await?;
+            bounded(api.patch(&target.name, &params, &Patch::Apply(object))).await?
+        }
+        other => other?,
+    };
+    to_json(&target.kind, as_value(applied)?)
 }
 
 pub(super) async fn apply(
@@ -182,7 +230,9 @@ pub(super) async fn apply(
     namespace: &str,
     text: &str,
 ) -> Result<String, WitError> {
-    let (target, object) = manifest::prepare(&scope.grant, &scope.labels, namespace, text)?;
+    let (target, object, references) =
+        manifest::prepare(&scope.grant, &scope.labels, namespace, text)?;
+    check_references(scope, namespace, &references).await?;
     server_side_apply(scope, namespace, &target, &object).await
 }
 
@@ -194,7 +244,10 @@ pub(super) async fn get(
     name: &str,
 ) -> Result<Option<String>, WitError> {
     let api = api(scope, namespace, api_version, kind).await?;
-    owned(scope, &api, name).await?.map(to_json).transpose()
+    owned(scope, &api, name)
+        .await?
+        .map(|o| to_json(kind, o))
+        .transpose()
 }
 
 pub(super) async fn list(
@@ -222,7 +275,7 @@ pub(super) async fn list(
     found
         .items
         .into_iter()
-        .map(|o| as_value(o).and_then(to_json))
+        .map(|o| as_value(o).and_then(|o| to_json(kind, o)))
         .collect()
 }
 
@@ -234,10 +287,21 @@ pub(super) async fn delete(
     name: &str,
 ) -> Result<bool, WitError> {
     let api = api(scope, namespace, api_version, kind).await?;
-    if owned(scope, &api, name).await?.is_none() {
+    let Some(found) = owned(scope, &api, name).await? else {
         return Ok(false);
-    }
-    match bounded(api.delete(name, &DeleteParams::background())).await {
+    };
+    // Only the object checked: one recreated under the name since then is left alone.
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: found
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    };
+    match bounded(api.delete(name, &params)).await {
         Ok(_) => Ok(true),
         Err(WitError::NotFound(_)) => Ok(false),
         Err(e) => Err(e),
@@ -271,7 +335,7 @@ pub(super) async fn pod_logs(
     cursor: Option<&str>,
     max_lines: u32,
 ) -> Result<LogPage, WitError> {
-    let mut pager = Pager::new(cursor, max_lines)?;
+    let mut pager = Pager::new(cursor, max_lines, &scope.secrets)?;
     manifest::check_namespace(&scope.grant, namespace)?;
     let pods: Api<Pod> = Api::namespaced(scope.client.clone(), namespace);
     let found = bounded(pods.get_opt(pod)).await?;
@@ -295,9 +359,16 @@ pub(super) async fn pod_logs(
         timestamps: true,
         tail_lines: since_time.is_none().then_some(pager.tail() as i64),
         since_time,
+        limit_bytes: Some(LOG_BYTES),
         ..Default::default()
     };
-    let text = bounded(pods.logs(pod, &params)).await?;
+    let text = match bounded(pods.logs(pod, &params)).await {
+        // The API server answers 400 for a container the pod does not have.
+        Err(WitError::InvalidInput(message)) if container.is_some() => {
+            return Err(WitError::NotFound(message));
+        }
+        other => other?,
+    };
     for line in text.lines() {
         if !pager.offer(line, LogSource::Stdout) {
             break;
@@ -341,7 +412,7 @@ pub(super) async fn create_secret(
         "type": "Opaque",
         "data": data,
     });
-    let (target, object) =
+    let (target, object, _) =
         manifest::prepare(&scope.grant, &scope.labels, namespace, &secret.to_string())?;
     server_side_apply(scope, namespace, &target, &object).await?;
     Ok(())
