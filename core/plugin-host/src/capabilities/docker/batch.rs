@@ -4,6 +4,7 @@
 
 use std::{
     collections::{HashMap, VecDeque},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -26,7 +27,7 @@ pub const CONCURRENCY: usize = 16;
 
 /// Checks, converts and runs a batch; one result per entry, in the batch's order.
 pub(super) async fn run(
-    scope: &DockerScope,
+    scope: &Arc<DockerScope>,
     entries: Vec<OperationEntry>,
 ) -> Result<Vec<OperationResult>, WitError> {
     let dependencies = check_shape(&entries)?;
@@ -48,7 +49,7 @@ pub(super) async fn run(
         .map(|entry| ops::prepare(scope, &entry.op).map_err(|e| prefix_error(&entry.id, e)))
         .collect::<Result<Vec<_>, _>>()?;
     let outcomes = schedule(prepared, &dependencies, CONCURRENCY, |op| {
-        ops::execute(scope, op)
+        ops::execute(scope.clone(), op)
     })
     .await;
     Ok(entries

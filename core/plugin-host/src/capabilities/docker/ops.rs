@@ -2,13 +2,13 @@
 //! the deployment's labels are invisible (`not-found`, or `conflict` when a name is taken by
 //! one), and every operation is bounded in time.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use bollard::{
     models::{
         ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary as DockerSummary,
-        ContainerSummaryStateEnum, EndpointSettings, HealthStatusEnum, NetworkConnectRequest,
-        NetworkCreateRequest, PortMap, PortSummaryTypeEnum, VolumeCreateRequest,
+        EndpointSettings, HealthStatusEnum, NetworkConnectRequest, NetworkCreateRequest, PortMap,
+        PortSummaryTypeEnum, VolumeCreateRequest,
     },
     query_parameters::{
         CreateContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions,
@@ -33,8 +33,11 @@ use crate::{
     capabilities::log_pages::rfc3339_ms,
 };
 
-/// How long one operation may take; a pull or a build longer than this answers `timeout`.
+/// How long one operation may take (a stop: its own timeout plus this).
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// How long a pull or a build may take. It goes on after the guest's call ends.
+pub const IMAGE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The largest build context sent to Docker, archived.
 pub const BUILD_CONTEXT_BYTES: usize = 512 << 20;
@@ -146,14 +149,29 @@ pub(super) fn prepare(scope: &DockerScope, op: &Operation) -> Result<Prepared, W
 }
 
 /// Runs one prepared operation within [`OPERATION_TIMEOUT`].
-pub(super) async fn execute(scope: &DockerScope, op: Prepared) -> Result<OpOutput, WitError> {
-    tokio::time::timeout(OPERATION_TIMEOUT, run(scope, op))
-        .await
-        .unwrap_or_else(|_| {
-            Err(WitError::Timeout(format!(
-                "the operation took longer than {OPERATION_TIMEOUT:?}"
-            )))
-        })
+///
+/// The operation runs in a task of its own: when the guest's call ends first (its wall-clock
+/// timeout), the operation still finishes (a pull completes, a create is not cut between
+/// its steps), and a repeated step finds its result.
+pub(super) async fn execute(scope: Arc<DockerScope>, op: Prepared) -> Result<OpOutput, WitError> {
+    let limit = match &op {
+        Prepared::Pull { .. } | Prepared::Build(_) => IMAGE_TIMEOUT,
+        Prepared::StopContainer { timeout_s, .. } => {
+            Duration::from_secs(u64::from(*timeout_s)) + OPERATION_TIMEOUT
+        }
+        _ => OPERATION_TIMEOUT,
+    };
+    let task = tokio::spawn(async move {
+        tokio::time::timeout(limit, run(&scope, op))
+            .await
+            .unwrap_or_else(|_| {
+                Err(WitError::Timeout(format!(
+                    "the operation took longer than {limit:?}"
+                )))
+            })
+    });
+    task.await
+        .unwrap_or_else(|e| Err(WitError::Internal(format!("the operation failed: {e}"))))
 }
 
 async fn run(scope: &DockerScope, op: Prepared) -> Result<OpOutput, WitError> {
@@ -611,15 +629,7 @@ fn summary(c: &DockerSummary) -> ContainerSummary {
             .unwrap_or_default(),
         image: c.image.clone().unwrap_or_default(),
         image_id: c.image_id.clone().unwrap_or_default(),
-        state: match c.state {
-            Some(ContainerSummaryStateEnum::RUNNING) => ContainerState::Running,
-            Some(ContainerSummaryStateEnum::PAUSED) => ContainerState::Paused,
-            Some(ContainerSummaryStateEnum::RESTARTING) => ContainerState::Restarting,
-            Some(ContainerSummaryStateEnum::REMOVING) => ContainerState::Removing,
-            Some(ContainerSummaryStateEnum::EXITED) => ContainerState::Exited,
-            Some(ContainerSummaryStateEnum::DEAD) => ContainerState::Dead,
-            _ => ContainerState::Created,
-        },
+        state: state_named(c.state.as_ref().map_or("", AsRef::as_ref)),
         health: health_from_status(&status),
         status,
         labels: labels_of(c.labels.as_ref()),
@@ -635,6 +645,20 @@ fn summary(c: &DockerSummary) -> ContainerSummary {
             })
             .collect(),
         created_ms: c.created.map_or(0, |s| (s.max(0) as u64) * 1000),
+    }
+}
+
+/// A container's state from Docker's name for it (listings and inspections use two enums
+/// with the same names).
+fn state_named(name: &str) -> ContainerState {
+    match name {
+        "running" => ContainerState::Running,
+        "paused" => ContainerState::Paused,
+        "restarting" => ContainerState::Restarting,
+        "removing" => ContainerState::Removing,
+        "exited" => ContainerState::Exited,
+        "dead" => ContainerState::Dead,
+        _ => ContainerState::Created,
     }
 }
 
@@ -683,15 +707,7 @@ fn info(c: &ContainerInspectResponse) -> ContainerInfo {
                 .to_owned(),
             image: config.image.clone().unwrap_or_default(),
             image_id: c.image.clone().unwrap_or_default(),
-            state: match status {
-                ContainerStateStatusEnum::RUNNING => ContainerState::Running,
-                ContainerStateStatusEnum::PAUSED => ContainerState::Paused,
-                ContainerStateStatusEnum::RESTARTING => ContainerState::Restarting,
-                ContainerStateStatusEnum::REMOVING => ContainerState::Removing,
-                ContainerStateStatusEnum::EXITED => ContainerState::Exited,
-                ContainerStateStatusEnum::DEAD => ContainerState::Dead,
-                _ => ContainerState::Created,
-            },
+            state: state_named(status.as_ref()),
             health,
             status: status.to_string(),
             labels: labels_of(config.labels.as_ref()),
