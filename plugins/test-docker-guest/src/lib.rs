@@ -234,7 +234,9 @@ fn remove_many(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
 /// One request that tries to leave the sandbox, named by the `escape` setting.
 fn escape(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
     let image = spec.setting("image").unwrap_or("busybox");
-    let mut evil = container("komander-escape".into(), image, &["/bin/busybox", "true"]);
+    // Named under the test's prefix, so tests running side by side never share it.
+    let name = format!("{}-escape", spec.required_setting("prefix")?);
+    let mut evil = container(name.clone(), image, &["/bin/busybox", "true"]);
     let bind = |source: &str| {
         Mount::Bind(BindMount {
             source: source.into(),
@@ -302,7 +304,7 @@ fn escape(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
             Operation::StartContainer(spec.required_setting("victim")?.into())
         }
         "network-option" => Operation::CreateNetwork(NetworkSpec {
-            name: "komander-escape".into(),
+            name,
             internal: false,
             labels: vec![],
             options: vec![("com.docker.network.bridge.name".into(), "docker0".into())],

@@ -344,6 +344,12 @@ async fn escapes_are_refused_with_typed_errors_and_nothing_is_created() {
     };
     let (engine, plugin) = loading::load(PLUGIN).await;
     // Another tenant's container and volume, without this deployment's labels.
+    let other_deployment = format!("{}-other", deployment.ids.deployment);
+    let other_tenant: std::collections::HashMap<String, String> = [(
+        "dev.komander.deployment".to_owned(),
+        other_deployment.clone(),
+    )]
+    .into();
     let victim = format!("{}-victim", deployment.prefix);
     deployment
         .docker
@@ -354,13 +360,7 @@ async fn escapes_are_refused_with_typed_errors_and_nothing_is_created() {
             }),
             ContainerCreateBody {
                 image: Some(test_docker::IMAGE.into()),
-                labels: Some(
-                    [(
-                        "dev.komander.deployment".to_owned(),
-                        deployment.ids.deployment.clone() + "-other",
-                    )]
-                    .into(),
-                ),
+                labels: Some(other_tenant.clone()),
                 ..Default::default()
             },
         )
@@ -370,13 +370,7 @@ async fn escapes_are_refused_with_typed_errors_and_nothing_is_created() {
         .docker
         .create_volume(bollard::models::VolumeCreateRequest {
             name: Some(victim.clone()),
-            labels: Some(
-                [(
-                    "dev.komander.deployment".to_owned(),
-                    deployment.ids.deployment.clone() + "-other",
-                )]
-                .into(),
-            ),
+            labels: Some(other_tenant),
             ..Default::default()
         })
         .await
@@ -460,7 +454,7 @@ async fn escapes_are_refused_with_typed_errors_and_nothing_is_created() {
     assert!(
         deployment
             .docker
-            .inspect_container("komander-escape", None)
+            .inspect_container(&format!("{}-escape", deployment.prefix), None)
             .await
             .is_err(),
         "no escape created a container"
@@ -472,23 +466,7 @@ async fn escapes_are_refused_with_typed_errors_and_nothing_is_created() {
         .await
         .unwrap();
     assert_eq!(victim_state.state.unwrap().running, Some(false));
-    let _ = deployment
-        .docker
-        .remove_container(
-            &victim,
-            Some(bollard::query_parameters::RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            }),
-        )
-        .await;
-    let _ = deployment
-        .docker
-        .remove_volume(
-            &victim,
-            None::<bollard::query_parameters::RemoveVolumeOptions>,
-        )
-        .await;
+    test_docker::remove_deployment(&deployment.docker, &other_deployment).await;
     deployment.cleanup().await;
 }
 
@@ -540,16 +518,6 @@ async fn the_environment_policy_and_build_contexts_apply() {
         .await
         .expect("allowed here");
     assert!(created[0].starts_with("escape: "), "{created:?}");
-    let _ = deployment
-        .docker
-        .remove_container(
-            "komander-escape",
-            Some(bollard::query_parameters::RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            }),
-        )
-        .await;
 
     // A build from a context the host prepared, tagged under the deployment, then removed.
     let context_dir = tempfile::tempdir().unwrap();
