@@ -1,98 +1,25 @@
-//! Installed plugins: install from a file or a URL (with its sha256), grant, upgrade,
-//! disable, enable, uninstall. Instance admins write; every signed-in user may read.
-//!
-//! A component is checked and precompiled before anything is recorded (the plugin host refuses
-//! a wrong kind or WIT version, a bad manifest or unknown imports); a non-interactive install
-//! grants nothing and waits as `pending-grant`. The component is kept as `<sha256>.wasm` in
-//! the plugins folder, its precompiled artifact in `cache/` beside it.
+//! The life of an install: install, grant, enable and disable, upgrade, uninstall, and its
+//! settings. Instance admins act; every signed-in user may read.
 
-use std::{
-    collections::HashMap,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::path::Path;
 
 use komander_domain::{
-    Action, Facts,
     api::{Page, PageQuery, Plugin, PluginConfig, PluginFromUrl, PluginGrant, PluginStatus},
-    authorize, timestamps,
+    timestamps,
 };
 use komander_plugin_host::{
-    LoadedPlugin, PluginEngine, PluginError,
-    capabilities::{BYTES_PER_SCOPE, CallContext, KEYS_PER_SCOPE, KvScope, KvStore},
+    LoadedPlugin,
     manifest::{Manifest, PluginKind, RuntimeWorld},
-    runtime::GuestError,
     verify_digest,
 };
 use komander_store::PluginRecord;
-use tokio::sync::RwLock;
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument};
 
+use super::{download::download, refused};
 use crate::{App, AppError, Caller, Paging, Result};
 
 /// The largest component accepted, in bytes.
 pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
-
-/// How long a download from a URL may take.
-const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The plugin engine, the folder of installed components, and the plugins loaded from it.
-pub struct Plugins {
-    engine: PluginEngine,
-    dir: PathBuf,
-    loaded: RwLock<HashMap<String, LoadedPlugin>>,
-    /// Each install's connections, built once (see `App::plugin_call_connections`).
-    pub(crate) connections: RwLock<
-        HashMap<String, Vec<std::sync::Arc<komander_plugin_host::capabilities::Connection>>>,
-    >,
-}
-
-impl Plugins {
-    /// The plugins kept in `dir` (created when missing), with precompiled artifacts cached in
-    /// `dir/cache`. Nothing is loaded yet: see [`App::load_installed_plugins`].
-    ///
-    /// # Errors
-    /// When the engine cannot start or the folder cannot be made.
-    pub fn new(dir: PathBuf) -> Result<Plugins> {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| AppError::Internal(format!("creating {}: {e}", dir.display())))?;
-        let engine = PluginEngine::new(Some(dir.join("cache"))).map_err(internal)?;
-        Ok(Plugins {
-            engine,
-            dir,
-            loaded: RwLock::default(),
-            connections: RwLock::default(),
-        })
-    }
-
-    /// The engine, to call loaded plugins.
-    pub fn engine(&self) -> &PluginEngine {
-        &self.engine
-    }
-
-    /// The loaded plugin `id`, if it is installed and loaded.
-    pub async fn loaded(&self, id: &str) -> Option<LoadedPlugin> {
-        self.loaded.read().await.get(id).cloned()
-    }
-
-    fn file(&self, digest: &str) -> PathBuf {
-        self.dir.join(format!("{digest}.wasm"))
-    }
-}
-
-fn internal(e: PluginError) -> AppError {
-    AppError::Internal(e.to_string())
-}
-
-/// A refusal is the caller's to fix; anything else is ours.
-fn refused(e: PluginError) -> AppError {
-    match e {
-        PluginError::Refused(reason) => {
-            AppError::invalid("component", format!("plugin refused: {reason}"))
-        }
-        other => internal(other),
-    }
-}
 
 fn plugin_view(p: PluginRecord) -> Plugin {
     Plugin {
@@ -131,119 +58,6 @@ async fn write_component(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 impl App {
-    pub(crate) fn plugins(&self) -> Result<&Plugins> {
-        self.plugins
-            .as_deref()
-            .ok_or_else(|| AppError::Internal("this instance runs without plugins".into()))
-    }
-
-    pub(crate) fn may_manage_plugins(caller: &Caller) -> Result<()> {
-        authorize(&caller.actor(), Action::ManagePlugins, &Facts::default())
-            .map_err(|d| AppError::denied(d, String::new))
-    }
-
-    /// Loads every installed plugin (from the cached artifacts when they are there), at start,
-    /// in the background: readiness never waits on it. Answers how many loaded; one that
-    /// fails is logged and skipped.
-    pub async fn load_installed_plugins(&self) -> Result<usize> {
-        let plugins = self.plugins()?;
-        let mut page = komander_store::PageRequest {
-            limit: 1000,
-            after: None,
-        };
-        let mut count = 0;
-        loop {
-            let batch = self.store.list_plugins(&page).await?;
-            let full = batch.len() == page.limit as usize;
-            page.after = batch.last().map(|p| p.id.clone());
-            for record in batch {
-                let loaded = match tokio::fs::read(plugins.file(&record.digest)).await {
-                    Ok(bytes) => plugins.engine.load(bytes).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                match loaded {
-                    Ok(plugin) => {
-                        plugins.loaded.write().await.insert(record.id, plugin);
-                        count += 1;
-                    }
-                    Err(error) => {
-                        warn!(plugin = %record.id, %error, "an installed plugin did not load")
-                    }
-                }
-            }
-            if !full {
-                break;
-            }
-        }
-        info!(plugins = count, "installed plugins loaded");
-        Ok(count)
-    }
-
-    /// Installs the first-party plugins shipped in the binary (`embedded`, components), with
-    /// every capability they ask for granted: one not installed is installed; one installed
-    /// as another build of the same or an older version is replaced by this binary's (and
-    /// granted what it asks for); one installed at a newer version (an admin's upgrade) or as
-    /// this very build is left alone. Acts as the local admin or the
-    /// bootstrap user. Runs in the background at start, after the installed plugins loaded,
-    /// so readiness never waits on a compile. Answers how many it installed or upgraded.
-    ///
-    /// # Errors
-    /// When no instance admin exists to act as, or the store fails; a component that is
-    /// refused is logged and skipped.
-    pub async fn install_first_party_plugins(&self, embedded: &[&[u8]]) -> Result<usize> {
-        let caller = self.system_caller().await?;
-        let mut changed = 0;
-        for bytes in embedded {
-            let manifest = match Manifest::find(bytes) {
-                Ok(manifest) => manifest,
-                Err(error) => {
-                    warn!(%error, "a first-party plugin has no readable manifest");
-                    continue;
-                }
-            };
-            let installed = self.store.plugin(&manifest.id).await?;
-            let result = match installed {
-                None => {
-                    self.install_plugin(&caller, bytes.to_vec(), None, true)
-                        .await
-                }
-                // Another build of the same or a newer version: this binary's. An admin's
-                // newer version is kept.
-                Some(record)
-                    if record.digest != komander_plugin_host::digest(bytes)
-                        && !is_newer(&record.version, &manifest.version) =>
-                {
-                    // First-party plugins are trusted: what a new version asks for is granted.
-                    match self
-                        .upgrade_plugin(&caller, &manifest.id, bytes.to_vec(), None)
-                        .await
-                    {
-                        Ok(_) => {
-                            let all = PluginGrant {
-                                capabilities: Vec::new(),
-                                all: true,
-                            };
-                            self.grant_plugin(&caller, &manifest.id, all).await
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                Some(_) => continue,
-            };
-            match result {
-                Ok(plugin) => {
-                    info!(plugin = %plugin.id, version = %plugin.version, "first-party plugin installed");
-                    changed += 1;
-                }
-                Err(error) => {
-                    warn!(plugin = %manifest.id, %error, "a first-party plugin was not installed")
-                }
-            }
-        }
-        info!(changed, "first-party plugins checked");
-        Ok(changed)
-    }
-
     /// `GET /api/v1/plugins`: installed plugins, by id.
     ///
     /// # Errors
@@ -254,7 +68,8 @@ impl App {
         paging.page(rows, |p| p.id.clone(), |p| Ok(plugin_view(p)))
     }
 
-    async fn plugin_record(&self, id: &str) -> Result<PluginRecord> {
+    /// The installed plugin `id`.
+    pub(super) async fn plugin_record(&self, id: &str) -> Result<PluginRecord> {
         self.store
             .plugin(id)
             .await?
@@ -281,7 +96,7 @@ impl App {
             verify_digest(bytes, expected).map_err(refused)?;
         }
         self.plugins()?
-            .engine
+            .engine()
             .load(bytes.to_vec())
             .await
             .map_err(refused)
@@ -356,7 +171,7 @@ impl App {
             }
             return Err(AppError::from_store(e, "plugin"));
         }
-        plugins.loaded.write().await.insert(id.clone(), plugin);
+        plugins.remember(id.clone(), plugin).await;
         info!(plugin = %id, version = %record.version, status = record.status.as_str(), "plugin installed");
         Ok(plugin_view(record))
     }
@@ -523,7 +338,7 @@ impl App {
                 &["version", "sha256", "granted"],
             )
             .await?;
-        plugins.loaded.write().await.insert(id.to_owned(), plugin);
+        plugins.remember(id.to_owned(), plugin).await;
         let _ = tokio::fs::remove_file(old_file).await;
         Ok(view)
     }
@@ -549,8 +364,7 @@ impl App {
             .await
             .map_err(|e| AppError::from_store(e, "plugin"))?;
         let plugins = self.plugins()?;
-        plugins.loaded.write().await.remove(id);
-        plugins.connections.write().await.remove(id);
+        plugins.forget(id).await;
         let _ = tokio::fs::remove_file(plugins.file(&record.digest)).await;
         info!(plugin = %id, "plugin uninstalled");
         Ok(())
@@ -598,51 +412,7 @@ impl App {
         Ok(config)
     }
 
-    /// Everything one call of the enabled plugin `id` may use: its grants, its settings, its
-    /// kv scope (for `project`, or install-wide), its connections. Checked before the call,
-    /// so that nothing runs on settings the schema refuses.
-    ///
-    /// # Errors
-    /// Not found; conflict while the plugin is disabled or waits for a grant; invalid input
-    /// when its settings no longer satisfy its schema.
-    pub async fn plugin_call_context(
-        &self,
-        id: &str,
-        project: Option<String>,
-    ) -> Result<CallContext> {
-        let record = self.plugin_record(id).await?;
-        if record.status != PluginStatus::Enabled {
-            return Err(AppError::Conflict {
-                field: None,
-                message: format!("plugin {id:?} is {}", record.status.as_str()),
-            });
-        }
-        let manifest = installed_manifest(&record)?;
-        check_settings(&manifest, &record.config).map_err(|problems| {
-            AppError::invalid(
-                "settings",
-                format!(
-                    "plugin {id:?} needs its settings first ({}): `komander plugin config set`",
-                    problems.join("; ")
-                ),
-            )
-        })?;
-        let mut context = CallContext::new(
-            format!("{}@{}", record.id, record.version),
-            record.granted.iter().cloned(),
-        );
-        context.config = record.config.as_str().into();
-        context.kv = Some((
-            std::sync::Arc::new(DatabaseKv::new(self)),
-            KvScope {
-                install: record.id.clone(),
-                project,
-            },
-        ));
-        context.connections = self.plugin_call_connections(id).await?;
-        Ok(context)
-    }
-
+    /// Saves an install's record with its audit entry, answering its view.
     async fn save_plugin(
         &self,
         caller: &Caller,
@@ -666,130 +436,26 @@ impl App {
     }
 }
 
-/// Whether version `a` is newer than `b` (semver; anything unparsable is not newer).
-fn is_newer(a: &str, b: &str) -> bool {
-    match (semver::Version::parse(a), semver::Version::parse(b)) {
-        (Ok(a), Ok(b)) => a > b,
-        _ => false,
-    }
-}
-
 /// An install's settings before an admin sets any.
 const EMPTY_CONFIG: &str = "{}";
 
 /// Checks stored settings (JSON text) against a manifest's config schema.
-fn check_settings(manifest: &Manifest, text: &str) -> std::result::Result<(), Vec<String>> {
+pub(super) fn check_settings(
+    manifest: &Manifest,
+    text: &str,
+) -> std::result::Result<(), Vec<String>> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| vec![format!("/: not JSON: {e}")])?;
     manifest.check_config(&value)
 }
 
 /// The manifest of an installed plugin, as stored at install or upgrade.
-fn installed_manifest(record: &PluginRecord) -> Result<Manifest> {
+pub(super) fn installed_manifest(record: &PluginRecord) -> Result<Manifest> {
     Manifest::parse(&record.manifest)
         .map_err(|e| AppError::Internal(format!("the stored manifest of {}: {e}", record.id)))
 }
 
 /// The manifest text embedded in a component already checked by the plugin host.
 fn toml_text(bytes: &[u8]) -> Result<String> {
-    komander_plugin_host::manifest::Manifest::text(bytes).map_err(refused)
-}
-
-async fn download(url: &str) -> Result<Vec<u8>> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| AppError::invalid("url", format!("invalid URL {url:?}: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(AppError::invalid(
-            "url",
-            "only http and https URLs are supported",
-        ));
-    }
-    let client = reqwest::Client::builder()
-        .timeout(DOWNLOAD_TIMEOUT)
-        .build()
-        .map_err(|e| AppError::Internal(format!("building an HTTP client: {e}")))?;
-    let unavailable =
-        |e: reqwest::Error| AppError::invalid("url", format!("downloading {url}: {e}"));
-    let mut response = client.get(parsed).send().await.map_err(unavailable)?;
-    if !response.status().is_success() {
-        return Err(AppError::invalid(
-            "url",
-            format!("downloading {url} answered {}", response.status()),
-        ));
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(unavailable)? {
-        if bytes.len() + chunk.len() > MAX_COMPONENT_BYTES {
-            return Err(AppError::invalid(
-                "url",
-                format!("the component at {url} is larger than {MAX_COMPONENT_BYTES} bytes"),
-            ));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
-}
-
-/// The `kv` capability's data in Komander's database, scoped by plugin install and project,
-/// with the plugin host's quota enforced in the same transaction as the write.
-pub struct DatabaseKv {
-    store: std::sync::Arc<dyn komander_store::Store>,
-}
-
-impl DatabaseKv {
-    /// The kv data of `app`'s database.
-    pub fn new(app: &App) -> DatabaseKv {
-        DatabaseKv {
-            store: app.store.clone(),
-        }
-    }
-}
-
-fn kv_error(e: komander_store::StoreError) -> GuestError {
-    match e {
-        komander_store::StoreError::Conflict { message, .. } => GuestError::Denied(message),
-        komander_store::StoreError::NotFound(what) => {
-            GuestError::NotFound(format!("{what} is not installed"))
-        }
-        other => GuestError::Unavailable(format!("the kv store failed: {other}")),
-    }
-}
-
-#[async_trait::async_trait]
-impl KvStore for DatabaseKv {
-    async fn get(&self, scope: &KvScope, key: &str) -> Result<Option<Vec<u8>>, GuestError> {
-        let project = scope.project.as_deref().unwrap_or_default();
-        self.store
-            .kv_get(&scope.install, project, key)
-            .await
-            .map_err(kv_error)
-    }
-
-    async fn set(&self, scope: &KvScope, key: &str, value: Vec<u8>) -> Result<(), GuestError> {
-        let project = scope.project.as_deref().unwrap_or_default();
-        let quota = komander_store::KvQuota {
-            keys: KEYS_PER_SCOPE as u64,
-            bytes: BYTES_PER_SCOPE as u64,
-        };
-        self.store
-            .kv_set(&scope.install, project, key, &value, quota)
-            .await
-            .map_err(kv_error)
-    }
-
-    async fn delete(&self, scope: &KvScope, key: &str) -> Result<bool, GuestError> {
-        let project = scope.project.as_deref().unwrap_or_default();
-        self.store
-            .kv_delete(&scope.install, project, key)
-            .await
-            .map_err(kv_error)
-    }
-
-    async fn list_keys(&self, scope: &KvScope, prefix: &str) -> Result<Vec<String>, GuestError> {
-        let project = scope.project.as_deref().unwrap_or_default();
-        self.store
-            .kv_keys(&scope.install, project, prefix, KEYS_PER_SCOPE as u32)
-            .await
-            .map_err(kv_error)
-    }
+    Manifest::text(bytes).map_err(refused)
 }

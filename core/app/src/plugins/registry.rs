@@ -1,0 +1,103 @@
+//! The plugin engine, the folder of installed components, and the plugins loaded from it.
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
+
+use komander_plugin_host::{LoadedPlugin, PluginEngine, capabilities::Connection};
+use tokio::sync::RwLock;
+use tracing::{info, warn};
+
+use super::internal;
+use crate::{App, AppError, Result};
+
+/// The plugin engine, the folder of installed components, and the plugins loaded from it.
+pub struct Plugins {
+    engine: PluginEngine,
+    dir: PathBuf,
+    loaded: RwLock<HashMap<String, LoadedPlugin>>,
+    /// Each install's connections, built once (see `App::plugin_call_connections`).
+    pub(crate) connections: RwLock<HashMap<String, Vec<Arc<Connection>>>>,
+}
+
+impl Plugins {
+    /// The plugins kept in `dir` (created when missing), with precompiled artifacts cached in
+    /// `dir/cache`. Nothing is loaded yet: see [`App::load_installed_plugins`].
+    ///
+    /// # Errors
+    /// When the engine cannot start or the folder cannot be made.
+    pub fn new(dir: PathBuf) -> Result<Plugins> {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| AppError::Internal(format!("creating {}: {e}", dir.display())))?;
+        let engine = PluginEngine::new(Some(dir.join("cache"))).map_err(internal)?;
+        Ok(Plugins {
+            engine,
+            dir,
+            loaded: RwLock::default(),
+            connections: RwLock::default(),
+        })
+    }
+
+    /// The engine, to call loaded plugins.
+    pub fn engine(&self) -> &PluginEngine {
+        &self.engine
+    }
+
+    /// The loaded plugin `id`, if it is installed and loaded.
+    pub async fn loaded(&self, id: &str) -> Option<LoadedPlugin> {
+        self.loaded.read().await.get(id).cloned()
+    }
+
+    /// Where the component with this digest is kept.
+    pub(super) fn file(&self, digest: &str) -> PathBuf {
+        self.dir.join(format!("{digest}.wasm"))
+    }
+
+    /// Makes `plugin` the loaded build of install `id`.
+    pub(super) async fn remember(&self, id: String, plugin: LoadedPlugin) {
+        self.loaded.write().await.insert(id, plugin);
+    }
+
+    /// Forgets install `id`: its loaded build and its connections.
+    pub(super) async fn forget(&self, id: &str) {
+        self.loaded.write().await.remove(id);
+        self.connections.write().await.remove(id);
+    }
+}
+
+impl App {
+    /// Loads every installed plugin (from the cached artifacts when they are there), at start,
+    /// in the background: readiness never waits on it. Answers how many loaded; one that
+    /// fails is logged and skipped.
+    pub async fn load_installed_plugins(&self) -> Result<usize> {
+        let plugins = self.plugins()?;
+        let mut page = komander_store::PageRequest {
+            limit: 1000,
+            after: None,
+        };
+        let mut count = 0;
+        loop {
+            let batch = self.store.list_plugins(&page).await?;
+            let full = batch.len() == page.limit as usize;
+            page.after = batch.last().map(|p| p.id.clone());
+            for record in batch {
+                let loaded = match tokio::fs::read(plugins.file(&record.digest)).await {
+                    Ok(bytes) => plugins.engine.load(bytes).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match loaded {
+                    Ok(plugin) => {
+                        plugins.remember(record.id, plugin).await;
+                        count += 1;
+                    }
+                    Err(error) => {
+                        warn!(plugin = %record.id, %error, "an installed plugin did not load")
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        info!(plugins = count, "installed plugins loaded");
+        Ok(count)
+    }
+}
