@@ -373,7 +373,7 @@ async fn kv_lives_in_the_database_per_install_and_project() {
     use komander_app::plugins::DatabaseKv;
     use komander_plugin_host::{
         PluginEngine,
-        capabilities::{CallContext, KvScope, KvStore},
+        capabilities::{CallContext, Capability, KvScope, KvStore},
         runtime::GuestError,
     };
 
@@ -388,8 +388,10 @@ async fn kv_lives_in_the_database_per_install_and_project() {
     let engine = PluginEngine::new(None).unwrap();
     let plugin = engine.load(guest).await.unwrap();
     let spec = spec("p1", vec![], &[("behavior", "kv")]);
-    let mut context = CallContext::new("komander.test-guest@0.1.0", ["kv".to_owned()]);
-    context.kv = Some((kv.clone(), scope("p1")));
+    let context = CallContext::builder(&plugin.manifest, [Capability::Kv])
+        .unwrap()
+        .kv(kv.clone(), scope("p1"))
+        .build();
     assert_eq!(
         engine.validate(&plugin, context, spec).await.unwrap(),
         ["1"]
@@ -429,7 +431,7 @@ async fn connections_are_configured_by_admins_and_their_credential_stays_sealed(
 
     use komander_plugin_host::{
         PluginEngine,
-        capabilities::CallContext,
+        capabilities::{CallContext, Capability},
         runtime::{ServiceSource, ServiceSpec},
     };
 
@@ -529,8 +531,10 @@ async fn connections_are_configured_by_admins_and_their_credential_stays_sealed(
         command: None,
     };
     let spec = spec("p", vec![web], &[]);
-    let mut context = CallContext::new("example", ["connections".to_owned()]);
-    context.connections = connections;
+    let context = CallContext::builder(&plugin.manifest, [Capability::Connections])
+        .unwrap()
+        .connections(connections)
+        .build();
     engine
         .apply_step(&plugin, context, spec, None)
         .await
@@ -653,9 +657,10 @@ async fn settings_are_checked_against_the_config_schema_and_reach_the_plugin() {
     let plugin = engine.load(guest.clone()).await.unwrap();
     let context = api
         .app
-        .plugin_call_context("komander.test-guest", Some("p1".into()))
+        .plugin_call("komander.test-guest", Some("p1".into()))
         .await
-        .unwrap();
+        .unwrap()
+        .build();
     let got = engine
         .validate(
             &plugin,
@@ -716,7 +721,7 @@ async fn settings_are_checked_against_the_config_schema_and_reach_the_plugin() {
     .await;
     assert!(
         api.app
-            .plugin_call_context("komander.test-guest", None)
+            .plugin_call("komander.test-guest", None)
             .await
             .is_err()
     );

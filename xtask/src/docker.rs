@@ -24,7 +24,7 @@ use komander_e2e::{docker as test_docker, guests};
 use komander_plugin_host::{
     PluginEngine,
     capabilities::{
-        CallContext, DeploymentIds,
+        CallContext, Capability, DeploymentIds,
         docker::{DEPLOYMENT_LABEL, DockerScope, ENVIRONMENT_LABEL, PLUGIN_LABEL, PROJECT_LABEL},
     },
 };
@@ -166,8 +166,10 @@ pub async fn run() -> anyhow::Result<()> {
         direct.push(started.elapsed());
         remove(&docker, &prefix).await;
 
-        let mut context = CallContext::new("bench", ["docker".to_owned()]);
-        context.docker = Some(scope.clone());
+        let context = CallContext::builder(&plugin.manifest, [Capability::Docker])?
+            .label("bench")
+            .docker(scope.clone())
+            .build();
         let count = CONTAINERS.to_string();
         let started = Instant::now();
         let lines = engine

@@ -5,7 +5,11 @@
 use std::time::{Duration, Instant};
 
 use komander_e2e::guests;
-use komander_plugin_host::{PluginEngine, capabilities::CallContext, runtime::DeploymentSpec};
+use komander_plugin_host::{
+    PluginEngine,
+    capabilities::{CallContext, Capability},
+    runtime::DeploymentSpec,
+};
 
 const CALLS: usize = 2_000;
 const CAPABILITY_CALLS: u32 = 1_000;
@@ -54,7 +58,8 @@ pub async fn run() -> anyhow::Result<()> {
     let engine = PluginEngine::new(None)?;
     let plugin = engine.load(guests::bytes("komander_test_guest")).await?;
 
-    let context = || CallContext::new("bench", ["config".to_owned()]);
+    let call = CallContext::builder(&plugin.manifest, [Capability::Config])?.label("bench");
+    let context = || call.clone().build();
     let mut trivial = Vec::with_capacity(CALLS);
     for _ in 0..CALLS {
         let started = Instant::now();

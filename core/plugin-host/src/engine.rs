@@ -312,6 +312,13 @@ impl PluginEngine {
         let outcome =
             tokio::time::timeout(plugin.limits.timeout, run(&mut store, plugin.pre.clone())).await;
         forward_output(&label, store.data());
+        let dropped = store.data().call.logs_dropped();
+        if dropped > 0 {
+            warn!(
+                plugin = label,
+                dropped, "log lines over the per-call limit were dropped"
+            );
+        }
         let result = match outcome {
             Err(_) => {
                 return Err(PluginError::Timeout {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::PluginError;
+use crate::{PluginError, capabilities::Capability};
 
 /// The custom section holding the manifest.
 pub const MANIFEST_SECTION: &str = "komander-plugin";
@@ -104,11 +104,10 @@ impl Manifest {
         }
         manifest.config_validator()?;
         for name in manifest.capabilities.keys() {
-            if !crate::capabilities::KNOWN.contains(&name.as_str()) {
-                return Err(PluginError::refused(format!(
-                    "it asks for the unknown capability {name:?}"
-                )));
-            }
+            let capability: Capability = name.parse().map_err(|_| {
+                PluginError::refused(format!("it asks for the unknown capability {name:?}"))
+            })?;
+            capability.check(&manifest, false)?;
         }
         Ok(manifest)
     }

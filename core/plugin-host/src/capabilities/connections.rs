@@ -6,11 +6,13 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
+    sync::Arc,
     time::Duration,
 };
 
 use reqwest::{Method, Url, header::HeaderValue};
 
+use super::call::{CallContext, Capability, HostCapability};
 use crate::{
     bindings::{
         connections::{Host, HttpMethod, HttpRequest, HttpResponse},
@@ -18,6 +20,44 @@ use crate::{
     },
     host::HostState,
 };
+
+/// The `connections` capability: a call holds the install's connections. A manifest asks
+/// with `true`, or with the list of connection names the plugin uses.
+pub(crate) struct ConnectionsCapability;
+
+impl HostCapability for ConnectionsCapability {
+    type Grant = Vec<Arc<Connection>>;
+    type State = Vec<Arc<Connection>>;
+
+    fn check(request: &toml::Value) -> Result<(), String> {
+        match request {
+            toml::Value::Boolean(true) => Ok(()),
+            toml::Value::Array(names) => names.iter().try_for_each(|name| match name.as_str() {
+                Some(name) if is_connection_name(name) => Ok(()),
+                _ => Err(format!(
+                    "{name} is not a connection name (1 to 63 of a-z 0-9 - starting with a \
+                     letter)"
+                )),
+            }),
+            other => Err(format!(
+                "expected `true` or a list of connection names, found {other}"
+            )),
+        }
+    }
+
+    fn prepare(connections: Vec<Arc<Connection>>) -> Vec<Arc<Connection>> {
+        connections
+    }
+}
+
+/// Whether `name` is a valid connection name.
+fn is_connection_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name.as_bytes()[0].is_ascii_lowercase()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
 
 /// The largest request body, in bytes.
 pub const REQUEST_BYTES: usize = 8 << 20;
@@ -360,10 +400,12 @@ impl Host for HostState {
         connection: String,
         req: HttpRequest,
     ) -> wasmtime::Result<Result<HttpResponse, WitError>> {
-        if let Err(denied) = self.call.check("connections") {
-            return Ok(Err(denied));
-        }
-        let Some(found) = self.call.connections.iter().find(|c| c.name == connection) else {
+        let connections =
+            match CallContext::granted(&self.call.connections, Capability::Connections) {
+                Ok(connections) => connections,
+                Err(denied) => return Ok(Err(denied)),
+            };
+        let Some(found) = connections.iter().find(|c| c.name == connection) else {
             return Ok(Err(WitError::NotFound(format!(
                 "no connection named {connection:?} is granted to this install"
             ))));

@@ -2,9 +2,10 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::Mutex,
+    sync::{Arc, Mutex},
 };
 
+use super::call::{CallContext, Capability, HostCapability};
 use crate::{
     bindings::{kv::Host, types::Error as WitError},
     host::HostState,
@@ -26,6 +27,19 @@ pub struct KvScope {
     pub install: String,
     /// The project's id, when the call concerns one.
     pub project: Option<String>,
+}
+
+/// The `kv` capability: a call holds the store and its scope in it, when the embedder gave
+/// one.
+pub(crate) struct KvCapability;
+
+impl HostCapability for KvCapability {
+    type Grant = Option<(Arc<dyn KvStore>, KvScope)>;
+    type State = Self::Grant;
+
+    fn prepare(store: Self::Grant) -> Self::Grant {
+        store
+    }
 }
 
 /// Where kv data lives: in the database for a server ([`KvStore`] is implemented over the
@@ -107,11 +121,8 @@ fn check_key(key: &str) -> Result<(), WitError> {
 
 impl HostState {
     /// The kv store and scope of this call, if the capability is granted.
-    fn kv(&self) -> Result<(std::sync::Arc<dyn KvStore>, KvScope), WitError> {
-        self.call.check("kv")?;
-        let (store, scope) = self
-            .call
-            .kv
+    fn kv(&self) -> Result<(Arc<dyn KvStore>, KvScope), WitError> {
+        let (store, scope) = CallContext::granted(&self.call.kv, Capability::Kv)?
             .as_ref()
             .ok_or_else(|| WitError::Unavailable("no kv store is configured".into()))?;
         Ok((store.clone(), scope.clone()))

@@ -1,6 +1,7 @@
 //! Capabilities: the host side of `komander:host`. Each one checks the install's grant on every
 //! call and answers `denied` without it; each adds itself to the linker once, at engine start.
 
+mod call;
 mod connections;
 mod deployment;
 pub mod docker;
@@ -10,11 +11,9 @@ mod kv;
 mod log;
 mod log_pages;
 
-use std::{
-    collections::BTreeSet,
-    sync::{Arc, Mutex},
+pub use call::{
+    CallBuilder, CallContext, Capability, ProgressEvent, ProgressSink, UnknownCapability,
 };
-
 pub use connections::{Connection, ConnectionGrant};
 pub use deployment::{DeploymentIds, SecretValues};
 pub use kv::{BYTES_PER_SCOPE, KEY_BYTES, KEYS_PER_SCOPE, KvScope, KvStore, MemoryKv, VALUE_BYTES};
@@ -24,91 +23,8 @@ use crate::{
     host::HostState,
 };
 
-/// The capability names a manifest may ask for.
-pub const KNOWN: &[&str] = &[
-    "log",
-    "config",
-    "kv",
-    "connections",
-    "progress",
-    "docker",
-    "kubernetes",
-];
-
-/// One progress report of a call, for the user watching it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ProgressEvent {
-    /// `step`: `done` of `total`.
-    Step {
-        /// The step's name.
-        step: String,
-        /// How many are done.
-        done: u32,
-        /// How many in all.
-        total: u32,
-    },
-    /// A message.
-    Message(String),
-}
-
 /// Progress events kept per call; later ones are dropped.
 pub const PROGRESS_EVENTS_PER_CALL: usize = 1_000;
-
-/// What one call may use: the install's grants and the handles they open.
-pub struct CallContext {
-    /// `id@version`, for logs.
-    pub plugin: String,
-    /// The capabilities the admin granted.
-    pub granted: BTreeSet<String>,
-    /// The install's admin settings as JSON, already validated against the plugin's schema.
-    pub config: Arc<str>,
-    /// The key-value store and this call's scope in it.
-    pub kv: Option<(Arc<dyn KvStore>, KvScope)>,
-    /// The connections the install may use, by name.
-    pub connections: Vec<Arc<Connection>>,
-    /// Where the call's progress reports go; the caller keeps a clone to show them.
-    pub progress: Arc<Mutex<Vec<ProgressEvent>>>,
-    /// The Docker engine and the deployment the call acts for, on a Docker environment.
-    pub docker: Option<Arc<docker::DockerScope>>,
-    /// The cluster and the deployment the call acts for, on a Kubernetes environment.
-    pub kubernetes: Option<Arc<kubernetes::KubernetesScope>>,
-    logs_left: u32,
-    logs_dropped: u32,
-}
-
-impl CallContext {
-    /// A context for a call of `plugin` with `granted` capabilities and nothing opened.
-    pub fn new(plugin: impl Into<String>, granted: impl IntoIterator<Item = String>) -> Self {
-        CallContext {
-            plugin: plugin.into(),
-            granted: granted.into_iter().collect(),
-            config: Arc::from("{}"),
-            kv: None,
-            connections: Vec::new(),
-            progress: Arc::default(),
-            docker: None,
-            kubernetes: None,
-            logs_left: crate::sandbox::LOG_LINES_PER_CALL,
-            logs_dropped: 0,
-        }
-    }
-
-    /// How many log lines were dropped for going over the per-call limit.
-    pub fn logs_dropped(&self) -> u32 {
-        self.logs_dropped
-    }
-
-    /// `Ok` when `capability` is granted, else the WIT `denied` error.
-    fn check(&self, capability: &str) -> Result<(), WitError> {
-        if self.granted.contains(capability) {
-            Ok(())
-        } else {
-            Err(WitError::Denied(format!(
-                "the {capability} capability is not granted to this plugin's install"
-            )))
-        }
-    }
-}
 
 /// Adds every capability of `komander:host` to the linker.
 pub(crate) fn add_to_linker(
@@ -133,10 +49,7 @@ impl bindings::runtime_types::Host for HostState {}
 
 impl bindings::config::Host for HostState {
     async fn get(&mut self) -> wasmtime::Result<Result<String, WitError>> {
-        Ok(self
-            .call
-            .check("config")
-            .map(|()| self.call.config.to_string()))
+        Ok(CallContext::granted(&self.call.config, Capability::Config).map(|c| c.to_string()))
     }
 }
 
@@ -154,10 +67,10 @@ impl bindings::progress::Host for HostState {
 
 impl HostState {
     fn record_progress(&mut self, mut event: ProgressEvent) {
-        if self.call.check("progress").is_err() {
+        let Ok(sink) = CallContext::granted(&self.call.progress, Capability::Progress) else {
             return;
-        }
-        let mut progress = self.call.progress.lock().expect("progress lock");
+        };
+        let mut progress = sink.lock().expect("progress lock");
         if progress.len() >= PROGRESS_EVENTS_PER_CALL {
             return;
         }

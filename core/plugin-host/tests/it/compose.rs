@@ -81,7 +81,7 @@ async fn the_compose_runtime_applies_replaces_exports_and_destroys() {
         return;
     };
     let (engine, plugin) = loading::load(PLUGIN).await;
-    let context = || deployment.context(GRANTS);
+    let context = || deployment.guest_context(PLUGIN, GRANTS, |scope| scope);
     let port = free_port();
     let first = spec(&deployment, port, Some(FETCH));
     let project = format!("shop_dev_{}", deployment.prefix);

@@ -64,12 +64,20 @@ impl Deployment {
         granted: &[&str],
         adjust: impl FnOnce(DockerScope) -> DockerScope,
     ) -> CallContext {
-        let mut context = CallContext::new(
-            "komander.test-docker-guest@0.1.0",
-            granted.iter().map(|g| (*g).to_owned()),
-        );
-        context.docker = Some(Arc::new(adjust(self.scope())));
-        context
+        self.guest_context(PLUGIN, granted, adjust)
+    }
+
+    /// A context for a call of the built component `guest` acting for this deployment.
+    pub fn guest_context(
+        &self,
+        guest: &str,
+        granted: &[&str],
+        adjust: impl FnOnce(DockerScope) -> DockerScope,
+    ) -> CallContext {
+        loading::call(guest, granted)
+            .label("komander.test-docker-guest@0.1.0")
+            .docker(Arc::new(adjust(self.scope())))
+            .build()
     }
 
     /// Runs the guest's `validate` with `settings`, the prefix and the test image added.
@@ -612,7 +620,7 @@ async fn docker_without_its_grant_or_a_scope_answers_typed_errors() {
         matches!(&ungranted, RuntimeCallError::Guest { error: GuestError::Denied(m), .. } if m.contains("docker")),
         "{ungranted:?}"
     );
-    let no_scope = CallContext::new("komander.test-docker-guest@0.1.0", ["docker".to_owned()]);
+    let no_scope = loading::call(PLUGIN, &["docker"]).build();
     let unscoped = engine.validate(&plugin, no_scope, spec).await.unwrap_err();
     assert!(
         matches!(

@@ -70,12 +70,12 @@ async fn run(
 }
 
 fn context(granted: &[&str], scope: Option<Arc<KubernetesScope>>) -> CallContext {
-    let mut context = CallContext::new(
-        "komander.test-kubernetes-guest@0.1.0",
-        granted.iter().map(|g| (*g).to_owned()),
-    );
-    context.kubernetes = scope;
-    context
+    let call = loading::call(PLUGIN, granted);
+    match scope {
+        Some(scope) => call.kubernetes(scope),
+        None => call,
+    }
+    .build()
 }
 
 fn deployment(name: &str, pod: serde_json::Value) -> String {

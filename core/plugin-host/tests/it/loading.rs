@@ -1,6 +1,10 @@
 //! Loading the built components.
 
-use komander_plugin_host::{LoadedPlugin, PluginEngine};
+use komander_plugin_host::{
+    LoadedPlugin, PluginEngine,
+    capabilities::{CallBuilder, CallContext},
+    manifest::Manifest,
+};
 
 use crate::guests;
 
@@ -12,6 +16,14 @@ pub async fn load(name: &str) -> (PluginEngine, LoadedPlugin) {
         .await
         .expect("the guest loads");
     (engine, plugin)
+}
+
+/// Starts the context of a call of the built component `name`, as the server builds one: from
+/// its manifest, with the install granted `granted` (capability names).
+pub fn call(name: &str, granted: &[&str]) -> CallBuilder {
+    let manifest = Manifest::find(&guests::bytes(name)).expect("the guest's manifest");
+    let granted = granted.iter().map(|g| g.parse().expect("a capability"));
+    CallContext::builder(&manifest, granted).expect("grants the guest asks for")
 }
 
 #[test]

@@ -13,7 +13,10 @@ use std::{
 use axum::{Router, http::HeaderMap, routing::get};
 use komander_plugin_host::{
     PluginError,
-    capabilities::{CallContext, Connection, ConnectionGrant, KvScope, MemoryKv, ProgressEvent},
+    capabilities::{
+        CallBuilder, CallContext, Connection, ConnectionGrant, KvScope, MemoryKv, ProgressEvent,
+        ProgressSink,
+    },
     manifest::{PluginKind, RuntimeWorld},
     runtime::{DeploymentSpec, GuestError, RuntimeCallError, ServiceSource, ServiceSpec},
 };
@@ -47,10 +50,12 @@ pub fn spec(settings: &[(&str, &str)]) -> DeploymentSpec {
 }
 
 fn context(granted: &[&str]) -> CallContext {
-    CallContext::new(
-        "komander.test-guest@0.1.0",
-        granted.iter().map(|g| (*g).to_owned()),
-    )
+    call(granted).build()
+}
+
+/// Starts the context of a call of the test guest with `granted` capabilities.
+fn call(granted: &[&str]) -> CallBuilder {
+    loading::call("komander_test_guest", granted)
 }
 
 #[tokio::test]
@@ -225,8 +230,7 @@ async fn ungranted_capabilities_answer_denied() {
 #[tokio::test]
 async fn granted_config_kv_and_progress_work_per_scope() {
     let (engine, plugin) = loading::load("komander_test_guest").await;
-    let mut ctx = context(ALL);
-    ctx.config = Arc::from(r#"{"region": "eu"}"#);
+    let ctx = call(ALL).config(Arc::from(r#"{"region": "eu"}"#)).build();
     let warnings = engine
         .validate(&plugin, ctx, spec(&[("behavior", "config")]))
         .await
@@ -237,8 +241,7 @@ async fn granted_config_kv_and_progress_work_per_scope() {
         install: "install-1".into(),
         project: Some("p-id".into()),
     };
-    let mut ctx = context(ALL);
-    ctx.kv = Some((kv.clone(), scope.clone()));
+    let ctx = call(ALL).kv(kv.clone(), scope.clone()).build();
     let warnings = engine
         .validate(&plugin, ctx, spec(&[("behavior", "kv")]))
         .await
@@ -246,8 +249,8 @@ async fn granted_config_kv_and_progress_work_per_scope() {
     assert_eq!(warnings, ["1"]);
     use komander_plugin_host::capabilities::KvStore;
     assert_eq!(kv.get(&scope, "visits").await.unwrap(), Some(b"1".to_vec()));
-    let ctx = context(ALL);
-    let progress = ctx.progress.clone();
+    let progress = ProgressSink::default();
+    let ctx = call(ALL).progress(progress.clone()).build();
     engine
         .validate(&plugin, ctx, spec(&[("behavior", "progress")]))
         .await
@@ -300,8 +303,9 @@ async fn connections_block_private_addresses_unless_granted_and_hide_the_credent
     let (engine, plugin) = loading::load("komander_test_guest").await;
     let address = api().await;
     let http = |base: String, allow_private: bool, path: &'static str| {
-        let mut ctx = context(ALL);
-        ctx.connections = vec![connection(&base, allow_private)];
+        let ctx = call(ALL)
+            .connections(vec![connection(&base, allow_private)])
+            .build();
         engine.validate(&plugin, ctx, spec(&[("behavior", "http"), ("path", path)]))
     };
     let err = http(format!("http://{address}"), false, "/v1/hello")
@@ -360,24 +364,19 @@ async fn the_example_webhook_runtime_deploys_through_its_connection() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let mut continuation = None;
     for _ in 0..10 {
-        let mut ctx = CallContext::new(
-            "example",
-            [
-                "connections".to_owned(),
-                "log".to_owned(),
-                "progress".to_owned(),
-            ],
-        );
-        ctx.connections = vec![Arc::new(Connection::new(
-            "deployer",
-            format!("http://{address}").parse().unwrap(),
-            Some("Bearer deployer-token".parse().unwrap()),
-            ConnectionGrant {
-                allow_private: true,
-                path_prefixes: vec![],
-                requests_per_minute: Some(60),
-            },
-        ))];
+        let ctx = loading::call("webhook_runtime", &["connections", "log", "progress"])
+            .label("example")
+            .connections(vec![Arc::new(Connection::new(
+                "deployer",
+                format!("http://{address}").parse().unwrap(),
+                Some("Bearer deployer-token".parse().unwrap()),
+                ConnectionGrant {
+                    allow_private: true,
+                    path_prefixes: vec![],
+                    requests_per_minute: Some(60),
+                },
+            ))])
+            .build();
         let step = engine
             .apply_step(&plugin, ctx, spec(&[]), continuation)
             .await

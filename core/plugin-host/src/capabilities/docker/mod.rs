@@ -27,9 +27,26 @@ use crate::{
         docker_types::{self, ContainerSummary, OperationEntry, OperationResult},
         types::{Error as WitError, LogPage},
     },
-    capabilities::{DeploymentIds, SecretValues, docker_policy::DockerPolicy},
+    capabilities::{
+        DeploymentIds, SecretValues,
+        call::{CallContext, Capability, HostCapability},
+        docker_policy::DockerPolicy,
+    },
     host::HostState,
 };
+
+/// The `docker` capability: a call holds the scope of the deployment it acts for, on a Docker
+/// environment.
+pub(crate) struct DockerCapability;
+
+impl HostCapability for DockerCapability {
+    type Grant = Option<Arc<DockerScope>>;
+    type State = Self::Grant;
+
+    fn prepare(scope: Self::Grant) -> Self::Grant {
+        scope
+    }
+}
 
 /// The prefix of Komander's own labels; guests may not set labels under it.
 pub const LABEL_PREFIX: &str = "dev.komander.";
@@ -277,10 +294,13 @@ fn engine_error(error: bollard::errors::Error) -> WitError {
 impl HostState {
     /// The call's Docker scope, if the capability is granted and the call has one.
     fn docker(&self) -> Result<Arc<DockerScope>, WitError> {
-        self.call.check("docker")?;
-        self.call.docker.clone().ok_or_else(|| {
-            WitError::Unavailable("this call acts for no deployment on a Docker environment".into())
-        })
+        CallContext::granted(&self.call.docker, Capability::Docker)?
+            .clone()
+            .ok_or_else(|| {
+                WitError::Unavailable(
+                    "this call acts for no deployment on a Docker environment".into(),
+                )
+            })
     }
 }
 

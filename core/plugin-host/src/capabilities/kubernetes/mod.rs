@@ -22,11 +22,27 @@ use crate::{
         kubernetes_cluster::{self, Rollout},
         types::{Error as WitError, LogPage, SecretRef},
     },
-    capabilities::{DeploymentIds, SecretValues},
+    capabilities::{
+        DeploymentIds, SecretValues,
+        call::{CallContext, Capability, HostCapability},
+    },
     host::HostState,
 };
 
 pub use manifest::MANIFEST_BYTES;
+
+/// The `kubernetes` capability: a call holds the scope of the deployment it acts for, on a
+/// Kubernetes environment.
+pub(crate) struct KubernetesCapability;
+
+impl HostCapability for KubernetesCapability {
+    type Grant = Option<Arc<KubernetesScope>>;
+    type State = Self::Grant;
+
+    fn prepare(scope: Self::Grant) -> Self::Grant {
+        scope
+    }
+}
 
 /// The prefix of Komander's own labels; guests may not set labels under it.
 pub const LABEL_PREFIX: &str = "komander.dev/";
@@ -107,12 +123,13 @@ pub async fn connect(kubeconfig: &str) -> Result<kube::Client, PluginError> {
 impl HostState {
     /// The call's Kubernetes scope, if the capability is granted and the call has one.
     fn kubernetes(&self) -> Result<Arc<KubernetesScope>, WitError> {
-        self.call.check("kubernetes")?;
-        self.call.kubernetes.clone().ok_or_else(|| {
-            WitError::Unavailable(
-                "this call acts for no deployment on a Kubernetes environment".into(),
-            )
-        })
+        CallContext::granted(&self.call.kubernetes, Capability::Kubernetes)?
+            .clone()
+            .ok_or_else(|| {
+                WitError::Unavailable(
+                    "this call acts for no deployment on a Kubernetes environment".into(),
+                )
+            })
     }
 }
 
