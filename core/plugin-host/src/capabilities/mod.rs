@@ -4,7 +4,6 @@
 mod connections;
 mod deployment;
 pub mod docker;
-pub mod docker_policy;
 pub mod kubernetes;
 mod kv;
 mod log;

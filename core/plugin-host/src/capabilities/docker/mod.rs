@@ -10,15 +10,18 @@
 //!   concurrently.
 //! - [`ops`]: each operation against the daemon, scoped to the deployment.
 //! - [`logs`]: container logs by cursor.
+//! - [`policy`]: the allow-list validator every request goes through.
 
 mod batch;
 mod logs;
 mod ops;
+pub mod policy;
 mod request;
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use bollard::Docker;
+use policy::DockerPolicy;
 
 use crate::{
     PluginError,
@@ -27,7 +30,7 @@ use crate::{
         docker_types::{self, ContainerSummary, OperationEntry, OperationResult},
         types::{Error as WitError, LogPage},
     },
-    capabilities::{DeploymentIds, SecretValues, docker_policy::DockerPolicy},
+    capabilities::{DeploymentIds, SecretValues},
     host::HostState,
 };
 
