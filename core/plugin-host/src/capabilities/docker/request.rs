@@ -399,7 +399,6 @@ pub(super) fn build(scope: &DockerScope, spec: &ImageBuild) -> Result<BuildReque
             "dockerfile {dockerfile:?} must be a relative path inside the build context"
         )));
     }
-    policy::check_build(None).map_err(denied)?;
     let options = bollard::query_parameters::BuildImageOptions {
         dockerfile,
         t: Some(spec.tag.clone()),
@@ -410,6 +409,7 @@ pub(super) fn build(scope: &DockerScope, spec: &ImageBuild) -> Result<BuildReque
         target: spec.target.clone().unwrap_or_default(),
         ..Default::default()
     };
+    policy::check_build(&options).map_err(denied)?;
     Ok(BuildRequest {
         options,
         context: spec.context.id.clone(),

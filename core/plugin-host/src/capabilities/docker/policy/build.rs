@@ -1,17 +1,69 @@
 //! The check of an image build's query parameters.
+//!
+//! bollard gives `BuildImageOptions` two more fields (`outputs`, `session`) with its
+//! `buildkit` feature; enabling it fails to compile here until someone decides on them.
+
+use bollard::query_parameters::BuildImageOptions;
 
 use super::{Refusal, check_mode};
 
-/// Checks the network mode of an image build (the `networkmode` query parameter): `host` and
-/// `container:` modes are refused.
-pub fn check_build(network_mode: Option<&str>) -> Result<(), Refusal> {
-    check_mode("networkmode", network_mode)
+/// Checks the query parameters of an image build: its network mode (`networkmode`) may not
+/// be `host` or `container:…`.
+///
+/// # Errors
+///
+/// The first [`Refusal`] found, naming its query parameter.
+pub fn check_build(options: &BuildImageOptions) -> Result<(), Refusal> {
+    let BuildImageOptions {
+        networkmode,
+        // Allowed: the conversion keeps the Dockerfile inside the build context and the tag
+        // under the deployment's prefix.
+        dockerfile: _,
+        t: _,
+        // Allowed: what the build steps see and produce: arguments, labels, stage, platform
+        // and `/etc/hosts` entries.
+        buildargs: _,
+        labels: _,
+        target: _,
+        platform: _,
+        extrahosts: _,
+        // Allowed: caching, pulling, output and cleanup; cached layers are reused only where
+        // the build steps match.
+        q: _,
+        nocache: _,
+        cachefrom: _,
+        pull: _,
+        rm: _,
+        forcerm: _,
+        squash: _,
+        // Allowed: limits of the build's own containers.
+        memory: _,
+        memswap: _,
+        cpushares: _,
+        cpusetcpus: _,
+        cpuperiod: _,
+        cpuquota: _,
+        shmsize: _,
+        // Allowed: the classic builder or BuildKit, both held to the network mode.
+        version: _,
+        // Allowed: a context the daemon fetches itself instead of the one sent.
+        remote: _,
+    } = options;
+    check_mode("networkmode", networkmode.as_deref())
 }
 
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use crate::capabilities::docker::policy::fixtures::assert_refused;
+
+    /// The options of a build in network mode `mode`.
+    fn build(mode: Option<&str>) -> BuildImageOptions {
+        BuildImageOptions {
+            networkmode: mode.map(str::to_owned),
+            ..BuildImageOptions::default()
+        }
+    }
 
     #[test]
     fn builds() {
@@ -22,9 +74,9 @@ mod tests {
             Some("none"),
             Some("bridge"),
         ] {
-            check_build(mode).expect("allowed");
+            check_build(&build(mode)).expect("allowed");
         }
-        assert_refused(check_build(Some("host")), "networkmode");
-        assert_refused(check_build(Some("container:3f2a")), "networkmode");
+        assert_refused(check_build(&build(Some("host"))), "networkmode");
+        assert_refused(check_build(&build(Some("container:3f2a"))), "networkmode");
     }
 }

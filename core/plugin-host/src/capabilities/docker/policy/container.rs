@@ -1,7 +1,9 @@
 //! The check of a container create body: Komander's labels, the network endpoints, then the
 //! host config.
 
-use bollard::models::ContainerCreateBody;
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, NetworkingConfig,
+};
 
 use super::{DockerPolicy, Refusal, check_labels, check_mode, deny, host_config, non_empty};
 
@@ -19,28 +21,98 @@ use super::{DockerPolicy, Refusal, check_labels, check_mode, deny, host_config, 
 ///
 /// The first [`Refusal`] found, naming its field.
 pub fn check_container(body: &ContainerCreateBody, policy: &DockerPolicy) -> Result<(), Refusal> {
-    check_labels(body.labels.as_ref(), policy)?;
-    let endpoints = body
-        .networking_config
-        .as_ref()
-        .and_then(|n| n.endpoints_config.as_ref());
+    let ContainerCreateBody {
+        labels,
+        networking_config,
+        host_config,
+        // Allowed: the process, its user, environment, terminal and streams, all inside the
+        // container.
+        hostname: _,
+        domainname: _,
+        user: _,
+        env: _,
+        cmd: _,
+        entrypoint: _,
+        shell: _,
+        args_escaped: _,
+        working_dir: _,
+        attach_stdin: _,
+        attach_stdout: _,
+        attach_stderr: _,
+        tty: _,
+        open_stdin: _,
+        stdin_once: _,
+        stop_signal: _,
+        stop_timeout: _,
+        healthcheck: _,
+        // Allowed: the conversion checks the image reference against the deployment's scope.
+        image: _,
+        // Allowed: metadata only; what is published is `HostConfig.PortBindings`, checked.
+        exposed_ports: _,
+        // Allowed: anonymous volumes, created on the driver `HostConfig.VolumeDriver` allows.
+        volumes: _,
+        // Allowed: cutting the container off the network only takes access away.
+        network_disabled: _,
+        // Allowed: read only when the container is committed to an image.
+        on_build: _,
+    } = body;
+    check_labels(labels.as_ref(), policy)?;
+    let endpoints = networking_config.as_ref().and_then(|config| {
+        let NetworkingConfig { endpoints_config } = config;
+        endpoints_config.as_ref()
+    });
     for (name, endpoint) in endpoints.into_iter().flatten() {
-        let field = format!("NetworkingConfig.EndpointsConfig[{name}]");
-        check_mode(&field, Some(name.as_str()))?;
-        deny(
-            &format!("{field}.DriverOpts"),
-            non_empty(endpoint.driver_opts.as_ref()),
-            "endpoint driver options (such as sysctls) are not allowed",
-        )?;
-        deny(
-            &format!("{field}.Links"),
-            non_empty(endpoint.links.as_ref()),
-            "links are not allowed",
-        )?;
+        check_endpoint(name, endpoint)?;
     }
-    body.host_config
+    host_config
         .as_ref()
         .map_or(Ok(()), |host| host_config::check(host, policy))
+}
+
+/// Checks the endpoint on `network`: not the host's network nor another container's, no
+/// driver options, no links.
+fn check_endpoint(network: &str, endpoint: &EndpointSettings) -> Result<(), Refusal> {
+    let EndpointSettings {
+        driver_opts,
+        links,
+        ipam_config,
+        // Allowed: names and addresses of the container on a network it may join.
+        aliases: _,
+        dns_names: _,
+        mac_address: _,
+        gw_priority: _,
+        // Allowed: operational data the daemon fills in; set here they only concern this
+        // endpoint.
+        network_id: _,
+        endpoint_id: _,
+        gateway: _,
+        ip_address: _,
+        ip_prefix_len: _,
+        ipv6_gateway: _,
+        global_ipv6_address: _,
+        global_ipv6_prefix_len: _,
+    } = endpoint;
+    let field = format!("NetworkingConfig.EndpointsConfig[{network}]");
+    check_mode(&field, Some(network))?;
+    deny(
+        &format!("{field}.DriverOpts"),
+        non_empty(driver_opts.as_ref()),
+        "endpoint driver options (such as sysctls) are not allowed",
+    )?;
+    deny(
+        &format!("{field}.Links"),
+        non_empty(links.as_ref()),
+        "links are not allowed",
+    )?;
+    if let Some(ipam) = ipam_config {
+        // Allowed: static addresses of the container on this network.
+        let EndpointIpamConfig {
+            ipv4_address: _,
+            ipv6_address: _,
+            link_local_ips: _,
+        } = ipam;
+    }
+    Ok(())
 }
 
 #[cfg(all(test, unix))]

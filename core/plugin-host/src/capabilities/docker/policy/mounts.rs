@@ -7,7 +7,10 @@ use std::{
     path::{Component, Path, PathBuf},
 };
 
-use bollard::models::{Mount, MountBindOptionsPropagationEnum, MountType};
+use bollard::models::{
+    Mount, MountBindOptions, MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType,
+    MountVolumeOptions, MountVolumeOptionsDriverConfig,
+};
 
 use super::{DockerPolicy, Refusal, allowed, deny};
 
@@ -85,53 +88,102 @@ pub(super) fn check_mount(
     mount: &Mount,
     policy: &DockerPolicy,
 ) -> Result<(), Refusal> {
-    match mount.typ {
+    let Mount {
+        typ,
+        source,
+        bind_options,
+        volume_options,
+        tmpfs_options,
+        // Allowed: where and how the mount appears inside the container (`Consistency` is
+        // for Docker Desktop on macOS only).
+        target: _,
+        read_only: _,
+        consistency: _,
+        // Allowed: read by image mounts only, which are refused.
+        image_options: _,
+    } = mount;
+    match typ {
         Some(MountType::BIND) => {
-            let options = mount.bind_options.as_ref();
-            deny(
-                &format!("{field}.BindOptions.Propagation"),
-                options
-                    .and_then(|o| o.propagation)
-                    .is_some_and(|p| p != MountBindOptionsPropagationEnum::EMPTY),
-                "bind propagation is not allowed",
-            )?;
-            deny(
-                &format!("{field}.BindOptions.CreateMountpoint"),
-                options.and_then(|o| o.create_mountpoint) == Some(true),
-                "creating a missing bind source is not allowed",
-            )?;
+            if let Some(options) = bind_options {
+                check_bind_options(field, options)?;
+            }
             check_bind_source(
                 &format!("{field}.Source"),
-                mount.source.as_deref().unwrap_or_default(),
+                source.as_deref().unwrap_or_default(),
                 policy,
             )
         }
         Some(MountType::VOLUME) => {
             deny(
                 &format!("{field}.Source"),
-                mount.source.as_deref().is_some_and(|s| s.contains('/')),
+                source.as_deref().is_some_and(|s| s.contains('/')),
                 "a volume mount's source is a volume name",
             )?;
-            let Some(driver) = mount
-                .volume_options
+            volume_options
                 .as_ref()
-                .and_then(|o| o.driver_config.as_ref())
-            else {
-                return Ok(());
-            };
-            check_local_driver(
-                &format!("{field}.VolumeOptions.DriverConfig.Name"),
-                driver.name.as_deref(),
-                &format!("{field}.VolumeOptions.DriverConfig.Options"),
-                driver.options.as_ref(),
-            )
+                .map_or(Ok(()), |options| check_volume_options(field, options))
         }
-        Some(MountType::TMPFS) => Ok(()),
+        Some(MountType::TMPFS) => {
+            if let Some(options) = tmpfs_options {
+                // Allowed: the size, mode and flags of an in-memory filesystem, charged to the
+                // container's memory.
+                let MountTmpfsOptions {
+                    size_bytes: _,
+                    mode: _,
+                    options: _,
+                } = options;
+            }
+            Ok(())
+        }
         _ => Err(Refusal::forbidden(
             format!("{field}.Type"),
             "only volume, bind and tmpfs mounts are allowed",
         )),
     }
+}
+
+/// Checks the options of the bind mount `field`: no propagation, no created source.
+fn check_bind_options(field: &str, options: &MountBindOptions) -> Result<(), Refusal> {
+    let MountBindOptions {
+        propagation,
+        create_mountpoint,
+        // Allowed: whether submounts of the (checked) source come along and are read-only too.
+        non_recursive: _,
+        read_only_non_recursive: _,
+        read_only_force_recursive: _,
+    } = options;
+    deny(
+        &format!("{field}.BindOptions.Propagation"),
+        propagation.is_some_and(|p| p != MountBindOptionsPropagationEnum::EMPTY),
+        "bind propagation is not allowed",
+    )?;
+    deny(
+        &format!("{field}.BindOptions.CreateMountpoint"),
+        *create_mountpoint == Some(true),
+        "creating a missing bind source is not allowed",
+    )
+}
+
+/// Checks the options of the volume mount `field`: the local driver, without options that
+/// bind a host path.
+fn check_volume_options(field: &str, options: &MountVolumeOptions) -> Result<(), Refusal> {
+    let MountVolumeOptions {
+        driver_config,
+        // Allowed: copying the image's files into a new volume, the labels of a volume
+        // created for this mount, and a path inside the volume (Docker refuses `..` there).
+        no_copy: _,
+        labels: _,
+        subpath: _,
+    } = options;
+    let Some(MountVolumeOptionsDriverConfig { name, options }) = driver_config else {
+        return Ok(());
+    };
+    check_local_driver(
+        &format!("{field}.VolumeOptions.DriverConfig.Name"),
+        name.as_deref(),
+        &format!("{field}.VolumeOptions.DriverConfig.Options"),
+        options.as_ref(),
+    )
 }
 
 /// Refuses a volume driver other than `local`, and local-driver options that bind a host path

@@ -1,6 +1,6 @@
 //! The check of a network create request.
 
-use bollard::models::NetworkCreateRequest;
+use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
 
 use super::{DockerPolicy, Refusal, allowed, check_labels, deny, is_loopback, non_empty};
 
@@ -8,41 +8,56 @@ use super::{DockerPolicy, Refusal, allowed, check_labels, deny, is_loopback, non
 /// IPAM driver and no IPAM options, not ingress, not configured from another network, driver
 /// options from a short allow-list (MTU, inter-container traffic, a loopback host binding
 /// address unless the policy allows public ports), and the Komander labels.
+///
+/// # Errors
+///
+/// The first [`Refusal`] found, naming its field.
 pub fn check_network(req: &NetworkCreateRequest, policy: &DockerPolicy) -> Result<(), Refusal> {
-    check_labels(req.labels.as_ref(), policy)?;
+    let NetworkCreateRequest {
+        labels,
+        driver,
+        scope,
+        ingress,
+        config_from,
+        ipam,
+        options,
+        // Allowed: the conversion checks the name.
+        name: _,
+        // Allowed: they cut the network off the outside, let swarm services attach (in local
+        // scope, none do), or choose its address families.
+        internal: _,
+        attachable: _,
+        enable_ipv4: _,
+        enable_ipv6: _,
+        // Allowed: a config-only network is a template, used only through `ConfigFrom`, which
+        // is refused.
+        config_only: _,
+    } = req;
+    check_labels(labels.as_ref(), policy)?;
     deny(
         "Driver",
-        !allowed(req.driver.as_deref(), &["bridge"]),
+        !allowed(driver.as_deref(), &["bridge"]),
         "only the bridge network driver is allowed",
     )?;
     deny(
         "Scope",
-        !allowed(req.scope.as_deref(), &["local"]),
+        !allowed(scope.as_deref(), &["local"]),
         "only local networks are allowed",
     )?;
     deny(
         "Ingress",
-        req.ingress == Some(true),
+        *ingress == Some(true),
         "ingress networks are not allowed",
     )?;
     deny(
         "ConfigFrom",
-        req.config_from.is_some(),
+        config_from.is_some(),
         "networks configured from another network are not allowed",
     )?;
-    if let Some(ipam) = &req.ipam {
-        deny(
-            "IPAM.Driver",
-            !allowed(ipam.driver.as_deref(), &["default"]),
-            "only the default IPAM driver is allowed",
-        )?;
-        deny(
-            "IPAM.Options",
-            non_empty(ipam.options.as_ref()),
-            "IPAM options are not allowed",
-        )?;
+    if let Some(ipam) = ipam {
+        check_ipam(ipam)?;
     }
-    for (key, value) in req.options.iter().flatten() {
+    for (key, value) in options.iter().flatten() {
         let field = format!("Options[{key}]");
         match key.as_str() {
             "com.docker.network.driver.mtu" | "com.docker.network.bridge.enable_icc" => {}
@@ -64,6 +79,35 @@ pub fn check_network(req: &NetworkCreateRequest, policy: &DockerPolicy) -> Resul
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// Checks a network's IPAM: the default driver, without options.
+fn check_ipam(ipam: &Ipam) -> Result<(), Refusal> {
+    let Ipam {
+        driver,
+        options,
+        config,
+    } = ipam;
+    deny(
+        "IPAM.Driver",
+        !allowed(driver.as_deref(), &["default"]),
+        "only the default IPAM driver is allowed",
+    )?;
+    deny(
+        "IPAM.Options",
+        non_empty(options.as_ref()),
+        "IPAM options are not allowed",
+    )?;
+    for config in config.iter().flatten() {
+        // Allowed: the subnets, ranges and gateways of the network's own bridge.
+        let IpamConfig {
+            subnet: _,
+            ip_range: _,
+            gateway: _,
+            auxiliary_addresses: _,
+        } = config;
     }
     Ok(())
 }

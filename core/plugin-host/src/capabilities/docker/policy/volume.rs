@@ -6,17 +6,29 @@ use super::{DockerPolicy, Refusal, check_labels, deny, mounts::check_local_drive
 
 /// Checks a volume create request: the local driver only, without options that bind a host
 /// path, no cluster volume, and the Komander labels.
+///
+/// # Errors
+///
+/// The first [`Refusal`] found, naming its field.
 pub fn check_volume(req: &VolumeCreateRequest, policy: &DockerPolicy) -> Result<(), Refusal> {
-    check_labels(req.labels.as_ref(), policy)?;
+    let VolumeCreateRequest {
+        labels,
+        driver,
+        driver_opts,
+        cluster_volume_spec,
+        // Allowed: the conversion checks the name.
+        name: _,
+    } = req;
+    check_labels(labels.as_ref(), policy)?;
     check_local_driver(
         "Driver",
-        req.driver.as_deref(),
+        driver.as_deref(),
         "DriverOpts",
-        req.driver_opts.as_ref(),
+        driver_opts.as_ref(),
     )?;
     deny(
         "ClusterVolumeSpec",
-        req.cluster_volume_spec.is_some(),
+        cluster_volume_spec.is_some(),
         "cluster volumes are not allowed",
     )
 }
