@@ -5,10 +5,12 @@
 
 use bollard::query_parameters::BuildImageOptions;
 
-use super::{Refusal, check_mode};
+use super::{Refusal, allowed, check_mode, deny};
 
 /// Checks the query parameters of an image build: its network mode (`networkmode`) may not
-/// be `host` or `container:…`.
+/// be `host` or `container:…`, and its context is the one sent, not a `remote` one the
+/// daemon would fetch from the host's network (host-local services, metadata addresses)
+/// and echo back in the build's output.
 ///
 /// # Errors
 ///
@@ -16,6 +18,7 @@ use super::{Refusal, check_mode};
 pub fn check_build(options: &BuildImageOptions) -> Result<(), Refusal> {
     let BuildImageOptions {
         networkmode,
+        remote,
         // Allowed: the conversion keeps the Dockerfile inside the build context and the tag
         // under the deployment's prefix.
         dockerfile: _,
@@ -46,10 +49,13 @@ pub fn check_build(options: &BuildImageOptions) -> Result<(), Refusal> {
         shmsize: _,
         // Allowed: the classic builder or BuildKit, both held to the network mode.
         version: _,
-        // Allowed: a context the daemon fetches itself instead of the one sent.
-        remote: _,
     } = options;
-    check_mode("networkmode", networkmode.as_deref())
+    check_mode("networkmode", networkmode.as_deref())?;
+    deny(
+        "remote",
+        !allowed(remote.as_deref(), &[]),
+        "a build context the daemon fetches itself is not allowed",
+    )
 }
 
 #[cfg(all(test, unix))]
@@ -78,5 +84,20 @@ mod tests {
         }
         assert_refused(check_build(&build(Some("host"))), "networkmode");
         assert_refused(check_build(&build(Some("container:3f2a"))), "networkmode");
+    }
+
+    #[test]
+    fn a_remote_context_is_refused() {
+        for remote in [
+            "http://127.0.0.1:2375/version",
+            "http://169.254.169.254/latest/meta-data/",
+            "https://github.com/acme/api.git",
+        ] {
+            let options = BuildImageOptions {
+                remote: Some(remote.to_owned()),
+                ..build(None)
+            };
+            assert_refused(check_build(&options), "remote");
+        }
     }
 }
