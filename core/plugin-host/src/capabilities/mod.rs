@@ -5,7 +5,6 @@ mod call;
 mod connections;
 mod deployment;
 pub mod docker;
-pub mod docker_policy;
 pub mod kubernetes;
 mod kv;
 mod log;

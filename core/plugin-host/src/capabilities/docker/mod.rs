@@ -10,15 +10,18 @@
 //!   concurrently.
 //! - [`ops`]: each operation against the daemon, scoped to the deployment.
 //! - [`logs`]: container logs by cursor.
+//! - [`policy`]: the allow-list validator every request goes through.
 
 mod batch;
 mod logs;
 mod ops;
+pub mod policy;
 mod request;
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use bollard::Docker;
+use policy::DockerPolicy;
 
 use crate::{
     PluginError,
@@ -30,7 +33,6 @@ use crate::{
     capabilities::{
         DeploymentIds, SecretValues,
         call::{CallContext, Capability, HostCapability},
-        docker_policy::DockerPolicy,
     },
     host::HostState,
 };

@@ -2,7 +2,7 @@
 //!
 //! Each conversion checks what the records cannot express by their types (names, paths,
 //! reserved labels, limits), adds Komander's labels, and hands the result to the one
-//! allow-list validator in [`super::super::docker_policy`]: what reaches the daemon is exactly
+//! allow-list validator in [`super::policy`]: what reaches the daemon is exactly
 //! what was checked.
 
 use std::{collections::HashMap, net::IpAddr};
@@ -13,16 +13,16 @@ use bollard::models::{
     RestartPolicyNameEnum, VolumeCreateRequest,
 };
 
-use super::{DockerScope, LABEL_PREFIX};
-use crate::{
-    bindings::{
-        docker_types::{
-            ContainerSpec, ImageBuild, Mount as WitMount, NetworkSpec, RestartPolicy as Restart,
-            VolumeSpec,
-        },
-        types::{EnvValue, Error as WitError, Protocol},
+use super::{
+    DockerScope, LABEL_PREFIX,
+    policy::{self, Refusal},
+};
+use crate::bindings::{
+    docker_types::{
+        ContainerSpec, ImageBuild, Mount as WitMount, NetworkSpec, RestartPolicy as Restart,
+        VolumeSpec,
     },
-    capabilities::docker_policy::{self, Refusal},
+    types::{EnvValue, Error as WitError, Protocol},
 };
 
 /// Bytes of a container, network or volume name.
@@ -233,7 +233,7 @@ pub(super) fn container(
         ..Default::default()
     };
     // The validator sees every network the container will join; the daemon gets the first.
-    docker_policy::check_container(&body, &scope.policy).map_err(denied)?;
+    policy::check_container(&body, &scope.policy).map_err(denied)?;
     // After the validator, so that `host` or `container:…` answers `denied`, as an escape.
     for (name, _) in &networks {
         check_name("network", name)?;
@@ -351,7 +351,7 @@ pub(super) fn network(
         labels: Some(labels(scope, &spec.labels)?),
         ..Default::default()
     };
-    docker_policy::check_network(&request, &scope.policy).map_err(denied)?;
+    policy::check_network(&request, &scope.policy).map_err(denied)?;
     Ok(request)
 }
 
@@ -367,7 +367,7 @@ pub(super) fn volume(
         labels: Some(labels(scope, &spec.labels)?),
         ..Default::default()
     };
-    docker_policy::check_volume(&request, &scope.policy).map_err(denied)?;
+    policy::check_volume(&request, &scope.policy).map_err(denied)?;
     Ok(request)
 }
 
@@ -399,7 +399,6 @@ pub(super) fn build(scope: &DockerScope, spec: &ImageBuild) -> Result<BuildReque
             "dockerfile {dockerfile:?} must be a relative path inside the build context"
         )));
     }
-    docker_policy::check_build(None).map_err(denied)?;
     let options = bollard::query_parameters::BuildImageOptions {
         dockerfile,
         t: Some(spec.tag.clone()),
@@ -410,6 +409,7 @@ pub(super) fn build(scope: &DockerScope, spec: &ImageBuild) -> Result<BuildReque
         target: spec.target.clone().unwrap_or_default(),
         ..Default::default()
     };
+    policy::check_build(&options).map_err(denied)?;
     Ok(BuildRequest {
         options,
         context: spec.context.id.clone(),
