@@ -1,24 +1,39 @@
 //! Builds the first-party plugins of `plugins/` for wasm32-wasip2 and writes `first_party.rs`,
 //! which embeds them.
 //!
-//! Never a nested cargo on the outer build's target directory and profile: it would wait on
-//! cargo's own lock forever. The plugins build in `$CARGO_TARGET_DIR/plugins` (shared with the
-//! tests' guest builds, so each is compiled once) or, without `CARGO_TARGET_DIR`, in a folder
-//! under `OUT_DIR`, with the variables the outer cargo sets for rustc removed.
+//! The build is `komander-guest-build`'s, like the tests' guest builds: a cargo of its own in
+//! `$CARGO_TARGET_DIR/plugins` (shared with the tests, so each plugin is compiled once) or, without
+//! `CARGO_TARGET_DIR`, in a folder under `OUT_DIR`; never the outer build's target directory, on
+//! whose lock it would wait forever. It never runs rustup: a missing target stops the build with
+//! the command that adds it.
+//!
+//! With `KOMANDER_SKIP_GUEST_BUILD=1` (for tools that only check, such as rust-analyzer, `cargo
+//! check` and clippy) it builds nothing and embeds no plugin (docs/operations.md).
 
-use std::{
-    env,
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{env, error::Error, fs, path::PathBuf, process::ExitCode};
+
+use komander_guest_build::{GuestBuild, TARGET, shared_target_dir};
 
 /// The first-party plugins: `plugins/` members, by package name.
 const FIRST_PARTY: &[&str] = &["komander-compose"];
 
-const TARGET: &str = "wasm32-wasip2";
+/// Set to `1` (or `true`), the build embeds no first-party plugin.
+const SKIP: &str = "KOMANDER_SKIP_GUEST_BUILD";
 
-fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").ok_or("no CARGO_MANIFEST_DIR")?);
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").ok_or("no OUT_DIR")?);
     let plugins = manifest_dir.join("../../plugins");
     let wit = manifest_dir.join("../../wit");
     for watched in [
@@ -31,90 +46,40 @@ fn main() {
         println!("cargo:rerun-if-changed={}", watched.display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
-    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets it"));
-    let target_dir = match env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir).join("plugins"),
-        None => out_dir.join("plugins-target"),
-    };
-    ensure_target();
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--locked",
-            "--target",
-            TARGET,
-        ])
-        .arg("--manifest-path")
-        .arg(plugins.join("Cargo.toml"));
-    for package in FIRST_PARTY {
-        build.args(["-p", package]);
-    }
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_WRAPPER",
-        "CARGO_BUILD_TARGET",
-        "CARGO_PRIMARY_PACKAGE",
-    ] {
-        build.env_remove(var);
-    }
-    build.env("CARGO_TARGET_DIR", &target_dir);
-    let status = build
-        .status()
-        .unwrap_or_else(|e| panic!("running cargo to build the first-party plugins: {e}"));
-    assert!(
-        status.success(),
-        "building the first-party plugins ({}) for {TARGET} failed: see the errors above",
-        FIRST_PARTY.join(", ")
-    );
-    let mut source = String::from(
-        "/// The first-party plugins, in the order they install.\n\
-         pub static PLUGINS: &[FirstPartyPlugin] = &[\n",
-    );
-    for package in FIRST_PARTY {
-        let name = package.replace('-', "_");
-        let built = target_dir.join(format!("{TARGET}/release/{name}.wasm"));
-        let copy = out_dir.join(format!("{name}.wasm"));
-        std::fs::copy(&built, &copy).unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));
-        source.push_str(&format!(
-            "    FirstPartyPlugin {{ name: {name:?}, bytes: include_bytes!({:?}) }},\n",
-            copy.display().to_string()
-        ));
-    }
-    source.push_str("];\n");
-    std::fs::write(out_dir.join("first_party.rs"), source).expect("writing first_party.rs");
-}
+    println!("cargo:rerun-if-env-changed={SKIP}");
 
-/// Adds the wasm32-wasip2 target through rustup when it is missing, so that a plain
-/// `cargo build` works on a fresh machine.
-fn ensure_target() {
-    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let sysroot = Command::new(&rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    let installed = sysroot.as_deref().is_some_and(|root| {
-        Path::new(root)
-            .join(format!("lib/rustlib/{TARGET}"))
-            .is_dir()
-    });
-    if installed {
-        return;
+    let mut source = String::from("/// The first-party plugins, in the order they install.\n");
+    if env::var(SKIP).is_ok_and(|v| v == "1" || v == "true") {
+        println!(
+            "cargo:warning={SKIP} is set: the first-party plugins are not built, and this build \
+             embeds none (no Compose runtime)"
+        );
+        source.push_str(&format!(
+            "/// None: this build set `{SKIP}`.\npub static PLUGINS: &[FirstPartyPlugin] = &[];\n"
+        ));
+    } else {
+        let mut build =
+            GuestBuild::new(&plugins, shared_target_dir(&out_dir.join("plugins-target")));
+        for package in FIRST_PARTY {
+            build = build.package(*package);
+        }
+        let built = build.run()?;
+        source.push_str("pub static PLUGINS: &[FirstPartyPlugin] = &[\n");
+        for package in FIRST_PARTY {
+            let name = package.replace('-', "_");
+            let component = built.join(format!("{name}.wasm"));
+            let copy = out_dir.join(format!("{name}.wasm"));
+            fs::copy(&component, &copy).map_err(|e| {
+                format!("copying {} (built for {TARGET}): {e}", component.display())
+            })?;
+            source.push_str(&format!(
+                "    FirstPartyPlugin {{ name: {name:?}, bytes: include_bytes!({:?}) }},\n",
+                copy.display().to_string()
+            ));
+        }
+        source.push_str("];\n");
     }
-    println!("cargo:warning=adding the Rust target {TARGET} (rustup target add {TARGET})");
-    let added = Command::new("rustup")
-        .args(["target", "add", TARGET])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        added,
-        "the first-party plugins need the Rust target {TARGET}: run `rustup target add {TARGET}`"
-    );
+    let generated = out_dir.join("first_party.rs");
+    fs::write(&generated, source).map_err(|e| format!("writing {}: {e}", generated.display()))?;
+    Ok(())
 }

@@ -1,14 +1,16 @@
-//! Builds the components of `plugins/` once per test run, with a cargo of their own: a separate
-//! target directory and a cleaned environment, so it never waits on the outer cargo's lock.
+//! Builds the components of `plugins/` once per test run, with `komander-guest-build` (the
+//! first-party build script's builder too): a cargo of its own, in a separate target directory and
+//! a cleaned environment, so it never waits on the outer cargo's lock.
 //!
 //! Shared by the end-to-end tests and, through `#[path]`, the plugin host's own tests; it uses
-//! nothing but std.
+//! nothing but std and `komander-guest-build`.
 
 use std::{
     path::{Path, PathBuf},
-    process::Command,
     sync::OnceLock,
 };
+
+use komander_guest_build::{GuestBuild, shared_target_dir};
 
 /// Every component `plugins/` builds, and the suite that uses it: a component added without
 /// a suite fails `every_guest_is_tested`.
@@ -42,32 +44,20 @@ fn workspace() -> PathBuf {
     dir
 }
 
-/// The folder holding the built `.wasm` files.
+/// The folder holding the built `.wasm` files: `$CARGO_TARGET_DIR/plugins` (shared with the
+/// first-party build) or, without `CARGO_TARGET_DIR`, `target/plugins`, then
+/// `wasm32-wasip2/release`.
+///
+/// # Panics
+/// With the builder's error, such as the `rustup target add` command when the target is missing.
 pub fn dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().join("target"))
-            .join("plugins");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
-            .arg("--manifest-path")
-            .arg(workspace().join("plugins/Cargo.toml"))
-            .env("CARGO_TARGET_DIR", &target)
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("RUSTFLAGS")
-            .env_remove("RUSTC_WORKSPACE_WRAPPER")
-            .env_remove("CARGO_BUILD_TARGET")
-            .status()
-            .expect("running cargo to build the plugins");
-        assert!(
-            status.success(),
-            "building plugins/ for wasm32-wasip2 failed (is the target installed? \
-             `rustup target add wasm32-wasip2`)"
-        );
-        target.join("wasm32-wasip2/release")
+        let root = workspace();
+        let target_dir = shared_target_dir(&root.join("target/plugins"));
+        GuestBuild::new(root.join("plugins"), target_dir)
+            .run()
+            .unwrap_or_else(|e| panic!("{e}"))
     })
 }
 
