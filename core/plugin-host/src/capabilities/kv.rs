@@ -7,8 +7,9 @@ use std::{
 
 use super::call::{CallContext, Capability, HostCapability};
 use crate::{
-    bindings::{kv::Host, types::Error as WitError},
+    bindings::{kv::Host, to_wit, types::Error as WitError},
     host::HostState,
+    runtime::GuestError,
 };
 
 /// The longest key, in bytes.
@@ -48,13 +49,13 @@ impl HostCapability for KvCapability {
 #[async_trait::async_trait]
 pub trait KvStore: Send + Sync {
     /// The value of `key`.
-    async fn get(&self, scope: &KvScope, key: &str) -> Result<Option<Vec<u8>>, WitError>;
+    async fn get(&self, scope: &KvScope, key: &str) -> Result<Option<Vec<u8>>, GuestError>;
     /// Sets `key`; `denied` when the scope would go over its quota.
-    async fn set(&self, scope: &KvScope, key: &str, value: Vec<u8>) -> Result<(), WitError>;
+    async fn set(&self, scope: &KvScope, key: &str, value: Vec<u8>) -> Result<(), GuestError>;
     /// Deletes `key`, answering whether it existed.
-    async fn delete(&self, scope: &KvScope, key: &str) -> Result<bool, WitError>;
+    async fn delete(&self, scope: &KvScope, key: &str) -> Result<bool, GuestError>;
     /// The keys starting with `prefix`, in order (at most [`KEYS_PER_SCOPE`]).
-    async fn list_keys(&self, scope: &KvScope, prefix: &str) -> Result<Vec<String>, WitError>;
+    async fn list_keys(&self, scope: &KvScope, prefix: &str) -> Result<Vec<String>, GuestError>;
 }
 
 /// A [`KvStore`] in memory, for tests and for plugins whose state may be lost on restart.
@@ -65,23 +66,23 @@ pub struct MemoryKv {
 
 #[async_trait::async_trait]
 impl KvStore for MemoryKv {
-    async fn get(&self, scope: &KvScope, key: &str) -> Result<Option<Vec<u8>>, WitError> {
+    async fn get(&self, scope: &KvScope, key: &str) -> Result<Option<Vec<u8>>, GuestError> {
         let scopes = self.scopes.lock().expect("kv lock");
         Ok(scopes.get(scope).and_then(|s| s.get(key)).cloned())
     }
 
-    async fn set(&self, scope: &KvScope, key: &str, value: Vec<u8>) -> Result<(), WitError> {
+    async fn set(&self, scope: &KvScope, key: &str, value: Vec<u8>) -> Result<(), GuestError> {
         let mut scopes = self.scopes.lock().expect("kv lock");
         let entries = scopes.entry(scope.clone()).or_default();
         let replaced = entries.get(key).map_or(0, |v| key.len() + v.len());
         let used: usize = entries.iter().map(|(k, v)| k.len() + v.len()).sum();
         if !entries.contains_key(key) && entries.len() >= KEYS_PER_SCOPE {
-            return Err(WitError::Denied(format!(
+            return Err(GuestError::Denied(format!(
                 "kv quota: at most {KEYS_PER_SCOPE} keys"
             )));
         }
         if used - replaced + key.len() + value.len() > BYTES_PER_SCOPE {
-            return Err(WitError::Denied(format!(
+            return Err(GuestError::Denied(format!(
                 "kv quota: at most {BYTES_PER_SCOPE} bytes of keys and values"
             )));
         }
@@ -89,14 +90,14 @@ impl KvStore for MemoryKv {
         Ok(())
     }
 
-    async fn delete(&self, scope: &KvScope, key: &str) -> Result<bool, WitError> {
+    async fn delete(&self, scope: &KvScope, key: &str) -> Result<bool, GuestError> {
         let mut scopes = self.scopes.lock().expect("kv lock");
         Ok(scopes
             .get_mut(scope)
             .is_some_and(|s| s.remove(key).is_some()))
     }
 
-    async fn list_keys(&self, scope: &KvScope, prefix: &str) -> Result<Vec<String>, WitError> {
+    async fn list_keys(&self, scope: &KvScope, prefix: &str) -> Result<Vec<String>, GuestError> {
         let scopes = self.scopes.lock().expect("kv lock");
         Ok(scopes
             .get(scope)
@@ -135,7 +136,7 @@ impl Host for HostState {
             Ok(found) => found,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(kv.get(&scope, &key).await)
+        Ok(kv.get(&scope, &key).await.map_err(to_wit))
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), WitError>> {
@@ -148,7 +149,7 @@ impl Host for HostState {
             Ok(found) => found,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(kv.set(&scope, &key, value).await)
+        Ok(kv.set(&scope, &key, value).await.map_err(to_wit))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, WitError>> {
@@ -156,7 +157,7 @@ impl Host for HostState {
             Ok(found) => found,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(kv.delete(&scope, &key).await)
+        Ok(kv.delete(&scope, &key).await.map_err(to_wit))
     }
 
     async fn list_keys(
@@ -172,7 +173,7 @@ impl Host for HostState {
             Ok(found) => found,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(kv.list_keys(&scope, &prefix).await)
+        Ok(kv.list_keys(&scope, &prefix).await.map_err(to_wit))
     }
 }
 
@@ -199,7 +200,7 @@ mod tests {
         );
         assert!(matches!(
             kv.set(&a, "big", vec![0; BYTES_PER_SCOPE]).await,
-            Err(WitError::Denied(_))
+            Err(GuestError::Denied(_))
         ));
         kv.set(&a, "k", vec![2; 20]).await.unwrap();
         assert_eq!(kv.list_keys(&a, "").await.unwrap(), ["k"]);

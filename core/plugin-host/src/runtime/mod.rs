@@ -1,20 +1,21 @@
 //! Calling runtime plugins: the host side of `komander:runtime/runtime`, without the WIT
-//! version in the way. Each call instantiates the plugin afresh under its sandbox limits.
+//! version in the way: calls take and answer the version-free [`types`], converted to the
+//! plugin's WIT version at the call. Each call instantiates the plugin afresh under its sandbox
+//! limits.
+
+mod types;
 
 use crate::{
-    CallFuture, LoadedPlugin, PluginEngine, PluginError, bindings::types::Error as WitError,
+    CallFuture, LoadedPlugin, PluginEngine, PluginError,
+    bindings::{Convert, from_wit, to_wit, types::Error as WitError},
     capabilities::CallContext,
 };
 
-pub use crate::bindings::{
-    runtime_types::{
-        BuildSource, Bundle, BundleFile, Change, ChangeAction, DeploymentPlan, DeploymentSpec,
-        DeploymentStatus, ServicePort, ServiceSource, ServiceSpec, ServiceState, ServiceStatus,
-        ServiceVolume, StepResult,
-    },
-    types::{
-        EnvValue, EnvVar, Error as GuestError, LogEntry, LogPage, LogSource, Protocol, SecretRef,
-    },
+pub use types::{
+    BuildContextRef, BuildSource, Bundle, BundleFile, Change, ChangeAction, DeploymentPlan,
+    DeploymentSpec, DeploymentStatus, EnvValue, EnvVar, GuestError, LogEntry, LogPage, LogSource,
+    Protocol, RateLimit, SecretRef, ServicePort, ServiceSource, ServiceSpec, ServiceState,
+    ServiceStatus, ServiceVolume, StepResult,
 };
 
 /// Why a runtime call failed: the sandbox stopped it, or the guest answered an error.
@@ -24,7 +25,7 @@ pub enum RuntimeCallError {
     #[error(transparent)]
     Plugin(#[from] PluginError),
     /// The plugin answered with the WIT error variant.
-    #[error("plugin {plugin} answered: {error:?}")]
+    #[error("plugin {plugin} answered: {error}")]
     Guest {
         /// `id@version`.
         plugin: String,
@@ -38,7 +39,7 @@ pub enum RuntimeCallError {
 macro_rules! runtime_function {
     (
         $(#[$doc:meta])*
-        $name:ident($($arg:ident: $ty:ty),*) -> $out:ty
+        $name:ident($spec:ident: DeploymentSpec $(, $arg:ident: $ty:ty)*) -> $out:ty
             => $call:ident($($pass:expr),*) $(, checked by $check:ident)?
     ) => {
         $(#[$doc])*
@@ -49,8 +50,10 @@ macro_rules! runtime_function {
             &self,
             plugin: &LoadedPlugin,
             context: CallContext,
+            $spec: DeploymentSpec,
             $($arg: $ty),*
         ) -> Result<$out, RuntimeCallError> {
+            let $spec: crate::bindings::runtime_types::DeploymentSpec = to_wit($spec);
             self.runtime_call(plugin, context, move |store, bindings| {
                 Box::pin(async move {
                     bindings
@@ -67,7 +70,7 @@ macro_rules! runtime_function {
 
 impl PluginEngine {
     /// Runs one function of a runtime plugin's `runtime` export.
-    async fn runtime_call<R: Send + 'static>(
+    async fn runtime_call<R: Send + 'static + Convert<F>, F>(
         &self,
         plugin: &LoadedPlugin,
         context: CallContext,
@@ -77,7 +80,7 @@ impl PluginEngine {
         ) -> CallFuture<'a, Result<R, WitError>>
         + Send
         + 'static,
-    ) -> Result<R, RuntimeCallError> {
+    ) -> Result<F, RuntimeCallError> {
         let Some(runtime) = plugin.runtime.clone() else {
             return Err(PluginError::Host(format!("{} is not a runtime", plugin.label())).into());
         };
@@ -89,10 +92,12 @@ impl PluginEngine {
                 })
             })
             .await?;
-        answer.map_err(|error| RuntimeCallError::Guest {
-            plugin: plugin.label(),
-            error,
-        })
+        answer
+            .map(from_wit)
+            .map_err(|error| RuntimeCallError::Guest {
+                plugin: plugin.label(),
+                error: from_wit(error),
+            })
     }
 
     runtime_function!(
