@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use komander_domain::{
-    Action, DeploymentId,
+    Action, DeploymentId, DeploymentRef, EnvironmentRef,
     api::{
         Deployment, DeploymentPatch, NewDeployment, Page, PageQuery, ResolvedDeployment,
         ResolvedService, ShareOutcome,
@@ -46,16 +46,15 @@ impl App {
     ///
     /// # Errors
     /// Not found, invalid input, conflict.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project, environment = %environment, deployment = %new.name))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, environment = %environment, deployment = %new.name))]
     pub async fn create_deployment(
         &self,
         caller: &Caller,
-        project: &str,
-        environment: &str,
+        environment: &EnvironmentRef,
         new: NewDeployment,
     ) -> Result<Deployment> {
         let scope = self
-            .environment_scope(caller, project, environment, Action::CreateDeployment)
+            .environment_scope(caller, environment, Action::CreateDeployment)
             .await?;
         let now = timestamps::to_millis(timestamps::now());
         let deployment = DeploymentRecord {
@@ -93,12 +92,11 @@ impl App {
     pub async fn list_deployments(
         &self,
         caller: &Caller,
-        project: &str,
-        environment: &str,
+        environment: &EnvironmentRef,
         query: &PageQuery,
     ) -> Result<Page<Deployment>> {
         let scope = self
-            .environment_scope(caller, project, environment, Action::ViewProject)
+            .environment_scope(caller, environment, Action::ViewProject)
             .await?;
         let (paging, page) = Paging::new(query)?;
         let rows = self
@@ -116,9 +114,13 @@ impl App {
     ///
     /// # Errors
     /// Not found, including someone else's private deployment.
-    pub async fn get_deployment(&self, caller: &Caller, path: [&str; 3]) -> Result<Deployment> {
+    pub async fn get_deployment(
+        &self,
+        caller: &Caller,
+        deployment: &DeploymentRef,
+    ) -> Result<Deployment> {
         let scope = self
-            .deployment_scope(caller, path, Action::ViewDeployment)
+            .deployment_scope(caller, deployment, Action::ViewDeployment)
             .await?;
         deployment_view(scope.deployment, &scope.environment)
     }
@@ -127,11 +129,11 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden, invalid input.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, deployment = path[2]))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, deployment = %deployment))]
     pub async fn update_deployment(
         &self,
         caller: &Caller,
-        path: [&str; 3],
+        deployment: &DeploymentRef,
         patch: DeploymentPatch,
     ) -> Result<Deployment> {
         let DeploymentScope {
@@ -139,7 +141,7 @@ impl App {
             environment,
             mut deployment,
         } = self
-            .deployment_scope(caller, path, Action::EditDeployment)
+            .deployment_scope(caller, deployment, Action::EditDeployment)
             .await?;
         let mut fields = Vec::new();
         if let Some(d) = display_name(patch.display_name.as_deref())? {
@@ -162,10 +164,14 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, deployment = path[2]))]
-    pub async fn delete_deployment(&self, caller: &Caller, path: [&str; 3]) -> Result<()> {
+    #[instrument(skip_all, fields(actor = %caller.user.handle, deployment = %deployment))]
+    pub async fn delete_deployment(
+        &self,
+        caller: &Caller,
+        deployment: &DeploymentRef,
+    ) -> Result<()> {
         let scope = self
-            .deployment_scope(caller, path, Action::DeleteDeployment)
+            .deployment_scope(caller, deployment, Action::DeleteDeployment)
             .await?;
         let audit = self.audit(
             caller,
@@ -186,14 +192,18 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden, conflict when already shared.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, deployment = path[2]))]
-    pub async fn share_deployment(&self, caller: &Caller, path: [&str; 3]) -> Result<ShareOutcome> {
+    #[instrument(skip_all, fields(actor = %caller.user.handle, deployment = %deployment))]
+    pub async fn share_deployment(
+        &self,
+        caller: &Caller,
+        deployment: &DeploymentRef,
+    ) -> Result<ShareOutcome> {
         let DeploymentScope {
             project,
             environment,
             mut deployment,
         } = self
-            .deployment_scope(caller, path, Action::ShareDeployment)
+            .deployment_scope(caller, deployment, Action::ShareDeployment)
             .await?;
         let now = timestamps::to_millis(timestamps::now());
         let audit = self.audit(
@@ -223,14 +233,14 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden; internal when a ciphertext fails to open.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, deployment = path[2]))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, deployment = %deployment))]
     pub async fn resolve_deployment(
         &self,
         caller: &Caller,
-        path: [&str; 3],
+        deployment: &DeploymentRef,
     ) -> Result<ResolvedDeployment> {
         let scope = self
-            .deployment_scope(caller, path, Action::ApplyDeployment)
+            .deployment_scope(caller, deployment, Action::ApplyDeployment)
             .await?;
         let id = scope.deployment.id;
         let mut services = Vec::new();

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use komander_domain::{
-    Action, EnvironmentId,
+    Action, EnvironmentId, EnvironmentRef, ProjectRef,
     api::{Environment, EnvironmentPatch, NewEnvironment, Page, PageQuery},
     timestamps,
 };
@@ -78,7 +78,7 @@ impl App {
     pub async fn create_environment(
         &self,
         caller: &Caller,
-        project: &str,
+        project: &ProjectRef,
         new: NewEnvironment,
     ) -> Result<Environment> {
         let scope = self
@@ -119,7 +119,7 @@ impl App {
     pub async fn list_environments(
         &self,
         caller: &Caller,
-        project: &str,
+        project: &ProjectRef,
         query: &PageQuery,
     ) -> Result<Page<Environment>> {
         let scope = self
@@ -140,11 +140,10 @@ impl App {
     pub async fn get_environment(
         &self,
         caller: &Caller,
-        project: &str,
-        environment: &str,
+        environment: &EnvironmentRef,
     ) -> Result<Environment> {
         let scope = self
-            .environment_scope(caller, project, environment, Action::ViewProject)
+            .environment_scope(caller, environment, Action::ViewProject)
             .await?;
         Ok(environment_view(scope.environment))
     }
@@ -153,16 +152,15 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden, invalid input.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project, environment = %environment))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, environment = %environment))]
     pub async fn update_environment(
         &self,
         caller: &Caller,
-        project: &str,
-        environment: &str,
+        environment: &EnvironmentRef,
         patch: EnvironmentPatch,
     ) -> Result<Environment> {
         let scope = self
-            .environment_scope(caller, project, environment, Action::ManageEnvironment)
+            .environment_scope(caller, environment, Action::ManageEnvironment)
             .await?;
         let mut record = scope.environment;
         let mut fields = Vec::new();
@@ -196,12 +194,11 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden (DevOps with `force`), conflict.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project, environment = %environment))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, environment = %environment))]
     pub async fn delete_environment(
         &self,
         caller: &Caller,
-        project: &str,
-        environment: &str,
+        environment: &EnvironmentRef,
         force: bool,
     ) -> Result<u64> {
         let action = if force {
@@ -209,9 +206,7 @@ impl App {
         } else {
             Action::ManageEnvironment
         };
-        let scope = self
-            .environment_scope(caller, project, environment, action)
-            .await?;
+        let scope = self.environment_scope(caller, environment, action).await?;
         let audit = self.audit(
             caller,
             Some(scope.project.id),

@@ -1,6 +1,8 @@
 //! The use cases' error: what a caller did wrong, or a fault inside.
 
-use komander_domain::{Denied, names::NameError};
+use std::fmt;
+
+use komander_domain::{Denied, RefError, names::NameError};
 use komander_secrets::SecretsError;
 use komander_store::StoreError;
 
@@ -74,6 +76,19 @@ impl AppError {
     /// Maps an invalid name in a request body.
     pub fn name(field: &str, err: NameError) -> Self {
         AppError::invalid(field, err.to_string())
+    }
+}
+
+/// What a 404 names: the kind of object and the slug the caller gave (`project "shop"`).
+pub(crate) fn named(kind: impl fmt::Display, slug: &str) -> String {
+    format!("{kind} {slug:?}")
+}
+
+/// A slug in a path that is not even valid names nothing: it answers 404 like a missing object,
+/// naming its segment and text (`project "Bad_Name" not found`).
+impl From<RefError> for AppError {
+    fn from(err: RefError) -> Self {
+        AppError::NotFound(named(err.segment, err.value()))
     }
 }
 

@@ -2,7 +2,7 @@
 //! role to whoever accepts it while signed in.
 
 use komander_domain::{
-    Action, InvitationId,
+    Action, InvitationId, ProjectRef,
     api::{
         CreatedInvitation, Invitation, Member, MemberPatch, NewInvitation, NewMember, Page,
         PageQuery, Project,
@@ -40,7 +40,7 @@ impl App {
     pub async fn list_members(
         &self,
         caller: &Caller,
-        project: &str,
+        project: &ProjectRef,
         query: &PageQuery,
     ) -> Result<Page<Member>> {
         let scope = self
@@ -67,7 +67,7 @@ impl App {
     pub async fn add_member(
         &self,
         caller: &Caller,
-        project: &str,
+        project: &ProjectRef,
         new: NewMember,
     ) -> Result<Member> {
         let scope = self
@@ -96,7 +96,7 @@ impl App {
     /// The member `handle` of `project`, which the caller administers.
     async fn member_of(
         &self,
-        project: &str,
+        project: &ProjectRef,
         caller: &Caller,
         handle: &str,
     ) -> Result<(ProjectScope, MemberRecord)> {
@@ -122,7 +122,7 @@ impl App {
     pub async fn set_member_role(
         &self,
         caller: &Caller,
-        project: &str,
+        project: &ProjectRef,
         handle: &str,
         patch: MemberPatch,
     ) -> Result<Member> {
@@ -155,7 +155,7 @@ impl App {
     pub async fn remove_member(
         &self,
         caller: &Caller,
-        project: &str,
+        project: &ProjectRef,
         handle: &str,
         force: bool,
     ) -> Result<u64> {
@@ -185,7 +185,7 @@ impl App {
     pub async fn create_invitation(
         &self,
         caller: &Caller,
-        project: &str,
+        project: &ProjectRef,
         new: NewInvitation,
     ) -> Result<CreatedInvitation> {
         let scope = self
@@ -234,7 +234,7 @@ impl App {
     pub async fn list_invitations(
         &self,
         caller: &Caller,
-        project: &str,
+        project: &ProjectRef,
         query: &PageQuery,
     ) -> Result<Page<Invitation>> {
         let scope = self
@@ -265,7 +265,12 @@ impl App {
     /// # Errors
     /// Not found, forbidden.
     #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project))]
-    pub async fn revoke_invitation(&self, caller: &Caller, project: &str, id: &str) -> Result<()> {
+    pub async fn revoke_invitation(
+        &self,
+        caller: &Caller,
+        project: &ProjectRef,
+        id: &str,
+    ) -> Result<()> {
         let scope = self
             .project_scope(caller, project, Action::ManageMembers)
             .await?;
@@ -303,6 +308,6 @@ impl App {
                 }
                 other => AppError::from_store(other, "member"),
             })?;
-        self.get_project(caller, project.as_str()).await
+        self.get_project(caller, &ProjectRef::new(project)).await
     }
 }

@@ -2,7 +2,7 @@
 //! and read the project's audit log.
 
 use komander_domain::{
-    Action, ProjectId, Role,
+    Action, ProjectId, ProjectRef, Role,
     api::{AuditEntry, NewProject, Page, PageQuery, Project, ProjectPatch},
     names::check_text,
     timestamps,
@@ -95,7 +95,7 @@ impl App {
     ///
     /// # Errors
     /// Not found unless the caller is a member.
-    pub async fn get_project(&self, caller: &Caller, project: &str) -> Result<Project> {
+    pub async fn get_project(&self, caller: &Caller, project: &ProjectRef) -> Result<Project> {
         let scope = self
             .project_scope(caller, project, Action::ViewProject)
             .await?;
@@ -110,7 +110,7 @@ impl App {
     pub async fn update_project(
         &self,
         caller: &Caller,
-        project: &str,
+        project: &ProjectRef,
         patch: ProjectPatch,
     ) -> Result<Project> {
         let scope = self
@@ -144,7 +144,7 @@ impl App {
     /// # Errors
     /// Not found, forbidden.
     #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project))]
-    pub async fn delete_project(&self, caller: &Caller, project: &str) -> Result<()> {
+    pub async fn delete_project(&self, caller: &Caller, project: &ProjectRef) -> Result<()> {
         let scope = self
             .project_scope(caller, project, Action::DeleteProject)
             .await?;
@@ -167,7 +167,7 @@ impl App {
     pub async fn list_audit(
         &self,
         caller: &Caller,
-        project: &str,
+        project: &ProjectRef,
         query: &PageQuery,
     ) -> Result<Page<AuditEntry>> {
         let scope = self

@@ -1,13 +1,14 @@
-//! Resolving a path of slugs (project / environment / deployment / service) into records, and
-//! authorizing the action at the level it concerns. A slug that is not even valid names
-//! nothing, so it answers 404 like a missing object.
+//! Resolving a reference (project / environment / deployment / service) into records, and
+//! authorizing the action at the level it concerns. The references arrive parsed: a slug that
+//! is not even valid was answered 404 where the path came in (see `From<RefError> for
+//! AppError`).
 
-use std::str::FromStr;
-
-use komander_domain::{Action, Facts, Role, authorize};
+use komander_domain::{
+    Action, DeploymentRef, EnvironmentRef, Facts, ProjectRef, Role, ServiceRef, authorize,
+};
 use komander_store::{DeploymentRecord, EnvironmentRecord, ProjectRecord, ServiceRecord};
 
-use crate::{App, AppError, Caller, Result};
+use crate::{App, AppError, Caller, Result, error::named};
 
 /// A project the caller is a member of.
 pub(crate) struct ProjectScope {
@@ -49,25 +50,18 @@ impl ServiceScope {
     }
 }
 
-fn slug<T: FromStr>(value: &str, what: &str) -> Result<T> {
-    value
-        .parse()
-        .map_err(|_| AppError::NotFound(format!("{what} {value:?}")))
-}
-
 impl App {
-    /// The project `name`, if the caller may do `action` on it.
+    /// The project `project`, if the caller may do `action` on it.
     pub(crate) async fn project_scope(
         &self,
         caller: &Caller,
-        name: &str,
+        project: &ProjectRef,
         action: Action,
     ) -> Result<ProjectScope> {
-        let what = || format!("project {name:?}");
-        let parsed = slug(name, "project")?;
-        let (project, role) = self
+        let what = || named("project", project.name.as_str());
+        let (record, role) = self
             .store
-            .project(&parsed, caller.user.id)
+            .project(&project.name, caller.user.id)
             .await?
             .ok_or_else(|| AppError::NotFound(what()))?;
         let facts = Facts {
@@ -76,24 +70,26 @@ impl App {
         };
         authorize(&caller.actor(), action, &facts).map_err(|d| AppError::denied(d, what))?;
         let role = role.ok_or_else(|| AppError::NotFound(what()))?;
-        Ok(ProjectScope { project, role })
+        Ok(ProjectScope {
+            project: record,
+            role,
+        })
     }
 
-    /// The environment `project/environment`, if the caller may do `action` on it.
+    /// The environment `environment`, if the caller may do `action` on it.
     pub(crate) async fn environment_scope(
         &self,
         caller: &Caller,
-        project: &str,
-        environment: &str,
+        environment: &EnvironmentRef,
         action: Action,
     ) -> Result<EnvironmentScope> {
         let ProjectScope { project, role } = self
-            .project_scope(caller, project, Action::ViewProject)
+            .project_scope(caller, &environment.project, Action::ViewProject)
             .await?;
-        let what = || format!("environment {environment:?}");
-        let environment = self
+        let what = || named("environment", environment.name.as_str());
+        let record = self
             .store
-            .environment(project.id, &slug(environment, "environment")?)
+            .environment(project.id, &environment.name)
             .await?
             .ok_or_else(|| AppError::NotFound(what()))?;
         authorize(&caller.actor(), action, &Facts::member(role))
@@ -101,65 +97,58 @@ impl App {
         Ok(EnvironmentScope {
             project,
             role,
-            environment,
+            environment: record,
         })
     }
 
-    /// The deployment `project/environment/deployment`, if the caller may do `action` on it.
-    /// Someone else's private deployment answers 404, whatever the caller's role.
+    /// The deployment `deployment`, if the caller may do `action` on it. Someone else's
+    /// private deployment answers 404, whatever the caller's role.
     pub(crate) async fn deployment_scope(
         &self,
         caller: &Caller,
-        path: [&str; 3],
+        deployment: &DeploymentRef,
         action: Action,
     ) -> Result<DeploymentScope> {
-        let [project, environment, deployment] = path;
         let EnvironmentScope {
             project,
             role,
             environment,
         } = self
-            .environment_scope(caller, project, environment, Action::ViewProject)
+            .environment_scope(caller, &deployment.environment, Action::ViewProject)
             .await?;
-        let what = || format!("deployment {deployment:?}");
-        let deployment = self
+        let what = || named("deployment", deployment.name.as_str());
+        let record = self
             .store
-            .deployment(environment.id, &slug(deployment, "deployment")?)
+            .deployment(environment.id, &deployment.name)
             .await?
             .ok_or_else(|| AppError::NotFound(what()))?;
-        let facts = Facts::deployment(
-            Some(role),
-            deployment.owner_id == caller.user.id,
-            deployment.shared,
-        );
+        let facts = Facts::deployment(Some(role), record.owner_id == caller.user.id, record.shared);
         authorize(&caller.actor(), action, &facts).map_err(|d| AppError::denied(d, what))?;
         Ok(DeploymentScope {
             project,
             environment,
-            deployment,
+            deployment: record,
         })
     }
 
-    /// The service `project/environment/deployment/service`, if the caller may do `action` on
-    /// its deployment.
+    /// The service `service`, if the caller may do `action` on its deployment.
     pub(crate) async fn service_scope(
         &self,
         caller: &Caller,
-        path: [&str; 4],
+        service: &ServiceRef,
         action: Action,
     ) -> Result<ServiceScope> {
-        let [project, environment, deployment, service] = path;
         let deployment = self
-            .deployment_scope(caller, [project, environment, deployment], action)
+            .deployment_scope(caller, &service.deployment, action)
             .await?;
-        let service = self
+        let record = self
             .store
-            .service(deployment.deployment.id, &slug(service, "service")?)
+            .service(deployment.deployment.id, &service.name)
             .await?
-            .ok_or_else(|| AppError::NotFound(format!("service {service:?}")))?;
+            .ok_or_else(|| AppError::NotFound(named("service", service.name.as_str())))?;
         Ok(ServiceScope {
             deployment,
-            service,
+            service: record,
         })
     }
 }

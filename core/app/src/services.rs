@@ -2,7 +2,7 @@
 //! variable values are sealed for their row and never read back.
 
 use komander_domain::{
-    Action, ServiceId, VariableId,
+    Action, DeploymentRef, ServiceId, ServiceRef, VariableId,
     api::{
         NewService, Page, PageQuery, PortSpec, Service, ServicePatch, Variable, VariableWrite,
         VolumeSpec,
@@ -158,15 +158,15 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden, invalid input, conflict on a taken name.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, deployment = path[2], service = %new.name))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, deployment = %deployment, service = %new.name))]
     pub async fn create_service(
         &self,
         caller: &Caller,
-        path: [&str; 3],
+        deployment: &DeploymentRef,
         new: NewService,
     ) -> Result<Service> {
         let scope = self
-            .deployment_scope(caller, path, Action::EditDeployment)
+            .deployment_scope(caller, deployment, Action::EditDeployment)
             .await?;
         let now = timestamps::to_millis(timestamps::now());
         let service = ServiceRecord {
@@ -200,11 +200,11 @@ impl App {
     pub async fn list_services(
         &self,
         caller: &Caller,
-        path: [&str; 3],
+        deployment: &DeploymentRef,
         query: &PageQuery,
     ) -> Result<Page<Service>> {
         let scope = self
-            .deployment_scope(caller, path, Action::ViewDeployment)
+            .deployment_scope(caller, deployment, Action::ViewDeployment)
             .await?;
         let (paging, page) = Paging::new(query)?;
         let rows = self.store.list_services(scope.deployment.id, &page).await?;
@@ -215,9 +215,9 @@ impl App {
     ///
     /// # Errors
     /// Not found.
-    pub async fn get_service(&self, caller: &Caller, path: [&str; 4]) -> Result<Service> {
+    pub async fn get_service(&self, caller: &Caller, service: &ServiceRef) -> Result<Service> {
         let scope = self
-            .service_scope(caller, path, Action::ViewDeployment)
+            .service_scope(caller, service, Action::ViewDeployment)
             .await?;
         service_view(scope.service)
     }
@@ -226,18 +226,18 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden, invalid input.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, service = path[3]))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, service = %service))]
     pub async fn update_service(
         &self,
         caller: &Caller,
-        path: [&str; 4],
+        service: &ServiceRef,
         patch: ServicePatch,
     ) -> Result<Service> {
         let ServiceScope {
             deployment,
             mut service,
         } = self
-            .service_scope(caller, path, Action::EditDeployment)
+            .service_scope(caller, service, Action::EditDeployment)
             .await?;
         let mut fields = Vec::new();
         if let Some(i) = patch.image {
@@ -268,10 +268,10 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, service = path[3]))]
-    pub async fn delete_service(&self, caller: &Caller, path: [&str; 4]) -> Result<()> {
+    #[instrument(skip_all, fields(actor = %caller.user.handle, service = %service))]
+    pub async fn delete_service(&self, caller: &Caller, service: &ServiceRef) -> Result<()> {
         let scope = self
-            .service_scope(caller, path, Action::EditDeployment)
+            .service_scope(caller, service, Action::EditDeployment)
             .await?;
         let audit = self.audit(
             caller,
@@ -290,11 +290,11 @@ impl App {
     pub async fn list_variables(
         &self,
         caller: &Caller,
-        path: [&str; 4],
+        service: &ServiceRef,
         query: &PageQuery,
     ) -> Result<Page<Variable>> {
         let scope = self
-            .service_scope(caller, path, Action::ViewDeployment)
+            .service_scope(caller, service, Action::ViewDeployment)
             .await?;
         let (paging, page) = Paging::new(query)?;
         let rows = self.store.list_variables(scope.service.id, &page).await?;
@@ -308,16 +308,16 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden, invalid name or value.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, service = path[3], variable = name))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, service = %service, variable = name))]
     pub async fn put_variable(
         &self,
         caller: &Caller,
-        path: [&str; 4],
+        service: &ServiceRef,
         name: &str,
         write: VariableWrite,
     ) -> Result<Variable> {
         let scope = self
-            .service_scope(caller, path, Action::EditDeployment)
+            .service_scope(caller, service, Action::EditDeployment)
             .await?;
         let name: VariableName = name.parse().map_err(|e| AppError::name("name", e))?;
         if let Some(v) = &write.value
@@ -363,15 +363,15 @@ impl App {
     ///
     /// # Errors
     /// Not found, forbidden.
-    #[instrument(skip_all, fields(actor = %caller.user.handle, service = path[3], variable = name))]
+    #[instrument(skip_all, fields(actor = %caller.user.handle, service = %service, variable = name))]
     pub async fn delete_variable(
         &self,
         caller: &Caller,
-        path: [&str; 4],
+        service: &ServiceRef,
         name: &str,
     ) -> Result<()> {
         let scope = self
-            .service_scope(caller, path, Action::EditDeployment)
+            .service_scope(caller, service, Action::EditDeployment)
             .await?;
         let parsed: VariableName = name
             .parse()

@@ -1,6 +1,7 @@
 //! Komander's domain: what the product spec calls users, projects, members, environments,
-//! deployments and services, as validated types, plus the one authorization function and the
-//! REST wire types shared by the server, the CLI and the web UI.
+//! deployments and services, as validated types and the references a path makes of them, plus
+//! the one authorization function and the REST wire types shared by the server, the CLI and the
+//! web UI.
 //!
 //! This crate does no I/O and has no async: it must not depend on sqlx, axum, tokio or wasmtime.
 //!
@@ -22,6 +23,7 @@ pub mod api;
 pub mod authz;
 pub mod ids;
 pub mod names;
+pub mod refs;
 pub mod timestamps;
 
 pub use authz::{
@@ -29,3 +31,4 @@ pub use authz::{
     authorize,
 };
 pub use ids::*;
+pub use refs::{DeploymentRef, EnvironmentRef, ProjectRef, RefError, Segment, ServiceRef};

@@ -11,7 +11,7 @@ use super::{
     AppState,
     error::{ApiError, ErrorResponses},
     extract::{
-        AppJson, AppPath, AppQuery, Authenticated, DeploymentPath, EnvironmentPath, ServicePath,
+        AppJson, AppQuery, Authenticated, DeploymentPath, EnvironmentPath, PathRef, ServicePath,
         VariablePath,
     },
 };
@@ -39,13 +39,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn list_deployments(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<EnvironmentPath>,
     AppQuery(q): AppQuery<PageQuery>,
+    PathRef(environment): PathRef<EnvironmentPath>,
 ) -> Result<Json<Page<Deployment>>, ApiError> {
     Ok(Json(
-        s.app
-            .list_deployments(&caller, &p.project, &p.environment, &q)
-            .await?,
+        s.app.list_deployments(&caller, &environment, &q).await?,
     ))
 }
 
@@ -56,16 +54,12 @@ async fn list_deployments(
 async fn create_deployment(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<EnvironmentPath>,
+    PathRef(environment): PathRef<EnvironmentPath>,
     AppJson(body): AppJson<NewDeployment>,
 ) -> Result<(StatusCode, Json<Deployment>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(
-            s.app
-                .create_deployment(&caller, &p.project, &p.environment, body)
-                .await?,
-        ),
+        Json(s.app.create_deployment(&caller, &environment, body).await?),
     ))
 }
 
@@ -76,9 +70,9 @@ async fn create_deployment(
 async fn get_deployment(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<DeploymentPath>,
+    PathRef(deployment): PathRef<DeploymentPath>,
 ) -> Result<Json<Deployment>, ApiError> {
-    Ok(Json(s.app.get_deployment(&caller, p.slugs()).await?))
+    Ok(Json(s.app.get_deployment(&caller, &deployment).await?))
 }
 
 /// Changes a deployment's display name (its owner; Admins and DevOps when shared).
@@ -88,11 +82,11 @@ async fn get_deployment(
 async fn update_deployment(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<DeploymentPath>,
+    PathRef(deployment): PathRef<DeploymentPath>,
     AppJson(body): AppJson<DeploymentPatch>,
 ) -> Result<Json<Deployment>, ApiError> {
     Ok(Json(
-        s.app.update_deployment(&caller, p.slugs(), body).await?,
+        s.app.update_deployment(&caller, &deployment, body).await?,
     ))
 }
 
@@ -102,9 +96,9 @@ async fn update_deployment(
 async fn delete_deployment(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<DeploymentPath>,
+    PathRef(deployment): PathRef<DeploymentPath>,
 ) -> Result<StatusCode, ApiError> {
-    s.app.delete_deployment(&caller, p.slugs()).await?;
+    s.app.delete_deployment(&caller, &deployment).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -116,9 +110,9 @@ async fn delete_deployment(
 async fn share_deployment(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<DeploymentPath>,
+    PathRef(deployment): PathRef<DeploymentPath>,
 ) -> Result<Json<ShareOutcome>, ApiError> {
-    Ok(Json(s.app.share_deployment(&caller, p.slugs()).await?))
+    Ok(Json(s.app.share_deployment(&caller, &deployment).await?))
 }
 
 /// For executors: the deployment with its secret values, to apply it. Allowed to those who may
@@ -129,9 +123,9 @@ async fn share_deployment(
 async fn resolve_deployment(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<DeploymentPath>,
+    PathRef(deployment): PathRef<DeploymentPath>,
 ) -> Result<Json<ResolvedDeployment>, ApiError> {
-    Ok(Json(s.app.resolve_deployment(&caller, p.slugs()).await?))
+    Ok(Json(s.app.resolve_deployment(&caller, &deployment).await?))
 }
 
 /// The deployment's services, by name.
@@ -141,10 +135,10 @@ async fn resolve_deployment(
 async fn list_services(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<DeploymentPath>,
     AppQuery(q): AppQuery<PageQuery>,
+    PathRef(deployment): PathRef<DeploymentPath>,
 ) -> Result<Json<Page<Service>>, ApiError> {
-    Ok(Json(s.app.list_services(&caller, p.slugs(), &q).await?))
+    Ok(Json(s.app.list_services(&caller, &deployment, &q).await?))
 }
 
 /// Adds a service from an image.
@@ -154,12 +148,12 @@ async fn list_services(
 async fn create_service(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<DeploymentPath>,
+    PathRef(deployment): PathRef<DeploymentPath>,
     AppJson(body): AppJson<NewService>,
 ) -> Result<(StatusCode, Json<Service>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(s.app.create_service(&caller, p.slugs(), body).await?),
+        Json(s.app.create_service(&caller, &deployment, body).await?),
     ))
 }
 
@@ -170,9 +164,9 @@ async fn create_service(
 async fn get_service(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<ServicePath>,
+    PathRef(service): PathRef<ServicePath>,
 ) -> Result<Json<Service>, ApiError> {
-    Ok(Json(s.app.get_service(&caller, p.slugs()).await?))
+    Ok(Json(s.app.get_service(&caller, &service).await?))
 }
 
 /// Replaces a service's image, ports or volumes.
@@ -182,10 +176,10 @@ async fn get_service(
 async fn update_service(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<ServicePath>,
+    PathRef(service): PathRef<ServicePath>,
     AppJson(body): AppJson<ServicePatch>,
 ) -> Result<Json<Service>, ApiError> {
-    Ok(Json(s.app.update_service(&caller, p.slugs(), body).await?))
+    Ok(Json(s.app.update_service(&caller, &service, body).await?))
 }
 
 /// Deletes a service with its variables.
@@ -194,9 +188,9 @@ async fn update_service(
 async fn delete_service(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<ServicePath>,
+    PathRef(service): PathRef<ServicePath>,
 ) -> Result<StatusCode, ApiError> {
-    s.app.delete_service(&caller, p.slugs()).await?;
+    s.app.delete_service(&caller, &service).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -208,10 +202,10 @@ async fn delete_service(
 async fn list_variables(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<ServicePath>,
     AppQuery(q): AppQuery<PageQuery>,
+    PathRef(service): PathRef<ServicePath>,
 ) -> Result<Json<Page<Variable>>, ApiError> {
-    Ok(Json(s.app.list_variables(&caller, p.slugs(), &q).await?))
+    Ok(Json(s.app.list_variables(&caller, &service, &q).await?))
 }
 
 /// Sets a variable. Secret values are write-only.
@@ -221,13 +215,11 @@ async fn list_variables(
 async fn put_variable(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<VariablePath>,
+    PathRef((service, name)): PathRef<VariablePath>,
     AppJson(body): AppJson<VariableWrite>,
 ) -> Result<Json<Variable>, ApiError> {
     Ok(Json(
-        s.app
-            .put_variable(&caller, p.service_slugs(), &p.name, body)
-            .await?,
+        s.app.put_variable(&caller, &service, &name, body).await?,
     ))
 }
 
@@ -237,10 +229,8 @@ async fn put_variable(
 async fn delete_variable(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<VariablePath>,
+    PathRef((service, name)): PathRef<VariablePath>,
 ) -> Result<StatusCode, ApiError> {
-    s.app
-        .delete_variable(&caller, p.service_slugs(), &p.name)
-        .await?;
+    s.app.delete_variable(&caller, &service, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

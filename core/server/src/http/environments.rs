@@ -9,7 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     AppState,
     error::{ApiError, ErrorResponses},
-    extract::{AppJson, AppPath, AppQuery, Authenticated, EnvironmentPath, ProjectPath},
+    extract::{AppJson, AppQuery, Authenticated, EnvironmentPath, PathRef, ProjectPath},
 };
 
 /// The routes of this module.
@@ -30,12 +30,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn list_environments(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<ProjectPath>,
     AppQuery(q): AppQuery<PageQuery>,
+    PathRef(project): PathRef<ProjectPath>,
 ) -> Result<Json<Page<Environment>>, ApiError> {
-    Ok(Json(
-        s.app.list_environments(&caller, &p.project, &q).await?,
-    ))
+    Ok(Json(s.app.list_environments(&caller, &project, &q).await?))
 }
 
 /// Creates an environment (Admins, DevOps).
@@ -45,12 +43,12 @@ async fn list_environments(
 async fn create_environment(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<ProjectPath>,
+    PathRef(project): PathRef<ProjectPath>,
     AppJson(body): AppJson<NewEnvironment>,
 ) -> Result<(StatusCode, Json<Environment>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(s.app.create_environment(&caller, &p.project, body).await?),
+        Json(s.app.create_environment(&caller, &project, body).await?),
     ))
 }
 
@@ -61,13 +59,9 @@ async fn create_environment(
 async fn get_environment(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<EnvironmentPath>,
+    PathRef(environment): PathRef<EnvironmentPath>,
 ) -> Result<Json<Environment>, ApiError> {
-    Ok(Json(
-        s.app
-            .get_environment(&caller, &p.project, &p.environment)
-            .await?,
-    ))
+    Ok(Json(s.app.get_environment(&caller, &environment).await?))
 }
 
 /// Changes an environment's display name, executor or settings (Admins, DevOps).
@@ -77,12 +71,12 @@ async fn get_environment(
 async fn update_environment(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<EnvironmentPath>,
+    PathRef(environment): PathRef<EnvironmentPath>,
     AppJson(body): AppJson<EnvironmentPatch>,
 ) -> Result<Json<Environment>, ApiError> {
     Ok(Json(
         s.app
-            .update_environment(&caller, &p.project, &p.environment, body)
+            .update_environment(&caller, &environment, body)
             .await?,
     ))
 }
@@ -95,11 +89,11 @@ async fn update_environment(
 async fn delete_environment(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<EnvironmentPath>,
     AppQuery(q): AppQuery<ForceQuery>,
+    PathRef(environment): PathRef<EnvironmentPath>,
 ) -> Result<StatusCode, ApiError> {
     s.app
-        .delete_environment(&caller, &p.project, &p.environment, q.force)
+        .delete_environment(&caller, &environment, q.force)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

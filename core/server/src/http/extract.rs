@@ -1,13 +1,16 @@
 //! Extractors that answer in the API's error shape: JSON bodies, queries and paths, and the
-//! authenticated caller. The path parameter structs document the URL keys (slugs).
+//! authenticated caller. The path parameter structs document the URL keys (slugs) for the
+//! OpenAPI document; [`PathRef`] parses their slugs into the domain's typed references, once.
 
 use axum::{
     extract::{FromRequest, FromRequestParts},
     http::{header, request::Parts},
 };
-use komander_app::Caller;
-use komander_domain::api::ErrorCode;
-use serde::Deserialize;
+use komander_app::{AppError, Caller};
+use komander_domain::{
+    DeploymentRef, EnvironmentRef, ProjectRef, RefError, ServiceRef, api::ErrorCode,
+};
+use serde::{Deserialize, de::DeserializeOwned};
 use utoipa::IntoParams;
 
 use super::{AppState, error::ApiError};
@@ -40,6 +43,36 @@ impl<S: Send + Sync> FromRequest<S> for AppBody {
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct AppPath<T>(pub T);
+
+/// A path struct whose slugs parse into a typed reference; parameters that are not slugs ride
+/// along as text, checked by the use case in its own order.
+pub trait RefPath: DeserializeOwned + Send {
+    /// What the handler receives.
+    type Ref;
+
+    /// Parses the slugs, outermost first.
+    ///
+    /// # Errors
+    /// A [`RefError`] naming the first segment that is not a valid slug.
+    fn parse(self) -> Result<Self::Ref, RefError>;
+}
+
+/// Path parameters parsed into typed references: malformed parameters answer 400 (as
+/// [`AppPath`]), a slug that is not valid answers 404 like a missing object, naming its
+/// segment (`project "Bad_Name" not found`). Handlers take it after [`AppQuery`], so a
+/// malformed query answers 400 first.
+pub struct PathRef<P: RefPath>(pub P::Ref);
+
+impl<S: Send + Sync, P: RefPath> FromRequestParts<S> for PathRef<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let AppPath(path) = AppPath::<P>::from_request_parts(parts, state).await?;
+        path.parse()
+            .map(PathRef)
+            .map_err(|e| AppError::from(e).into())
+    }
+}
 
 /// The caller authenticated by `Authorization: Bearer <token>`; 401 otherwise.
 pub struct Authenticated(pub Caller);
@@ -94,6 +127,14 @@ pub struct ProjectPath {
     pub project: String,
 }
 
+impl RefPath for ProjectPath {
+    type Ref = ProjectRef;
+
+    fn parse(self) -> Result<ProjectRef, RefError> {
+        ProjectRef::parse(&self.project)
+    }
+}
+
 /// `/api/v1/projects/{project}/members/{user}`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -106,6 +147,15 @@ pub struct MemberPath {
     pub user: String,
 }
 
+/// The project, and the member's handle as given.
+impl RefPath for MemberPath {
+    type Ref = (ProjectRef, String);
+
+    fn parse(self) -> Result<Self::Ref, RefError> {
+        Ok((ProjectRef::parse(&self.project)?, self.user))
+    }
+}
+
 /// `/api/v1/projects/{project}/invitations/{id}`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -115,6 +165,15 @@ pub struct InvitationPath {
     pub project: String,
     /// The invitation's id.
     pub id: String,
+}
+
+/// The project, and the invitation's id as given.
+impl RefPath for InvitationPath {
+    type Ref = (ProjectRef, String);
+
+    fn parse(self) -> Result<Self::Ref, RefError> {
+        Ok((ProjectRef::parse(&self.project)?, self.id))
+    }
 }
 
 /// `/api/v1/invitations/{token}/accept`.
@@ -137,6 +196,14 @@ pub struct EnvironmentPath {
     pub environment: String,
 }
 
+impl RefPath for EnvironmentPath {
+    type Ref = EnvironmentRef;
+
+    fn parse(self) -> Result<EnvironmentRef, RefError> {
+        EnvironmentRef::parse(&self.project, &self.environment)
+    }
+}
+
 /// `.../environments/{environment}/deployments/{deployment}`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -152,10 +219,11 @@ pub struct DeploymentPath {
     pub deployment: String,
 }
 
-impl DeploymentPath {
-    /// The slugs, outermost first.
-    pub fn slugs(&self) -> [&str; 3] {
-        [&self.project, &self.environment, &self.deployment]
+impl RefPath for DeploymentPath {
+    type Ref = DeploymentRef;
+
+    fn parse(self) -> Result<DeploymentRef, RefError> {
+        DeploymentRef::parse(&self.project, &self.environment, &self.deployment)
     }
 }
 
@@ -177,15 +245,16 @@ pub struct ServicePath {
     pub service: String,
 }
 
-impl ServicePath {
-    /// The slugs, outermost first.
-    pub fn slugs(&self) -> [&str; 4] {
-        [
+impl RefPath for ServicePath {
+    type Ref = ServiceRef;
+
+    fn parse(self) -> Result<ServiceRef, RefError> {
+        ServiceRef::parse(
             &self.project,
             &self.environment,
             &self.deployment,
             &self.service,
-        ]
+        )
     }
 }
 
@@ -210,14 +279,18 @@ pub struct VariablePath {
     pub name: String,
 }
 
-impl VariablePath {
-    /// The slugs of the service, outermost first.
-    pub fn service_slugs(&self) -> [&str; 4] {
-        [
+/// The service, and the variable's name as given (an invalid one is refused after the
+/// service is found: 400 to set, 404 to delete).
+impl RefPath for VariablePath {
+    type Ref = (ServiceRef, String);
+
+    fn parse(self) -> Result<Self::Ref, RefError> {
+        let service = ServiceRef::parse(
             &self.project,
             &self.environment,
             &self.deployment,
             &self.service,
-        ]
+        )?;
+        Ok((service, self.name))
     }
 }

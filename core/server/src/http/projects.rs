@@ -12,7 +12,7 @@ use super::{
     error::{ApiError, ErrorResponses},
     extract::{
         AppJson, AppPath, AppQuery, Authenticated, InvitationPath, InvitationTokenPath, MemberPath,
-        ProjectPath,
+        PathRef, ProjectPath,
     },
 };
 
@@ -60,9 +60,9 @@ async fn create_project(
 async fn get_project(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<ProjectPath>,
+    PathRef(project): PathRef<ProjectPath>,
 ) -> Result<Json<Project>, ApiError> {
-    Ok(Json(s.app.get_project(&caller, &p.project).await?))
+    Ok(Json(s.app.get_project(&caller, &project).await?))
 }
 
 /// Changes a project's display name or description (Admins).
@@ -72,10 +72,10 @@ async fn get_project(
 async fn update_project(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<ProjectPath>,
+    PathRef(project): PathRef<ProjectPath>,
     AppJson(body): AppJson<ProjectPatch>,
 ) -> Result<Json<Project>, ApiError> {
-    Ok(Json(s.app.update_project(&caller, &p.project, body).await?))
+    Ok(Json(s.app.update_project(&caller, &project, body).await?))
 }
 
 /// Deletes a project with its environments and deployments (Admins). Nothing in the git
@@ -85,9 +85,9 @@ async fn update_project(
 async fn delete_project(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<ProjectPath>,
+    PathRef(project): PathRef<ProjectPath>,
 ) -> Result<StatusCode, ApiError> {
-    s.app.delete_project(&caller, &p.project).await?;
+    s.app.delete_project(&caller, &project).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -98,10 +98,10 @@ async fn delete_project(
 async fn list_members(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<ProjectPath>,
     AppQuery(q): AppQuery<PageQuery>,
+    PathRef(project): PathRef<ProjectPath>,
 ) -> Result<Json<Page<Member>>, ApiError> {
-    Ok(Json(s.app.list_members(&caller, &p.project, &q).await?))
+    Ok(Json(s.app.list_members(&caller, &project, &q).await?))
 }
 
 /// Adds a user as a member by handle (Admins).
@@ -111,12 +111,12 @@ async fn list_members(
 async fn add_member(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<ProjectPath>,
+    PathRef(project): PathRef<ProjectPath>,
     AppJson(body): AppJson<NewMember>,
 ) -> Result<(StatusCode, Json<Member>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(s.app.add_member(&caller, &p.project, body).await?),
+        Json(s.app.add_member(&caller, &project, body).await?),
     ))
 }
 
@@ -127,12 +127,12 @@ async fn add_member(
 async fn update_member(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<MemberPath>,
+    PathRef((project, user)): PathRef<MemberPath>,
     AppJson(body): AppJson<MemberPatch>,
 ) -> Result<Json<Member>, ApiError> {
     Ok(Json(
         s.app
-            .set_member_role(&caller, &p.project, &p.user, body)
+            .set_member_role(&caller, &project, &user, body)
             .await?,
     ))
 }
@@ -144,11 +144,11 @@ async fn update_member(
 async fn remove_member(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<MemberPath>,
     AppQuery(q): AppQuery<ForceQuery>,
+    PathRef((project, user)): PathRef<MemberPath>,
 ) -> Result<StatusCode, ApiError> {
     s.app
-        .remove_member(&caller, &p.project, &p.user, q.force)
+        .remove_member(&caller, &project, &user, q.force)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -160,10 +160,10 @@ async fn remove_member(
 async fn list_invitations(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<ProjectPath>,
     AppQuery(q): AppQuery<PageQuery>,
+    PathRef(project): PathRef<ProjectPath>,
 ) -> Result<Json<Page<Invitation>>, ApiError> {
-    Ok(Json(s.app.list_invitations(&caller, &p.project, &q).await?))
+    Ok(Json(s.app.list_invitations(&caller, &project, &q).await?))
 }
 
 /// Creates an invitation link granting a role (Admins); its token is shown this once.
@@ -173,12 +173,12 @@ async fn list_invitations(
 async fn create_invitation(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<ProjectPath>,
+    PathRef(project): PathRef<ProjectPath>,
     AppJson(body): AppJson<NewInvitation>,
 ) -> Result<(StatusCode, Json<CreatedInvitation>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(s.app.create_invitation(&caller, &p.project, body).await?),
+        Json(s.app.create_invitation(&caller, &project, body).await?),
     ))
 }
 
@@ -188,9 +188,9 @@ async fn create_invitation(
 async fn revoke_invitation(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<InvitationPath>,
+    PathRef((project, id)): PathRef<InvitationPath>,
 ) -> Result<StatusCode, ApiError> {
-    s.app.revoke_invitation(&caller, &p.project, &p.id).await?;
+    s.app.revoke_invitation(&caller, &project, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -213,8 +213,8 @@ async fn accept_invitation(
 async fn list_audit(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    AppPath(p): AppPath<ProjectPath>,
     AppQuery(q): AppQuery<PageQuery>,
+    PathRef(project): PathRef<ProjectPath>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
-    Ok(Json(s.app.list_audit(&caller, &p.project, &q).await?))
+    Ok(Json(s.app.list_audit(&caller, &project, &q).await?))
 }
