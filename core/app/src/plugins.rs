@@ -201,7 +201,7 @@ impl App {
                     continue;
                 }
             };
-            let installed = self.store.plugin(&manifest.id).await?;
+            let installed = self.store.plugin(manifest.id.as_str()).await?;
             let result = match installed {
                 None => {
                     self.install_plugin(&caller, bytes.to_vec(), None, true)
@@ -215,7 +215,7 @@ impl App {
                 {
                     // First-party plugins are trusted: what a new version asks for is granted.
                     match self
-                        .upgrade_plugin(&caller, &manifest.id, bytes.to_vec(), None)
+                        .upgrade_plugin(&caller, manifest.id.as_str(), bytes.to_vec(), None)
                         .await
                     {
                         Ok(_) => {
@@ -223,7 +223,7 @@ impl App {
                                 capabilities: Vec::new(),
                                 all: true,
                             };
-                            self.grant_plugin(&caller, &manifest.id, all).await
+                            self.grant_plugin(&caller, manifest.id.as_str(), all).await
                         }
                         Err(e) => Err(e),
                     }
@@ -304,7 +304,7 @@ impl App {
         Self::may_manage_plugins(caller)?;
         let plugin = self.check_component(&bytes, sha256).await?;
         let plugins = self.plugins()?;
-        let id = plugin.manifest.id.clone();
+        let id = plugin.manifest.id.to_string();
         if self.store.plugin(&id).await?.is_some() {
             return Err(AppError::Conflict {
                 field: Some("id".into()),
@@ -469,12 +469,12 @@ impl App {
         Self::may_manage_plugins(caller)?;
         let mut record = self.plugin_record(id).await?;
         let plugin = self.check_component(&bytes, sha256).await?;
-        if plugin.manifest.id != record.id {
+        if plugin.manifest.id != record.id.as_str() {
             return Err(AppError::invalid(
                 "component",
                 format!(
                     "this component is plugin {:?}, not {id:?}",
-                    plugin.manifest.id
+                    plugin.manifest.id.as_str()
                 ),
             ));
         }
