@@ -104,7 +104,7 @@ impl App {
             ));
         }
         let manifest = komander_plugin_host::manifest::Manifest::parse(&record.manifest)
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+            .map_err(|e| AppError::internal(format!("the stored manifest of {plugin}"), e))?;
         if let (Some(name), Some(toml::Value::Array(names))) =
             (name, manifest.capabilities.get("connections"))
             && !names.iter().any(|n| n.as_str() == Some(name.as_str()))
@@ -243,13 +243,13 @@ impl App {
                 Some(sealed) => {
                     let value = self.keyring.open(sealed, &credential_aad(&record.id))?;
                     Some(HeaderValue::from_str(value.expose()).map_err(|_| {
-                        AppError::Internal("a stored credential is not a header value".into())
+                        AppError::fault("a stored credential is not a header value")
                     })?)
                 }
                 None => None,
             };
             let base_url = Url::parse(&record.base_url)
-                .map_err(|e| AppError::Internal(format!("a stored base URL: {e}")))?;
+                .map_err(|e| AppError::internal("a stored base URL", e))?;
             let mut authorization = authorization;
             if let Some(value) = authorization.as_mut() {
                 value.set_sensitive(true);

@@ -249,9 +249,9 @@ impl App {
                 Ok(Invitation {
                     id: i.id,
                     role: i.role,
-                    created_by: i.created_by_handle.ok_or_else(|| {
-                        AppError::Internal("an invitation without its creator".into())
-                    })?,
+                    created_by: i
+                        .created_by_handle
+                        .ok_or_else(|| AppError::fault("an invitation without its creator"))?,
                     created_at: timestamps::from_millis(i.created_at),
                     expires_at: timestamps::from_millis(i.expires_at),
                     accepted_by: i.accepted_by,

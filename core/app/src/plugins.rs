@@ -55,7 +55,7 @@ impl Plugins {
     /// When the engine cannot start or the folder cannot be made.
     pub fn new(dir: PathBuf) -> Result<Plugins> {
         std::fs::create_dir_all(&dir)
-            .map_err(|e| AppError::Internal(format!("creating {}: {e}", dir.display())))?;
+            .map_err(|e| AppError::internal(format!("creating {}", dir.display()), e))?;
         let engine = PluginEngine::new(Some(dir.join("cache"))).map_err(internal)?;
         Ok(Plugins {
             engine,
@@ -81,7 +81,7 @@ impl Plugins {
 }
 
 fn internal(e: PluginError) -> AppError {
-    AppError::Internal(e.to_string())
+    AppError::internal("the plugin host failed", e)
 }
 
 /// A refusal is the caller's to fix; anything else is ours.
@@ -127,14 +127,14 @@ async fn write_component(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     write
         .await
-        .map_err(|e| AppError::Internal(format!("writing {}: {e}", path.display())))
+        .map_err(|e| AppError::internal(format!("writing {}", path.display()), e))
 }
 
 impl App {
     pub(crate) fn plugins(&self) -> Result<&Plugins> {
         self.plugins
             .as_deref()
-            .ok_or_else(|| AppError::Internal("this instance runs without plugins".into()))
+            .ok_or_else(|| AppError::fault("this instance runs without plugins"))
     }
 
     pub(crate) fn may_manage_plugins(caller: &Caller) -> Result<()> {
@@ -235,9 +235,11 @@ impl App {
                     info!(plugin = %plugin.id, version = %plugin.version, "first-party plugin installed");
                     changed += 1;
                 }
-                Err(error) => {
-                    warn!(plugin = %manifest.id, %error, "a first-party plugin was not installed")
-                }
+                Err(error) => warn!(
+                    plugin = %manifest.id,
+                    error = %error.report(),
+                    "a first-party plugin was not installed"
+                ),
             }
         }
         info!(changed, "first-party plugins checked");
@@ -564,7 +566,7 @@ impl App {
         Self::may_manage_plugins(caller)?;
         let record = self.plugin_record(id).await?;
         let settings = serde_json::from_str(&record.config)
-            .map_err(|e| AppError::Internal(format!("stored settings of {id}: {e}")))?;
+            .map_err(|e| AppError::internal(format!("stored settings of {id}"), e))?;
         Ok(PluginConfig { settings })
     }
 
@@ -687,7 +689,7 @@ fn check_settings(manifest: &Manifest, text: &str) -> std::result::Result<(), Ve
 /// The manifest of an installed plugin, as stored at install or upgrade.
 fn installed_manifest(record: &PluginRecord) -> Result<Manifest> {
     Manifest::parse(&record.manifest)
-        .map_err(|e| AppError::Internal(format!("the stored manifest of {}: {e}", record.id)))
+        .map_err(|e| AppError::internal(format!("the stored manifest of {}", record.id), e))
 }
 
 /// The manifest text embedded in a component already checked by the plugin host.
@@ -707,7 +709,7 @@ async fn download(url: &str) -> Result<Vec<u8>> {
     let client = reqwest::Client::builder()
         .timeout(DOWNLOAD_TIMEOUT)
         .build()
-        .map_err(|e| AppError::Internal(format!("building an HTTP client: {e}")))?;
+        .map_err(|e| AppError::internal("building an HTTP client", e))?;
     let unavailable =
         |e: reqwest::Error| AppError::invalid("url", format!("downloading {url}: {e}"));
     let mut response = client.get(parsed).send().await.map_err(unavailable)?;

@@ -30,7 +30,7 @@ pub(crate) fn variable_aad(row: &str) -> Aad<'_> {
 }
 
 fn corrupt(what: &str, e: serde_json::Error) -> AppError {
-    AppError::Internal(format!("stored {what} do not parse: {e}"))
+    AppError::internal(format!("stored {what} do not parse"), e)
 }
 
 pub(crate) fn service_ports(s: &ServiceRecord) -> Result<Vec<PortSpec>> {
