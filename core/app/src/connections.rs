@@ -109,6 +109,7 @@ impl App {
             (name, manifest.capabilities.get("connections"))
             && !names.iter().any(|n| n.as_str() == Some(name.as_str()))
         {
+            let names: Vec<&str> = names.iter().filter_map(toml::Value::as_str).collect();
             return Err(AppError::invalid(
                 "name",
                 format!(

@@ -52,10 +52,12 @@ impl App {
     }
 
     async fn existing_user(&self, handle: &UserHandle) -> Result<UserRecord> {
-        self.store
-            .user_by_handle(handle)
-            .await?
-            .ok_or_else(|| AppError::invalid("user", format!("no user has the handle {handle:?}")))
+        self.store.user_by_handle(handle).await?.ok_or_else(|| {
+            AppError::invalid(
+                "user",
+                format!("no user has the handle {:?}", handle.as_str()),
+            )
+        })
     }
 
     /// `POST /api/v1/projects/{project}/members` (Admins).
