@@ -29,6 +29,26 @@ async fn setup() -> TestApi {
     api
 }
 
+/// Komander issue 7: messages quote a name as text, not as Rust debug output
+/// (`UserHandle("nobody")`).
+#[tokio::test]
+async fn issue_7_messages_print_names_not_debug_output() {
+    let api = setup().await;
+    let (status, answer) = api
+        .call(
+            Method::POST,
+            "/api/v1/projects/shop/members",
+            Some(ADMIN_TOKEN),
+            Some(json!({"user": "nobody", "role": "dev"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(
+        answer["error"]["message"], "no user has the handle \"nobody\"",
+        "{answer}"
+    );
+}
+
 #[tokio::test]
 async fn invalid_names_and_values_are_refused_with_the_field() {
     let api = setup().await;

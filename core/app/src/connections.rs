@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use komander_domain::{
     api::{PluginConnection, PluginConnectionWrite},
+    names::ConnectionName,
     timestamps,
 };
 use komander_plugin_host::capabilities::{Connection, ConnectionGrant};
@@ -37,24 +38,6 @@ fn connection_view(c: ConnectionRecord) -> PluginConnection {
         path_prefixes: c.path_prefixes,
         requests_per_minute: c.requests_per_minute.and_then(|r| u32::try_from(r).ok()),
         updated_at: timestamps::from_millis(c.updated_at),
-    }
-}
-
-fn check_name(name: &str) -> Result<()> {
-    let ok = (1..=63).contains(&name.len())
-        && name.as_bytes()[0].is_ascii_lowercase()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(AppError::invalid(
-            "name",
-            format!(
-                "invalid connection name {name:?}: 1 to 63 of a-z 0-9 - starting with a letter"
-            ),
-        ))
     }
 }
 
@@ -108,7 +91,7 @@ fn check_write(write: &PluginConnectionWrite) -> Result<Url> {
 impl App {
     /// The plugin `plugin`, which must ask for the `connections` capability (and, when its
     /// manifest lists connection names, for `name`).
-    async fn connections_plugin(&self, plugin: &str, name: Option<&str>) -> Result<()> {
+    async fn connections_plugin(&self, plugin: &str, name: Option<&ConnectionName>) -> Result<()> {
         let record = self
             .store
             .plugin(plugin)
@@ -121,14 +104,18 @@ impl App {
             ));
         }
         let manifest = komander_plugin_host::manifest::Manifest::parse(&record.manifest)
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+            .map_err(|e| AppError::internal(format!("the stored manifest of {plugin}"), e))?;
         if let (Some(name), Some(toml::Value::Array(names))) =
             (name, manifest.capabilities.get("connections"))
-            && !names.iter().any(|n| n.as_str() == Some(name))
+            && !names.iter().any(|n| n.as_str() == Some(name.as_str()))
         {
+            let names: Vec<&str> = names.iter().filter_map(toml::Value::as_str).collect();
             return Err(AppError::invalid(
                 "name",
-                format!("plugin {plugin:?} asks for the connections {names:?}, not {name:?}"),
+                format!(
+                    "plugin {plugin:?} asks for the connections {names:?}, not {:?}",
+                    name.as_str()
+                ),
             ));
         }
         Ok(())
@@ -168,15 +155,15 @@ impl App {
         write: PluginConnectionWrite,
     ) -> Result<PluginConnection> {
         Self::may_manage_plugins(caller)?;
-        check_name(name)?;
+        let name: ConnectionName = name.parse().map_err(|e| AppError::name("name", e))?;
         let url = check_write(&write)?;
-        self.connections_plugin(plugin, Some(name)).await?;
+        self.connections_plugin(plugin, Some(&name)).await?;
         let existing = self
             .store
             .plugin_connections(plugin)
             .await?
             .into_iter()
-            .find(|c| c.name == name);
+            .find(|c| name == c.name.as_str());
         let id = existing
             .as_ref()
             .map_or_else(|| uuid::Uuid::now_v7().to_string(), |c| c.id.clone());
@@ -188,7 +175,7 @@ impl App {
         let record = ConnectionRecord {
             id,
             plugin_id: plugin.to_owned(),
-            name: name.to_owned(),
+            name: name.to_string(),
             base_url: url.to_string(),
             credential,
             allow_private: write.allow_private,
@@ -257,13 +244,13 @@ impl App {
                 Some(sealed) => {
                     let value = self.keyring.open(sealed, &credential_aad(&record.id))?;
                     Some(HeaderValue::from_str(value.expose()).map_err(|_| {
-                        AppError::Internal("a stored credential is not a header value".into())
+                        AppError::fault("a stored credential is not a header value")
                     })?)
                 }
                 None => None,
             };
             let base_url = Url::parse(&record.base_url)
-                .map_err(|e| AppError::Internal(format!("a stored base URL: {e}")))?;
+                .map_err(|e| AppError::internal("a stored base URL", e))?;
             let mut authorization = authorization;
             if let Some(value) = authorization.as_mut() {
                 value.set_sensitive(true);

@@ -33,7 +33,7 @@ fn deployment_view(
         environment: environment.name.clone(),
         owner: d
             .owner_handle
-            .ok_or_else(|| AppError::Internal("a deployment without its owner".into()))?,
+            .ok_or_else(|| AppError::fault("a deployment without its owner"))?,
         shared: d.shared,
         created_at: timestamps::from_millis(d.created_at),
         updated_at: timestamps::from_millis(d.updated_at),

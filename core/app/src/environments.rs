@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use komander_domain::{
     Action, EnvironmentId, EnvironmentRef, ProjectRef,
     api::{Environment, EnvironmentPatch, NewEnvironment, Page, PageQuery},
+    names::SettingKey,
     timestamps,
 };
 use komander_store::EnvironmentRecord;
@@ -37,7 +38,7 @@ fn environment_view(e: EnvironmentRecord) -> Environment {
     }
 }
 
-/// Validates runtime settings: at most 64 keys of `[A-Za-z0-9_.-]{1,64}`, values up to 4 KiB.
+/// Validates runtime settings: at most 64 keys, each a [`SettingKey`], values up to 4 KiB.
 fn settings(settings: BTreeMap<String, String>) -> Result<Map<String, Value>> {
     if settings.len() > MAX_SETTINGS {
         return Err(AppError::invalid(
@@ -46,16 +47,8 @@ fn settings(settings: BTreeMap<String, String>) -> Result<Map<String, Value>> {
         ));
     }
     for (key, value) in &settings {
-        let key_ok = (1..=64).contains(&key.len())
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-        if !key_ok {
-            return Err(AppError::invalid(
-                "settings",
-                format!("invalid setting name {key:?}: use 1 to 64 of A-Z a-z 0-9 _ . -"),
-            ));
-        }
+        key.parse::<SettingKey>()
+            .map_err(|e| AppError::name("settings", e))?;
         if value.len() > 4096 || value.contains('\0') {
             return Err(AppError::invalid(
                 "settings",

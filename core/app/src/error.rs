@@ -1,6 +1,7 @@
-//! The use cases' error: what a caller did wrong, or a fault inside.
+//! The use cases' error: what a caller did wrong, or a fault inside, which keeps the error that
+//! caused it for the log.
 
-use std::fmt;
+use std::{error::Error, fmt};
 
 use komander_domain::{Denied, RefError, names::NameError};
 use komander_secrets::SecretsError;
@@ -36,9 +37,16 @@ pub enum AppError {
         /// What conflicts.
         message: String,
     },
-    /// A fault inside Komander (database, keys): never shown to callers in detail.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A fault inside Komander (database, keys, files): never shown to callers in detail. Log
+    /// it with [`AppError::report`], which follows the chain of its sources.
+    #[error("internal error: {context}")]
+    Internal {
+        /// What Komander was doing ("writing /x"), or the invariant it found broken.
+        context: String,
+        /// The error behind the fault, when there is one.
+        #[source]
+        source: Option<Box<dyn Error + Send + Sync>>,
+    },
 }
 
 impl AppError {
@@ -48,6 +56,33 @@ impl AppError {
             field: Some(field.to_owned()),
             message: message.into(),
         }
+    }
+
+    /// A fault inside, caused by `source` while doing `context` (such as
+    /// `format!("writing {}", path.display())`).
+    pub fn internal(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn Error + Send + Sync>>,
+    ) -> Self {
+        AppError::Internal {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A fault inside with no error behind it: a broken invariant, such as a row whose parent
+    /// is missing.
+    pub fn fault(context: impl Into<String>) -> Self {
+        AppError::Internal {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// The error and the chain of its sources, `: `-separated, for the log:
+    /// `internal error: writing /x: Permission denied (os error 13)`.
+    pub fn report(&self) -> ErrorReport<'_> {
+        ErrorReport(self)
     }
 
     /// Maps a refusal of the authorization function; `what` names the object for a 404.
@@ -69,7 +104,7 @@ impl AppError {
                 field: Some(field),
             },
             StoreError::Conflict { field, message } => AppError::Conflict { field, message },
-            other => AppError::Internal(other.to_string()),
+            other => AppError::internal("the store failed", other),
         }
     }
 
@@ -100,6 +135,62 @@ impl From<StoreError> for AppError {
 
 impl From<SecretsError> for AppError {
     fn from(err: SecretsError) -> Self {
-        AppError::Internal(err.to_string())
+        AppError::internal("the keyring failed", err)
+    }
+}
+
+/// An [`AppError`] with the chain of its sources, as [`AppError::report`] displays it. A source
+/// whose text already ends the message (an error that prints its source, as in
+/// `database error: {0}`) is not repeated.
+pub struct ErrorReport<'a>(&'a AppError);
+
+impl fmt::Display for ErrorReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = self.0.to_string();
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            let next = error.to_string();
+            if !text.ends_with(&next) {
+                text.push_str(": ");
+                text.push_str(&next);
+            }
+            source = error.source();
+        }
+        f.write_str(&text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error that prints its source, as `StoreError::Database` does.
+    #[derive(Debug, thiserror::Error)]
+    #[error("database error: {0}")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[test]
+    fn internal_errors_keep_their_chain_for_the_log() {
+        let io = || std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let err = AppError::internal("writing /x", io());
+        assert_eq!(err.to_string(), "internal error: writing /x");
+        assert_eq!(err.source().unwrap().to_string(), "denied");
+        assert_eq!(
+            err.report().to_string(),
+            "internal error: writing /x: denied"
+        );
+        let err = AppError::internal("the store failed", Repeats(io()));
+        assert_eq!(
+            err.report().to_string(),
+            "internal error: the store failed: database error: denied"
+        );
+        let err = AppError::fault("a deployment without its owner");
+        assert!(err.source().is_none());
+        assert_eq!(
+            err.report().to_string(),
+            "internal error: a deployment without its owner"
+        );
+        let err = AppError::invalid("name", "bad name");
+        assert_eq!(err.report().to_string(), "bad name");
     }
 }

@@ -32,7 +32,7 @@ use komander_secrets::Keyring;
 use komander_store::{AuditRecord, PageRequest, Store, UserRecord};
 use time::OffsetDateTime;
 
-pub use error::AppError;
+pub use error::{AppError, ErrorReport};
 
 /// The result of a use case.
 pub type Result<T, E = AppError> = std::result::Result<T, E>;

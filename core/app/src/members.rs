@@ -52,10 +52,12 @@ impl App {
     }
 
     async fn existing_user(&self, handle: &UserHandle) -> Result<UserRecord> {
-        self.store
-            .user_by_handle(handle)
-            .await?
-            .ok_or_else(|| AppError::invalid("user", format!("no user has the handle {handle:?}")))
+        self.store.user_by_handle(handle).await?.ok_or_else(|| {
+            AppError::invalid(
+                "user",
+                format!("no user has the handle {:?}", handle.as_str()),
+            )
+        })
     }
 
     /// `POST /api/v1/projects/{project}/members` (Admins).
@@ -249,9 +251,9 @@ impl App {
                 Ok(Invitation {
                     id: i.id,
                     role: i.role,
-                    created_by: i.created_by_handle.ok_or_else(|| {
-                        AppError::Internal("an invitation without its creator".into())
-                    })?,
+                    created_by: i
+                        .created_by_handle
+                        .ok_or_else(|| AppError::fault("an invitation without its creator"))?,
                     created_at: timestamps::from_millis(i.created_at),
                     expires_at: timestamps::from_millis(i.expires_at),
                     accepted_by: i.accepted_by,

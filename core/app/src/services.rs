@@ -7,7 +7,7 @@ use komander_domain::{
         NewService, Page, PageQuery, PortSpec, Service, ServicePatch, Variable, VariableWrite,
         VolumeSpec,
     },
-    names::VariableName,
+    names::{ImageRef, VariableName},
     timestamps,
 };
 use komander_secrets::Aad;
@@ -30,7 +30,7 @@ pub(crate) fn variable_aad(row: &str) -> Aad<'_> {
 }
 
 fn corrupt(what: &str, e: serde_json::Error) -> AppError {
-    AppError::Internal(format!("stored {what} do not parse: {e}"))
+    AppError::internal(format!("stored {what} do not parse"), e)
 }
 
 pub(crate) fn service_ports(s: &ServiceRecord) -> Result<Vec<PortSpec>> {
@@ -53,23 +53,12 @@ fn service_view(s: ServiceRecord) -> Result<Service> {
     })
 }
 
-/// Checks an image reference: 1 to 255 characters of `A-Z a-z 0-9 . _ - / : @`, starting with
-/// a letter or digit.
+/// Checks an image reference (see [`ImageRef`]), as the store keeps it.
 fn image(value: &str) -> Result<String> {
-    let ok = !value.is_empty()
-        && value.len() <= 255
-        && value.as_bytes()[0].is_ascii_alphanumeric()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b));
-    if ok {
-        Ok(value.to_owned())
-    } else {
-        Err(AppError::invalid(
-            "image",
-            format!("invalid image reference {value:?}: expected name[:tag][@digest]"),
-        ))
-    }
+    value
+        .parse::<ImageRef>()
+        .map(String::from)
+        .map_err(|e| AppError::name("image", e))
 }
 
 fn ports(ports: Vec<PortSpec>) -> Result<serde_json::Value> {

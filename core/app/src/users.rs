@@ -87,7 +87,7 @@ impl App {
             let (token, record) = new_token_record(user.id, "local admin".into());
             let _ = std::fs::remove_file(&path);
             write_private_file(&path, format!("{}\n", token.token.expose()).as_bytes())
-                .map_err(|e| AppError::Internal(format!("writing {}: {e}", path.display())))?;
+                .map_err(|e| AppError::internal(format!("writing {}", path.display()), e))?;
             if let Err(e) = self.store.create_user(&user, Some(&record), None).await {
                 let _ = std::fs::remove_file(&path);
                 return Err(e.into());
@@ -111,8 +111,8 @@ impl App {
                 return Ok(Caller { user });
             }
         }
-        Err(AppError::Internal(
-            "neither the local admin nor the bootstrap user exists".into(),
+        Err(AppError::fault(
+            "neither the local admin nor the bootstrap user exists",
         ))
     }
 

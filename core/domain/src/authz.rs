@@ -146,8 +146,6 @@ pub enum Action {
     ShareDeployment,
     /// Apply (deploy) or destroy a deployment, or resolve it for an executor.
     ApplyDeployment,
-    /// Read a secret value back. Nobody may, ever: secrets are write-only.
-    ReadSecretValue,
     /// Create service users and tokens for others; list every user's tokens.
     ManageUsers,
     /// Install, grant, upgrade, disable or uninstall plugins.
@@ -242,14 +240,12 @@ pub fn authorize(actor: &Actor, action: Action, facts: &Facts) -> Result<(), Den
         Action::EditDeployment | Action::DeleteDeployment | Action::ShareDeployment => {
             owned || operator
         }
-        Action::ReadSecretValue => false,
         Action::ManageUsers | Action::ManagePlugins => unreachable!("decided above"),
     };
     if allowed {
         Ok(())
     } else {
         Err(Denied::Forbidden(match action {
-            Action::ReadSecretValue => "secret values are write-only",
             Action::ManageEnvironment => "only Admins and DevOps may manage environments",
             Action::EditDeployment | Action::DeleteDeployment | Action::ShareDeployment => {
                 "only the owner, Admins and DevOps may change this deployment"
@@ -309,17 +305,6 @@ mod tests {
             );
             let own = Facts::deployment(Some(role), true, false);
             assert!(authorize(&actor(), Action::EditDeployment, &own).is_ok());
-        }
-    }
-
-    #[test]
-    fn nobody_reads_secrets() {
-        for role in [Role::Admin, Role::DevOps, Role::Dev] {
-            let own = Facts::deployment(Some(role), true, false);
-            assert!(matches!(
-                authorize(&actor(), Action::ReadSecretValue, &own),
-                Err(Denied::Forbidden(_))
-            ));
         }
     }
 

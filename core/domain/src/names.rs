@@ -4,7 +4,8 @@
 //! `[a-z]([a-z0-9-]*[a-z0-9])?`, at most 30 characters (handles: 39), so that
 //! `<project>-<environment>` fits a 63-character Kubernetes name; a few words are reserved
 //! because they collide with routes. Variable names follow `[A-Za-z_][A-Za-z0-9_]*`.
-//! Paths on disk are built only from these types.
+//! Connection names, plugin ids, setting keys and image references each allow one set of
+//! characters, bounded in length. Paths on disk are built only from these types.
 
 use std::{fmt, str::FromStr};
 
@@ -87,6 +88,64 @@ fn check_variable(kind: &'static str, value: &str, max: usize) -> Result<(), Nam
     Ok(())
 }
 
+/// Checks a name of one character set: 1 to `max` bytes, the first accepted by `first`, every
+/// one by `each`. Any break is refused with `rule()`, which states the whole rule.
+fn check_chars(
+    kind: &'static str,
+    value: &str,
+    max: usize,
+    first: fn(&u8) -> bool,
+    each: fn(&u8) -> bool,
+    rule: impl FnOnce() -> String,
+) -> Result<(), NameError> {
+    let bytes = value.as_bytes();
+    if (1..=max).contains(&bytes.len()) && first(&bytes[0]) && bytes.iter().all(each) {
+        Ok(())
+    } else {
+        refused(kind, value, rule())
+    }
+}
+
+fn check_connection(kind: &'static str, value: &str, max: usize) -> Result<(), NameError> {
+    check_chars(
+        kind,
+        value,
+        max,
+        u8::is_ascii_lowercase,
+        |b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-',
+        || format!("1 to {max} of a-z 0-9 - starting with a letter"),
+    )
+}
+
+fn check_plugin_id(kind: &'static str, value: &str, max: usize) -> Result<(), NameError> {
+    check_chars(
+        kind,
+        value,
+        max,
+        u8::is_ascii_lowercase,
+        |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(b),
+        || format!("1 to {max} of a-z 0-9 - . starting with a letter"),
+    )
+}
+
+fn check_setting(kind: &'static str, value: &str, max: usize) -> Result<(), NameError> {
+    let each = |b: &u8| b.is_ascii_alphanumeric() || b"_.-".contains(b);
+    check_chars(kind, value, max, each, each, || {
+        format!("use 1 to {max} of A-Z a-z 0-9 _ . -")
+    })
+}
+
+fn check_image(kind: &'static str, value: &str, max: usize) -> Result<(), NameError> {
+    check_chars(
+        kind,
+        value,
+        max,
+        u8::is_ascii_alphanumeric,
+        |b| b.is_ascii_alphanumeric() || b"._-/:@".contains(b),
+        || "expected name[:tag][@digest]".to_owned(),
+    )
+}
+
 macro_rules! name_type {
     ($($(#[$doc:meta])* $name:ident: $kind:literal, $check:ident, $max:literal, $pattern:literal;)+) => {$(
         $(#[$doc])*
@@ -137,6 +196,18 @@ macro_rules! name_type {
                 &self.0
             }
         }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
     )+};
 }
 
@@ -155,6 +226,18 @@ name_type! {
     UserHandle: "user handle", check_slug, 39, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
     /// An environment variable's name.
     VariableName: "variable name", check_variable, 128, "^[A-Za-z_][A-Za-z0-9_]*$";
+    /// A plugin connection's name, unique within its install: 1 to 63 of `a-z 0-9 -`, starting
+    /// with a letter.
+    ConnectionName: "connection name", check_connection, 63, "^[a-z][a-z0-9-]{0,62}$";
+    /// A plugin's id, from its manifest, such as `acme.nomad`: 1 to 64 of `a-z 0-9 - .`,
+    /// starting with a letter.
+    PluginId: "plugin id", check_plugin_id, 64, "^[a-z][a-z0-9.-]{0,63}$";
+    /// The key of an environment's setting: 1 to 64 of `A-Z a-z 0-9 _ . -`.
+    SettingKey: "setting name", check_setting, 64, "^[A-Za-z0-9_.-]{1,64}$";
+    /// A container image reference, `name[:tag][@digest]`: 1 to 255 of
+    /// `A-Z a-z 0-9 . _ - / : @`, starting with a letter or digit. Only the characters are
+    /// checked, not the grammar: the registry has the last word.
+    ImageRef: "image reference", check_image, 255, "^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$";
 }
 
 /// Checks free text a person gives (display names, descriptions, token names): trimmed, not
@@ -233,6 +316,120 @@ mod tests {
     fn names_deserialize_through_validation() {
         assert!(serde_json::from_str::<ServiceName>("\"web\"").is_ok());
         assert!(serde_json::from_str::<ServiceName>("\"Web\"").is_err());
+    }
+
+    /// Checks that `T` takes every name of `ok`, refuses every one of `bad` with `message`
+    /// (where `{}` stands for the refused value, quoted), and survives a JSON round trip.
+    fn check_rule<T>(ok: &[&str], bad: &[&str], message: &str)
+    where
+        T: FromStr<Err = NameError>
+            + Serialize
+            + serde::de::DeserializeOwned
+            + fmt::Debug
+            + PartialEq,
+    {
+        for ok in ok {
+            let name: T = ok.parse().unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+            let json = serde_json::to_string(&name).unwrap();
+            assert_eq!(json, format!("{ok:?}"));
+            assert_eq!(serde_json::from_str::<T>(&json).unwrap(), name);
+        }
+        for bad in bad {
+            let err = bad.parse::<T>().expect_err(bad);
+            assert_eq!(err.to_string(), message.replace("{}", &format!("{bad:?}")));
+            assert!(
+                serde_json::from_str::<T>(&format!("{bad:?}")).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn connection_names_follow_their_rule() {
+        check_rule::<ConnectionName>(
+            &["a", "api", "github-2", &"a".repeat(63)],
+            &[
+                "",
+                "2fa",
+                "-a",
+                "Api",
+                "a_b",
+                "a.b",
+                "a b",
+                "é",
+                &"a".repeat(64),
+            ],
+            "invalid connection name {}: 1 to 63 of a-z 0-9 - starting with a letter",
+        );
+    }
+
+    #[test]
+    fn plugin_ids_follow_their_rule() {
+        check_rule::<PluginId>(
+            &[
+                "a",
+                "acme.nomad",
+                "komander.test-guest",
+                "a-",
+                &"a".repeat(64),
+            ],
+            &[
+                "",
+                "1a",
+                ".a",
+                "-a",
+                "Acme",
+                "a_b",
+                "a/b",
+                "é",
+                &"a".repeat(65),
+            ],
+            "invalid plugin id {}: 1 to 64 of a-z 0-9 - . starting with a letter",
+        );
+    }
+
+    #[test]
+    fn setting_keys_follow_their_rule() {
+        check_rule::<SettingKey>(
+            &["a", "Region", "_x", "1", "-", "a.b-c_D", &"k".repeat(64)],
+            &["", "a b", "a/b", "a:b", "é", "a\0", &"k".repeat(65)],
+            "invalid setting name {}: use 1 to 64 of A-Z a-z 0-9 _ . -",
+        );
+    }
+
+    #[test]
+    fn image_references_follow_their_rule() {
+        check_rule::<ImageRef>(
+            &[
+                "nginx",
+                "nginx:1.27",
+                "ghcr.io/acme/web:v2",
+                "localhost:5000/web@sha256:0123abcdef",
+                "1password/connect",
+                &"a".repeat(255),
+            ],
+            &[
+                "",
+                ".nginx",
+                "/web",
+                ":tag",
+                "@sha",
+                "-x",
+                "Nginx latest",
+                "web$",
+                "é",
+                &"a".repeat(256),
+            ],
+            "invalid image reference {}: expected name[:tag][@digest]",
+        );
+    }
+
+    #[test]
+    fn names_compare_with_text() {
+        let id: PluginId = "acme.nomad".parse().unwrap();
+        assert_eq!(id, "acme.nomad");
+        assert!(id == *"acme.nomad");
+        assert_ne!(id, "acme");
     }
 
     #[test]

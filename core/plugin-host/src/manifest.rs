@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use komander_domain::names::{NameError, PluginId};
 use serde::Deserialize;
 
 use crate::{PluginError, capabilities::Capability};
@@ -44,24 +45,36 @@ impl PluginKind {
 pub const CONFIG_BYTES: usize = 64 << 10;
 
 /// A plugin's manifest.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
-    /// The plugin's id: lower-case letters, digits, `-` and `.`, such as `acme.nomad`.
-    pub id: String,
+    /// The plugin's id, such as `acme.nomad`.
+    pub id: PluginId,
     /// The plugin's own version (semver).
     pub version: String,
     /// `git-provider` or `runtime`; must agree with what the component exports.
     pub kind: String,
     /// The oldest Komander version it runs on (semver).
-    #[serde(default)]
     pub min_host_version: Option<String>,
     /// A JSON schema for the admin settings `config` returns.
-    #[serde(default)]
     pub config_schema: Option<String>,
     /// The capabilities it asks for; an admin grants some or all.
-    #[serde(default)]
     pub capabilities: BTreeMap<String, toml::Value>,
+}
+
+/// A manifest as written: its id is checked after the TOML is read, so that a bad id gets its
+/// own message rather than a TOML parser's.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestToml {
+    id: String,
+    version: String,
+    kind: String,
+    #[serde(default)]
+    min_host_version: Option<String>,
+    #[serde(default)]
+    config_schema: Option<String>,
+    #[serde(default)]
+    capabilities: BTreeMap<String, toml::Value>,
 }
 
 impl Manifest {
@@ -70,21 +83,18 @@ impl Manifest {
     /// # Errors
     /// [`PluginError::Refused`] naming the problem.
     pub fn parse(text: &str) -> Result<Manifest, PluginError> {
-        let manifest: Manifest = toml::from_str(text)
+        let written: ManifestToml = toml::from_str(text)
             .map_err(|e| PluginError::refused(format!("its manifest is invalid: {e}")))?;
-        let id_ok = !manifest.id.is_empty()
-            && manifest.id.len() <= 64
-            && manifest.id.as_bytes()[0].is_ascii_lowercase()
-            && manifest
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-        if !id_ok {
-            return Err(PluginError::refused(format!(
-                "its id {:?} is not 1 to 64 of a-z 0-9 - . starting with a letter",
-                manifest.id
-            )));
-        }
+        let manifest = Manifest {
+            id: written.id.parse().map_err(|e: NameError| {
+                PluginError::refused(format!("its id {:?} is not {}", e.value, e.reason))
+            })?,
+            version: written.version,
+            kind: written.kind,
+            min_host_version: written.min_host_version,
+            config_schema: written.config_schema,
+            capabilities: written.capabilities,
+        };
         semver::Version::parse(&manifest.version).map_err(|e| {
             PluginError::refused(format!(
                 "its version {:?} is not semver: {e}",
@@ -229,5 +239,14 @@ mod tests {
             let err = Manifest::parse(bad).unwrap_err().to_string();
             assert!(err.contains(needle), "{needle:?} not in {err:?}");
         }
+        assert_eq!(
+            Manifest::parse("id = \"Acme\"\nversion = \"1.0.0\"\nkind = \"runtime\"")
+                .unwrap_err()
+                .to_string(),
+            PluginError::refused(
+                "its id \"Acme\" is not 1 to 64 of a-z 0-9 - . starting with a letter"
+            )
+            .to_string()
+        );
     }
 }

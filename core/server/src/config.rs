@@ -25,8 +25,6 @@ const KEYS: &[&str] = &[
     "secret_keys_file",
     "bootstrap_token",
     "bootstrap_token_file",
-    "public_url",
-    "projects_dir",
 ];
 
 /// The server's configuration.
@@ -59,12 +57,6 @@ pub struct Config {
     /// A file holding `bootstrap_token`.
     #[serde(default)]
     pub bootstrap_token_file: Option<PathBuf>,
-    /// The URL people reach Komander at (for links it prints).
-    #[serde(default)]
-    pub public_url: Option<String>,
-    /// Where repositories are cloned (default `komander_projects` in `data_dir`).
-    #[serde(default)]
-    pub projects_dir: Option<PathBuf>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -90,14 +82,6 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
-    /// The URL people reach Komander at.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_url: Option<String>,
-    /// Where repositories are cloned.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub projects_dir: Option<PathBuf>,
     /// A file holding the database URL (a flag would show the password in `ps`).
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -60,14 +60,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let loader = app.clone();
     tokio::spawn(async move {
         if let Err(e) = loader.load_installed_plugins().await {
-            tracing::error!(error = %e, "loading installed plugins failed");
+            tracing::error!(error = %e.report(), "loading installed plugins failed");
         }
         let embedded: Vec<&[u8]> = komander_first_party::PLUGINS
             .iter()
             .map(|p| p.bytes)
             .collect();
         if let Err(e) = loader.install_first_party_plugins(&embedded).await {
-            tracing::error!(error = %e, "installing the first-party plugins failed");
+            tracing::error!(error = %e.report(), "installing the first-party plugins failed");
         }
     });
     axum::serve(listener, router(AppState::new(app)))

@@ -43,9 +43,9 @@ impl App {
             .iter()
             .map(|name| name.parse::<Capability>())
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| AppError::Internal(format!("the stored grants of {id}: {e}")))?;
+            .map_err(|e| AppError::internal(format!("the stored grants of {id}"), e))?;
         let call = CallContext::builder(&manifest, granted)
-            .map_err(|e| AppError::Internal(format!("the stored grants of {id}: {e}")))?
+            .map_err(|e| AppError::internal(format!("the stored grants of {id}"), e))?
             .config(record.config.as_str().into())
             .kv(
                 Arc::new(DatabaseKv::new(self)),

@@ -22,7 +22,7 @@ pub(super) async fn download(url: &str) -> Result<Vec<u8>> {
     let client = reqwest::Client::builder()
         .timeout(DOWNLOAD_TIMEOUT)
         .build()
-        .map_err(|e| AppError::Internal(format!("building an HTTP client: {e}")))?;
+        .map_err(|e| AppError::internal("building an HTTP client", e))?;
     let unavailable =
         |e: reqwest::Error| AppError::invalid("url", format!("downloading {url}: {e}"));
     let mut response = client.get(parsed).send().await.map_err(unavailable)?;

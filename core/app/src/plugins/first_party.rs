@@ -29,7 +29,7 @@ impl App {
                     continue;
                 }
             };
-            let installed = self.store.plugin(&manifest.id).await?;
+            let installed = self.store.plugin(manifest.id.as_str()).await?;
             let result = match installed {
                 None => {
                     self.install_plugin(&caller, bytes.to_vec(), None, true)
@@ -43,7 +43,7 @@ impl App {
                 {
                     // First-party plugins are trusted: what a new version asks for is granted.
                     match self
-                        .upgrade_plugin(&caller, &manifest.id, bytes.to_vec(), None)
+                        .upgrade_plugin(&caller, manifest.id.as_str(), bytes.to_vec(), None)
                         .await
                     {
                         Ok(_) => {
@@ -51,7 +51,7 @@ impl App {
                                 capabilities: Vec::new(),
                                 all: true,
                             };
-                            self.grant_plugin(&caller, &manifest.id, all).await
+                            self.grant_plugin(&caller, manifest.id.as_str(), all).await
                         }
                         Err(e) => Err(e),
                     }
@@ -63,9 +63,11 @@ impl App {
                     info!(plugin = %plugin.id, version = %plugin.version, "first-party plugin installed");
                     changed += 1;
                 }
-                Err(error) => {
-                    warn!(plugin = %manifest.id, %error, "a first-party plugin was not installed")
-                }
+                Err(error) => warn!(
+                    plugin = %manifest.id,
+                    error = %error.report(),
+                    "a first-party plugin was not installed"
+                ),
             }
         }
         info!(changed, "first-party plugins checked");

@@ -54,7 +54,7 @@ async fn write_component(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     write
         .await
-        .map_err(|e| AppError::Internal(format!("writing {}: {e}", path.display())))
+        .map_err(|e| AppError::internal(format!("writing {}", path.display()), e))
 }
 
 impl App {
@@ -119,7 +119,7 @@ impl App {
         Self::may_manage_plugins(caller)?;
         let plugin = self.check_component(&bytes, sha256).await?;
         let plugins = self.plugins()?;
-        let id = plugin.manifest.id.clone();
+        let id = plugin.manifest.id.to_string();
         if self.store.plugin(&id).await?.is_some() {
             return Err(AppError::Conflict {
                 field: Some("id".into()),
@@ -284,12 +284,12 @@ impl App {
         Self::may_manage_plugins(caller)?;
         let mut record = self.plugin_record(id).await?;
         let plugin = self.check_component(&bytes, sha256).await?;
-        if plugin.manifest.id != record.id {
+        if plugin.manifest.id != record.id.as_str() {
             return Err(AppError::invalid(
                 "component",
                 format!(
                     "this component is plugin {:?}, not {id:?}",
-                    plugin.manifest.id
+                    plugin.manifest.id.as_str()
                 ),
             ));
         }
@@ -378,7 +378,7 @@ impl App {
         Self::may_manage_plugins(caller)?;
         let record = self.plugin_record(id).await?;
         let settings = serde_json::from_str(&record.config)
-            .map_err(|e| AppError::Internal(format!("stored settings of {id}: {e}")))?;
+            .map_err(|e| AppError::internal(format!("stored settings of {id}"), e))?;
         Ok(PluginConfig { settings })
     }
 
@@ -452,7 +452,7 @@ pub(super) fn check_settings(
 /// The manifest of an installed plugin, as stored at install or upgrade.
 pub(super) fn installed_manifest(record: &PluginRecord) -> Result<Manifest> {
     Manifest::parse(&record.manifest)
-        .map_err(|e| AppError::Internal(format!("the stored manifest of {}: {e}", record.id)))
+        .map_err(|e| AppError::internal(format!("the stored manifest of {}", record.id), e))
 }
 
 /// The manifest text embedded in a component already checked by the plugin host.

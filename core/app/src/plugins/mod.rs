@@ -31,7 +31,7 @@ use crate::{App, AppError, Caller, Result};
 
 /// A fault of the plugin host: ours, not the caller's.
 fn internal(e: PluginError) -> AppError {
-    AppError::Internal(e.to_string())
+    AppError::internal("the plugin host failed", e)
 }
 
 /// A refusal is the caller's to fix; anything else is ours.
@@ -49,7 +49,7 @@ impl App {
     pub(crate) fn plugins(&self) -> Result<&Plugins> {
         self.plugins
             .as_deref()
-            .ok_or_else(|| AppError::Internal("this instance runs without plugins".into()))
+            .ok_or_else(|| AppError::fault("this instance runs without plugins"))
     }
 
     /// Whether `caller` may install and configure plugins (instance admins).

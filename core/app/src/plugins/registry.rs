@@ -26,7 +26,7 @@ impl Plugins {
     /// When the engine cannot start or the folder cannot be made.
     pub fn new(dir: PathBuf) -> Result<Plugins> {
         std::fs::create_dir_all(&dir)
-            .map_err(|e| AppError::Internal(format!("creating {}: {e}", dir.display())))?;
+            .map_err(|e| AppError::internal(format!("creating {}", dir.display()), e))?;
         let engine = PluginEngine::new(Some(dir.join("cache"))).map_err(internal)?;
         Ok(Plugins {
             engine,

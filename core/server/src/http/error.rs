@@ -1,5 +1,6 @@
 //! The one HTTP error: every failure leaves as `{"error": {"code", "message", "field"?}}`, with
-//! the status chosen here from the code, never by a handler. 5xx hide their detail and log it.
+//! the status chosen here from the code, never by a handler. 5xx hide their detail and log it,
+//! with the chain of its causes, in the request's span.
 
 use axum::{
     Json,
@@ -58,7 +59,7 @@ impl From<AppError> for ApiError {
             _ => (ErrorCode::Internal, None),
         };
         if code == ErrorCode::Internal {
-            tracing::error!(error = %err, "request failed");
+            tracing::error!(error = %err.report(), "request failed");
             return ApiError::new(code, "internal error: see the server's logs");
         }
         ApiError {
