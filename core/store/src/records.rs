@@ -295,6 +295,8 @@ pub struct AuditRecord {
     pub at: i64,
 }
 
+/// Parses a stored value; [`StoreError::Corrupt`] naming `table` and the value when it does not
+/// parse.
 pub(crate) fn parse<T: FromStr>(table: &'static str, value: &str) -> Result<T, StoreError> {
     value.parse().map_err(|_| StoreError::Corrupt {
         table,
@@ -302,6 +304,8 @@ pub(crate) fn parse<T: FromStr>(table: &'static str, value: &str) -> Result<T, S
     })
 }
 
+/// Parses a stored value with `parse`; [`StoreError::Corrupt`] naming `table` and the value
+/// when it answers `None`.
 fn parse_with<T>(
     table: &'static str,
     value: &str,

@@ -11,6 +11,23 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+use crate::{Result, StoreError};
+
+/// The database the shared SQL is compiled for here.
+type Db = Sqlite;
+/// The store the shared SQL implements here.
+type SqlStore = SqliteStore;
+/// What [`Store::backend`](crate::Store::backend) answers.
+const BACKEND: &str = "sqlite";
+
+// The SQL shared with PostgreSQL, compiled for SQLite (see the crate's docs).
+#[expect(
+    clippy::duplicate_mod,
+    reason = "one body of SQL, compiled once per backend (see the crate's docs)"
+)]
+#[path = "sql/mod.rs"]
+mod sql;
+
 /// The [`Store`](crate::Store) on a SQLite file.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -56,7 +73,8 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
-    async fn begin(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
+    /// Begins a write transaction, taking the write lock up front.
+    async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
@@ -65,5 +83,3 @@ impl SqliteStore {
         self.pool.close().await;
     }
 }
-
-crate::backend::impl_store!(SqliteStore, Sqlite, "sqlite");
