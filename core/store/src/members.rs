@@ -10,7 +10,8 @@ use crate::{AuditRecord, InvitationRecord, MemberRecord, PageRequest, Result, Us
 /// Members and invitations. Implemented in `sql/members.rs`.
 ///
 /// Every change of membership locks the project's row first, so "a project keeps one Admin"
-/// holds under concurrent writers on both backends.
+/// holds under concurrent writers on both backends. A stored role that is none of Komander's
+/// is [`StoreError::Corrupt`](crate::StoreError::Corrupt) naming it, never "not a member".
 #[async_trait]
 pub trait MemberStore: Send + Sync {
     /// Members in handle order.

@@ -306,7 +306,7 @@ pub(crate) fn parse<T: FromStr>(table: &'static str, value: &str) -> Result<T, S
 
 /// Parses a stored value with `parse`; [`StoreError::Corrupt`] naming `table` and the value
 /// when it answers `None`.
-fn parse_with<T>(
+pub(crate) fn parse_with<T>(
     table: &'static str,
     value: &str,
     parse: impl Fn(&str) -> Option<T>,

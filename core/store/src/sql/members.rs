@@ -12,7 +12,7 @@ use crate::{
     AuditRecord, InvitationRecord, MemberRecord, MemberStore, PageRequest, Result, StoreError,
     UserRecord,
     records::{
-        parse,
+        parse, parse_with,
         rows::{InvitationRow, MemberRow},
     },
 };
@@ -27,7 +27,8 @@ async fn admin_count(conn: &mut Conn, project: ProjectId) -> Result<i64> {
     )
 }
 
-/// The user's role in the project, `None` when not a member.
+/// The user's role in the project, `None` when not a member; [`StoreError::Corrupt`] naming
+/// the value when the stored role is not one.
 async fn member_role(conn: &mut Conn, project: ProjectId, user: UserId) -> Result<Option<Role>> {
     let role: Option<String> =
         sqlx::query_scalar("SELECT role FROM members WHERE project_id = $1 AND user_id = $2")
@@ -35,7 +36,8 @@ async fn member_role(conn: &mut Conn, project: ProjectId, user: UserId) -> Resul
             .bind(user.to_string())
             .fetch_optional(&mut *conn)
             .await?;
-    Ok(role.as_deref().and_then(Role::parse))
+    role.map(|role| parse_with("members", &role, Role::parse))
+        .transpose()
 }
 
 #[async_trait]

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use komander_store::Store;
+use sqlx::{Connection, Executor, PgConnection, SqliteConnection, sqlite::SqliteConnectOptions};
 use tempfile::TempDir;
 
 use crate::postgres::postgres_database;
@@ -13,7 +14,9 @@ pub struct TestDb {
     /// The store.
     pub store: Arc<dyn Store>,
     /// The data directory (the SQLite file lives here).
-    _dir: TempDir,
+    dir: TempDir,
+    /// The PostgreSQL database's URL, for PostgreSQL stores.
+    url: Option<String>,
 }
 
 impl TestDb {
@@ -36,7 +39,36 @@ impl TestDb {
         let store = komander_store::connect(url.as_deref(), dir.path())
             .await
             .expect("opening the test store");
-        TestDb { store, _dir: dir }
+        TestDb { store, dir, url }
+    }
+
+    /// Runs `statements` in order on a connection of their own, behind the store's back: to
+    /// plant what Komander never writes.
+    pub async fn raw(&self, statements: &[&str]) {
+        match &self.url {
+            None => {
+                let file = self.dir.path().join("komander.db");
+                let options = SqliteConnectOptions::new().filename(file);
+                let conn = SqliteConnection::connect_with(&options).await;
+                run(&mut conn.expect("opening the SQLite file"), statements).await;
+            }
+            Some(url) => {
+                let conn = PgConnection::connect(url).await;
+                run(&mut conn.expect("connecting to PostgreSQL"), statements).await;
+            }
+        }
+    }
+}
+
+/// Runs `statements` in order on `conn`.
+async fn run<C>(conn: &mut C, statements: &[&str])
+where
+    for<'c> &'c mut C: Executor<'c>,
+{
+    for statement in statements {
+        if let Err(e) = conn.execute(*statement).await {
+            panic!("{statement}: {e}");
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Members: one membership each, the last Admin stays, private deployments go with force.
+//! Members: one membership each, the last Admin stays, private deployments go with force, a
+//! corrupt role is an error.
 
 use komander_domain::Role;
 use komander_store::StoreError;
@@ -12,6 +13,7 @@ on_both!(
     adding_a_member_twice_conflicts,
     the_last_admin_cannot_be_demoted,
     removing_a_member_with_private_deployments_needs_force,
+    a_corrupt_role_is_an_error_not_a_non_member,
 );
 
 async fn adding_a_member_twice_conflicts(db: &TestDb) {
@@ -90,4 +92,46 @@ async fn removing_a_member_with_private_deployments_needs_force(db: &TestDb) {
             .unwrap(),
         1
     );
+}
+
+/// A role Komander never writes, planted past the table's CHECK constraint, fails every
+/// membership change with an error naming it: it is not read as "not a member".
+async fn a_corrupt_role_is_an_error_not_a_non_member(db: &TestDb) {
+    let store = db.store.as_ref();
+    let ann = create_user(store, "ann").await;
+    let bob = create_user(store, "bob").await;
+    let project = create_project(store, "a", &ann).await;
+    store
+        .add_member(
+            project,
+            bob.id,
+            Role::Dev,
+            &audit(&ann, Some(project), "member.add"),
+        )
+        .await
+        .unwrap();
+    let unchecked = match store.backend() {
+        "sqlite" => "PRAGMA ignore_check_constraints = ON",
+        _ => "ALTER TABLE members DROP CONSTRAINT members_role_check",
+    };
+    let corrupt = format!(
+        "UPDATE members SET role = 'owner' WHERE user_id = '{}'",
+        bob.id
+    );
+    db.raw(&[unchecked, &corrupt]).await;
+    let change = audit(&ann, Some(project), "member.role");
+    for outcome in [
+        store
+            .set_member_role(project, bob.id, Role::Admin, &change)
+            .await,
+        store.add_member(project, bob.id, Role::Dev, &change).await,
+    ] {
+        match outcome {
+            Err(StoreError::Corrupt {
+                table: "members",
+                detail,
+            }) => assert!(detail.contains("\"owner\""), "{detail}"),
+            other => panic!("a corrupt role must be an error, got {other:?}"),
+        }
+    }
 }
