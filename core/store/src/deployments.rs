@@ -1,9 +1,9 @@
-//! An environment's deployments.
+//! An environment's deployments, and the one read that gives a deployment's whole spec.
 
 use async_trait::async_trait;
 use komander_domain::{DeploymentId, EnvironmentId, Visibility, names::DeploymentName};
 
-use crate::{AuditRecord, DeploymentRecord, PageRequest, Result};
+use crate::{AuditRecord, DeploymentRecord, DeploymentWithServices, PageRequest, Result};
 
 /// Deployments. Implemented in `sql/deployments.rs`.
 #[async_trait]
@@ -30,6 +30,15 @@ pub trait DeploymentStore: Send + Sync {
         visibility: Visibility,
         page: &PageRequest,
     ) -> Result<Vec<DeploymentRecord>>;
+
+    /// The deployment with this id, with all its services in name order, each with all its
+    /// variables in name order, read in one transaction (one snapshot on both backends): the
+    /// spec a runtime call starts from. Not paged: a deployment's services are bounded.
+    /// `Ok(None)` when no deployment has this id.
+    async fn deployment_with_services(
+        &self,
+        deployment: DeploymentId,
+    ) -> Result<Option<DeploymentWithServices>>;
 
     /// Saves a deployment's display name.
     async fn update_deployment(

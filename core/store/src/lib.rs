@@ -34,7 +34,7 @@
 //!   `SqlStore`; the SQL is the same for both (placeholders are `$N`, which SQLite also reads;
 //!   booleans, blobs and integer times map to the same Rust types). What differs stays in the
 //!   backend files: pool options, WAL and the busy timeout on SQLite, and how a transaction
-//!   begins (`BEGIN IMMEDIATE` for SQLite writes).
+//!   begins (`BEGIN IMMEDIATE` for SQLite writes; one snapshot for reads on both).
 //!
 //!   Generic functions over `sqlx::Database` were tried and rejected: Rust does not carry a
 //!   trait's where-clauses to its users (rust-lang/rust#20671), so a private `Backend` trait

@@ -1,7 +1,8 @@
 //! The PostgreSQL backend, selected by `KOMANDER_DATABASE_URL=postgres://…`.
 //!
 //! Write transactions begin as PostgreSQL's default (read committed); multi-step writes lock
-//! the project's row first (see `sql/projects.rs`).
+//! the project's row first (see `sql/projects.rs`). A read transaction is repeatable read and
+//! read only: all its statements see one snapshot, and it can never fail to serialize.
 
 use std::time::Duration;
 
@@ -51,6 +52,13 @@ impl PostgresStore {
     /// Begins a write transaction.
     async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Postgres>> {
         self.pool.begin().await
+    }
+
+    /// Begins a read transaction: one snapshot of the database until it ends.
+    async fn begin_read(&self) -> sqlx::Result<Transaction<'static, Postgres>> {
+        self.pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
     }
 
     /// Closes the pool.

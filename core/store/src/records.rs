@@ -170,6 +170,25 @@ pub struct ServiceRecord {
     pub updated_at: i64,
 }
 
+/// A deployment with all its services and their variables, read in one transaction: the spec
+/// a runtime call starts from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentWithServices {
+    /// The deployment.
+    pub deployment: DeploymentRecord,
+    /// Its services, in name order.
+    pub services: Vec<ServiceWithVariables>,
+}
+
+/// A service with all its variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceWithVariables {
+    /// The service.
+    pub service: ServiceRecord,
+    /// Its variables, in name order.
+    pub variables: Vec<VariableRecord>,
+}
+
 /// A variable's stored value.
 #[derive(Clone, PartialEq, Eq)]
 pub enum StoredValue {

@@ -48,9 +48,6 @@ pub trait ServiceStore: Send + Sync {
         page: &PageRequest,
     ) -> Result<Vec<VariableRecord>>;
 
-    /// Every variable of every service of a deployment, by service then name.
-    async fn deployment_variables(&self, deployment: DeploymentId) -> Result<Vec<VariableRecord>>;
-
     /// Creates or replaces a variable (keyed by service and name; the row takes
     /// `variable.id`, the id its ciphertext was sealed for).
     async fn put_variable(&self, variable: &VariableRecord, audit: &AuditRecord) -> Result<()>;

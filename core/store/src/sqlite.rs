@@ -2,7 +2,8 @@
 //!
 //! WAL mode with a busy timeout, so readers never wait for the writer; every write transaction
 //! begins with `BEGIN IMMEDIATE`, taking the write lock up front (a deferred transaction that
-//! reads first fails at once with "database is locked" when it tries to upgrade).
+//! reads first fails at once with "database is locked" when it tries to upgrade). A read
+//! transaction is a plain (deferred) `BEGIN`: under WAL it reads one snapshot.
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -76,6 +77,11 @@ impl SqliteStore {
     /// Begins a write transaction, taking the write lock up front.
     async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// Begins a read transaction: one snapshot of the database until it ends.
+    async fn begin_read(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
+        self.pool.begin().await
     }
 
     /// Closes the pool, checkpointing the WAL.

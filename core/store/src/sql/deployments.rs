@@ -1,12 +1,21 @@
-//! The SQL of deployments.
+//! The SQL of deployments, and the one read of a deployment with its services and their
+//! variables.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
-use komander_domain::{DeploymentId, EnvironmentId, Visibility, names::DeploymentName};
+use komander_domain::{DeploymentId, EnvironmentId, ServiceId, Visibility, names::DeploymentName};
 
-use super::{SqlStore, audit::write_audit, decode_all, expect_one, limit};
+use super::{
+    SqlStore,
+    audit::write_audit,
+    decode_all, expect_one, limit,
+    services::{SERVICE_COLUMNS, VARIABLE_COLUMNS},
+};
 use crate::{
-    AuditRecord, DeploymentRecord, DeploymentStore, PageRequest, Result, StoreError,
-    records::rows::DeploymentRow,
+    AuditRecord, DeploymentRecord, DeploymentStore, DeploymentWithServices, PageRequest, Result,
+    ServiceRecord, ServiceWithVariables, StoreError, VariableRecord,
+    records::rows::{DeploymentRow, ServiceRow, VariableRow},
 };
 
 /// A deployment's columns with its owner's handle, up to the `WHERE`.
@@ -79,6 +88,59 @@ impl DeploymentStore for SqlStore {
                 .fetch_all(&self.pool)
                 .await?,
         )
+    }
+
+    async fn deployment_with_services(
+        &self,
+        deployment: DeploymentId,
+    ) -> Result<Option<DeploymentWithServices>> {
+        let id = deployment.to_string();
+        let mut tx = self.begin_read().await?;
+        let Some(row) =
+            sqlx::query_as::<_, DeploymentRow>(&format!("{DEPLOYMENT_SELECT} WHERE d.id = $1"))
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let services: Vec<ServiceRecord> = decode_all(
+            sqlx::query_as::<_, ServiceRow>(&format!(
+                "SELECT {SERVICE_COLUMNS} FROM services WHERE deployment_id = $1 ORDER BY name"
+            ))
+            .bind(&id)
+            .fetch_all(&mut *tx)
+            .await?,
+        )?;
+        let variables: Vec<VariableRecord> = decode_all(
+            sqlx::query_as::<_, VariableRow>(&format!(
+                "SELECT {VARIABLE_COLUMNS} FROM variables v \
+                 JOIN services s ON s.id = v.service_id \
+                 WHERE s.deployment_id = $1 ORDER BY v.name"
+            ))
+            .bind(&id)
+            .fetch_all(&mut *tx)
+            .await?,
+        )?;
+        tx.commit().await?;
+        // Grouped by service id, not by trusting two ORDER BYs to agree.
+        let mut by_service: HashMap<ServiceId, Vec<VariableRecord>> = HashMap::new();
+        for variable in variables {
+            by_service
+                .entry(variable.service_id)
+                .or_default()
+                .push(variable);
+        }
+        Ok(Some(DeploymentWithServices {
+            deployment: DeploymentRecord::try_from(row)?,
+            services: services
+                .into_iter()
+                .map(|service| ServiceWithVariables {
+                    variables: by_service.remove(&service.id).unwrap_or_default(),
+                    service,
+                })
+                .collect(),
+        }))
     }
 
     async fn update_deployment(

@@ -1,6 +1,6 @@
 //! The SQL of every noun, written once and compiled once per backend: `sqlite.rs` and
 //! `postgres.rs` each include this module after naming their sqlx database `Db`, their store
-//! `SqlStore` (a `pool` and `begin_write()`) and their `BACKEND`.
+//! `SqlStore` (a `pool`, `begin_write()` and `begin_read()`) and their `BACKEND`.
 //!
 //! Statements use `$N` placeholders, which SQLite also reads; booleans and blobs map to the
 //! same Rust types and times are integers, so every statement runs unchanged on both. This

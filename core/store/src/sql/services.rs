@@ -6,17 +6,18 @@ use komander_domain::{
     names::{ServiceName, VariableName},
 };
 
-use super::{SqlStore, audit::write_audit, decode_all, expect_one};
+use super::{SqlStore, audit::write_audit, expect_one};
 use crate::{
     AuditRecord, PageRequest, Result, ServiceRecord, ServiceStore, StoredValue, VariableRecord,
     records::rows::{ServiceRow, VariableRow},
 };
 
-const SERVICE_COLUMNS: &str =
+/// A service's columns.
+pub(super) const SERVICE_COLUMNS: &str =
     "id, deployment_id, name, image, ports, volumes, created_at, updated_at";
 
 /// A variable's columns, qualified by `v` (`variables v`).
-const VARIABLE_COLUMNS: &str =
+pub(super) const VARIABLE_COLUMNS: &str =
     "v.id, v.service_id, v.name, v.secret, v.value, v.sealed, v.updated_at";
 
 #[async_trait]
@@ -129,19 +130,6 @@ impl ServiceStore for SqlStore {
         );
         self.scoped_page::<VariableRow, _>(&sql, service.to_string(), page)
             .await
-    }
-
-    async fn deployment_variables(&self, deployment: DeploymentId) -> Result<Vec<VariableRecord>> {
-        decode_all(
-            sqlx::query_as::<_, VariableRow>(&format!(
-                "SELECT {VARIABLE_COLUMNS} FROM variables v \
-                 JOIN services s ON s.id = v.service_id \
-                 WHERE s.deployment_id = $1 ORDER BY s.name, v.name"
-            ))
-            .bind(deployment.to_string())
-            .fetch_all(&self.pool)
-            .await?,
-        )
     }
 
     async fn put_variable(&self, variable: &VariableRecord, audit: &AuditRecord) -> Result<()> {
