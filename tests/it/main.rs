@@ -8,4 +8,3 @@ mod local_admin;
 mod migrations;
 mod plugins;
 mod secrets;
-mod store_suite;

@@ -7,6 +7,7 @@
 
 pub mod docker;
 pub mod guests;
+pub mod postgres;
 
 use std::{
     io::{BufRead, BufReader},
@@ -26,17 +27,13 @@ use komander_secrets::{Keyring, SecretString};
 use komander_server::http::{AppState, router};
 use komander_store::Store;
 use serde_json::Value;
-use sqlx::{Connection, Executor, PgConnection};
 use tempfile::TempDir;
 use tower::ServiceExt;
 
+pub use postgres::{ci, postgres_database};
+
 /// The bootstrap token every test instance is started with.
 pub const ADMIN_TOKEN: &str = "kmd_test-bootstrap-token-0123456789";
-
-/// Whether this run is CI's, where nothing may be skipped.
-pub fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
 
 /// The storage backends the suites run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,36 +42,6 @@ pub enum Backend {
     Sqlite,
     /// A fresh database on the test PostgreSQL.
     Postgres,
-}
-
-/// A fresh, empty PostgreSQL database for one test, as a URL; `None` (after a loud message)
-/// when no test PostgreSQL is configured outside CI.
-///
-/// # Panics
-/// Under `CI=true` without `KOMANDER_TEST_DATABASE_URL`, or when the server refuses.
-pub async fn postgres_database() -> Option<String> {
-    let Ok(admin) = std::env::var("KOMANDER_TEST_DATABASE_URL") else {
-        assert!(
-            !ci(),
-            "KOMANDER_TEST_DATABASE_URL is not set: under CI=true the PostgreSQL tests must run"
-        );
-        eprintln!(
-            "\n!!!!!!!! SKIPPING a PostgreSQL test: KOMANDER_TEST_DATABASE_URL is not set. \
-             Run `bash scripts/test.sh`, which starts a private PostgreSQL. !!!!!!!!\n"
-        );
-        return None;
-    };
-    let name = format!("k_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = PgConnection::connect(&admin)
-        .await
-        .expect("connecting to the test PostgreSQL");
-    conn.execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .expect("creating a test database");
-    let (base, _) = admin
-        .rsplit_once('/')
-        .expect("KOMANDER_TEST_DATABASE_URL ends with /<database>");
-    Some(format!("{base}/{name}"))
 }
 
 /// A store on `backend`, with the temp dir that holds it (SQLite) and its URL (PostgreSQL).

@@ -170,6 +170,25 @@ pub struct ServiceRecord {
     pub updated_at: i64,
 }
 
+/// A deployment with all its services and their variables, read in one transaction: the spec
+/// a runtime call starts from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentWithServices {
+    /// The deployment.
+    pub deployment: DeploymentRecord,
+    /// Its services, in name order.
+    pub services: Vec<ServiceWithVariables>,
+}
+
+/// A service with all its variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceWithVariables {
+    /// The service.
+    pub service: ServiceRecord,
+    /// Its variables, in name order.
+    pub variables: Vec<VariableRecord>,
+}
+
 /// A variable's stored value.
 #[derive(Clone, PartialEq, Eq)]
 pub enum StoredValue {
@@ -295,6 +314,8 @@ pub struct AuditRecord {
     pub at: i64,
 }
 
+/// Parses a stored value; [`StoreError::Corrupt`] naming `table` and the value when it does not
+/// parse.
 pub(crate) fn parse<T: FromStr>(table: &'static str, value: &str) -> Result<T, StoreError> {
     value.parse().map_err(|_| StoreError::Corrupt {
         table,
@@ -302,7 +323,9 @@ pub(crate) fn parse<T: FromStr>(table: &'static str, value: &str) -> Result<T, S
     })
 }
 
-fn parse_with<T>(
+/// Parses a stored value with `parse`; [`StoreError::Corrupt`] naming `table` and the value
+/// when it answers `None`.
+pub(crate) fn parse_with<T>(
     table: &'static str,
     value: &str,
     parse: impl Fn(&str) -> Option<T>,

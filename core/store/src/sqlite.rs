@@ -2,7 +2,8 @@
 //!
 //! WAL mode with a busy timeout, so readers never wait for the writer; every write transaction
 //! begins with `BEGIN IMMEDIATE`, taking the write lock up front (a deferred transaction that
-//! reads first fails at once with "database is locked" when it tries to upgrade).
+//! reads first fails at once with "database is locked" when it tries to upgrade). A read
+//! transaction is a plain (deferred) `BEGIN`: under WAL it reads one snapshot.
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -10,6 +11,23 @@ use sqlx::{
     Sqlite, SqlitePool, Transaction,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
+
+use crate::{Result, StoreError};
+
+/// The database the shared SQL is compiled for here.
+type Db = Sqlite;
+/// The store the shared SQL implements here.
+type SqlStore = SqliteStore;
+/// What [`Store::backend`](crate::Store::backend) answers.
+const BACKEND: &str = "sqlite";
+
+// The SQL shared with PostgreSQL, compiled for SQLite (see the crate's docs).
+#[expect(
+    clippy::duplicate_mod,
+    reason = "one body of SQL, compiled once per backend (see the crate's docs)"
+)]
+#[path = "sql/mod.rs"]
+mod sql;
 
 /// The [`Store`](crate::Store) on a SQLite file.
 #[derive(Clone, Debug)]
@@ -56,8 +74,14 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
-    async fn begin(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
+    /// Begins a write transaction, taking the write lock up front.
+    async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// Begins a read transaction: one snapshot of the database until it ends.
+    async fn begin_read(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
+        self.pool.begin().await
     }
 
     /// Closes the pool, checkpointing the WAL.
@@ -65,5 +89,3 @@ impl SqliteStore {
         self.pool.close().await;
     }
 }
-
-crate::backend::impl_store!(SqliteStore, Sqlite, "sqlite");

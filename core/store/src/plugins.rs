@@ -1,0 +1,44 @@
+//! Installed plugins and the HTTP connections configured for them.
+
+use async_trait::async_trait;
+
+use crate::{AuditRecord, ConnectionRecord, PageRequest, PluginRecord, Result};
+
+/// Plugins and their connections. Implemented in `sql/plugins.rs`.
+#[async_trait]
+pub trait PluginStore: Send + Sync {
+    /// Records a new plugin; [`StoreError::Conflict`](crate::StoreError::Conflict) when one
+    /// with its id is installed.
+    async fn create_plugin(&self, plugin: &PluginRecord, audit: &AuditRecord) -> Result<()>;
+
+    /// Saves a plugin's version, digest, manifest, grants and status.
+    async fn update_plugin(&self, plugin: &PluginRecord, audit: &AuditRecord) -> Result<()>;
+
+    /// The plugin with this id.
+    async fn plugin(&self, id: &str) -> Result<Option<PluginRecord>>;
+
+    /// Installed plugins, by id.
+    async fn list_plugins(&self, page: &PageRequest) -> Result<Vec<PluginRecord>>;
+
+    /// Forgets a plugin.
+    async fn delete_plugin(&self, id: &str, audit: &AuditRecord) -> Result<()>;
+
+    /// A plugin's connections, by name.
+    async fn plugin_connections(&self, plugin: &str) -> Result<Vec<ConnectionRecord>>;
+
+    /// Creates or replaces a plugin's connection (keyed by plugin and name; the row takes
+    /// `connection.id`, the id its credential was sealed for).
+    async fn put_plugin_connection(
+        &self,
+        connection: &ConnectionRecord,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+
+    /// Deletes a plugin's connection.
+    async fn delete_plugin_connection(
+        &self,
+        plugin: &str,
+        name: &str,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+}

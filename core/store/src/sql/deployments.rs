@@ -1,0 +1,209 @@
+//! The SQL of deployments, and the one read of a deployment with its services and their
+//! variables.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use komander_domain::{DeploymentId, EnvironmentId, ServiceId, Visibility, names::DeploymentName};
+
+use super::{
+    SqlStore,
+    audit::write_audit,
+    decode_all, expect_one, limit,
+    services::{SERVICE_COLUMNS, VARIABLE_COLUMNS},
+};
+use crate::{
+    AuditRecord, DeploymentRecord, DeploymentStore, DeploymentWithServices, PageRequest, Result,
+    ServiceRecord, ServiceWithVariables, StoreError, VariableRecord,
+    records::rows::{DeploymentRow, ServiceRow, VariableRow},
+};
+
+/// A deployment's columns with its owner's handle, up to the `WHERE`.
+const DEPLOYMENT_SELECT: &str = "SELECT d.id, d.project_id, d.environment_id, d.name, \
+     d.display_name, d.owner_id, u.handle AS owner_handle, d.shared, d.created_at, \
+     d.updated_at FROM deployments d JOIN users u ON u.id = d.owner_id";
+
+#[async_trait]
+impl DeploymentStore for SqlStore {
+    async fn create_deployment(
+        &self,
+        deployment: &DeploymentRecord,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO deployments (id, project_id, environment_id, name, display_name, \
+             owner_id, shared, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(deployment.id.to_string())
+        .bind(deployment.project_id.to_string())
+        .bind(deployment.environment_id.to_string())
+        .bind(deployment.name.as_str())
+        .bind(&deployment.display_name)
+        .bind(deployment.owner_id.to_string())
+        .bind(deployment.shared)
+        .bind(deployment.created_at)
+        .bind(deployment.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn deployment(
+        &self,
+        environment: EnvironmentId,
+        name: &DeploymentName,
+    ) -> Result<Option<DeploymentRecord>> {
+        let sql = format!("{DEPLOYMENT_SELECT} WHERE d.environment_id = $1 AND d.name = $2");
+        sqlx::query_as::<_, DeploymentRow>(&sql)
+            .bind(environment.to_string())
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(DeploymentRecord::try_from)
+            .transpose()
+    }
+
+    async fn list_deployments(
+        &self,
+        environment: EnvironmentId,
+        visibility: Visibility,
+        page: &PageRequest,
+    ) -> Result<Vec<DeploymentRecord>> {
+        let sql = format!(
+            "{DEPLOYMENT_SELECT} WHERE d.environment_id = $1 \
+             AND (d.shared = $2 OR d.owner_id = $3) AND d.name > COALESCE($4, '') \
+             ORDER BY d.name LIMIT $5"
+        );
+        decode_all(
+            sqlx::query_as::<_, DeploymentRow>(&sql)
+                .bind(environment.to_string())
+                .bind(true)
+                .bind(visibility.user.to_string())
+                .bind(page.after.as_deref())
+                .bind(limit(page))
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn deployment_with_services(
+        &self,
+        deployment: DeploymentId,
+    ) -> Result<Option<DeploymentWithServices>> {
+        let id = deployment.to_string();
+        let mut tx = self.begin_read().await?;
+        let Some(row) =
+            sqlx::query_as::<_, DeploymentRow>(&format!("{DEPLOYMENT_SELECT} WHERE d.id = $1"))
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let services: Vec<ServiceRecord> = decode_all(
+            sqlx::query_as::<_, ServiceRow>(&format!(
+                "SELECT {SERVICE_COLUMNS} FROM services WHERE deployment_id = $1 ORDER BY name"
+            ))
+            .bind(&id)
+            .fetch_all(&mut *tx)
+            .await?,
+        )?;
+        let variables: Vec<VariableRecord> = decode_all(
+            sqlx::query_as::<_, VariableRow>(&format!(
+                "SELECT {VARIABLE_COLUMNS} FROM variables v \
+                 JOIN services s ON s.id = v.service_id \
+                 WHERE s.deployment_id = $1 ORDER BY v.name"
+            ))
+            .bind(&id)
+            .fetch_all(&mut *tx)
+            .await?,
+        )?;
+        tx.commit().await?;
+        // Grouped by service id, not by trusting two ORDER BYs to agree.
+        let mut by_service: HashMap<ServiceId, Vec<VariableRecord>> = HashMap::new();
+        for variable in variables {
+            by_service
+                .entry(variable.service_id)
+                .or_default()
+                .push(variable);
+        }
+        Ok(Some(DeploymentWithServices {
+            deployment: DeploymentRecord::try_from(row)?,
+            services: services
+                .into_iter()
+                .map(|service| ServiceWithVariables {
+                    variables: by_service.remove(&service.id).unwrap_or_default(),
+                    service,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn update_deployment(
+        &self,
+        deployment: &DeploymentRecord,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE deployments SET display_name = $1, updated_at = $2 WHERE id = $3")
+                .bind(&deployment.display_name)
+                .bind(deployment.updated_at)
+                .bind(deployment.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        expect_one(done.rows_affected(), "deployment")?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_deployment(&self, deployment: DeploymentId, audit: &AuditRecord) -> Result<()> {
+        self.delete_audited(
+            "DELETE FROM deployments WHERE id = $1",
+            &[deployment.to_string()],
+            "deployment",
+            audit,
+        )
+        .await
+    }
+
+    async fn share_deployment(
+        &self,
+        deployment: DeploymentId,
+        now_ms: i64,
+        audit: &AuditRecord,
+    ) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE deployments SET shared = $1, updated_at = $2 WHERE id = $3 AND shared = $4",
+        )
+        .bind(true)
+        .bind(now_ms)
+        .bind(deployment.to_string())
+        .bind(false)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::conflict("the deployment is already shared"));
+        }
+        let cleared = sqlx::query(
+            "UPDATE variables SET sealed = NULL, updated_at = $1 \
+             WHERE secret = $2 AND sealed IS NOT NULL AND service_id IN \
+             (SELECT id FROM services WHERE deployment_id = $3)",
+        )
+        .bind(now_ms)
+        .bind(true)
+        .bind(deployment.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(cleared)
+    }
+}

@@ -1,0 +1,129 @@
+//! The SQL of environments.
+
+use async_trait::async_trait;
+use komander_domain::{EnvironmentId, ProjectId, names::EnvironmentName};
+
+use super::{SqlStore, audit::write_audit, expect_one};
+use crate::{
+    AuditRecord, EnvironmentRecord, EnvironmentStore, PageRequest, Result, StoreError,
+    records::rows::EnvironmentRow,
+};
+
+const ENVIRONMENT_COLUMNS: &str = "id, project_id, name, display_name, runtime, executor, \
+     settings, created_at, updated_at";
+
+/// An environment's settings as stored: a JSON object.
+fn settings(environment: &EnvironmentRecord) -> String {
+    serde_json::Value::Object(environment.settings.clone()).to_string()
+}
+
+#[async_trait]
+impl EnvironmentStore for SqlStore {
+    async fn create_environment(
+        &self,
+        environment: &EnvironmentRecord,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO environments (id, project_id, name, display_name, runtime, \
+             executor, settings, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(environment.id.to_string())
+        .bind(environment.project_id.to_string())
+        .bind(environment.name.as_str())
+        .bind(&environment.display_name)
+        .bind(environment.runtime.as_str())
+        .bind(environment.executor.as_str())
+        .bind(settings(environment))
+        .bind(environment.created_at)
+        .bind(environment.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn environment(
+        &self,
+        project: ProjectId,
+        name: &EnvironmentName,
+    ) -> Result<Option<EnvironmentRecord>> {
+        let sql = format!(
+            "SELECT {ENVIRONMENT_COLUMNS} FROM environments WHERE project_id = $1 AND name = $2"
+        );
+        sqlx::query_as::<_, EnvironmentRow>(&sql)
+            .bind(project.to_string())
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(EnvironmentRecord::try_from)
+            .transpose()
+    }
+
+    async fn list_environments(
+        &self,
+        project: ProjectId,
+        page: &PageRequest,
+    ) -> Result<Vec<EnvironmentRecord>> {
+        let sql = format!(
+            "SELECT {ENVIRONMENT_COLUMNS} FROM environments \
+             WHERE project_id = $1 AND name > COALESCE($2, '') ORDER BY name LIMIT $3"
+        );
+        self.scoped_page::<EnvironmentRow, _>(&sql, project.to_string(), page)
+            .await
+    }
+
+    async fn update_environment(
+        &self,
+        environment: &EnvironmentRecord,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE environments SET display_name = $1, executor = $2, settings = $3, \
+             updated_at = $4 WHERE id = $5",
+        )
+        .bind(&environment.display_name)
+        .bind(environment.executor.as_str())
+        .bind(settings(environment))
+        .bind(environment.updated_at)
+        .bind(environment.id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        expect_one(done.rows_affected(), "environment")?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_environment(
+        &self,
+        environment: EnvironmentId,
+        force: bool,
+        audit: &AuditRecord,
+    ) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let held: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM deployments WHERE environment_id = $1")
+                .bind(environment.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+        if held > 0 && !force {
+            return Err(StoreError::conflict(format!(
+                "the environment holds {held} deployment(s); an Admin may delete it \
+                 with force=true, which destroys them"
+            )));
+        }
+        let done = sqlx::query("DELETE FROM environments WHERE id = $1")
+            .bind(environment.to_string())
+            .execute(&mut *tx)
+            .await?;
+        expect_one(done.rows_affected(), "environment")?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(held as u64)
+    }
+}

@@ -1,0 +1,177 @@
+//! The SQL of services and their variables.
+
+use async_trait::async_trait;
+use komander_domain::{
+    DeploymentId, ServiceId,
+    names::{ServiceName, VariableName},
+};
+
+use super::{SqlStore, audit::write_audit, expect_one};
+use crate::{
+    AuditRecord, PageRequest, Result, ServiceRecord, ServiceStore, StoredValue, VariableRecord,
+    records::rows::{ServiceRow, VariableRow},
+};
+
+/// A service's columns.
+pub(super) const SERVICE_COLUMNS: &str =
+    "id, deployment_id, name, image, ports, volumes, created_at, updated_at";
+
+/// A variable's columns, qualified by `v` (`variables v`).
+pub(super) const VARIABLE_COLUMNS: &str =
+    "v.id, v.service_id, v.name, v.secret, v.value, v.sealed, v.updated_at";
+
+#[async_trait]
+impl ServiceStore for SqlStore {
+    async fn create_service(&self, service: &ServiceRecord, audit: &AuditRecord) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO services (id, deployment_id, name, image, ports, volumes, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(service.id.to_string())
+        .bind(service.deployment_id.to_string())
+        .bind(service.name.as_str())
+        .bind(&service.image)
+        .bind(service.ports.to_string())
+        .bind(service.volumes.to_string())
+        .bind(service.created_at)
+        .bind(service.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn service(
+        &self,
+        deployment: DeploymentId,
+        name: &ServiceName,
+    ) -> Result<Option<ServiceRecord>> {
+        let sql = format!(
+            "SELECT {SERVICE_COLUMNS} FROM services WHERE deployment_id = $1 AND name = $2"
+        );
+        sqlx::query_as::<_, ServiceRow>(&sql)
+            .bind(deployment.to_string())
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(ServiceRecord::try_from)
+            .transpose()
+    }
+
+    async fn list_services(
+        &self,
+        deployment: DeploymentId,
+        page: &PageRequest,
+    ) -> Result<Vec<ServiceRecord>> {
+        let sql = format!(
+            "SELECT {SERVICE_COLUMNS} FROM services WHERE deployment_id = $1 \
+             AND name > COALESCE($2, '') ORDER BY name LIMIT $3"
+        );
+        self.scoped_page::<ServiceRow, _>(&sql, deployment.to_string(), page)
+            .await
+    }
+
+    async fn update_service(&self, service: &ServiceRecord, audit: &AuditRecord) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE services SET image = $1, ports = $2, volumes = $3, updated_at = $4 \
+             WHERE id = $5",
+        )
+        .bind(&service.image)
+        .bind(service.ports.to_string())
+        .bind(service.volumes.to_string())
+        .bind(service.updated_at)
+        .bind(service.id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        expect_one(done.rows_affected(), "service")?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_service(&self, service: ServiceId, audit: &AuditRecord) -> Result<()> {
+        self.delete_audited(
+            "DELETE FROM services WHERE id = $1",
+            &[service.to_string()],
+            "service",
+            audit,
+        )
+        .await
+    }
+
+    async fn variable(
+        &self,
+        service: ServiceId,
+        name: &VariableName,
+    ) -> Result<Option<VariableRecord>> {
+        let sql = format!(
+            "SELECT {VARIABLE_COLUMNS} FROM variables v WHERE v.service_id = $1 AND v.name = $2"
+        );
+        sqlx::query_as::<_, VariableRow>(&sql)
+            .bind(service.to_string())
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(VariableRecord::try_from)
+            .transpose()
+    }
+
+    async fn list_variables(
+        &self,
+        service: ServiceId,
+        page: &PageRequest,
+    ) -> Result<Vec<VariableRecord>> {
+        let sql = format!(
+            "SELECT {VARIABLE_COLUMNS} FROM variables v WHERE v.service_id = $1 \
+             AND v.name > COALESCE($2, '') ORDER BY v.name LIMIT $3"
+        );
+        self.scoped_page::<VariableRow, _>(&sql, service.to_string(), page)
+            .await
+    }
+
+    async fn put_variable(&self, variable: &VariableRecord, audit: &AuditRecord) -> Result<()> {
+        let (value, sealed) = match &variable.value {
+            StoredValue::Empty => (None, None),
+            StoredValue::Plain(plain) => (Some(plain.as_str()), None),
+            StoredValue::Sealed(sealed) => (None, Some(sealed.as_slice())),
+        };
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO variables (id, service_id, name, secret, value, sealed, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (service_id, name) DO UPDATE SET id = excluded.id, \
+             secret = excluded.secret, value = excluded.value, \
+             sealed = excluded.sealed, updated_at = excluded.updated_at",
+        )
+        .bind(variable.id.to_string())
+        .bind(variable.service_id.to_string())
+        .bind(variable.name.as_str())
+        .bind(variable.secret)
+        .bind(value)
+        .bind(sealed)
+        .bind(variable.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_variable(
+        &self,
+        service: ServiceId,
+        name: &VariableName,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        self.delete_audited(
+            "DELETE FROM variables WHERE service_id = $1 AND name = $2",
+            &[service.to_string(), name.to_string()],
+            "variable",
+            audit,
+        )
+        .await
+    }
+}

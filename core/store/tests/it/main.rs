@@ -1,0 +1,17 @@
+//! The store against both backends: one test per behaviour, each run on SQLite and on
+//! PostgreSQL (see [`backends::on_both`]). One binary, a module per noun.
+
+mod backends;
+mod fixtures;
+#[path = "../../../../tests/src/postgres.rs"]
+mod postgres;
+
+mod audit;
+mod deployments;
+mod environments;
+mod kv;
+mod members;
+mod plugins;
+mod projects;
+mod services;
+mod users;
