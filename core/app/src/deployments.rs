@@ -12,7 +12,7 @@ use komander_domain::{
     },
     timestamps,
 };
-use komander_store::{DeploymentRecord, StoredValue};
+use komander_store::{DeploymentRecord, ServiceWithVariables, StoredValue};
 use tracing::{info, instrument};
 
 use crate::{
@@ -243,32 +243,19 @@ impl App {
             .deployment_scope(caller, deployment, Action::ApplyDeployment)
             .await?;
         let id = scope.deployment.id;
-        let mut services = Vec::new();
-        let mut page = komander_store::PageRequest {
-            limit: 1000,
-            after: None,
-        };
-        loop {
-            let batch = self.store.list_services(id, &page).await?;
-            let full = batch.len() == page.limit as usize;
-            page.after = batch.last().map(|s| s.name.to_string());
-            services.extend(batch);
-            if !full {
-                break;
-            }
-        }
-        let mut variables = self
+        let contents = self
             .store
-            .deployment_variables(id)
+            .deployment_with_services(id)
             .await?
-            .into_iter()
-            .peekable();
+            .ok_or_else(|| {
+                AppError::NotFound(format!("deployment {:?}", deployment.name.as_str()))
+            })?;
         let mut released = Vec::new();
-        let mut resolved = Vec::with_capacity(services.len());
-        for service in services {
+        let mut resolved = Vec::with_capacity(contents.services.len());
+        for ServiceWithVariables { service, variables } in contents.services {
             let mut environment = BTreeMap::new();
             let mut missing_secrets = Vec::new();
-            while let Some(v) = variables.next_if(|v| v.service_id == service.id) {
+            for v in variables {
                 let row = v.id.to_string();
                 match v.value {
                     StoredValue::Plain(value) => {
