@@ -44,3 +44,29 @@ impl PluginError {
         PluginError::Refused(reason.into())
     }
 }
+
+/// What a host function answers a guest (the wasi-http model): either an error the guest sees,
+/// the WIT `error` variant, or a trap for a fault of the host (a broken invariant), which ends
+/// the call. Capabilities return it with `?`; the bindings' `convert_error` tells the two apart.
+#[derive(Debug)]
+pub(crate) enum HostError {
+    /// An error the guest sees and may handle.
+    Guest(crate::bindings::types::Error),
+    /// A fault of the host: the call traps.
+    Trap(wasmtime::Error),
+}
+
+impl HostError {
+    /// A broken invariant of the host: the call traps, naming it.
+    pub(crate) fn trap(what: &str) -> HostError {
+        HostError::Trap(wasmtime::Error::msg(format!(
+            "host invariant broken: {what}"
+        )))
+    }
+}
+
+impl From<crate::bindings::types::Error> for HostError {
+    fn from(error: crate::bindings::types::Error) -> Self {
+        HostError::Guest(error)
+    }
+}

@@ -20,6 +20,7 @@ mod generated {
         world: "komander:host-bindings/every-runtime",
         path: ["../../wit/host", "../../wit/docker", "../../wit/kubernetes", "../../wit/runtime"],
         imports: { default: async | trappable | tracing },
+        trappable_error_type: { "komander:host/types.error" => crate::error::HostError },
         exports: { default: async },
     });
 }

@@ -18,6 +18,7 @@ use crate::{
         connections::{Host, HttpMethod, HttpRequest, HttpResponse},
         types::{Error as WitError, RateLimit},
     },
+    error::HostError,
     host::HostState,
 };
 
@@ -303,10 +304,11 @@ fn target(connection: &Connection, req: &HttpRequest) -> Result<Url, WitError> {
 }
 
 /// Resolves the URL's host and checks every address; answers the one to connect to.
-async fn resolve(connection: &Connection, url: &Url) -> Result<SocketAddr, WitError> {
+async fn resolve(connection: &Connection, url: &Url) -> Result<SocketAddr, HostError> {
+    // The admin's base URL was checked to have a host, and a guest's path cannot remove it.
     let host = url
         .host_str()
-        .ok_or_else(|| WitError::Internal("a connection URL without a host".into()))?;
+        .ok_or_else(|| HostError::trap("a connection URL without a host"))?;
     let port = url.port_or_known_default().unwrap_or(443);
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
@@ -323,12 +325,13 @@ async fn resolve(connection: &Connection, url: &Url) -> Result<SocketAddr, WitEr
             "{host} resolves to the non-public address {}; the connection's grant does not \
              allow private, loopback or metadata addresses",
             blocked.ip()
-        )));
+        ))
+        .into());
     }
     Ok(first)
 }
 
-async fn send(connection: &Connection, req: HttpRequest) -> Result<HttpResponse, WitError> {
+async fn send(connection: &Connection, req: HttpRequest) -> Result<HttpResponse, HostError> {
     let url = target(connection, &req)?;
     connection.take_token()?;
     let address = resolve(connection, &url).await?;
@@ -383,7 +386,8 @@ async fn send(connection: &Connection, req: HttpRequest) -> Result<HttpResponse,
         if body.len() + chunk.len() > RESPONSE_BYTES {
             return Err(WitError::InvalidInput(format!(
                 "the response is larger than {RESPONSE_BYTES} bytes"
-            )));
+            ))
+            .into());
         }
         body.extend_from_slice(&chunk);
     }
@@ -399,18 +403,15 @@ impl Host for HostState {
         &mut self,
         connection: String,
         req: HttpRequest,
-    ) -> wasmtime::Result<Result<HttpResponse, WitError>> {
-        let connections =
-            match CallContext::granted(&self.call.connections, Capability::Connections) {
-                Ok(connections) => connections,
-                Err(denied) => return Ok(Err(denied)),
-            };
+    ) -> Result<HttpResponse, HostError> {
+        let connections = CallContext::granted(&self.call.connections, Capability::Connections)?;
         let Some(found) = connections.iter().find(|c| c.name == connection) else {
-            return Ok(Err(WitError::NotFound(format!(
+            return Err(WitError::NotFound(format!(
                 "no connection named {connection:?} is granted to this install"
-            ))));
+            ))
+            .into());
         };
-        Ok(send(&found.clone(), req).await)
+        send(&found.clone(), req).await
     }
 }
 

@@ -8,6 +8,7 @@ use std::{
 use super::call::{CallContext, Capability, HostCapability};
 use crate::{
     bindings::{kv::Host, to_wit, types::Error as WitError},
+    error::HostError,
     host::HostState,
     runtime::GuestError,
 };
@@ -131,49 +132,45 @@ impl HostState {
 }
 
 impl Host for HostState {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, WitError>> {
-        let (kv, scope) = match check_key(&key).and_then(|()| self.kv()) {
-            Ok(found) => found,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(kv.get(&scope, &key).await.map_err(to_wit))
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, HostError> {
+        let (kv, scope) = check_key(&key).and_then(|()| self.kv())?;
+        Ok(kv.get(&scope, &key).await.map_err(to_wit::<_, WitError>)?)
     }
 
-    async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), WitError>> {
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), HostError> {
         if value.len() > VALUE_BYTES {
-            return Ok(Err(WitError::InvalidInput(format!(
+            return Err(WitError::InvalidInput(format!(
                 "a kv value is at most {VALUE_BYTES} bytes"
-            ))));
+            ))
+            .into());
         }
-        let (kv, scope) = match check_key(&key).and_then(|()| self.kv()) {
-            Ok(found) => found,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(kv.set(&scope, &key, value).await.map_err(to_wit))
+        let (kv, scope) = check_key(&key).and_then(|()| self.kv())?;
+        Ok(kv
+            .set(&scope, &key, value)
+            .await
+            .map_err(to_wit::<_, WitError>)?)
     }
 
-    async fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, WitError>> {
-        let (kv, scope) = match check_key(&key).and_then(|()| self.kv()) {
-            Ok(found) => found,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(kv.delete(&scope, &key).await.map_err(to_wit))
+    async fn delete(&mut self, key: String) -> Result<bool, HostError> {
+        let (kv, scope) = check_key(&key).and_then(|()| self.kv())?;
+        Ok(kv
+            .delete(&scope, &key)
+            .await
+            .map_err(to_wit::<_, WitError>)?)
     }
 
-    async fn list_keys(
-        &mut self,
-        prefix: String,
-    ) -> wasmtime::Result<Result<Vec<String>, WitError>> {
+    async fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, HostError> {
         if prefix.len() > KEY_BYTES {
-            return Ok(Err(WitError::InvalidInput(format!(
+            return Err(WitError::InvalidInput(format!(
                 "a kv prefix is at most {KEY_BYTES} bytes"
-            ))));
+            ))
+            .into());
         }
-        let (kv, scope) = match self.kv() {
-            Ok(found) => found,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(kv.list_keys(&scope, &prefix).await.map_err(to_wit))
+        let (kv, scope) = self.kv()?;
+        Ok(kv
+            .list_keys(&scope, &prefix)
+            .await
+            .map_err(to_wit::<_, WitError>)?)
     }
 }
 

@@ -19,6 +19,7 @@ pub use kv::{BYTES_PER_SCOPE, KEY_BYTES, KEYS_PER_SCOPE, KvScope, KvStore, Memor
 
 use crate::{
     bindings::{self, types::Error as WitError},
+    error::HostError,
     host::HostState,
 };
 
@@ -43,12 +44,19 @@ pub(crate) fn add_to_linker(
     Ok(())
 }
 
-impl bindings::types::Host for HostState {}
+impl bindings::types::Host for HostState {
+    fn convert_error(&mut self, error: HostError) -> wasmtime::Result<WitError> {
+        match error {
+            HostError::Guest(error) => Ok(error),
+            HostError::Trap(trap) => Err(trap),
+        }
+    }
+}
 impl bindings::runtime_types::Host for HostState {}
 
 impl bindings::config::Host for HostState {
-    async fn get(&mut self) -> wasmtime::Result<Result<String, WitError>> {
-        Ok(CallContext::granted(&self.call.config, Capability::Config).map(|c| c.to_string()))
+    async fn get(&mut self) -> Result<String, HostError> {
+        Ok(CallContext::granted(&self.call.config, Capability::Config)?.to_string())
     }
 }
 

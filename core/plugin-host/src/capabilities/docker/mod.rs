@@ -34,6 +34,7 @@ use crate::{
         DeploymentIds, SecretValues,
         call::{CallContext, Capability, HostCapability},
     },
+    error::HostError,
     host::HostState,
 };
 
@@ -312,21 +313,17 @@ impl docker_engine::Host for HostState {
     async fn run_batch(
         &mut self,
         entries: Vec<OperationEntry>,
-    ) -> wasmtime::Result<Result<Vec<OperationResult>, WitError>> {
-        Ok(match self.docker() {
-            Ok(scope) => batch::run(&scope, entries).await,
-            Err(e) => Err(e),
-        })
+    ) -> Result<Vec<OperationResult>, HostError> {
+        let scope = self.docker()?;
+        Ok(batch::run(&scope, entries).await?)
     }
 
     async fn list_containers(
         &mut self,
         labels: Vec<(String, String)>,
-    ) -> wasmtime::Result<Result<Vec<ContainerSummary>, WitError>> {
-        Ok(match self.docker() {
-            Ok(scope) => ops::list_containers(&scope, &labels).await,
-            Err(e) => Err(e),
-        })
+    ) -> Result<Vec<ContainerSummary>, HostError> {
+        let scope = self.docker()?;
+        Ok(ops::list_containers(&scope, &labels).await?)
     }
 
     async fn logs(
@@ -334,10 +331,8 @@ impl docker_engine::Host for HostState {
         container: String,
         cursor: Option<String>,
         max_lines: u32,
-    ) -> wasmtime::Result<Result<LogPage, WitError>> {
-        Ok(match self.docker() {
-            Ok(scope) => logs::page(&scope, &container, cursor.as_deref(), max_lines).await,
-            Err(e) => Err(e),
-        })
+    ) -> Result<LogPage, HostError> {
+        let scope = self.docker()?;
+        Ok(logs::page(&scope, &container, cursor.as_deref(), max_lines).await?)
     }
 }

@@ -26,6 +26,7 @@ use crate::{
         DeploymentIds, SecretValues,
         call::{CallContext, Capability, HostCapability},
     },
+    error::HostError,
     host::HostState,
 };
 
@@ -135,20 +136,14 @@ impl HostState {
 
 /// Runs `op` with the call's scope, or answers why there is none.
 macro_rules! with_scope {
-    ($state:expr, |$scope:ident| $op:expr) => {
-        Ok(match $state.kubernetes() {
-            Ok($scope) => $op.await,
-            Err(e) => Err(e),
-        })
-    };
+    ($state:expr, |$scope:ident| $op:expr) => {{
+        let $scope = $state.kubernetes()?;
+        Ok($op.await?)
+    }};
 }
 
 impl kubernetes_cluster::Host for HostState {
-    async fn apply(
-        &mut self,
-        namespace: String,
-        manifest: String,
-    ) -> wasmtime::Result<Result<String, WitError>> {
+    async fn apply(&mut self, namespace: String, manifest: String) -> Result<String, HostError> {
         with_scope!(self, |scope| ops::apply(&scope, &namespace, &manifest))
     }
 
@@ -158,7 +153,7 @@ impl kubernetes_cluster::Host for HostState {
         api_version: String,
         kind: String,
         name: String,
-    ) -> wasmtime::Result<Result<Option<String>, WitError>> {
+    ) -> Result<Option<String>, HostError> {
         with_scope!(self, |scope| ops::get(
             &scope,
             &namespace,
@@ -174,7 +169,7 @@ impl kubernetes_cluster::Host for HostState {
         api_version: String,
         kind: String,
         label_selector: Option<String>,
-    ) -> wasmtime::Result<Result<Vec<String>, WitError>> {
+    ) -> Result<Vec<String>, HostError> {
         with_scope!(self, |scope| ops::list(
             &scope,
             &namespace,
@@ -190,7 +185,7 @@ impl kubernetes_cluster::Host for HostState {
         api_version: String,
         kind: String,
         name: String,
-    ) -> wasmtime::Result<Result<bool, WitError>> {
+    ) -> Result<bool, HostError> {
         with_scope!(self, |scope| ops::delete(
             &scope,
             &namespace,
@@ -205,7 +200,7 @@ impl kubernetes_cluster::Host for HostState {
         namespace: String,
         kind: String,
         name: String,
-    ) -> wasmtime::Result<Result<Rollout, WitError>> {
+    ) -> Result<Rollout, HostError> {
         with_scope!(self, |scope| ops::rollout_status(
             &scope, &namespace, &kind, &name
         ))
@@ -218,7 +213,7 @@ impl kubernetes_cluster::Host for HostState {
         container: Option<String>,
         cursor: Option<String>,
         max_lines: u32,
-    ) -> wasmtime::Result<Result<LogPage, WitError>> {
+    ) -> Result<LogPage, HostError> {
         with_scope!(self, |scope| ops::pod_logs(
             &scope,
             &namespace,
@@ -234,7 +229,7 @@ impl kubernetes_cluster::Host for HostState {
         namespace: String,
         name: String,
         entries: Vec<(String, SecretRef)>,
-    ) -> wasmtime::Result<Result<(), WitError>> {
+    ) -> Result<(), HostError> {
         with_scope!(self, |scope| ops::create_secret(
             &scope, &namespace, &name, &entries
         ))
