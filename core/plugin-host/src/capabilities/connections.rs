@@ -10,6 +10,7 @@ use std::{
     time::Duration,
 };
 
+use komander_domain::names::ConnectionName;
 use reqwest::{Method, Url, header::HeaderValue};
 
 use super::call::{CallContext, Capability, HostCapability};
@@ -34,7 +35,7 @@ impl HostCapability for ConnectionsCapability {
         match request {
             toml::Value::Boolean(true) => Ok(()),
             toml::Value::Array(names) => names.iter().try_for_each(|name| match name.as_str() {
-                Some(name) if is_connection_name(name) => Ok(()),
+                Some(name) if name.parse::<ConnectionName>().is_ok() => Ok(()),
                 _ => Err(format!(
                     "{name} is not a connection name (1 to 63 of a-z 0-9 - starting with a \
                      letter)"
@@ -49,15 +50,6 @@ impl HostCapability for ConnectionsCapability {
     fn prepare(connections: Vec<Arc<Connection>>) -> Vec<Arc<Connection>> {
         connections
     }
-}
-
-/// Whether `name` is a valid connection name.
-fn is_connection_name(name: &str) -> bool {
-    (1..=63).contains(&name.len())
-        && name.as_bytes()[0].is_ascii_lowercase()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// The largest request body, in bytes.
