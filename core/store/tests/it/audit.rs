@@ -5,7 +5,9 @@ use komander_store::{AuditRecord, Store, StoreError, UserRecord};
 
 use crate::{
     backends::{TestDb, on_both},
-    fixtures::{audit, create_deployment, create_environment, create_project, create_user, page},
+    fixtures::{
+        add_dev, audit, create_deployment, create_environment, create_project, create_user, page,
+    },
 };
 
 on_both!(the_log_is_newest_first, a_failed_write_leaves_no_entry);
@@ -20,15 +22,7 @@ async fn the_log_is_newest_first(db: &TestDb) {
     let bob = create_user(store, "bob").await;
     let project = create_project(store, "a", &ann).await;
     create_environment(store, project, "dev", &ann).await;
-    store
-        .add_member(
-            project,
-            bob.id,
-            Role::Dev,
-            &audit(&ann, Some(project), "member.add"),
-        )
-        .await
-        .unwrap();
+    add_dev(store, project, &bob, &ann).await;
     let entries = log(store, project).await;
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
@@ -47,15 +41,7 @@ async fn a_failed_write_leaves_no_entry(db: &TestDb) {
     let bob = create_user(store, "bob").await;
     let project = create_project(store, "a", &ann).await;
     let x = |who: &UserRecord| audit(who, Some(project), "x");
-    store
-        .add_member(
-            project,
-            bob.id,
-            Role::Dev,
-            &audit(&ann, Some(project), "member.add"),
-        )
-        .await
-        .unwrap();
+    add_dev(store, project, &bob, &ann).await;
     let env = create_environment(store, project, "dev", &ann).await;
     let bobs = create_deployment(store, &env, &bob, "bobs").await;
     let failures = [

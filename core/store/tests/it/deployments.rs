@@ -1,14 +1,14 @@
 //! Deployments: who sees them, sharing, which clears secret values, and the one read of a
 //! deployment with its services and their variables.
 
-use komander_domain::{DeploymentId, Role, UserId, Visibility};
+use komander_domain::{DeploymentId, UserId, Visibility};
 use komander_store::{DeploymentRecord, ServiceRecord, Store, StoreError, StoredValue, UserRecord};
 
 use crate::{
     backends::{TestDb, on_both},
     fixtures::{
-        audit, create_deployment, create_environment, create_project, create_service, create_user,
-        page, put_variable,
+        add_dev, audit, create_deployment, create_environment, create_project, create_service,
+        create_user, page, put_variable,
     },
 };
 
@@ -35,15 +35,7 @@ async fn scene(store: &dyn Store) -> Scene {
     let ann = create_user(store, "ann").await;
     let bob = create_user(store, "bob").await;
     let project = create_project(store, "a", &ann).await;
-    store
-        .add_member(
-            project,
-            bob.id,
-            Role::Dev,
-            &audit(&ann, Some(project), "member.add"),
-        )
-        .await
-        .unwrap();
+    add_dev(store, project, &bob, &ann).await;
     let env = create_environment(store, project, "dev", &ann).await;
     let bobs = create_deployment(store, &env, &bob, "bobs").await;
     let anns = create_deployment(store, &env, &ann, "anns").await;

@@ -2,8 +2,8 @@
 //! about, so it panics on failure).
 
 use komander_domain::{
-    AuditId, DeploymentId, EnvironmentId, Executor, ProjectId, RuntimeKind, ServiceId, UserId,
-    VariableId,
+    AuditId, DeploymentId, EnvironmentId, Executor, ProjectId, Role, RuntimeKind, ServiceId,
+    UserId, VariableId,
     api::{PluginStatus, UserKind},
 };
 use komander_store::{
@@ -159,6 +159,24 @@ pub async fn create_project(store: &dyn Store, name: &str, creator: &UserRecord)
         .await
         .expect("creating a project");
     project.id
+}
+
+/// Makes `member` a Dev of `project`, as its Admin `admin`.
+pub async fn add_dev(
+    store: &dyn Store,
+    project: ProjectId,
+    member: &UserRecord,
+    admin: &UserRecord,
+) {
+    store
+        .add_member(
+            project,
+            member.id,
+            Role::Dev,
+            &audit(admin, Some(project), "member.add"),
+        )
+        .await
+        .expect("adding a member");
 }
 
 /// Creates the environment `name` in `project`, as `actor`.

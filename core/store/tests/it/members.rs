@@ -6,7 +6,9 @@ use komander_store::StoreError;
 
 use crate::{
     backends::{TestDb, on_both},
-    fixtures::{audit, create_deployment, create_environment, create_project, create_user},
+    fixtures::{
+        add_dev, audit, create_deployment, create_environment, create_project, create_user,
+    },
 };
 
 on_both!(
@@ -21,15 +23,7 @@ async fn adding_a_member_twice_conflicts(db: &TestDb) {
     let ann = create_user(store, "ann").await;
     let bob = create_user(store, "bob").await;
     let project = create_project(store, "a", &ann).await;
-    store
-        .add_member(
-            project,
-            bob.id,
-            Role::Dev,
-            &audit(&ann, Some(project), "member.add"),
-        )
-        .await
-        .unwrap();
+    add_dev(store, project, &bob, &ann).await;
     assert!(matches!(
         store
             .add_member(
@@ -65,15 +59,7 @@ async fn removing_a_member_with_private_deployments_needs_force(db: &TestDb) {
     let ann = create_user(store, "ann").await;
     let bob = create_user(store, "bob").await;
     let project = create_project(store, "a", &ann).await;
-    store
-        .add_member(
-            project,
-            bob.id,
-            Role::Dev,
-            &audit(&ann, Some(project), "member.add"),
-        )
-        .await
-        .unwrap();
+    add_dev(store, project, &bob, &ann).await;
     let env = create_environment(store, project, "dev", &ann).await;
     create_deployment(store, &env, &bob, "bobs").await;
     let removal = audit(&ann, Some(project), "member.remove");
@@ -101,15 +87,7 @@ async fn a_corrupt_role_is_an_error_not_a_non_member(db: &TestDb) {
     let ann = create_user(store, "ann").await;
     let bob = create_user(store, "bob").await;
     let project = create_project(store, "a", &ann).await;
-    store
-        .add_member(
-            project,
-            bob.id,
-            Role::Dev,
-            &audit(&ann, Some(project), "member.add"),
-        )
-        .await
-        .unwrap();
+    add_dev(store, project, &bob, &ann).await;
     let unchecked = match store.backend() {
         "sqlite" => "PRAGMA ignore_check_constraints = ON",
         _ => "ALTER TABLE members DROP CONSTRAINT members_role_check",
