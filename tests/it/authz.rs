@@ -1,5 +1,6 @@
 //! The authorization table of DESIGN.md §1, through the REST routes: role × {owner, not owner}
-//! × {private, shared} × action, plus non-members (404) and anonymous callers (401). The
+//! × {private, shared} × {server, local executor} × action, plus non-members (404) and
+//! anonymous callers (401). The
 //! expectations are written out here as the table says, not computed by the code under test.
 
 use axum::http::{Method, StatusCode};
@@ -13,6 +14,22 @@ enum Role {
     Dev,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Executor {
+    Server,
+    Local,
+}
+
+impl Executor {
+    /// The environment of the team's project that uses this executor.
+    fn deployments(self) -> &'static str {
+        match self {
+            Executor::Server => DEPLOYMENTS,
+            Executor::Local => LOCAL_DEPLOYMENTS,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum DeploymentAction {
     View,
@@ -24,8 +41,15 @@ enum DeploymentAction {
     ReadSecret,
 }
 
-/// What the table says a member with `role` gets for `action` on a deployment.
-fn expected(role: Role, owned: bool, shared: bool, action: DeploymentAction) -> StatusCode {
+/// What the table says a member with `role` gets for `action` on a deployment in an
+/// environment with `executor`.
+fn expected(
+    role: Role,
+    owned: bool,
+    shared: bool,
+    executor: Executor,
+    action: DeploymentAction,
+) -> StatusCode {
     use DeploymentAction::*;
     let visible = owned || shared;
     if !visible {
@@ -33,6 +57,8 @@ fn expected(role: Role, owned: bool, shared: bool, action: DeploymentAction) -> 
     }
     let may_change = owned || matches!(role, Role::Admin | Role::DevOps);
     match action {
+        // Secret values go to no person in a `server` environment, whatever the role.
+        Resolve if executor == Executor::Server => StatusCode::FORBIDDEN,
         View | List | Resolve | ReadSecret => StatusCode::OK,
         Edit if may_change => StatusCode::OK,
         Delete if may_change => StatusCode::NO_CONTENT,
@@ -101,6 +127,15 @@ async fn team() -> Team {
         StatusCode::CREATED,
     )
     .await;
+    expect(
+        &api,
+        Method::POST,
+        "/api/v1/projects/shop/environments",
+        Some(&alice),
+        Some(json!({"name": "laptop", "runtime": "compose", "executor": "local"})),
+        StatusCode::CREATED,
+    )
+    .await;
     Team {
         api,
         tokens: [
@@ -114,19 +149,21 @@ async fn team() -> Team {
 }
 
 const DEPLOYMENTS: &str = "/api/v1/projects/shop/environments/dev/deployments";
+const LOCAL_DEPLOYMENTS: &str = "/api/v1/projects/shop/environments/laptop/deployments";
 
-/// Creates deployment `name` owned by `owner`, with a service holding a secret, shared or not.
-async fn deployment(api: &TestApi, owner: &str, name: &str, shared: bool) {
+/// Creates deployment `name` owned by `owner` in the environment listing at `deployments`,
+/// with a service holding a secret, shared or not.
+async fn deployment(api: &TestApi, deployments: &str, owner: &str, name: &str, shared: bool) {
     expect(
         api,
         Method::POST,
-        DEPLOYMENTS,
+        deployments,
         Some(owner),
         Some(json!({"name": name})),
         StatusCode::CREATED,
     )
     .await;
-    let d = format!("{DEPLOYMENTS}/{name}");
+    let d = format!("{deployments}/{name}");
     expect(
         api,
         Method::POST,
@@ -158,86 +195,101 @@ async fn deployment(api: &TestApi, owner: &str, name: &str, shared: bool) {
     .await;
 }
 
+/// Owner or not × private or shared × executor: every deployment a member may meet.
+fn cases() -> impl Iterator<Item = (bool, bool, Executor)> {
+    [true, false].into_iter().flat_map(|owned| {
+        [false, true].into_iter().flat_map(move |shared| {
+            [Executor::Server, Executor::Local]
+                .into_iter()
+                .map(move |executor| (owned, shared, executor))
+        })
+    })
+}
+
 #[tokio::test]
-async fn deployment_table_role_owner_sharing_action() {
+async fn deployment_table_role_owner_sharing_executor_action() {
     use DeploymentAction::*;
     let team = team().await;
     let api = &team.api;
     let mut n = 0;
     for (role, token) in &team.tokens {
-        for owned in [true, false] {
-            for shared in [false, true] {
-                for action in [View, List, Edit, Delete, Share, Resolve, ReadSecret] {
-                    n += 1;
-                    let name = format!("d{n}");
-                    let owner = if owned { token } else { &team.other };
-                    deployment(api, owner, &name, shared).await;
-                    let path = format!("{DEPLOYMENTS}/{name}");
-                    let want = expected(*role, owned, shared, action);
-                    let case = format!("{role:?} owned={owned} shared={shared} {action:?}");
-                    let (status, body) = match action {
-                        View => api.call(Method::GET, &path, Some(token), None).await,
-                        List => {
-                            let (status, body) =
-                                api.call(Method::GET, DEPLOYMENTS, Some(token), None).await;
-                            assert_eq!(status, StatusCode::OK, "{case}");
-                            let listed = body["items"]
-                                .as_array()
-                                .unwrap()
-                                .iter()
-                                .any(|d| d["name"] == name.as_str());
-                            assert_eq!(listed, want == StatusCode::OK, "{case}: listed");
-                            continue;
-                        }
-                        Edit => {
-                            api.call(
-                                Method::PATCH,
-                                &path,
-                                Some(token),
-                                Some(json!({"display_name": "Renamed"})),
-                            )
+        for (owned, shared, executor) in cases() {
+            for action in [View, List, Edit, Delete, Share, Resolve, ReadSecret] {
+                n += 1;
+                let name = format!("d{n}");
+                let owner = if owned { token } else { &team.other };
+                let deployments = executor.deployments();
+                deployment(api, deployments, owner, &name, shared).await;
+                let path = format!("{deployments}/{name}");
+                let want = expected(*role, owned, shared, executor, action);
+                let case =
+                    format!("{role:?} owned={owned} shared={shared} {executor:?} {action:?}");
+                let (status, body) = match action {
+                    View => api.call(Method::GET, &path, Some(token), None).await,
+                    List => {
+                        let (status, body) =
+                            api.call(Method::GET, deployments, Some(token), None).await;
+                        assert_eq!(status, StatusCode::OK, "{case}");
+                        let listed = body["items"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|d| d["name"] == name.as_str());
+                        assert_eq!(listed, want == StatusCode::OK, "{case}: listed");
+                        continue;
+                    }
+                    Edit => {
+                        api.call(
+                            Method::PATCH,
+                            &path,
+                            Some(token),
+                            Some(json!({"display_name": "Renamed"})),
+                        )
+                        .await
+                    }
+                    Delete => api.call(Method::DELETE, &path, Some(token), None).await,
+                    Share => {
+                        api.call(Method::POST, &format!("{path}/share"), Some(token), None)
                             .await
-                        }
-                        Delete => api.call(Method::DELETE, &path, Some(token), None).await,
-                        Share => {
-                            api.call(Method::POST, &format!("{path}/share"), Some(token), None)
-                                .await
-                        }
-                        Resolve => {
-                            api.call(Method::POST, &format!("{path}/resolve"), Some(token), None)
-                                .await
-                        }
-                        ReadSecret => {
-                            api.call(
-                                Method::GET,
-                                &format!("{path}/services/web/variables"),
-                                Some(token),
-                                None,
-                            )
+                    }
+                    Resolve => {
+                        api.call(Method::POST, &format!("{path}/resolve"), Some(token), None)
                             .await
-                        }
-                    };
-                    assert_eq!(status, want, "{case}: {body}");
-                    if matches!(action, ReadSecret) && status == StatusCode::OK {
-                        let variable = &body["items"][0];
-                        assert_eq!(variable["name"], "TOKEN", "{case}");
-                        assert_eq!(variable["has_value"], true, "{case}");
-                        assert!(variable.get("value").is_none(), "{case}: secret read back");
-                        assert!(!body.to_string().contains("top-secret-value"), "{case}");
                     }
-                    if status == StatusCode::NOT_FOUND {
-                        assert_eq!(body["error"]["code"], "not_found", "{case}");
-                        assert!(!body.to_string().contains("olga"), "{case}: owner leaked");
+                    ReadSecret => {
+                        api.call(
+                            Method::GET,
+                            &format!("{path}/services/web/variables"),
+                            Some(token),
+                            None,
+                        )
+                        .await
                     }
-                    if status == StatusCode::FORBIDDEN {
-                        assert_eq!(body["error"]["code"], "forbidden", "{case}");
-                    }
+                };
+                assert_eq!(status, want, "{case}: {body}");
+                if matches!(action, ReadSecret) && status == StatusCode::OK {
+                    let variable = &body["items"][0];
+                    assert_eq!(variable["name"], "TOKEN", "{case}");
+                    assert_eq!(variable["has_value"], true, "{case}");
+                    assert!(variable.get("value").is_none(), "{case}: secret read back");
+                    assert!(!body.to_string().contains("top-secret-value"), "{case}");
+                }
+                if matches!(action, Resolve) {
+                    let released = body.to_string().contains("top-secret-value");
+                    assert_eq!(released, status == StatusCode::OK, "{case}: {body}");
+                }
+                if status == StatusCode::NOT_FOUND {
+                    assert_eq!(body["error"]["code"], "not_found", "{case}");
+                    assert!(!body.to_string().contains("olga"), "{case}: owner leaked");
+                }
+                if status == StatusCode::FORBIDDEN {
+                    assert_eq!(body["error"]["code"], "forbidden", "{case}");
                 }
             }
         }
     }
     // Someone else's private deployment: its name is taken, but the 409 does not name them.
-    deployment(api, &team.other, "hidden", false).await;
+    deployment(api, DEPLOYMENTS, &team.other, "hidden", false).await;
     let answer = expect(
         api,
         Method::POST,
@@ -355,8 +407,18 @@ async fn project_and_environment_table() {
             Method::PATCH,
             &format!("{p}/environments/{env}"),
             Some(token),
-            Some(json!({"executor": "local"})),
+            Some(json!({"display_name": "Renamed"})),
             pick(StatusCode::OK, operator),
+        )
+        .await;
+        // Switching to the local executor releases secret values to people: Admins only.
+        expect(
+            api,
+            Method::PATCH,
+            &format!("{p}/environments/{env}"),
+            Some(token),
+            Some(json!({"executor": "local"})),
+            pick(StatusCode::OK, admin),
         )
         .await;
         // Every role may create a deployment; an environment holding one is not deleted
@@ -483,8 +545,8 @@ async fn removing_a_member_deletes_their_private_deployments_after_telling_how_m
     let team = team().await;
     let api = &team.api;
     let alice = &team.tokens[0].1;
-    deployment(api, &team.other, "olga-private", false).await;
-    deployment(api, &team.other, "olga-shared", true).await;
+    deployment(api, DEPLOYMENTS, &team.other, "olga-private", false).await;
+    deployment(api, DEPLOYMENTS, &team.other, "olga-shared", true).await;
     let answer = expect(
         api,
         Method::DELETE,

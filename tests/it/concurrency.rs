@@ -23,7 +23,7 @@ async fn fifty_writers(backend: Backend) {
         Method::POST,
         s,
         Some(ADMIN_TOKEN),
-        Some(json!({"name": "dev", "runtime": "compose"})),
+        Some(json!({"name": "dev", "runtime": "compose", "executor": "local"})),
     )
     .await;
     let d = "/api/v1/projects/busy/environments/dev/deployments";

@@ -1,7 +1,8 @@
 //! Secrets are write-only: a known secret is stored through the real server, then looked for in
 //! the SQLite file (and its WAL), the PostgreSQL tables, the audit log, the captured logs and
-//! every API answer but the executor's resolve. Sharing clears it; a ciphertext copied onto
-//! another row fails to open.
+//! every API answer but the resolve of a `local` environment (refused in a `server` one).
+//! Switching the environment to `local` clears it, and so does sharing; a ciphertext copied
+//! onto another row fails to open.
 
 use axum::http::{Method, StatusCode};
 use komander_e2e::{ADMIN_TOKEN, Backend, ServerProcess, TestApi};
@@ -102,7 +103,47 @@ async fn secret_life(server: &ServerProcess, secret: &str) -> String {
     .await;
     assert!(audit.contains("variable.set"), "{audit}");
     seen.push_str(&audit);
-    // The executor's endpoint is the one way out, and it is audited.
+    // In a `server` environment the values go to the server's runtime and to nobody else:
+    // not even the owner, an Admin, may resolve them.
+    let (status, refused) = call(&client, server, M::POST, &format!("{D}/resolve"), None).await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(refused.contains("server's runtime only"), "{refused}");
+    seen.push_str(&refused);
+    // Switching the environment to the local executor clears the values entered for the
+    // server; the owner enters them again, for their own machine.
+    let (status, switched) = call(
+        &client,
+        server,
+        M::PATCH,
+        "/api/v1/projects/vault/environments/prod",
+        Some(json!({"executor": "local"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{switched}");
+    let switched: Value = serde_json::from_str(&switched).unwrap();
+    assert_eq!(switched["cleared_secret_values"], 1, "{switched}");
+    assert_eq!(switched["environment"]["executor"], "local", "{switched}");
+    seen.push_str(&switched.to_string());
+    let (_, variables) = call(
+        &client,
+        server,
+        M::GET,
+        &format!("{D}/services/web/variables"),
+        None,
+    )
+    .await;
+    let variables: Value = serde_json::from_str(&variables).unwrap();
+    assert_eq!(variables["items"][0]["has_value"], false, "{variables}");
+    let (status, _) = call(
+        &client,
+        server,
+        M::PUT,
+        &format!("{D}/services/web/variables/DB_PASSWORD"),
+        Some(json!({"value": secret, "secret": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // The local executor's endpoint is then the one way out, and it is audited.
     let (status, resolved) = call(&client, server, M::POST, &format!("{D}/resolve"), None).await;
     assert_eq!(status, 200, "{resolved}");
     let resolved: Value = serde_json::from_str(&resolved).unwrap();
@@ -248,7 +289,7 @@ async fn a_ciphertext_copied_onto_another_row_fails_to_decrypt() {
         (
             Method::POST,
             "/api/v1/projects/vault/environments".to_owned(),
-            json!({"name": "prod", "runtime": "compose"}),
+            json!({"name": "prod", "runtime": "compose", "executor": "local"}),
         ),
         (
             Method::POST,

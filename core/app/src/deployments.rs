@@ -228,11 +228,14 @@ impl App {
     }
 
     /// `POST .../deployments/{deployment}/resolve`: the whole deployment with secret values
-    /// decrypted, for an executor. Allowed to those who may apply it; every call is audited
-    /// with the names (never the values) of the variables it released.
+    /// decrypted, for the CLI to run it on the caller's machine. Answered only in an
+    /// environment whose executor is `local`, to those who may apply the deployment there
+    /// ([`Action::ReleaseSecrets`]); every call is audited with the names (never the values)
+    /// of the variables it released.
     ///
     /// # Errors
-    /// Not found, forbidden; internal when a ciphertext fails to open.
+    /// Not found; forbidden (also for every `server` environment, whoever asks); internal when
+    /// a ciphertext fails to open.
     #[instrument(skip_all, fields(actor = %caller.user.handle, deployment = %deployment))]
     pub async fn resolve_deployment(
         &self,
@@ -240,7 +243,7 @@ impl App {
         deployment: &DeploymentRef,
     ) -> Result<ResolvedDeployment> {
         let scope = self
-            .deployment_scope(caller, deployment, Action::ApplyDeployment)
+            .deployment_scope(caller, deployment, Action::ReleaseSecrets)
             .await?;
         let id = scope.deployment.id;
         let contents = self

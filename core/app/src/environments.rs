@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use komander_domain::{
-    Action, EnvironmentId, EnvironmentRef, ProjectRef,
-    api::{Environment, EnvironmentPatch, NewEnvironment, Page, PageQuery},
+    Action, EnvironmentId, EnvironmentRef, Executor, Facts, ProjectRef,
+    api::{Environment, EnvironmentPatch, EnvironmentUpdate, NewEnvironment, Page, PageQuery},
+    authorize,
     names::SettingKey,
     timestamps,
 };
@@ -14,7 +15,7 @@ use komander_store::EnvironmentRecord;
 use serde_json::{Map, Value};
 use tracing::{info, instrument};
 
-use crate::{App, AppError, Caller, Paging, Result, projects::display_name};
+use crate::{App, AppError, Caller, Paging, Result, error::named, projects::display_name};
 
 const MAX_SETTINGS: usize = 64;
 
@@ -141,27 +142,40 @@ impl App {
         Ok(environment_view(scope.environment))
     }
 
-    /// `PATCH .../environments/{environment}` (Admins, DevOps).
+    /// `PATCH .../environments/{environment}` (Admins, DevOps). Switching the executor from
+    /// `server` to `local` is an Admin's act: from then on the members who may apply its
+    /// deployments receive their secret values, so the values entered until then (meant for
+    /// the server's runtime alone) are cleared, and the answer counts them.
     ///
     /// # Errors
-    /// Not found, forbidden, invalid input.
+    /// Not found, forbidden, invalid input; conflict when the executor was switched meanwhile.
     #[instrument(skip_all, fields(actor = %caller.user.handle, environment = %environment))]
     pub async fn update_environment(
         &self,
         caller: &Caller,
         environment: &EnvironmentRef,
         patch: EnvironmentPatch,
-    ) -> Result<Environment> {
+    ) -> Result<EnvironmentUpdate> {
         let scope = self
             .environment_scope(caller, environment, Action::ManageEnvironment)
             .await?;
         let mut record = scope.environment;
+        let previous = record.executor;
         let mut fields = Vec::new();
         if let Some(d) = display_name(patch.display_name.as_deref())? {
             record.display_name = d;
             fields.push("display_name");
         }
         if let Some(executor) = patch.executor {
+            if previous == Executor::Server && executor == Executor::Local {
+                authorize(
+                    &caller.actor(),
+                    Action::SwitchEnvironmentToLocal,
+                    &Facts::member(scope.role),
+                )
+                .map_err(|d| AppError::denied(d, || named("environment", record.name.as_str())))?;
+                fields.push("secret_values");
+            }
             record.executor = executor;
             fields.push("executor");
         }
@@ -177,8 +191,21 @@ impl App {
             record.name.to_string(),
             &fields,
         );
-        self.store.update_environment(&record, &audit).await?;
-        Ok(environment_view(record))
+        let cleared = self
+            .store
+            .update_environment(&record, previous, &audit)
+            .await
+            .map_err(|e| AppError::from_store(e, "environment"))?;
+        if cleared > 0 {
+            info!(
+                cleared_secret_values = cleared,
+                "environment switched to local"
+            );
+        }
+        Ok(EnvironmentUpdate {
+            environment: environment_view(record),
+            cleared_secret_values: cleared,
+        })
     }
 
     /// `DELETE .../environments/{environment}` (Admins, DevOps). One that holds deployments

@@ -4,7 +4,8 @@
 //! AppError`).
 
 use komander_domain::{
-    Action, DeploymentRef, EnvironmentRef, Facts, ProjectRef, Role, ServiceRef, authorize,
+    Action, DeploymentFacts, DeploymentRef, EnvironmentRef, Facts, ProjectRef, Role, ServiceRef,
+    authorize,
 };
 use komander_store::{DeploymentRecord, EnvironmentRecord, ProjectRecord, ServiceRecord};
 
@@ -122,7 +123,14 @@ impl App {
             .deployment(environment.id, &deployment.name)
             .await?
             .ok_or_else(|| AppError::NotFound(what()))?;
-        let facts = Facts::deployment(Some(role), record.owner_id == caller.user.id, record.shared);
+        let facts = Facts::deployment(
+            Some(role),
+            DeploymentFacts {
+                owned: record.owner_id == caller.user.id,
+                shared: record.shared,
+                executor: environment.executor,
+            },
+        );
         authorize(&caller.actor(), action, &facts).map_err(|d| AppError::denied(d, what))?;
         Ok(DeploymentScope {
             project,

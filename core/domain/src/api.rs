@@ -2,8 +2,8 @@
 //!
 //! Conventions: errors are [`ErrorBody`]; lists are [`Page`] with keyset cursors; enums are lower
 //! case; timestamps are RFC 3339. Request bodies refuse unknown fields. Secret variable values are
-//! write-only: no response type carries one, except [`ResolvedDeployment`], which only executors
-//! receive, through the audited resolve endpoint.
+//! write-only: no response type carries one, except [`ResolvedDeployment`], which only the CLI
+//! of a `local` environment receives, through the audited resolve endpoint.
 
 use std::collections::BTreeMap;
 
@@ -401,6 +401,16 @@ pub struct DeploymentPatch {
     pub display_name: Option<String>,
 }
 
+/// What `PATCH .../environments/{environment}` did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EnvironmentUpdate {
+    /// The environment as saved.
+    pub environment: Environment,
+    /// How many secret variable values were cleared: a switch from the `server` executor to
+    /// `local` clears those of every deployment in it (their owners enter them again).
+    pub cleared_secret_values: u64,
+}
+
 /// What `POST .../deployments/{deployment}/share` did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ShareOutcome {
@@ -528,8 +538,9 @@ pub struct VariableWrite {
     pub secret: bool,
 }
 
-/// `POST .../deployments/{deployment}/resolve` (executors: those who may apply): the whole
-/// deployment with secret values, for applying it. Every call is audited.
+/// `POST .../deployments/{deployment}/resolve`: the whole deployment with secret values, for
+/// the CLI to apply it on the caller's machine. Answered only for environments whose executor
+/// is `local`, to those who may apply the deployment there; every call is audited.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ResolvedDeployment {
     /// The project's slug.

@@ -132,6 +132,10 @@ pub enum Action {
     DeleteRepository,
     /// Create, edit or delete an environment.
     ManageEnvironment,
+    /// Switch an environment's executor from `server` to `local`, which lets the members who
+    /// may apply its deployments receive their secret values from then on (the switch clears
+    /// the values set until then).
+    SwitchEnvironmentToLocal,
     /// Delete an environment that still holds deployments, destroying them.
     ForceDeleteEnvironment,
     /// Create a deployment (owned by the actor).
@@ -144,8 +148,12 @@ pub enum Action {
     DeleteDeployment,
     /// Share a deployment with the project's members.
     ShareDeployment,
-    /// Apply (deploy) or destroy a deployment, or resolve it for an executor.
+    /// Apply (deploy) or destroy a deployment.
     ApplyDeployment,
+    /// Release a deployment's secret values for execution (`resolve`): only in an environment
+    /// whose executor is `local`, to those who may apply the deployment there. A `server`
+    /// environment's values go to the server's own runtime and to no person, whatever the role.
+    ReleaseSecrets,
     /// Create service users and tokens for others; list every user's tokens.
     ManageUsers,
     /// Install, grant, upgrade, disable or uninstall plugins.
@@ -159,6 +167,8 @@ pub struct DeploymentFacts {
     pub owned: bool,
     /// The deployment is shared with the project.
     pub shared: bool,
+    /// Where the deployment's environment applies it.
+    pub executor: Executor,
 }
 
 /// What a role alone cannot tell.
@@ -180,10 +190,10 @@ impl Facts {
     }
 
     /// Facts for a deployment-level action.
-    pub fn deployment(role: Option<Role>, owned: bool, shared: bool) -> Facts {
+    pub fn deployment(role: Option<Role>, deployment: DeploymentFacts) -> Facts {
         Facts {
             role,
-            deployment: Some(DeploymentFacts { owned, shared }),
+            deployment: Some(deployment),
         }
     }
 }
@@ -222,6 +232,9 @@ pub fn authorize(actor: &Actor, action: Action, facts: &Facts) -> Result<(), Den
         return Err(Denied::NotFound);
     }
     let owned = facts.deployment.is_some_and(|d| d.owned);
+    let local = facts
+        .deployment
+        .is_some_and(|d| d.executor == Executor::Local);
     let admin = role == Role::Admin;
     let operator = matches!(role, Role::Admin | Role::DevOps);
     let allowed = match action {
@@ -235,8 +248,12 @@ pub fn authorize(actor: &Actor, action: Action, facts: &Facts) -> Result<(), Den
         | Action::ManageMembers
         | Action::ReadAudit
         | Action::DeleteRepository
-        | Action::ForceDeleteEnvironment => admin,
+        | Action::ForceDeleteEnvironment
+        | Action::SwitchEnvironmentToLocal => admin,
         Action::ManageEnvironment => operator,
+        // Whoever may apply the deployment, once they see it (checked above), but only where
+        // the deployment runs on their own machine.
+        Action::ReleaseSecrets => local && authorize(actor, Action::ApplyDeployment, facts).is_ok(),
         Action::EditDeployment | Action::DeleteDeployment | Action::ShareDeployment => {
             owned || operator
         }
@@ -247,6 +264,13 @@ pub fn authorize(actor: &Actor, action: Action, facts: &Facts) -> Result<(), Den
     } else {
         Err(Denied::Forbidden(match action {
             Action::ManageEnvironment => "only Admins and DevOps may manage environments",
+            Action::SwitchEnvironmentToLocal => {
+                "only project Admins may switch an environment to the local executor"
+            }
+            Action::ReleaseSecrets => {
+                "secret values of an environment whose executor is `server` go to the server's \
+                 runtime only; switch the environment to the `local` executor to run it yourself"
+            }
             Action::EditDeployment | Action::DeleteDeployment | Action::ShareDeployment => {
                 "only the owner, Admins and DevOps may change this deployment"
             }
@@ -281,6 +305,14 @@ mod tests {
         }
     }
 
+    fn facts(owned: bool, shared: bool, executor: Executor) -> DeploymentFacts {
+        DeploymentFacts {
+            owned,
+            shared,
+            executor,
+        }
+    }
+
     #[test]
     fn non_members_see_nothing() {
         for action in [
@@ -298,13 +330,71 @@ mod tests {
     #[test]
     fn private_deployments_are_the_owners_alone() {
         for role in [Role::Admin, Role::DevOps, Role::Dev] {
-            let others = Facts::deployment(Some(role), false, false);
+            let others = Facts::deployment(Some(role), facts(false, false, Executor::Server));
             assert_eq!(
                 authorize(&actor(), Action::ViewDeployment, &others),
                 Err(Denied::NotFound)
             );
-            let own = Facts::deployment(Some(role), true, false);
+            let own = Facts::deployment(Some(role), facts(true, false, Executor::Server));
             assert!(authorize(&actor(), Action::EditDeployment, &own).is_ok());
+        }
+    }
+
+    /// Every executor × owner or not × shared or not × role: secrets are released only in a
+    /// `local` environment, to whoever may apply the deployment there.
+    #[test]
+    fn secrets_are_released_only_for_local_execution() {
+        for executor in [Executor::Server, Executor::Local] {
+            for owned in [true, false] {
+                for shared in [true, false] {
+                    for role in [Role::Admin, Role::DevOps, Role::Dev] {
+                        let facts = Facts::deployment(Some(role), facts(owned, shared, executor));
+                        let got = authorize(&actor(), Action::ReleaseSecrets, &facts);
+                        let want = match (executor, owned || shared) {
+                            (_, false) => Err(Denied::NotFound),
+                            (Executor::Server, true) => Err(Denied::Forbidden(
+                                "secret values of an environment whose executor is `server` go \
+                                 to the server's runtime only; switch the environment to the \
+                                 `local` executor to run it yourself",
+                            )),
+                            (Executor::Local, true) => Ok(()),
+                        };
+                        assert_eq!(
+                            got, want,
+                            "{executor:?} owned={owned} shared={shared} {role:?}"
+                        );
+                        assert_eq!(
+                            got.is_ok(),
+                            executor == Executor::Local
+                                && authorize(&actor(), Action::ApplyDeployment, &facts).is_ok(),
+                        );
+                    }
+                }
+            }
+        }
+        let stranger = Facts {
+            role: None,
+            deployment: Some(facts(true, true, Executor::Local)),
+        };
+        assert_eq!(
+            authorize(&actor(), Action::ReleaseSecrets, &stranger),
+            Err(Denied::NotFound)
+        );
+    }
+
+    #[test]
+    fn only_admins_switch_an_environment_to_local() {
+        for (role, allowed) in [
+            (Role::Admin, true),
+            (Role::DevOps, false),
+            (Role::Dev, false),
+        ] {
+            let got = authorize(
+                &actor(),
+                Action::SwitchEnvironmentToLocal,
+                &Facts::member(role),
+            );
+            assert_eq!(got.is_ok(), allowed, "{role:?}");
         }
     }
 

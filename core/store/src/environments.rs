@@ -1,7 +1,7 @@
 //! A project's environments.
 
 use async_trait::async_trait;
-use komander_domain::{EnvironmentId, ProjectId, names::EnvironmentName};
+use komander_domain::{EnvironmentId, Executor, ProjectId, names::EnvironmentName};
 
 use crate::{AuditRecord, EnvironmentRecord, PageRequest, Result};
 
@@ -29,12 +29,17 @@ pub trait EnvironmentStore: Send + Sync {
         page: &PageRequest,
     ) -> Result<Vec<EnvironmentRecord>>;
 
-    /// Saves an environment's display name, executor and settings.
+    /// Saves an environment's display name, executor and settings, if its executor is still
+    /// `previous` ([`StoreError::Conflict`](crate::StoreError::Conflict) otherwise: someone
+    /// switched it meanwhile). A switch from `server` to `local` also clears every secret
+    /// variable value of the environment's deployments, in the same transaction; answers how
+    /// many values were cleared.
     async fn update_environment(
         &self,
         environment: &EnvironmentRecord,
+        previous: Executor,
         audit: &AuditRecord,
-    ) -> Result<()>;
+    ) -> Result<u64>;
 
     /// Deletes an environment. Unless `force`, refuses one that holds deployments (the
     /// conflict names the count); with `force`, deletes them too and answers how many.

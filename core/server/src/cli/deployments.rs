@@ -3,13 +3,13 @@
 use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::{
-    api::{Deployment, NewDeployment, ResolvedDeployment, ShareOutcome},
+    api::{Deployment, NewDeployment, ShareOutcome},
     names::DeploymentName,
 };
 
 use super::{
     ApiClient, OutputFormat,
-    output::{Row, print_item, print_json, print_list, print_table, timestamp, yes_no},
+    output::{Row, print_item, print_json, print_list, timestamp, yes_no},
     scope::{EnvironmentScope, Scope as _},
 };
 
@@ -52,15 +52,6 @@ pub enum DeploymentCommand {
     /// Shares a deployment with the project's members; its secret values are cleared, for the
     /// owner to enter again.
     Share {
-        /// The environment.
-        #[command(flatten)]
-        scope: EnvironmentScope,
-        /// The deployment's slug.
-        name: DeploymentName,
-    },
-    /// Prints a deployment as it is applied, secret values included (those who may apply it;
-    /// audited). The table leaves values out: `--output json` has them.
-    Resolve {
         /// The environment.
         #[command(flatten)]
         scope: EnvironmentScope,
@@ -126,17 +117,6 @@ impl DeploymentCommand {
                 match out {
                     OutputFormat::Table => print_item(out, &outcome.deployment),
                     OutputFormat::Json => print_json(&outcome),
-                }
-            }
-            Self::Resolve { scope, name } => {
-                let path = format!("{}/resolve", scope.item("deployments", &name));
-                let resolved: ResolvedDeployment = api
-                    .post_action(&path)
-                    .await
-                    .with_context(|| format!("resolving deployment {scope}/{name}"))?;
-                match out {
-                    OutputFormat::Table => print_table(&resolved.services),
-                    OutputFormat::Json => print_json(&resolved),
                 }
             }
         }

@@ -7,13 +7,13 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::{
     Executor, RuntimeKind,
-    api::{Environment, EnvironmentPatch, NewEnvironment},
+    api::{Environment, EnvironmentPatch, EnvironmentUpdate, NewEnvironment},
     names::EnvironmentName,
 };
 
 use super::{
     ApiClient, OutputFormat,
-    output::{Row, joined, print_item, print_list, timestamp},
+    output::{Row, joined, print_item, print_json, print_list, timestamp},
     scope::{ProjectScope, Scope as _},
 };
 
@@ -150,11 +150,20 @@ impl EnvironmentCommand {
                     executor,
                     settings,
                 };
-                let environment: Environment = api
+                let update: EnvironmentUpdate = api
                     .patch(&scope.item("environments", &name), &patch)
                     .await
                     .with_context(|| format!("editing environment {scope}/{name}"))?;
-                print_item(out, &environment)
+                if update.cleared_secret_values > 0 {
+                    eprintln!(
+                        "cleared {} secret values: their owners enter them again",
+                        update.cleared_secret_values
+                    );
+                }
+                match out {
+                    OutputFormat::Table => print_item(out, &update.environment),
+                    OutputFormat::Json => print_json(&update),
+                }
             }
             Self::Delete { scope, name, force } => {
                 api.delete(&scope.item("environments", &name), force)

@@ -5,8 +5,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::{
     api::{
-        NewService, PortSpec, Protocol, ResolvedService, Service, ServicePatch, Variable,
-        VariableWrite, VolumeSpec,
+        NewService, PortSpec, Protocol, Service, ServicePatch, Variable, VariableWrite, VolumeSpec,
     },
     names::{ServiceName, VariableName, VolumeName},
 };
@@ -317,28 +316,6 @@ impl Row for Service {
             joined(self.ports.iter().map(show_port)),
             joined(self.volumes.iter().map(show_volume)),
             timestamp(self.updated_at),
-        ]
-    }
-}
-
-impl Row for ResolvedService {
-    const COLUMNS: &'static [&'static str] = &[
-        "NAME",
-        "IMAGE",
-        "PORTS",
-        "VOLUMES",
-        "VARIABLES",
-        "MISSING SECRETS",
-    ];
-
-    fn cells(&self) -> Vec<String> {
-        vec![
-            self.name.to_string(),
-            self.image.clone(),
-            joined(self.ports.iter().map(show_port)),
-            joined(self.volumes.iter().map(show_volume)),
-            joined(self.environment.keys().cloned()),
-            joined(self.missing_secrets.iter().map(ToString::to_string)),
         ]
     }
 }

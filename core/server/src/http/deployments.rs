@@ -115,8 +115,9 @@ async fn share_deployment(
     Ok(Json(s.app.share_deployment(&caller, &deployment).await?))
 }
 
-/// For executors: the deployment with its secret values, to apply it. Allowed to those who may
-/// apply it; every call is audited.
+/// For the CLI of a `local` environment: the deployment with its secret values, to run it on
+/// the caller's machine. Allowed to those who may apply it there; refused (403) in every
+/// `server` environment, whoever asks. Every call is audited.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/resolve",
     tag = "deployments", params(DeploymentPath),
     responses((status = 200, body = ResolvedDeployment), ErrorResponses))]

@@ -2,7 +2,7 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use komander_domain::api::{
-    Environment, EnvironmentPatch, ForceQuery, NewEnvironment, Page, PageQuery,
+    Environment, EnvironmentPatch, EnvironmentUpdate, ForceQuery, NewEnvironment, Page, PageQuery,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -64,16 +64,18 @@ async fn get_environment(
     Ok(Json(s.app.get_environment(&caller, &environment).await?))
 }
 
-/// Changes an environment's display name, executor or settings (Admins, DevOps).
+/// Changes an environment's display name, executor or settings (Admins, DevOps). Switching
+/// the executor from `server` to `local` is for Admins only and clears the secret values of
+/// its deployments, answering their count.
 #[utoipa::path(patch, path = "/api/v1/projects/{project}/environments/{environment}",
     tag = "environments", params(EnvironmentPath), request_body = EnvironmentPatch,
-    responses((status = 200, body = Environment), ErrorResponses))]
+    responses((status = 200, body = EnvironmentUpdate), ErrorResponses))]
 async fn update_environment(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
     PathRef(environment): PathRef<EnvironmentPath>,
     AppJson(body): AppJson<EnvironmentPatch>,
-) -> Result<Json<Environment>, ApiError> {
+) -> Result<Json<EnvironmentUpdate>, ApiError> {
     Ok(Json(
         s.app
             .update_environment(&caller, &environment, body)

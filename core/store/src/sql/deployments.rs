@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use komander_domain::{DeploymentId, EnvironmentId, ServiceId, Visibility, names::DeploymentName};
 
 use super::{
-    SqlStore,
+    Conn, SqlStore,
     audit::write_audit,
     decode_all, expect_one, limit,
     services::{SERVICE_COLUMNS, VARIABLE_COLUMNS},
@@ -22,6 +22,44 @@ use crate::{
 const DEPLOYMENT_SELECT: &str = "SELECT d.id, d.project_id, d.environment_id, d.name, \
      d.display_name, d.owner_id, u.handle AS owner_handle, d.shared, d.created_at, \
      d.updated_at FROM deployments d JOIN users u ON u.id = d.owner_id";
+
+/// Whose secret variable values [`clear_secret_values`] clears.
+pub(super) enum SecretsOf {
+    /// One deployment's.
+    Deployment(DeploymentId),
+    /// Those of every deployment in an environment.
+    Environment(EnvironmentId),
+}
+
+/// Clears secret variable values (their owners enter them again), inside the caller's
+/// transaction; answers how many were cleared.
+pub(super) async fn clear_secret_values(
+    conn: &mut Conn,
+    of: SecretsOf,
+    now_ms: i64,
+) -> Result<u64> {
+    let (services, id) = match of {
+        SecretsOf::Deployment(id) => (
+            "SELECT id FROM services WHERE deployment_id = $3",
+            id.to_string(),
+        ),
+        SecretsOf::Environment(id) => (
+            "SELECT services.id FROM services JOIN deployments \
+             ON services.deployment_id = deployments.id WHERE deployments.environment_id = $3",
+            id.to_string(),
+        ),
+    };
+    let done = sqlx::query(&format!(
+        "UPDATE variables SET sealed = NULL, updated_at = $1 \
+         WHERE secret = $2 AND sealed IS NOT NULL AND service_id IN ({services})"
+    ))
+    .bind(now_ms)
+    .bind(true)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
 
 #[async_trait]
 impl DeploymentStore for SqlStore {
@@ -191,17 +229,8 @@ impl DeploymentStore for SqlStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::conflict("the deployment is already shared"));
         }
-        let cleared = sqlx::query(
-            "UPDATE variables SET sealed = NULL, updated_at = $1 \
-             WHERE secret = $2 AND sealed IS NOT NULL AND service_id IN \
-             (SELECT id FROM services WHERE deployment_id = $3)",
-        )
-        .bind(now_ms)
-        .bind(true)
-        .bind(deployment.to_string())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let cleared =
+            clear_secret_values(&mut tx, SecretsOf::Deployment(deployment), now_ms).await?;
         write_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(cleared)

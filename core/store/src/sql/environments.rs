@@ -1,9 +1,14 @@
 //! The SQL of environments.
 
 use async_trait::async_trait;
-use komander_domain::{EnvironmentId, ProjectId, names::EnvironmentName};
+use komander_domain::{EnvironmentId, Executor, ProjectId, names::EnvironmentName};
 
-use super::{SqlStore, audit::write_audit, expect_one};
+use super::{
+    SqlStore,
+    audit::write_audit,
+    deployments::{SecretsOf, clear_secret_values},
+    expect_one,
+};
 use crate::{
     AuditRecord, EnvironmentRecord, EnvironmentStore, PageRequest, Result, StoreError,
     records::rows::EnvironmentRow,
@@ -79,24 +84,43 @@ impl EnvironmentStore for SqlStore {
     async fn update_environment(
         &self,
         environment: &EnvironmentRecord,
+        previous: Executor,
         audit: &AuditRecord,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let mut tx = self.begin_write().await?;
+        let id = environment.id.to_string();
         let done = sqlx::query(
             "UPDATE environments SET display_name = $1, executor = $2, settings = $3, \
-             updated_at = $4 WHERE id = $5",
+             updated_at = $4 WHERE id = $5 AND executor = $6",
         )
         .bind(&environment.display_name)
         .bind(environment.executor.as_str())
         .bind(settings(environment))
         .bind(environment.updated_at)
-        .bind(environment.id.to_string())
+        .bind(&id)
+        .bind(previous.as_str())
         .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "environment")?;
+        if done.rows_affected() == 0 {
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT id FROM environments WHERE id = $1")
+                    .bind(&id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            expect_one(u64::from(exists.is_some()), "environment")?;
+            return Err(StoreError::conflict(
+                "the environment's executor was changed meanwhile; read it again",
+            ));
+        }
+        let cleared = if previous == Executor::Server && environment.executor == Executor::Local {
+            let of = SecretsOf::Environment(environment.id);
+            clear_secret_values(&mut tx, of, environment.updated_at).await?
+        } else {
+            0
+        };
         write_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(cleared)
     }
 
     async fn delete_environment(
