@@ -4,6 +4,7 @@ mod authz;
 mod bad_input;
 mod cli;
 mod concurrency;
+mod limits;
 mod local_admin;
 mod migrations;
 mod plugins;

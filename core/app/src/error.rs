@@ -37,6 +37,9 @@ pub enum AppError {
         /// What conflicts.
         message: String,
     },
+    /// A body larger than the use case accepts.
+    #[error("{0}")]
+    TooLarge(String),
     /// A fault inside Komander (database, keys, files): never shown to callers in detail. Log
     /// it with [`AppError::report`], which follows the chain of its sources.
     #[error("internal error: {context}")]

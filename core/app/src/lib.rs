@@ -16,6 +16,7 @@ pub mod members;
 pub mod plugins;
 pub mod projects;
 pub mod services;
+pub mod upload;
 pub mod users;
 
 mod error;

@@ -38,6 +38,8 @@ pub enum ErrorCode {
     Conflict,
     /// 409: another operation is running on the same object; retry later.
     Busy,
+    /// 408: the request took longer than the server's request timeout.
+    Timeout,
     /// 413: the body is larger than the server accepts.
     PayloadTooLarge,
     /// 415: the body is not `application/json`.

@@ -5,6 +5,7 @@
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use anyhow::Context as _;
@@ -14,6 +15,8 @@ use figment::{
 };
 use komander_secrets::SecretString;
 use serde::{Deserialize, Serialize};
+
+use crate::http::listener::HttpLimits;
 
 /// The keys of the configuration, as read from `KOMANDER_<KEY>`.
 const KEYS: &[&str] = &[
@@ -25,6 +28,9 @@ const KEYS: &[&str] = &[
     "secret_keys_file",
     "bootstrap_token",
     "bootstrap_token_file",
+    "header_read_timeout_secs",
+    "request_timeout_secs",
+    "max_connections",
 ];
 
 /// The server's configuration.
@@ -57,6 +63,28 @@ pub struct Config {
     /// A file holding `bootstrap_token`.
     #[serde(default)]
     pub bootstrap_token_file: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers; also how long a kept-alive
+    /// connection may stay idle (default 10).
+    #[serde(default = "default_header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request may take until its answer starts (default 60).
+    #[serde(default = "default_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// Connections served at once; more wait to be accepted (default 1,024).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_header_read_timeout_secs() -> u64 {
+    HttpLimits::default().header_read_timeout.as_secs()
+}
+
+fn default_request_timeout_secs() -> u64 {
+    HttpLimits::default().request_timeout.as_secs()
+}
+
+fn default_max_connections() -> usize {
+    HttpLimits::default().max_connections
 }
 
 fn default_listen() -> SocketAddr {
@@ -139,7 +167,27 @@ impl Config {
                     .collect(),
             );
         }
+        config.http_limits()?;
         Ok(config)
+    }
+
+    /// The HTTP server's limits.
+    ///
+    /// # Errors
+    /// A zero timeout or connection count, naming the key.
+    pub fn http_limits(&self) -> anyhow::Result<HttpLimits> {
+        for (key, value) in [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("max_connections", self.max_connections as u64),
+        ] {
+            anyhow::ensure!(value > 0, "invalid configuration: {key} must be at least 1");
+        }
+        Ok(HttpLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            max_connections: self.max_connections,
+        })
     }
 }
 
@@ -158,6 +206,10 @@ mod tests {
             let config = Config::load(&ServeArgs::default()).unwrap();
             assert_eq!(config.listen, default_listen());
             assert_eq!(config.data_dir, PathBuf::from("komander-data"));
+            let limits = config.http_limits().unwrap();
+            assert_eq!(limits.header_read_timeout, Duration::from_secs(10));
+            assert_eq!(limits.request_timeout, Duration::from_secs(60));
+            assert_eq!(limits.max_connections, 1024);
             jail.set_env("KOMANDER_LISTEN", "127.0.0.1:9000");
             jail.set_env("KOMANDER_DATA_DIR", "/tmp/from-env");
             let args = ServeArgs {
@@ -197,6 +249,13 @@ mod tests {
             })
             .unwrap_err();
             assert!(err.to_string().contains("lisen"), "{err}");
+            jail.set_env("KOMANDER_HEADER_READ_TIMEOUT_SECS", "3");
+            jail.set_env("KOMANDER_MAX_CONNECTIONS", "0");
+            let err = Config::load(&ServeArgs::default()).unwrap_err();
+            assert!(err.to_string().contains("max_connections"), "{err}");
+            jail.set_env("KOMANDER_MAX_CONNECTIONS", "16");
+            let limits = Config::load(&ServeArgs::default()).unwrap().http_limits();
+            assert_eq!(limits.unwrap().header_read_timeout, Duration::from_secs(3));
             jail.set_env("KOMANDER_LISTEN", "not-an-address");
             let err = Config::load(&ServeArgs::default()).unwrap_err();
             assert!(err.to_string().contains("LISTEN"), "{err}");

@@ -10,7 +10,7 @@ use tracing::info;
 
 use crate::{
     config::{Config, ServeArgs},
-    http::{AppState, router},
+    http::{AppState, listener, router},
 };
 
 /// Runs the server until a shutdown signal.
@@ -70,8 +70,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::error!(error = %e.report(), "installing the first-party plugins failed");
         }
     });
-    axum::serve(listener, router(AppState::new(app)))
-        .with_graceful_shutdown(shutdown_signal())
+    let limits = config.http_limits()?;
+    let state = AppState::new(app).with_request_timeout(limits.request_timeout);
+    listener::serve(listener, router(state), limits, shutdown_signal())
         .await
         .context("serving the API")?;
     info!("komander stopped");

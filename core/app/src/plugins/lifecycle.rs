@@ -16,10 +16,19 @@ use komander_store::PluginRecord;
 use tracing::{info, instrument};
 
 use super::{download::download, refused};
-use crate::{App, AppError, Caller, Paging, Result};
+use crate::{
+    App, AppError, Caller, Paging, Result,
+    upload::{Upload, read_to_limit},
+};
 
 /// The largest component accepted, in bytes.
 pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
+
+/// Reads an uploaded component, once the caller is authorized: at most
+/// [`MAX_COMPONENT_BYTES`].
+async fn read_component(component: &mut dyn Upload) -> Result<Vec<u8>> {
+    read_to_limit(component, MAX_COMPONENT_BYTES, "a component").await
+}
 
 fn plugin_view(p: PluginRecord) -> Plugin {
     Plugin {
@@ -84,14 +93,8 @@ impl App {
         Ok(plugin_view(self.plugin_record(id).await?))
     }
 
-    /// Checks a component (size, digest, everything the plugin host checks) and compiles it.
+    /// Checks a component (digest, everything the plugin host checks) and compiles it.
     async fn check_component(&self, bytes: &[u8], sha256: Option<&str>) -> Result<LoadedPlugin> {
-        if bytes.len() > MAX_COMPONENT_BYTES {
-            return Err(AppError::invalid(
-                "component",
-                format!("a component is at most {MAX_COMPONENT_BYTES} bytes"),
-            ));
-        }
         if let Some(expected) = sha256 {
             verify_digest(bytes, expected).map_err(refused)?;
         }
@@ -102,21 +105,24 @@ impl App {
             .map_err(refused)
     }
 
-    /// `POST /api/v1/plugins` (instance admins): installs a component. Nothing is recorded
-    /// unless it passes every check; without `grant_all` it waits as `pending-grant`.
+    /// `POST /api/v1/plugins` (instance admins): installs a component. The caller is
+    /// authorized before the upload is read, and no more than [`MAX_COMPONENT_BYTES`] of it.
+    /// Nothing is recorded unless it passes every check; without `grant_all` it waits as
+    /// `pending-grant`.
     ///
     /// # Errors
-    /// Forbidden; invalid input for a refused component or a digest mismatch; conflict when a
-    /// plugin with its id is installed.
+    /// Forbidden; too large; invalid input for a refused component or a digest mismatch;
+    /// conflict when a plugin with its id is installed.
     #[instrument(skip_all, fields(actor = %caller.user.handle))]
     pub async fn install_plugin(
         &self,
         caller: &Caller,
-        bytes: Vec<u8>,
+        mut component: impl Upload,
         sha256: Option<&str>,
         grant_all: bool,
     ) -> Result<Plugin> {
         Self::may_manage_plugins(caller)?;
+        let bytes = read_component(&mut component).await?;
         let plugin = self.check_component(&bytes, sha256).await?;
         let plugins = self.plugins()?;
         let id = plugin.manifest.id.to_string();
@@ -267,7 +273,8 @@ impl App {
     }
 
     /// `POST /api/v1/plugins/{plugin}/upgrade` (instance admins): replaces the component with
-    /// another build of the same plugin. Grants carry over for the capabilities it still asks
+    /// another build of the same plugin, read (as for an install) only once the caller is
+    /// authorized and the plugin found. Grants carry over for the capabilities it still asks
     /// for; new ones wait for a grant.
     ///
     /// # Errors
@@ -278,11 +285,12 @@ impl App {
         &self,
         caller: &Caller,
         id: &str,
-        bytes: Vec<u8>,
+        mut component: impl Upload,
         sha256: Option<&str>,
     ) -> Result<Plugin> {
         Self::may_manage_plugins(caller)?;
         let mut record = self.plugin_record(id).await?;
+        let bytes = read_component(&mut component).await?;
         let plugin = self.check_component(&bytes, sha256).await?;
         if plugin.manifest.id != record.id.as_str() {
             return Err(AppError::invalid(

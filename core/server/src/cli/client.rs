@@ -62,6 +62,7 @@ impl ApiError {
             404 => ErrorCode::NotFound,
             405 => ErrorCode::MethodNotAllowed,
             409 => ErrorCode::Conflict,
+            408 => ErrorCode::Timeout,
             413 => ErrorCode::PayloadTooLarge,
             415 => ErrorCode::UnsupportedMediaType,
             _ => ErrorCode::Internal,

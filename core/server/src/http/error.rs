@@ -4,7 +4,7 @@
 
 use axum::{
     Json,
-    extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection},
+    extract::rejection::{JsonRejection, PathRejection, QueryRejection},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -42,6 +42,7 @@ impl ApiError {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Conflict | ErrorCode::Busy => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -56,6 +57,7 @@ impl From<AppError> for ApiError {
             AppError::Forbidden(_) => (ErrorCode::Forbidden, None),
             AppError::NotFound(_) => (ErrorCode::NotFound, None),
             AppError::Conflict { field, .. } => (ErrorCode::Conflict, field.clone()),
+            AppError::TooLarge(_) => (ErrorCode::PayloadTooLarge, None),
             _ => (ErrorCode::Internal, None),
         };
         if code == ErrorCode::Internal {
@@ -77,16 +79,6 @@ impl From<JsonRejection> for ApiError {
         let code = match rejection.status() {
             StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
-            _ => ErrorCode::InvalidInput,
-        };
-        ApiError::new(code, rejection.body_text())
-    }
-}
-
-impl From<BytesRejection> for ApiError {
-    fn from(rejection: BytesRejection) -> Self {
-        let code = match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
             _ => ErrorCode::InvalidInput,
         };
         ApiError::new(code, rejection.body_text())
@@ -140,6 +132,10 @@ impl IntoResponses for ErrorResponses {
             (
                 "409",
                 "A name is taken, or the object's state forbids the change",
+            ),
+            (
+                "408",
+                "The request took longer than the server's request timeout",
             ),
             ("413", "The body is too large"),
             ("415", "The body is not application/json"),

@@ -2,11 +2,18 @@
 //! authenticated caller. The path parameter structs document the URL keys (slugs) for the
 //! OpenAPI document; [`PathRef`] parses their slugs into the domain's typed references, once.
 
+use std::pin::Pin;
+
+use async_trait::async_trait;
 use axum::{
+    body::{Body, HttpBody as _},
     extract::{FromRequest, FromRequestParts},
     http::{header, request::Parts},
 };
-use komander_app::{AppError, Caller};
+use komander_app::{
+    AppError, Caller,
+    upload::{Upload, UploadError},
+};
 use komander_domain::{
     DeploymentRef, EnvironmentRef, ProjectRef, RefError, ServiceRef, api::ErrorCode,
 };
@@ -25,17 +32,34 @@ pub struct AppJson<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct AppQuery<T>(pub T);
 
-/// A raw body (an uploaded component); one over the route's limit answers 413.
-pub struct AppBody(pub axum::body::Bytes);
+/// A raw body (an uploaded component) handed to the use case unread, as an [`Upload`]: the use
+/// case authorizes the caller first and reads no more than its own limit. No route-wide limit
+/// applies to it.
+pub struct BodyUpload(Body);
 
-impl<S: Send + Sync> FromRequest<S> for AppBody {
-    type Rejection = ApiError;
+impl<S: Send + Sync> FromRequest<S> for BodyUpload {
+    type Rejection = std::convert::Infallible;
 
-    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        axum::body::Bytes::from_request(request, state)
-            .await
-            .map(AppBody)
-            .map_err(ApiError::from)
+    async fn from_request(request: axum::extract::Request, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(BodyUpload(request.into_body()))
+    }
+}
+
+#[async_trait]
+impl Upload for BodyUpload {
+    async fn next_chunk(&mut self) -> Option<Result<Vec<u8>, UploadError>> {
+        loop {
+            let frame = std::future::poll_fn(|cx| Pin::new(&mut self.0).poll_frame(cx)).await?;
+            match frame {
+                Err(e) => return Some(Err(e.into())),
+                // Trailers carry no bytes of the body.
+                Ok(frame) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Some(Ok(data.to_vec()));
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod deployments;
 mod environments;
 pub mod error;
 mod extract;
+pub mod listener;
 mod plugins;
 mod projects;
 mod users;
@@ -15,7 +16,7 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -46,10 +47,11 @@ pub struct AppState {
     /// The use cases.
     pub app: App,
     metrics: Arc<Metrics>,
+    request_timeout: Duration,
 }
 
 impl AppState {
-    /// State over an application.
+    /// State over an application, with the default request timeout.
     pub fn new(app: App) -> Self {
         Self {
             app,
@@ -58,7 +60,14 @@ impl AppState {
                 requests: AtomicU64::new(0),
                 server_errors: AtomicU64::new(0),
             }),
+            request_timeout: listener::HttpLimits::default().request_timeout,
         }
+    }
+
+    /// Answers 408 to a request whose answer has not started within `timeout`.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
     }
 }
 
@@ -134,6 +143,7 @@ pub fn router(state: AppState) -> Router {
         )
     })
     .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .layer(middleware::from_fn_with_state(state.clone(), deadline))
     .layer(middleware::from_fn_with_state(
         state.clone(),
         count_requests,
@@ -159,6 +169,24 @@ async fn readyz(State(s): State<AppState>) -> Response {
             tracing::warn!(error = %e, "not ready: the database does not answer");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
         }
+    }
+}
+
+/// Answers 408 when the handler has not produced its answer within the request timeout (the
+/// time a slow client takes to send its body counts). A streamed body, once started, is not
+/// bounded.
+async fn deadline(State(s): State<AppState>, request: Request, next: Next) -> Response {
+    let timeout = s.request_timeout;
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            ErrorCode::Timeout,
+            format!(
+                "the request took longer than {} s: send it faster, or smaller",
+                timeout.as_secs_f64()
+            ),
+        )
+        .into_response(),
     }
 }
 

@@ -4,10 +4,10 @@
 
 use axum::{
     Json,
-    extract::{DefaultBodyLimit, State},
+    extract::State,
     http::{HeaderMap, StatusCode, header},
 };
-use komander_app::plugins::MAX_COMPONENT_BYTES;
+use komander_app::upload::read_to_limit;
 use komander_domain::api::{
     ErrorCode, Page, PageQuery, Plugin, PluginConfig, PluginConnection, PluginConnectionWrite,
     PluginFromUrl, PluginGrant, PluginUploadQuery,
@@ -17,9 +17,9 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    AppState,
+    AppState, MAX_BODY_BYTES,
     error::{ApiError, ErrorResponses},
-    extract::{AppBody, AppJson, AppPath, AppQuery, Authenticated},
+    extract::{AppJson, AppPath, AppQuery, Authenticated, BodyUpload},
 };
 
 /// `/api/v1/plugins/{plugin}`.
@@ -43,7 +43,10 @@ pub struct ConnectionPath {
     pub name: String,
 }
 
-/// The routes of this module. Uploads may be as large as a component.
+/// The routes of this module. Components are uploaded unread to the use case, which
+/// authorizes the caller before reading at most
+/// [`MAX_COMPONENT_BYTES`](komander_app::plugins::MAX_COMPONENT_BYTES); every other body
+/// keeps the API's small limit.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_plugins, install_plugin))
@@ -55,7 +58,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_config, put_config))
         .routes(routes!(list_connections))
         .routes(routes!(put_connection, delete_connection))
-        .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES + 4096))
 }
 
 fn content_type(headers: &HeaderMap) -> &str {
@@ -89,15 +91,17 @@ async fn install_plugin(
     Authenticated(caller): Authenticated,
     AppQuery(q): AppQuery<PluginUploadQuery>,
     headers: HeaderMap,
-    AppBody(body): AppBody,
+    mut body: BodyUpload,
 ) -> Result<(StatusCode, Json<Plugin>), ApiError> {
     let plugin = match content_type(&headers) {
         "application/wasm" | "application/octet-stream" => {
             s.app
-                .install_plugin(&caller, body.to_vec(), q.sha256.as_deref(), q.grant_all)
+                .install_plugin(&caller, body, q.sha256.as_deref(), q.grant_all)
                 .await?
         }
         "application/json" => {
+            // A URL is small: it is read under the limit every JSON body has.
+            let body = read_to_limit(&mut body, MAX_BODY_BYTES, "the request").await?;
             let request: PluginFromUrl = serde_json::from_slice(&body).map_err(|e| {
                 ApiError::new(ErrorCode::InvalidInput, format!("invalid body: {e}"))
             })?;
@@ -164,11 +168,11 @@ async fn upgrade_plugin(
     Authenticated(caller): Authenticated,
     AppPath(p): AppPath<PluginPath>,
     AppQuery(q): AppQuery<PluginUploadQuery>,
-    AppBody(body): AppBody,
+    body: BodyUpload,
 ) -> Result<Json<Plugin>, ApiError> {
     Ok(Json(
         s.app
-            .upgrade_plugin(&caller, &p.plugin, body.to_vec(), q.sha256.as_deref())
+            .upgrade_plugin(&caller, &p.plugin, body, q.sha256.as_deref())
             .await?,
     ))
 }
