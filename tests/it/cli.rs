@@ -126,3 +126,97 @@ fn cli_drives_projects_to_services_with_trustworthy_exit_codes() {
         .unwrap();
     assert_eq!(denied.status.code(), Some(4), "unauthenticated");
 }
+
+#[test]
+fn no_command_prints_a_secret_value() {
+    let server = ServerProcess::start(&[], "info");
+    let scope = ["--project", "vault", "--environment", "dev"];
+    let service = [&scope[..], &["--deployment", "app", "--service", "web"]].concat();
+    ok(&server, &["project", "create", "vault"]);
+    ok(
+        &server,
+        &[
+            &["environment", "create", "--project", "vault", "dev"][..],
+            &["--runtime", "compose"],
+        ]
+        .concat(),
+    );
+    ok(
+        &server,
+        &[&["deployment", "create"][..], &scope, &["app"]].concat(),
+    );
+    ok(
+        &server,
+        &[
+            &["service", "create"][..],
+            &scope,
+            &["--deployment", "app", "web", "--image", "busybox"],
+        ]
+        .concat(),
+    );
+    let secret = "cli-secret-value-4b1d";
+    let set = |server: &ServerProcess| {
+        ok(
+            server,
+            &[
+                &["variable", "set"][..],
+                &service,
+                &["TOKEN", "--value", secret, "--secret"],
+            ]
+            .concat(),
+        )
+    };
+    let mut printed = set(&server);
+    for output in ["table", "json"] {
+        printed += &ok(
+            &server,
+            &[&["--output", output, "variable", "list"][..], &service].concat(),
+        );
+        printed += &ok(
+            &server,
+            &[
+                &["--output", output, "deployment", "show"][..],
+                &scope,
+                &["app"],
+            ]
+            .concat(),
+        );
+    }
+    // The command that printed them is gone.
+    let resolve = komander(
+        &server,
+        &[&["deployment", "resolve"][..], &scope, &["app"]].concat(),
+    );
+    assert_eq!(resolve.status.code(), Some(2), "no such command");
+    printed += &String::from_utf8_lossy(&resolve.stdout);
+    // Switching to the local executor clears the value, and says so.
+    let switched = komander(
+        &server,
+        &[
+            "environment",
+            "edit",
+            "--project",
+            "vault",
+            "dev",
+            "--executor",
+            "local",
+        ],
+    );
+    assert!(switched.status.success());
+    let told = String::from_utf8_lossy(&switched.stderr);
+    assert!(told.contains("cleared 1 secret values"), "{told}");
+    printed += &String::from_utf8_lossy(&switched.stdout);
+    let listed = ok(
+        &server,
+        &[&["--output", "json", "variable", "list"][..], &service].concat(),
+    );
+    let variables: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let variables = variables.get("items").unwrap_or(&variables);
+    assert_eq!(variables[0]["has_value"], false, "{listed}");
+    set(&server);
+    printed += &listed;
+    assert!(
+        !printed.contains(secret),
+        "a secret value was printed: {printed}"
+    );
+}

@@ -57,7 +57,8 @@ pub enum EnvironmentCommand {
         /// The environment's slug.
         name: EnvironmentName,
     },
-    /// Changes an environment (Admins, DevOps).
+    /// Changes an environment (Admins, DevOps). Switching the executor from `server` to
+    /// `local` is for Admins, and clears the secret values of its deployments.
     Edit {
         /// The project.
         #[command(flatten)]
