@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{DEPLOYMENT_LABEL, KubernetesGrant, LABEL_PREFIX};
+use super::{DEPLOYMENT_LABEL, KubernetesGrant, LABEL_PREFIX, network};
 use crate::bindings::{kubernetes_cluster::Rollout, types::Error as WitError};
 
 /// The largest manifest accepted, in bytes of JSON.
@@ -61,11 +61,13 @@ const SELINUX_TYPES: &[&str] = &[
     "container_engine_t",
 ];
 
-fn invalid(message: impl Into<String>) -> WitError {
+/// A malformed manifest.
+pub(super) fn invalid(message: impl Into<String>) -> WitError {
     WitError::InvalidInput(message.into())
 }
 
-fn denied(message: impl Into<String>) -> WitError {
+/// A manifest the policy refuses.
+pub(super) fn denied(message: impl Into<String>) -> WitError {
     WitError::Denied(message.into())
 }
 
@@ -147,6 +149,9 @@ pub(super) fn prepare(
         return Err(denied(
             "a service-account-token Secret would hand out a service account's credentials",
         ));
+    }
+    if target.kind == "Service" {
+        network::check_service(grant, &object)?;
     }
     match object.pointer("/metadata/namespace") {
         None | Some(Value::Null) => {}
@@ -546,7 +551,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::capabilities::kubernetes::{ENVIRONMENT_LABEL, PROJECT_LABEL};
+    use crate::capabilities::kubernetes::{ENVIRONMENT_LABEL, PROJECT_LABEL, ServiceType};
 
     fn grant() -> KubernetesGrant {
         KubernetesGrant {
@@ -562,6 +567,7 @@ mod tests {
             ]
             .map(String::from)
             .into(),
+            ..KubernetesGrant::default()
         }
     }
 
@@ -943,6 +949,42 @@ mod tests {
             "spec": {"selector": {DEPLOYMENT_LABEL: "d-2"}}});
         assert!(
             matches!(prepared(&poaching), Err(WitError::InvalidInput(m)) if m.contains("reserved"))
+        );
+    }
+
+    fn service(spec: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"}, "spec": spec})
+    }
+
+    #[test]
+    fn services_stay_on_the_cluster_network_unless_the_grant_opens_their_type() {
+        let ports = json!([{"port": 80, "targetPort": 8080}]);
+        let external = service(json!({"ports": ports, "externalIPs": ["203.0.113.7"]}));
+        assert!(refusal(&external).contains("spec.externalIPs"));
+        let mut open = grant();
+        open.service_types.extend(ServiceType::ALL);
+        assert!(
+            matches!(prepare(&open, &labels(), "shop-dev", &external.to_string()), Err(WitError::Denied(m)) if m.contains("spec.externalIPs")),
+            "whatever the grant"
+        );
+        for kind in ServiceType::ALL {
+            let typed = service(json!({"type": kind.as_str(), "ports": ports}));
+            let message = refusal(&typed);
+            assert!(
+                message.contains("spec.type") && message.contains(kind.as_str()),
+                "{message}"
+            );
+            let mut allowed = grant();
+            allowed.service_types.insert(kind);
+            assert!(
+                prepare(&allowed, &labels(), "shop-dev", &typed.to_string()).is_ok(),
+                "{kind:?} once granted"
+            );
+        }
+        assert!(prepared(&service(json!({"type": "ClusterIP", "ports": ports}))).is_ok());
+        assert!(prepared(&service(json!({"clusterIP": "None", "ports": ports}))).is_ok());
+        assert!(
+            matches!(prepared(&service(json!({"type": "Tunnel"}))), Err(WitError::InvalidInput(m)) if m.contains("spec.type"))
         );
     }
 }

@@ -10,6 +10,7 @@
 //! - [`ops`]: each function of `cluster` against the API server.
 
 mod manifest;
+mod network;
 mod ops;
 
 use std::{collections::BTreeSet, sync::Arc};
@@ -61,6 +62,44 @@ pub struct KubernetesGrant {
     pub namespaces: BTreeSet<String>,
     /// The kinds it may read and write, such as `Deployment`, `Service`, `Secret`.
     pub kinds: BTreeSet<String>,
+    /// The Service types besides `ClusterIP` its Services may have; none by default, so its
+    /// Services are reachable from inside the cluster only.
+    pub service_types: BTreeSet<ServiceType>,
+}
+
+/// A Service type that reaches past the cluster's own network: a Service of one of these is
+/// refused unless the grant names its type. `ClusterIP`, the default, is always allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServiceType {
+    /// `NodePort`: a port opened on every node of the cluster.
+    NodePort,
+    /// `LoadBalancer`: a load balancer outside the cluster (and a port on every node).
+    LoadBalancer,
+    /// `ExternalName`: a DNS name in the namespace that aliases any host.
+    ExternalName,
+}
+
+impl ServiceType {
+    /// Every type, in the order Kubernetes documents them.
+    pub const ALL: [ServiceType; 3] = [
+        ServiceType::NodePort,
+        ServiceType::LoadBalancer,
+        ServiceType::ExternalName,
+    ];
+
+    /// The type as `spec.type` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::NodePort => "NodePort",
+            ServiceType::LoadBalancer => "LoadBalancer",
+            ServiceType::ExternalName => "ExternalName",
+        }
+    }
+
+    /// The type `spec.type` names, if it is one of these (not for `ClusterIP`).
+    pub fn from_name(name: &str) -> Option<ServiceType> {
+        ServiceType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
 }
 
 /// What one runtime call may do with Kubernetes.
