@@ -180,31 +180,89 @@ pub(super) fn prepare(
     {
         add_labels(&mut object, path, labels)?;
     }
-    // Selectors pick this deployment's pods only.
-    let selector = match target.kind.as_str() {
-        "Service" => Some("/spec/selector"),
-        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
-            Some("/spec/selector/matchLabels")
-        }
-        _ => None,
-    };
-    if let Some(path) = selector
-        && let Some(selector) = object.pointer_mut(path).and_then(Value::as_object_mut)
-    {
-        if let Some(key) = selector.keys().find(|k| k.starts_with(LABEL_PREFIX)) {
-            return Err(invalid(format!(
-                "selector label {key:?}: keys starting with {LABEL_PREFIX:?} are reserved for \
-                 Komander"
-            )));
-        }
-        if let Some(deployment) = labels.get(DEPLOYMENT_LABEL) {
-            selector.insert(DEPLOYMENT_LABEL.to_owned(), deployment.clone());
-        }
-    }
+    scope_selector(&mut object, &target.kind, labels)?;
     object["metadata"]["namespace"] = Value::String(namespace.to_owned());
     references.sort();
     references.dedup();
     Ok((target, object, references))
+}
+
+/// Where a kind keeps the selector of the pods it acts on, and in which form.
+enum Selector {
+    /// A map of labels: a Service's or a ReplicationController's `spec.selector`.
+    Labels(&'static str),
+    /// A label selector, with `matchLabels` and `matchExpressions`.
+    LabelSelector(&'static str),
+}
+
+/// The pod selector of a kind, as the JSON pointer of where it sits.
+fn selector(kind: &str) -> Option<Selector> {
+    match kind {
+        "Service" | "ReplicationController" => Some(Selector::Labels("/spec/selector")),
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" => {
+            Some(Selector::LabelSelector("/spec/selector"))
+        }
+        "CronJob" => Some(Selector::LabelSelector("/spec/jobTemplate/spec/selector")),
+        _ => None,
+    }
+}
+
+/// Makes an object's pod selector pick this deployment's pods only: the deployment's label
+/// joins the selector's labels (a label selector's `matchLabels`, added when it has only
+/// `matchExpressions`). A selector key under `komander.dev/` is refused, in `matchLabels` and
+/// `matchExpressions` alike. A selector left out stays out: Kubernetes then derives it from the
+/// pod template (which carries the label), and a Service without one selects no pod.
+fn scope_selector(
+    object: &mut Value,
+    kind: &str,
+    labels: &Map<String, Value>,
+) -> Result<(), WitError> {
+    let Some(selector) = selector(kind) else {
+        return Ok(());
+    };
+    let (path, expressions) = match selector {
+        Selector::Labels(path) => (path, false),
+        Selector::LabelSelector(path) => (path, true),
+    };
+    let at = path.trim_start_matches('/').replace('/', ".");
+    let reserved = |key: &str, field: &str| {
+        invalid(format!(
+            "{field} key {key:?}: keys starting with {LABEL_PREFIX:?} are reserved for Komander"
+        ))
+    };
+    let Some(found) = object.pointer_mut(path).filter(|s| !s.is_null()) else {
+        return Ok(());
+    };
+    let Some(found) = found.as_object_mut() else {
+        return Err(invalid(format!("{at} is not an object")));
+    };
+    let (field, matched) = if expressions {
+        for (i, expression) in array_of(found.get("matchExpressions")).iter().enumerate() {
+            if let Some(key) = expression.get("key").and_then(Value::as_str)
+                && key.starts_with(LABEL_PREFIX)
+            {
+                return Err(reserved(key, &format!("{at}.matchExpressions[{i}]")));
+            }
+        }
+        let field = format!("{at}.matchLabels");
+        let slot = found.entry("matchLabels").or_insert(Value::Null);
+        if slot.is_null() {
+            *slot = Value::Object(Map::new());
+        }
+        let Some(matched) = slot.as_object_mut() else {
+            return Err(invalid(format!("{field} is not an object")));
+        };
+        (field, matched)
+    } else {
+        (at, found)
+    };
+    if let Some(key) = matched.keys().find(|k| k.starts_with(LABEL_PREFIX)) {
+        return Err(reserved(key, &field));
+    }
+    if let Some(deployment) = labels.get(DEPLOYMENT_LABEL) {
+        matched.insert(DEPLOYMENT_LABEL.to_owned(), deployment.clone());
+    }
+    Ok(())
 }
 
 /// The Secrets, ConfigMaps and PersistentVolumeClaims a pod spec refers to.
@@ -413,11 +471,14 @@ fn check_security_context(at: &str, context: Option<&Value>) -> Result<(), WitEr
     Ok(())
 }
 
+/// The array at `key` of `value`; empty when there is none.
 fn array<'a>(value: &'a Value, key: &str) -> &'a [Value] {
-    value
-        .get(key)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
+    array_of(value.get(key))
+}
+
+/// The elements of `value` if it is an array; empty otherwise.
+fn array_of(value: Option<&Value>) -> &[Value] {
+    value.and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
 /// Sets Komander's labels in the `metadata` of the object at the JSON pointer `path`,
@@ -564,6 +625,10 @@ mod tests {
                 "Pod",
                 "Secret",
                 "ConfigMap",
+                "Job",
+                "DaemonSet",
+                "ReplicaSet",
+                "ReplicationController",
             ]
             .map(String::from)
             .into(),
@@ -741,8 +806,12 @@ mod tests {
             "spec": {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": 8080}]}});
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
             "type": "Opaque", "data": {"KEY": "dmFsdWU="}});
+        let mut by_expressions = deployment(web_pod());
+        by_expressions["spec"]["selector"] =
+            json!({"matchExpressions": [{"key": "app", "operator": "Exists"}]});
         for (object, schema) in [
             (deployment(web_pod()), "deployment-apps-v1.json"),
+            (by_expressions, "deployment-apps-v1.json"),
             (cron, "cronjob-batch-v1.json"),
             (service, "service-v1.json"),
             (secret, "secret-v1.json"),
@@ -985,6 +1054,56 @@ mod tests {
         assert!(prepared(&service(json!({"clusterIP": "None", "ports": ports}))).is_ok());
         assert!(
             matches!(prepared(&service(json!({"type": "Tunnel"}))), Err(WitError::InvalidInput(m)) if m.contains("spec.type"))
+        );
+    }
+
+    #[test]
+    fn selectors_of_only_match_expressions_pick_this_deployments_pods_only() {
+        let expressions = json!({"matchExpressions": [
+            {"key": "app", "operator": "In", "values": ["api"]}]});
+        let template = json!({"metadata": {"labels": {"app": "api"}}, "spec": web_pod()});
+        for (kind, api_version) in [
+            ("Deployment", "apps/v1"),
+            ("StatefulSet", "apps/v1"),
+            ("DaemonSet", "apps/v1"),
+            ("ReplicaSet", "apps/v1"),
+            ("Job", "batch/v1"),
+        ] {
+            let object = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "api"},
+                "spec": {"selector": expressions, "template": template}});
+            let (_, applied) = prepared(&object).unwrap();
+            assert_eq!(
+                applied["spec"]["selector"]["matchLabels"][DEPLOYMENT_LABEL], "d-1",
+                "{kind}"
+            );
+            assert_eq!(
+                applied["spec"]["selector"]["matchExpressions"],
+                expressions["matchExpressions"]
+            );
+        }
+        let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
+            "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"manualSelector": true,
+                "selector": expressions, "template": template}}}});
+        let (_, applied) = prepared(&cron).unwrap();
+        assert_eq!(
+            applied["spec"]["jobTemplate"]["spec"]["selector"]["matchLabels"][DEPLOYMENT_LABEL],
+            "d-1"
+        );
+        let controller = json!({"apiVersion": "v1", "kind": "ReplicationController",
+            "metadata": {"name": "api"}, "spec": {"selector": {"app": "api"}, "template": template}});
+        let (_, applied) = prepared(&controller).unwrap();
+        assert_eq!(applied["spec"]["selector"][DEPLOYMENT_LABEL], "d-1");
+        // A Job without a selector keeps none: Kubernetes makes one for it.
+        let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
+            "spec": {"template": template}});
+        assert!(prepared(&job).unwrap().1["spec"].get("selector").is_none());
+
+        let poaching = deployment(web_pod());
+        let mut poaching = poaching;
+        poaching["spec"]["selector"] = json!({"matchExpressions": [
+            {"key": DEPLOYMENT_LABEL, "operator": "In", "values": ["d-1", "d-2"]}]});
+        assert!(
+            matches!(prepared(&poaching), Err(WitError::InvalidInput(m)) if m.contains("spec.selector.matchExpressions[0]") && m.contains("reserved"))
         );
     }
 }
