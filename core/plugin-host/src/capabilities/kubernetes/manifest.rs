@@ -53,6 +53,9 @@ const VOLUME_TYPES: &[&str] = &[
     "ephemeral",
 ];
 
+/// The prefix of the legacy annotations that set a container's AppArmor profile.
+const APPARMOR_ANNOTATION: &str = "container.apparmor.security.beta.kubernetes.io/";
+
 /// The SELinux types a container may ask for (Pod Security's baseline).
 const SELINUX_TYPES: &[&str] = &[
     "container_t",
@@ -167,6 +170,10 @@ pub(super) fn prepare(
     if let Some(path) = template {
         let spec_path = format!("{path}/spec");
         let at = format!("{}.spec", path.replace('/', "."));
+        check_pod_annotations(
+            &format!("{}.metadata", path.replace('/', ".")),
+            object.pointer(&format!("{path}/metadata/annotations")),
+        )?;
         if let Some(pod) = object.pointer_mut(&spec_path) {
             check_pod(&at, pod)?;
             references = pod_references(pod);
@@ -338,6 +345,18 @@ fn check_pod(at: &str, pod: &Value) -> Result<(), WitError> {
             )));
         }
     }
+    if pod.get("runtimeClassName").is_some_and(|n| !n.is_null()) {
+        return Err(denied(format!(
+            "{at}.runtimeClassName: choosing the container runtime (and so the isolation) is not \
+             allowed"
+        )));
+    }
+    if pod.get("priorityClassName").is_some_and(|n| !n.is_null()) {
+        return Err(denied(format!(
+            "{at}.priorityClassName: a priority class would let the pod preempt other \
+             deployments' pods"
+        )));
+    }
     if pod
         .pointer("/securityContext/sysctls")
         .and_then(Value::as_array)
@@ -352,6 +371,20 @@ fn check_pod(at: &str, pod: &Value) -> Result<(), WitError> {
             return Err(denied(format!(
                 "{at}.volumes[{i}].hostPath: mounting a node's directory is not allowed"
             )));
+        }
+        for (j, source) in array_of(volume.pointer("/projected/sources"))
+            .iter()
+            .enumerate()
+        {
+            if source
+                .get("serviceAccountToken")
+                .is_some_and(|t| !t.is_null())
+            {
+                return Err(denied(format!(
+                    "{at}.volumes[{i}].projected.sources[{j}].serviceAccountToken: pods get no \
+                     service account token"
+                )));
+            }
         }
         if let Some(kind) = volume.as_object().and_then(|v| {
             v.keys()
@@ -431,6 +464,28 @@ fn check_pod(at: &str, pod: &Value) -> Result<(), WitError> {
                     )));
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses the legacy AppArmor annotation `container.apparmor.security.beta.kubernetes.io/<c>:
+/// unconfined` in a pod's metadata (at `at`): the kubelet still reads it, and it runs the
+/// container without AppArmor like an `Unconfined` `appArmorProfile`.
+fn check_pod_annotations(at: &str, annotations: Option<&Value>) -> Result<(), WitError> {
+    let at = at.trim_start_matches('.');
+    let Some(annotations) = annotations.and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for (key, value) in annotations {
+        if key.starts_with(APPARMOR_ANNOTATION)
+            && value
+                .as_str()
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("unconfined"))
+        {
+            return Err(denied(format!(
+                "{at}.annotations[{key:?}]: unconfined AppArmor is not allowed"
+            )));
         }
     }
     Ok(())
@@ -710,17 +765,58 @@ mod tests {
             ),
         ];
         for (pod, says) in cases {
-            let message = refusal(&deployment(pod.clone()));
-            assert!(message.contains(says), "{message} should say {says}");
-            // The same pod in a CronJob's template and as a bare Pod.
-            let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob",
-                "metadata": {"name": "nightly"},
-                "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": pod}}}}});
-            assert!(refusal(&cron).contains("jobTemplate"), "{pod}");
-            let bare =
-                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": pod});
-            refusal(&bare);
+            denied_in_every_workload(&pod, says);
         }
+    }
+
+    /// Asserts that `pod` is denied, saying `says`, in a Deployment, in a CronJob's template
+    /// and as a bare Pod.
+    fn denied_in_every_workload(pod: &Value, says: &str) {
+        let message = refusal(&deployment(pod.clone()));
+        assert!(message.contains(says), "{message} should say {says}");
+        let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "nightly"},
+            "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": pod}}}}});
+        let message = refusal(&cron);
+        assert!(
+            message.contains("jobTemplate") && message.contains(says),
+            "{message}"
+        );
+        let bare =
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": pod});
+        refusal(&bare);
+    }
+
+    #[test]
+    fn pods_get_no_token_runtime_class_priority_or_unconfined_apparmor() {
+        let token = json!({"containers": [], "volumes": [{"name": "t", "projected": {"sources": [
+            {"configMap": {"name": "settings"}},
+            {"serviceAccountToken": {"path": "token", "audience": "vault"}}]}}]});
+        denied_in_every_workload(
+            &token,
+            "volumes[0].projected.sources[1].serviceAccountToken",
+        );
+        for field in ["runtimeClassName", "priorityClassName"] {
+            let mut pod = web_pod();
+            pod[field] = json!("privileged-or-critical");
+            denied_in_every_workload(&pod, field);
+        }
+        let annotation = "container.apparmor.security.beta.kubernetes.io/web";
+        let mut unconfined = deployment(web_pod());
+        unconfined["spec"]["template"]["metadata"]["annotations"] =
+            json!({annotation: "unconfined"});
+        let message = refusal(&unconfined);
+        assert!(
+            message.contains("spec.template.metadata.annotations") && message.contains(annotation),
+            "{message}"
+        );
+        let bare = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p",
+            "annotations": {annotation: "unconfined"}}, "spec": web_pod()});
+        assert!(refusal(&bare).contains(annotation));
+        let mut confined = deployment(web_pod());
+        confined["spec"]["template"]["metadata"]["annotations"] =
+            json!({annotation: "runtime/default"});
+        assert!(prepared(&confined).is_ok());
     }
 
     #[test]
