@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{DEPLOYMENT_LABEL, KubernetesGrant, LABEL_PREFIX, network};
+use super::{DEPLOYMENT_LABEL, KubernetesGrant, LABEL_PREFIX, Owner, network};
 use crate::bindings::{kubernetes_cluster::Rollout, types::Error as WitError};
 
 /// The largest manifest accepted, in bytes of JSON.
@@ -106,7 +106,7 @@ pub(super) fn check_kind(grant: &KubernetesGrant, kind: &str) -> Result<(), WitE
 /// Parses, checks and labels a manifest for `namespace`.
 pub(super) fn prepare(
     grant: &KubernetesGrant,
-    labels: &Map<String, Value>,
+    owner: &Owner,
     namespace: &str,
     text: &str,
 ) -> Result<(Target, Value, Vec<Reference>), WitError> {
@@ -181,13 +181,13 @@ pub(super) fn prepare(
             pod["automountServiceAccountToken"] = Value::Bool(false);
         }
     }
-    add_labels(&mut object, "", labels)?;
+    add_labels(&mut object, "", &owner.labels)?;
     if let Some(path) = template.filter(|path| !path.is_empty())
         && object.pointer(path).is_some()
     {
-        add_labels(&mut object, path, labels)?;
+        add_labels(&mut object, path, &owner.labels)?;
     }
-    scope_selector(&mut object, &target.kind, labels)?;
+    scope_selector(&mut object, &target.kind, owner)?;
     object["metadata"]["namespace"] = Value::String(namespace.to_owned());
     references.sort();
     references.dedup();
@@ -219,11 +219,7 @@ fn selector(kind: &str) -> Option<Selector> {
 /// `matchExpressions`). A selector key under `komander.dev/` is refused, in `matchLabels` and
 /// `matchExpressions` alike. A selector left out stays out: Kubernetes then derives it from the
 /// pod template (which carries the label), and a Service without one selects no pod.
-fn scope_selector(
-    object: &mut Value,
-    kind: &str,
-    labels: &Map<String, Value>,
-) -> Result<(), WitError> {
+fn scope_selector(object: &mut Value, kind: &str, owner: &Owner) -> Result<(), WitError> {
     let Some(selector) = selector(kind) else {
         return Ok(());
     };
@@ -266,9 +262,10 @@ fn scope_selector(
     if let Some(key) = matched.keys().find(|k| k.starts_with(LABEL_PREFIX)) {
         return Err(reserved(key, &field));
     }
-    if let Some(deployment) = labels.get(DEPLOYMENT_LABEL) {
-        matched.insert(DEPLOYMENT_LABEL.to_owned(), deployment.clone());
-    }
+    matched.insert(
+        DEPLOYMENT_LABEL.to_owned(),
+        Value::String(owner.deployment.clone()),
+    );
     Ok(())
 }
 
@@ -667,7 +664,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::capabilities::kubernetes::{ENVIRONMENT_LABEL, PROJECT_LABEL, ServiceType};
+    use crate::capabilities::{DeploymentIds, kubernetes::ServiceType};
 
     fn grant() -> KubernetesGrant {
         KubernetesGrant {
@@ -691,15 +688,12 @@ mod tests {
         }
     }
 
-    fn labels() -> Map<String, Value> {
-        [
-            (PROJECT_LABEL, "p-1"),
-            (ENVIRONMENT_LABEL, "e-1"),
-            (DEPLOYMENT_LABEL, "d-1"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
-        .collect()
+    fn owner() -> Owner {
+        Owner::new(DeploymentIds {
+            project: "p-1".into(),
+            environment: "e-1".into(),
+            deployment: "d-1".into(),
+        })
     }
 
     fn deployment(pod: Value) -> Value {
@@ -721,7 +715,7 @@ mod tests {
     }
 
     fn prepared(object: &Value) -> Result<(Target, Value), WitError> {
-        prepare(&grant(), &labels(), "shop-dev", &object.to_string()).map(|(t, o, _)| (t, o))
+        prepare(&grant(), &owner(), "shop-dev", &object.to_string()).map(|(t, o, _)| (t, o))
     }
 
     fn refusal(object: &Value) -> String {
@@ -823,7 +817,7 @@ mod tests {
     fn namespaces_kinds_and_shapes_outside_the_grant_are_refused() {
         let ok = deployment(web_pod());
         assert!(matches!(
-            prepare(&grant(), &labels(), "kube-system", &ok.to_string()),
+            prepare(&grant(), &owner(), "kube-system", &ok.to_string()),
             Err(WitError::Denied(m)) if m.contains("kube-system")
         ));
         let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
@@ -848,11 +842,11 @@ mod tests {
         );
         let huge = "x".repeat(MANIFEST_BYTES + 1);
         assert!(matches!(
-            prepare(&grant(), &labels(), "shop-dev", &huge),
+            prepare(&grant(), &owner(), "shop-dev", &huge),
             Err(WitError::InvalidInput(_))
         ));
         assert!(matches!(
-            prepare(&grant(), &labels(), "shop-dev", "not json"),
+            prepare(&grant(), &owner(), "shop-dev", "not json"),
             Err(WitError::InvalidInput(_))
         ));
     }
@@ -1056,14 +1050,14 @@ mod tests {
         for kind in ["RoleBinding", "NetworkPolicy"] {
             let object = json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": "x"}});
             assert!(
-                matches!(prepare(&wide, &labels(), "shop-dev", &object.to_string()), Err(WitError::Denied(m)) if m.contains("whole namespace")),
+                matches!(prepare(&wide, &owner(), "shop-dev", &object.to_string()), Err(WitError::Denied(m)) if m.contains("whole namespace")),
                 "{kind} is refused even when granted"
             );
         }
         let template = json!({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"},
             "template": {"spec": {"hostNetwork": true, "containers": []}}});
         assert!(matches!(
-            prepare(&wide, &labels(), "shop-dev", &template.to_string()),
+            prepare(&wide, &owner(), "shop-dev", &template.to_string()),
             Err(WitError::Denied(_))
         ));
         let token = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "t"},
@@ -1079,7 +1073,7 @@ mod tests {
                 "env": [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}],
                 "envFrom": [{"configMapRef": {"name": "env"}}]}]}));
         let (_, applied, references) =
-            prepare(&grant(), &labels(), "shop-dev", &uses.to_string()).unwrap();
+            prepare(&grant(), &owner(), "shop-dev", &uses.to_string()).unwrap();
         let named: Vec<(&str, &str)> = references
             .iter()
             .map(|r| (r.kind, r.name.as_str()))
@@ -1129,7 +1123,7 @@ mod tests {
         let mut open = grant();
         open.service_types.extend(ServiceType::ALL);
         assert!(
-            matches!(prepare(&open, &labels(), "shop-dev", &external.to_string()), Err(WitError::Denied(m)) if m.contains("spec.externalIPs")),
+            matches!(prepare(&open, &owner(), "shop-dev", &external.to_string()), Err(WitError::Denied(m)) if m.contains("spec.externalIPs")),
             "whatever the grant"
         );
         for kind in ServiceType::ALL {
@@ -1142,7 +1136,7 @@ mod tests {
             let mut allowed = grant();
             allowed.service_types.insert(kind);
             assert!(
-                prepare(&allowed, &labels(), "shop-dev", &typed.to_string()).is_ok(),
+                prepare(&allowed, &owner(), "shop-dev", &typed.to_string()).is_ok(),
                 "{kind:?} once granted"
             );
         }

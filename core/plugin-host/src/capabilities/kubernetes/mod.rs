@@ -105,10 +105,36 @@ impl ServiceType {
 /// What one runtime call may do with Kubernetes.
 pub struct KubernetesScope {
     client: kube::Client,
-    deployment: String,
-    labels: Map<String, Value>,
+    owner: Owner,
     grant: KubernetesGrant,
     secrets: SecretValues,
+}
+
+/// The deployment a call acts for, as the checks see it: its id and the labels the host puts
+/// on everything it writes.
+pub(super) struct Owner {
+    /// The deployment's id: the value of [`DEPLOYMENT_LABEL`].
+    pub deployment: String,
+    /// The project's, environment's and deployment's ids under their labels.
+    pub labels: Map<String, Value>,
+}
+
+impl Owner {
+    /// The owner of what a call for the deployment `ids` writes.
+    pub fn new(ids: DeploymentIds) -> Owner {
+        let labels = [
+            (PROJECT_LABEL, ids.project),
+            (ENVIRONMENT_LABEL, ids.environment),
+            (DEPLOYMENT_LABEL, ids.deployment.clone()),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), Value::String(value)))
+        .collect();
+        Owner {
+            deployment: ids.deployment,
+            labels,
+        }
+    }
 }
 
 impl KubernetesScope {
@@ -118,18 +144,9 @@ impl KubernetesScope {
         ids: DeploymentIds,
         grant: KubernetesGrant,
     ) -> KubernetesScope {
-        let labels = [
-            (PROJECT_LABEL, ids.project),
-            (ENVIRONMENT_LABEL, ids.environment),
-            (DEPLOYMENT_LABEL, ids.deployment.clone()),
-        ]
-        .into_iter()
-        .map(|(key, value)| (key.to_owned(), Value::String(value)))
-        .collect();
         KubernetesScope {
             client,
-            deployment: ids.deployment,
-            labels,
+            owner: Owner::new(ids),
             grant,
             secrets: SecretValues::default(),
         }

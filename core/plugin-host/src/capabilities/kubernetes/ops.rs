@@ -119,7 +119,9 @@ async fn owned(
     name: &str,
 ) -> Result<Option<Value>, WitError> {
     Ok(match bounded(api.get_opt(name)).await? {
-        Some(found) => Some(as_value(found)?).filter(|o| manifest::owned_by(o, &scope.deployment)),
+        Some(found) => {
+            Some(as_value(found)?).filter(|o| manifest::owned_by(o, &scope.owner.deployment))
+        }
         None => None,
     })
 }
@@ -131,7 +133,7 @@ async fn check_not_foreign(
     target: &Target,
 ) -> Result<(), WitError> {
     if let Some(found) = bounded(api.get_opt(&target.name)).await?
-        && !manifest::owned_by(&as_value(found)?, &scope.deployment)
+        && !manifest::owned_by(&as_value(found)?, &scope.owner.deployment)
     {
         return Err(WitError::Conflict(format!(
             "{} {:?} exists and belongs to another deployment",
@@ -147,6 +149,7 @@ async fn check_not_foreign(
 async fn create_namespace(scope: &KubernetesScope, namespace: &str) -> Result<(), WitError> {
     let namespaces: Api<Namespace> = Api::all(scope.client.clone());
     let labels = scope
+        .owner
         .labels
         .iter()
         .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
@@ -193,7 +196,7 @@ async fn check_references(
         };
         let owned = labels
             .flatten()
-            .is_some_and(|l| l.get(DEPLOYMENT_LABEL) == Some(&scope.deployment));
+            .is_some_and(|l| l.get(DEPLOYMENT_LABEL) == Some(&scope.owner.deployment));
         if !owned {
             return Err(WitError::Denied(format!(
                 "the pod refers to {} {:?}, which is not this deployment's (create it first)",
@@ -231,7 +234,7 @@ pub(super) async fn apply(
     text: &str,
 ) -> Result<String, WitError> {
     let (target, object, references) =
-        manifest::prepare(&scope.grant, &scope.labels, namespace, text)?;
+        manifest::prepare(&scope.grant, &scope.owner, namespace, text)?;
     check_references(scope, namespace, &references).await?;
     server_side_apply(scope, namespace, &target, &object).await
 }
@@ -258,7 +261,7 @@ pub(super) async fn list(
     selector: Option<&str>,
 ) -> Result<Vec<String>, WitError> {
     let api = api(scope, namespace, api_version, kind).await?;
-    let mut labels = format!("{DEPLOYMENT_LABEL}={}", scope.deployment);
+    let mut labels = format!("{DEPLOYMENT_LABEL}={}", scope.owner.deployment);
     if let Some(selector) = selector.map(str::trim).filter(|s| !s.is_empty()) {
         labels.push(',');
         labels.push_str(selector);
@@ -342,7 +345,7 @@ pub(super) async fn pod_logs(
     let owned = found.is_some_and(|p| {
         p.metadata
             .labels
-            .is_some_and(|l| l.get(DEPLOYMENT_LABEL) == Some(&scope.deployment))
+            .is_some_and(|l| l.get(DEPLOYMENT_LABEL) == Some(&scope.owner.deployment))
     });
     if !owned {
         return Err(WitError::NotFound(format!(
@@ -413,7 +416,7 @@ pub(super) async fn create_secret(
         "data": data,
     });
     let (target, object, _) =
-        manifest::prepare(&scope.grant, &scope.labels, namespace, &secret.to_string())?;
+        manifest::prepare(&scope.grant, &scope.owner, namespace, &secret.to_string())?;
     server_side_apply(scope, namespace, &target, &object).await?;
     Ok(())
 }
