@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{DEPLOYMENT_LABEL, KubernetesGrant, LABEL_PREFIX, Owner, network};
+use super::{DEPLOYMENT_LABEL, KubernetesGrant, LABEL_PREFIX, Owner, claims, network};
 use crate::bindings::{kubernetes_cluster::Rollout, types::Error as WitError};
 
 /// The largest manifest accepted, in bytes of JSON.
@@ -153,8 +153,11 @@ pub(super) fn prepare(
             "a service-account-token Secret would hand out a service account's credentials",
         ));
     }
-    if target.kind == "Service" {
-        network::check_service(grant, &object)?;
+    match target.kind.as_str() {
+        "Service" => network::check_service(grant, &object)?,
+        "PersistentVolumeClaim" => claims::check_claim(owner, &object)?,
+        "StatefulSet" => claims::check_claim_templates(owner, &mut object)?,
+        _ => {}
     }
     match object.pointer("/metadata/namespace") {
         None | Some(Value::Null) => {}
@@ -169,13 +172,18 @@ pub(super) fn prepare(
     let mut references = Vec::new();
     if let Some(path) = template {
         let spec_path = format!("{path}/spec");
-        let at = format!("{}.spec", path.replace('/', "."));
+        let at = |field: &str| match path.trim_start_matches('/').replace('/', ".") {
+            holder if holder.is_empty() => field.to_owned(),
+            holder => format!("{holder}.{field}"),
+        };
         check_pod_annotations(
-            &format!("{}.metadata", path.replace('/', ".")),
+            &at("metadata"),
             object.pointer(&format!("{path}/metadata/annotations")),
         )?;
+        let at = at("spec");
         if let Some(pod) = object.pointer_mut(&spec_path) {
             check_pod(&at, pod)?;
+            claims::check_ephemeral_volumes(owner, &at, pod, &target.kind, &target.name)?;
             references = pod_references(pod);
             // The pod runs without an API token: its service account's is not the deployment's.
             pod["automountServiceAccountToken"] = Value::Bool(false);
@@ -334,7 +342,6 @@ fn pod_template(kind: &str) -> Option<&'static str> {
 
 /// Refuses a pod spec that asks for host access.
 fn check_pod(at: &str, pod: &Value) -> Result<(), WitError> {
-    let at = at.trim_start_matches('.');
     for flag in ["hostNetwork", "hostPID", "hostIPC"] {
         if pod.get(flag) == Some(&Value::Bool(true)) {
             return Err(denied(format!(
@@ -470,7 +477,6 @@ fn check_pod(at: &str, pod: &Value) -> Result<(), WitError> {
 /// unconfined` in a pod's metadata (at `at`): the kubelet still reads it, and it runs the
 /// container without AppArmor like an `Unconfined` `appArmorProfile`.
 fn check_pod_annotations(at: &str, annotations: Option<&Value>) -> Result<(), WitError> {
-    let at = at.trim_start_matches('.');
     let Some(annotations) = annotations.and_then(Value::as_object) else {
         return Ok(());
     };
@@ -535,7 +541,11 @@ fn array_of(value: Option<&Value>) -> &[Value] {
 
 /// Sets Komander's labels in the `metadata` of the object at the JSON pointer `path`,
 /// refusing a guest's label under `komander.dev/` that disagrees.
-fn add_labels(object: &mut Value, path: &str, labels: &Map<String, Value>) -> Result<(), WitError> {
+pub(super) fn add_labels(
+    object: &mut Value,
+    path: &str,
+    labels: &Map<String, Value>,
+) -> Result<(), WitError> {
     let Some(holder) = object.pointer_mut(path).and_then(Value::as_object_mut) else {
         return Err(invalid(format!("{path} is not an object")));
     };
@@ -681,6 +691,7 @@ mod tests {
                 "DaemonSet",
                 "ReplicaSet",
                 "ReplicationController",
+                "PersistentVolumeClaim",
             ]
             .map(String::from)
             .into(),
@@ -899,9 +910,24 @@ mod tests {
         let mut by_expressions = deployment(web_pod());
         by_expressions["spec"]["selector"] =
             json!({"matchExpressions": [{"key": "app", "operator": "Exists"}]});
+        let mut ephemeral = deployment(
+            json!({"containers": [{"name": "web", "image": "nginx:1.27"}],
+            "volumes": [{"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": claim_spec()}}}]}),
+        );
+        ephemeral["metadata"]["name"] = json!("d-1-api");
+        let claimed = stateful_set(
+            "db",
+            json!({"metadata": {"name": "d-1-data"}, "spec": claim_spec()}),
+        );
         for (object, schema) in [
             (deployment(web_pod()), "deployment-apps-v1.json"),
             (by_expressions, "deployment-apps-v1.json"),
+            (ephemeral, "deployment-apps-v1.json"),
+            (claimed, "statefulset-apps-v1.json"),
+            (
+                claim("d-1-data", claim_spec()),
+                "persistentvolumeclaim-v1.json",
+            ),
             (cron, "cronjob-batch-v1.json"),
             (service, "service-v1.json"),
             (secret, "secret-v1.json"),
@@ -1195,5 +1221,111 @@ mod tests {
         assert!(
             matches!(prepared(&poaching), Err(WitError::InvalidInput(m)) if m.contains("spec.selector.matchExpressions[0]") && m.contains("reserved"))
         );
+    }
+
+    fn claim(name: &str, spec: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+            "spec": spec})
+    }
+
+    fn claim_spec() -> Value {
+        json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}})
+    }
+
+    /// A StatefulSet `name` whose pods mount the claim template `template`.
+    fn stateful_set(name: &str, template: Value) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name},
+            "spec": {"serviceName": name, "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [
+                    {"name": "db", "image": "postgres:17", "volumeMounts": [
+                        {"name": template["metadata"]["name"], "mountPath": "/data"}]}]}},
+                "volumeClaimTemplates": [template]}})
+    }
+
+    #[test]
+    fn claims_pick_no_volume() {
+        for field in ["dataSource", "dataSourceRef", "volumeName"] {
+            let mut spec = claim_spec();
+            spec[field] = match field {
+                "volumeName" => json!("pv-of-another"),
+                _ => json!({"kind": "PersistentVolumeClaim", "name": "d-2-data"}),
+            };
+            let message = refusal(&claim("d-1-data", spec.clone()));
+            assert!(message.contains(&format!("spec.{field}")), "{message}");
+            let template = json!({"metadata": {"name": "d-1-data"}, "spec": spec});
+            let message = refusal(&stateful_set("db", template.clone()));
+            assert!(
+                message.contains(&format!("spec.volumeClaimTemplates[0].spec.{field}")),
+                "{message}"
+            );
+            let mut ephemeral = deployment(json!({"containers": [],
+                "volumes": [{"name": "scratch", "ephemeral": {"volumeClaimTemplate": template}}]}));
+            ephemeral["metadata"]["name"] = json!("d-1-api");
+            let message = refusal(&ephemeral);
+            assert!(
+                message.contains(&format!(
+                    "spec.template.spec.volumes[0].ephemeral.volumeClaimTemplate.spec.{field}"
+                )),
+                "{message}"
+            );
+        }
+        assert!(prepared(&claim("d-1-data", claim_spec())).is_ok());
+    }
+
+    #[test]
+    fn claims_are_named_inside_the_deployment_so_none_takes_anothers_name() {
+        // Another deployment's claims start with its id: d-2's StatefulSet "web" with the
+        // template "d-2-data" owns d-2-data-web-0. d-1 can neither take that name for a claim
+        // nor make a StatefulSet whose claims would be named so.
+        let message = refusal(&claim("d-2-data-web-0", claim_spec()));
+        assert!(
+            message.contains("metadata.name") && message.contains("\"d-1-\""),
+            "{message}"
+        );
+        assert!(refusal(&claim("data", claim_spec())).contains("metadata.name"));
+        assert!(refusal(&claim("d-1-", claim_spec())).contains("metadata.name"));
+        let template = |name: &str| json!({"metadata": {"name": name}, "spec": claim_spec()});
+        for name in ["d-2-data", "data", "data-d-1"] {
+            let message = refusal(&stateful_set("web", template(name)));
+            assert!(
+                message.contains("spec.volumeClaimTemplates[0].metadata.name"),
+                "{message}"
+            );
+        }
+        let (_, applied) = prepared(&stateful_set("web", template("d-1-data"))).unwrap();
+        assert_eq!(
+            applied["spec"]["volumeClaimTemplates"][0]["metadata"]["labels"][DEPLOYMENT_LABEL],
+            "d-1",
+            "the claims it makes are labelled as this deployment's"
+        );
+        let mut forged = template("d-1-data");
+        forged["metadata"]["labels"] = json!({DEPLOYMENT_LABEL: "d-2"});
+        assert!(
+            matches!(prepared(&stateful_set("web", forged)), Err(WitError::InvalidInput(m)) if m.contains("reserved"))
+        );
+
+        // Ephemeral volumes make <pod>-<volume>, and pods are named after their workload.
+        let ephemeral = json!({"containers": [], "volumes": [{"name": "scratch",
+            "ephemeral": {"volumeClaimTemplate": {"spec": claim_spec()}}}]});
+        let message = refusal(&deployment(ephemeral.clone()));
+        assert!(
+            message.contains("spec.template.spec.volumes[0].ephemeral")
+                && message.contains("\"api\""),
+            "{message}"
+        );
+        let bare = |name: &str| {
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                "spec": ephemeral})
+        };
+        assert!(refusal(&bare("d-2-web-0")).contains("spec.volumes[0].ephemeral"));
+        let (_, applied) = prepared(&bare("d-1-web")).unwrap();
+        assert_eq!(
+            applied["spec"]["volumes"][0]["ephemeral"]["volumeClaimTemplate"]["metadata"]["labels"]
+                [DEPLOYMENT_LABEL],
+            "d-1"
+        );
+        let mut named = deployment(ephemeral);
+        named["metadata"]["name"] = json!("d-1-api");
+        assert!(prepared(&named).is_ok());
     }
 }

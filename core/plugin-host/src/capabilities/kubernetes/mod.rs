@@ -7,8 +7,12 @@
 //!
 //! - [`manifest`]: checking and labelling objects before they reach the API server, and what
 //!   comes back (Secrets emptied, rollouts summarized).
+//! - [`claims`]: what PersistentVolumeClaims a deployment makes are named, so none is
+//!   another's, and that none picks its volume.
+//! - [`network`]: how a deployment's pods are reached: Services.
 //! - [`ops`]: each function of `cluster` against the API server.
 
+mod claims;
 mod manifest;
 mod network;
 mod ops;
@@ -134,6 +138,11 @@ impl Owner {
             deployment: ids.deployment,
             labels,
         }
+    }
+    /// The prefix of the name of every PersistentVolumeClaim this deployment makes: its id and
+    /// a dash. Deployment ids are UUIDs, all of one length, so no prefix starts another.
+    pub fn claim_prefix(&self) -> String {
+        format!("{}-", self.deployment)
     }
 }
 
