@@ -20,12 +20,34 @@ pub(super) struct Target {
     pub name: String,
 }
 
-/// A namespaced object a pod refers to (a Secret, ConfigMap or PersistentVolumeClaim): the
-/// host checks before applying that each belongs to the deployment.
+/// A namespaced object a manifest refers to by name (a pod's Secret, ConfigMap or
+/// PersistentVolumeClaim, an Ingress's Service or TLS Secret): the host checks before applying
+/// that each exists and belongs to the deployment.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Reference {
-    pub kind: &'static str,
+    pub kind: ReferenceKind,
     pub name: String,
+}
+
+/// The kinds a manifest may refer to by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum ReferenceKind {
+    ConfigMap,
+    PersistentVolumeClaim,
+    Secret,
+    Service,
+}
+
+impl ReferenceKind {
+    /// The kind as Kubernetes spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferenceKind::ConfigMap => "ConfigMap",
+            ReferenceKind::PersistentVolumeClaim => "PersistentVolumeClaim",
+            ReferenceKind::Secret => "Secret",
+            ReferenceKind::Service => "Service",
+        }
+    }
 }
 
 /// Kinds whose objects act on the whole namespace or on credentials, refused whatever the
@@ -153,12 +175,13 @@ pub(super) fn prepare(
             "a service-account-token Secret would hand out a service account's credentials",
         ));
     }
-    match target.kind.as_str() {
-        "Service" => network::check_service(grant, &object)?,
-        "PersistentVolumeClaim" => claims::check_claim(owner, &object)?,
-        "StatefulSet" => claims::check_claim_templates(owner, &mut object)?,
-        _ => {}
-    }
+    let mut references = match target.kind.as_str() {
+        "Service" => network::check_service(grant, &object).map(|()| Vec::new())?,
+        "Ingress" => network::check_ingress(&target, &object)?,
+        "PersistentVolumeClaim" => claims::check_claim(owner, &object).map(|()| Vec::new())?,
+        "StatefulSet" => claims::check_claim_templates(owner, &mut object).map(|()| Vec::new())?,
+        _ => Vec::new(),
+    };
     match object.pointer("/metadata/namespace") {
         None | Some(Value::Null) => {}
         Some(Value::String(ns)) if ns == namespace => {}
@@ -169,7 +192,6 @@ pub(super) fn prepare(
         }
     }
     let template = pod_template(&target.kind);
-    let mut references = Vec::new();
     if let Some(path) = template {
         let spec_path = format!("{path}/spec");
         let at = |field: &str| match path.trim_start_matches('/').replace('/', ".") {
@@ -184,7 +206,7 @@ pub(super) fn prepare(
         if let Some(pod) = object.pointer_mut(&spec_path) {
             check_pod(&at, pod)?;
             claims::check_ephemeral_volumes(owner, &at, pod, &target.kind, &target.name)?;
-            references = pod_references(pod);
+            references.extend(pod_references(pod));
             // The pod runs without an API token: its service account's is not the deployment's.
             pod["automountServiceAccountToken"] = Value::Bool(false);
         }
@@ -279,8 +301,9 @@ fn scope_selector(object: &mut Value, kind: &str, owner: &Owner) -> Result<(), W
 
 /// The Secrets, ConfigMaps and PersistentVolumeClaims a pod spec refers to.
 fn pod_references(pod: &Value) -> Vec<Reference> {
+    use ReferenceKind::{ConfigMap, PersistentVolumeClaim, Secret};
     let mut found = Vec::new();
-    let mut add = |kind: &'static str, name: Option<&Value>| {
+    let mut add = |kind: ReferenceKind, name: Option<&Value>| {
         if let Some(name) = name.and_then(Value::as_str) {
             found.push(Reference {
                 kind,
@@ -289,10 +312,10 @@ fn pod_references(pod: &Value) -> Vec<Reference> {
         }
     };
     for volume in array(pod, "volumes") {
-        add("Secret", volume.pointer("/secret/secretName"));
-        add("ConfigMap", volume.pointer("/configMap/name"));
+        add(Secret, volume.pointer("/secret/secretName"));
+        add(ConfigMap, volume.pointer("/configMap/name"));
         add(
-            "PersistentVolumeClaim",
+            PersistentVolumeClaim,
             volume.pointer("/persistentVolumeClaim/claimName"),
         );
         for source in volume
@@ -301,22 +324,22 @@ fn pod_references(pod: &Value) -> Vec<Reference> {
             .into_iter()
             .flatten()
         {
-            add("Secret", source.pointer("/secret/name"));
-            add("ConfigMap", source.pointer("/configMap/name"));
+            add(Secret, source.pointer("/secret/name"));
+            add(ConfigMap, source.pointer("/configMap/name"));
         }
     }
     for pull in array(pod, "imagePullSecrets") {
-        add("Secret", pull.get("name"));
+        add(Secret, pull.get("name"));
     }
     for list in ["initContainers", "containers", "ephemeralContainers"] {
         for container in array(pod, list) {
             for var in array(container, "env") {
-                add("Secret", var.pointer("/valueFrom/secretKeyRef/name"));
-                add("ConfigMap", var.pointer("/valueFrom/configMapKeyRef/name"));
+                add(Secret, var.pointer("/valueFrom/secretKeyRef/name"));
+                add(ConfigMap, var.pointer("/valueFrom/configMapKeyRef/name"));
             }
             for from in array(container, "envFrom") {
-                add("Secret", from.pointer("/secretRef/name"));
-                add("ConfigMap", from.pointer("/configMapRef/name"));
+                add(Secret, from.pointer("/secretRef/name"));
+                add(ConfigMap, from.pointer("/configMapRef/name"));
             }
         }
     }
@@ -535,7 +558,7 @@ fn array<'a>(value: &'a Value, key: &str) -> &'a [Value] {
 }
 
 /// The elements of `value` if it is an array; empty otherwise.
-fn array_of(value: Option<&Value>) -> &[Value] {
+pub(super) fn array_of(value: Option<&Value>) -> &[Value] {
     value.and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
@@ -692,6 +715,7 @@ mod tests {
                 "ReplicaSet",
                 "ReplicationController",
                 "PersistentVolumeClaim",
+                "Ingress",
             ]
             .map(String::from)
             .into(),
@@ -920,6 +944,7 @@ mod tests {
             json!({"metadata": {"name": "d-1-data"}, "spec": claim_spec()}),
         );
         for (object, schema) in [
+            (full_ingress(), "ingress-networking-v1.json"),
             (deployment(web_pod()), "deployment-apps-v1.json"),
             (by_expressions, "deployment-apps-v1.json"),
             (ephemeral, "deployment-apps-v1.json"),
@@ -1102,7 +1127,7 @@ mod tests {
             prepare(&grant(), &owner(), "shop-dev", &uses.to_string()).unwrap();
         let named: Vec<(&str, &str)> = references
             .iter()
-            .map(|r| (r.kind, r.name.as_str()))
+            .map(|r| (r.kind.as_str(), r.name.as_str()))
             .collect();
         assert_eq!(
             named,
@@ -1327,5 +1352,102 @@ mod tests {
         let mut named = deployment(ephemeral);
         named["metadata"]["name"] = json!("d-1-api");
         assert!(prepared(&named).is_ok());
+    }
+
+    fn ingress(spec: Value) -> Value {
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "shop"}, "spec": spec})
+    }
+
+    fn backend(service: &str) -> Value {
+        json!({"service": {"name": service, "port": {"number": 80}}})
+    }
+
+    /// An Ingress with a default backend, two paths, TLS and allowed annotations.
+    fn full_ingress() -> Value {
+        let mut full = ingress(json!({"ingressClassName": "nginx",
+            "defaultBackend": backend("fallback"),
+            "tls": [{"hosts": ["shop.example"], "secretName": "shop-tls"}],
+            "rules": [{"host": "shop.example", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": backend("web")},
+                {"path": "/api", "pathType": "Prefix", "backend": backend("api")}]}}]}));
+        full["metadata"]["annotations"] = json!({
+            "nginx.ingress.kubernetes.io/proxy-body-size": "8m",
+            "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+            "nginx.ingress.kubernetes.io/proxy-read-timeout": "120"});
+        full
+    }
+
+    #[test]
+    fn ingresses_route_only_to_the_deployments_services_and_secrets() {
+        let (_, _, references) =
+            prepare(&grant(), &owner(), "shop-dev", &full_ingress().to_string()).unwrap();
+        let named: Vec<(&str, &str)> = references
+            .iter()
+            .map(|r| (r.kind.as_str(), r.name.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("Secret", "shop-tls"),
+                ("Service", "api"),
+                ("Service", "fallback"),
+                ("Service", "web"),
+            ],
+            "each must be this deployment's before the apply"
+        );
+        let resource = json!({"resource": {"apiGroup": "k8s.example.io", "kind": "StorageBucket",
+            "name": "assets"}});
+        assert!(
+            refusal(&ingress(json!({"defaultBackend": resource})))
+                .contains("spec.defaultBackend.resource")
+        );
+        let in_a_rule = ingress(json!({"rules": [{"http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": backend("web")},
+            {"path": "/files", "pathType": "Prefix", "backend": resource}]}}]}));
+        assert!(refusal(&in_a_rule).contains("spec.rules[0].http.paths[1].backend.resource"));
+        assert!(matches!(
+            prepared(&ingress(json!({"defaultBackend": {}}))),
+            Err(WitError::InvalidInput(m)) if m.contains("spec.defaultBackend.service.name")
+        ));
+        let mut legacy = ingress(json!({"backend": {"serviceName": "web", "servicePort": 80}}));
+        legacy["apiVersion"] = json!("extensions/v1beta1");
+        assert!(
+            matches!(prepared(&legacy), Err(WitError::InvalidInput(m)) if m.contains("networking.k8s.io/v1"))
+        );
+    }
+
+    #[test]
+    fn ingress_annotations_pass_only_from_the_allow_list() {
+        for key in [
+            "nginx.ingress.kubernetes.io/configuration-snippet",
+            "nginx.ingress.kubernetes.io/server-snippet",
+            "nginx.ingress.kubernetes.io/auth-url",
+            "nginx.ingress.kubernetes.io/mirror-target",
+            "kubernetes.io/ingress.class",
+        ] {
+            let mut annotated = full_ingress();
+            annotated["metadata"]["annotations"][key] = json!("http://10.0.0.1/");
+            let message = refusal(&annotated);
+            assert!(
+                message.contains(&format!("metadata.annotations[{key:?}]")),
+                "{message}"
+            );
+        }
+        for (key, value) in [
+            ("nginx.ingress.kubernetes.io/proxy-read-timeout", "60;}"),
+            (
+                "nginx.ingress.kubernetes.io/proxy-body-size",
+                "8m\nlocation",
+            ),
+            ("nginx.ingress.kubernetes.io/ssl-redirect", "yes"),
+        ] {
+            let mut annotated = full_ingress();
+            annotated["metadata"]["annotations"][key] = json!(value);
+            assert!(
+                matches!(prepared(&annotated), Err(WitError::InvalidInput(m)) if m.contains(key)),
+                "{key}: {value}"
+            );
+        }
     }
 }

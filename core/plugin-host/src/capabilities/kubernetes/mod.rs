@@ -9,7 +9,7 @@
 //!   comes back (Secrets emptied, rollouts summarized).
 //! - [`claims`]: what PersistentVolumeClaims a deployment makes are named, so none is
 //!   another's, and that none picks its volume.
-//! - [`network`]: how a deployment's pods are reached: Services.
+//! - [`network`]: how a deployment's pods are reached: Services and Ingresses.
 //! - [`ops`]: each function of `cluster` against the API server.
 
 mod claims;
