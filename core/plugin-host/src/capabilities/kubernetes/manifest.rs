@@ -605,8 +605,13 @@ pub(super) fn owned_by(object: &Value, deployment: &str) -> bool {
         == Some(deployment)
 }
 
-/// Empties a Secret's values, so they never reach the guest. `kind` is the kind asked for:
-/// the API server leaves it out of list items.
+/// The annotation in which `kubectl apply` keeps a copy of the whole object it applied: for
+/// a Secret, its values.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Empties a Secret's values, so they never reach the guest: those of `data` and
+/// `stringData`, and the copy `kubectl apply` keeps in [`LAST_APPLIED`]. `kind` is the kind
+/// asked for: the API server leaves it out of list items.
 pub(super) fn redact(kind: &str, object: &mut Value) {
     if kind != "Secret" && object.get("kind").and_then(Value::as_str) != Some("Secret") {
         return;
@@ -617,6 +622,13 @@ pub(super) fn redact(kind: &str, object: &mut Value) {
                 *value = Value::String(String::new());
             }
         }
+    }
+    if let Some(copy) = object
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+        .and_then(|annotations| annotations.get_mut(LAST_APPLIED))
+    {
+        *copy = Value::String(String::new());
     }
 }
 
@@ -987,6 +999,33 @@ mod tests {
         let mut listed = json!({"metadata": {"name": "s"}, "data": {"A": "c2VjcmV0"}});
         redact("Secret", &mut listed);
         assert_eq!(listed["data"]["A"], "");
+    }
+
+    #[test]
+    fn a_secrets_last_applied_configuration_comes_back_empty() {
+        let applied_by_kubectl = |kind: Option<&str>| {
+            let mut object = json!({"metadata": {"name": "s", "annotations": {
+                    LAST_APPLIED: r#"{"apiVersion":"v1","kind":"Secret","stringData":{"PASSWORD":"hunter2"}}"#,
+                    "team": "shop"}},
+                "data": {"PASSWORD": "aHVudGVyMg=="}});
+            if let Some(kind) = kind {
+                object["kind"] = json!(kind);
+            }
+            object
+        };
+        // As get answers it (with its kind) and as list does (without).
+        for (asked, mut secret) in [
+            ("Secret", applied_by_kubectl(Some("Secret"))),
+            ("Secret", applied_by_kubectl(None)),
+        ] {
+            redact(asked, &mut secret);
+            assert_eq!(secret["metadata"]["annotations"][LAST_APPLIED], "");
+            assert_eq!(secret["metadata"]["annotations"]["team"], "shop");
+            assert!(!secret.to_string().contains("hunter2"));
+        }
+        let mut config = applied_by_kubectl(Some("ConfigMap"));
+        redact("ConfigMap", &mut config);
+        assert_ne!(config["metadata"]["annotations"][LAST_APPLIED], "");
     }
 
     #[test]
