@@ -9,10 +9,12 @@
 //!   comes back (Secrets emptied, rollouts summarized).
 //! - [`claims`]: what PersistentVolumeClaims a deployment makes are named, so none is
 //!   another's, and that none picks its volume.
+//! - [`kubeconfig`]: which kubeconfigs `connect` trusts.
 //! - [`network`]: how a deployment's pods are reached: Services and Ingresses.
 //! - [`ops`]: each function of `cluster` against the API server.
 
 mod claims;
+mod kubeconfig;
 mod manifest;
 mod network;
 mod ops;
@@ -173,12 +175,17 @@ impl KubernetesScope {
 }
 
 /// A client of the cluster a kubeconfig (YAML text) describes, with its current context.
+/// Every cluster and user in it must hold its credentials inline: one that runs a command
+/// (`exec`, `auth-provider`), reads a file (`certificate-authority`, `client-certificate`,
+/// `client-key`, `tokenFile`, any `*-file` key) or names a `proxy-url` is refused.
 ///
 /// # Errors
-/// [`PluginError::Host`] when the kubeconfig is invalid or names no usable context.
+/// [`PluginError::Host`] when the kubeconfig is invalid, has such a field (the message names
+/// it and its entry) or names no usable context.
 pub async fn connect(kubeconfig: &str) -> Result<kube::Client, PluginError> {
     let host = |e: &dyn std::fmt::Display| PluginError::Host(format!("the kubeconfig: {e}"));
     let parsed = kube::config::Kubeconfig::from_yaml(kubeconfig).map_err(|e| host(&e))?;
+    kubeconfig::check(&parsed).map_err(|e| host(&e))?;
     let config =
         kube::Config::from_custom_kubeconfig(parsed, &kube::config::KubeConfigOptions::default())
             .await
