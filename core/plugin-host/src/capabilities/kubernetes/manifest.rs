@@ -1,8 +1,9 @@
 //! The objects a guest hands to `komander:kubernetes`, checked before they reach the API
 //! server: one namespaced object of a granted kind into a granted namespace, no pod template
-//! that asks for host access, and Komander's labels on the object and its pod templates.
-//! Also what the host does to objects on the way back: Secrets' values emptied, rollouts
-//! summarized.
+//! that asks for host access, selectors that pick the deployment's pods only, and Komander's
+//! labels on the object and its pod templates; Services and Ingresses are checked by
+//! [`super::network`], claims by [`super::claims`]. Also what the host does to objects on the
+//! way back: Secrets' values emptied, rollouts summarized.
 
 use serde_json::{Map, Value};
 
@@ -175,13 +176,14 @@ pub(super) fn prepare(
             "a service-account-token Secret would hand out a service account's credentials",
         ));
     }
-    let mut references = match target.kind.as_str() {
-        "Service" => network::check_service(grant, &object).map(|()| Vec::new())?,
-        "Ingress" => network::check_ingress(&target, &object)?,
-        "PersistentVolumeClaim" => claims::check_claim(owner, &object).map(|()| Vec::new())?,
-        "StatefulSet" => claims::check_claim_templates(owner, &mut object).map(|()| Vec::new())?,
-        _ => Vec::new(),
-    };
+    let mut references = Vec::new();
+    match target.kind.as_str() {
+        "Service" => network::check_service(grant, &object)?,
+        "Ingress" => references = network::check_ingress(&target, &object)?,
+        "PersistentVolumeClaim" => claims::check_claim(owner, &object)?,
+        "StatefulSet" => claims::check_claim_templates(owner, &mut object)?,
+        _ => {}
+    }
     match object.pointer("/metadata/namespace") {
         None | Some(Value::Null) => {}
         Some(Value::String(ns)) if ns == namespace => {}

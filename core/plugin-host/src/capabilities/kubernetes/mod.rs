@@ -118,7 +118,7 @@ pub struct KubernetesScope {
 
 /// The deployment a call acts for, as the checks see it: its id and the labels the host puts
 /// on everything it writes.
-pub(super) struct Owner {
+struct Owner {
     /// The deployment's id: the value of [`DEPLOYMENT_LABEL`].
     pub deployment: String,
     /// The project's, environment's and deployment's ids under their labels.
