@@ -1233,6 +1233,7 @@ mod tests {
             );
         }
         assert!(prepared(&service(json!({"type": "ClusterIP", "ports": ports}))).is_ok());
+        assert!(prepared(&service(json!({"ports": ports, "externalIPs": []}))).is_ok());
         assert!(prepared(&service(json!({"clusterIP": "None", "ports": ports}))).is_ok());
         assert!(
             matches!(prepared(&service(json!({"type": "Tunnel"}))), Err(WitError::InvalidInput(m)) if m.contains("spec.type"))

@@ -100,7 +100,7 @@ impl AnnotationValue {
 pub(super) fn check_service(grant: &KubernetesGrant, service: &Value) -> Result<(), WitError> {
     if service
         .pointer("/spec/externalIPs")
-        .is_some_and(|ips| !ips.is_null())
+        .is_some_and(|ips| !ips.is_null() && ips.as_array().is_none_or(|ips| !ips.is_empty()))
     {
         return Err(denied(
             "spec.externalIPs: a Service may not claim external addresses",
