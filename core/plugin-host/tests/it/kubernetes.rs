@@ -52,6 +52,7 @@ fn grant(namespace: &str) -> KubernetesGrant {
         kinds: ["Deployment", "ConfigMap", "Secret"]
             .map(String::from)
             .into(),
+        ..KubernetesGrant::default()
     }
 }
 

@@ -1,12 +1,13 @@
 //! The objects a guest hands to `komander:kubernetes`, checked before they reach the API
 //! server: one namespaced object of a granted kind into a granted namespace, no pod template
-//! that asks for host access, and Komander's labels on the object and its pod templates.
-//! Also what the host does to objects on the way back: Secrets' values emptied, rollouts
-//! summarized.
+//! that asks for host access, selectors that pick the deployment's pods only, and Komander's
+//! labels on the object and its pod templates; Services and Ingresses are checked by
+//! [`super::network`], claims by [`super::claims`]. Also what the host does to objects on the
+//! way back: Secrets' values emptied, rollouts summarized.
 
 use serde_json::{Map, Value};
 
-use super::{DEPLOYMENT_LABEL, KubernetesGrant, LABEL_PREFIX};
+use super::{DEPLOYMENT_LABEL, KubernetesGrant, LABEL_PREFIX, Owner, claims, network};
 use crate::bindings::{kubernetes_cluster::Rollout, types::Error as WitError};
 
 /// The largest manifest accepted, in bytes of JSON.
@@ -20,12 +21,34 @@ pub(super) struct Target {
     pub name: String,
 }
 
-/// A namespaced object a pod refers to (a Secret, ConfigMap or PersistentVolumeClaim): the
-/// host checks before applying that each belongs to the deployment.
+/// A namespaced object a manifest refers to by name (a pod's Secret, ConfigMap or
+/// PersistentVolumeClaim, an Ingress's Service or TLS Secret): the host checks before applying
+/// that each exists and belongs to the deployment.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Reference {
-    pub kind: &'static str,
+    pub kind: ReferenceKind,
     pub name: String,
+}
+
+/// The kinds a manifest may refer to by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum ReferenceKind {
+    ConfigMap,
+    PersistentVolumeClaim,
+    Secret,
+    Service,
+}
+
+impl ReferenceKind {
+    /// The kind as Kubernetes spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferenceKind::ConfigMap => "ConfigMap",
+            ReferenceKind::PersistentVolumeClaim => "PersistentVolumeClaim",
+            ReferenceKind::Secret => "Secret",
+            ReferenceKind::Service => "Service",
+        }
+    }
 }
 
 /// Kinds whose objects act on the whole namespace or on credentials, refused whatever the
@@ -53,6 +76,9 @@ const VOLUME_TYPES: &[&str] = &[
     "ephemeral",
 ];
 
+/// The prefix of the legacy annotations that set a container's AppArmor profile.
+const APPARMOR_ANNOTATION: &str = "container.apparmor.security.beta.kubernetes.io/";
+
 /// The SELinux types a container may ask for (Pod Security's baseline).
 const SELINUX_TYPES: &[&str] = &[
     "container_t",
@@ -61,11 +87,13 @@ const SELINUX_TYPES: &[&str] = &[
     "container_engine_t",
 ];
 
-fn invalid(message: impl Into<String>) -> WitError {
+/// A malformed manifest.
+pub(super) fn invalid(message: impl Into<String>) -> WitError {
     WitError::InvalidInput(message.into())
 }
 
-fn denied(message: impl Into<String>) -> WitError {
+/// A manifest the policy refuses.
+pub(super) fn denied(message: impl Into<String>) -> WitError {
     WitError::Denied(message.into())
 }
 
@@ -101,7 +129,7 @@ pub(super) fn check_kind(grant: &KubernetesGrant, kind: &str) -> Result<(), WitE
 /// Parses, checks and labels a manifest for `namespace`.
 pub(super) fn prepare(
     grant: &KubernetesGrant,
-    labels: &Map<String, Value>,
+    owner: &Owner,
     namespace: &str,
     text: &str,
 ) -> Result<(Target, Value, Vec<Reference>), WitError> {
@@ -148,6 +176,14 @@ pub(super) fn prepare(
             "a service-account-token Secret would hand out a service account's credentials",
         ));
     }
+    let mut references = Vec::new();
+    match target.kind.as_str() {
+        "Service" => network::check_service(grant, &object)?,
+        "Ingress" => references = network::check_ingress(&target, &object)?,
+        "PersistentVolumeClaim" => claims::check_claim(owner, &object)?,
+        "StatefulSet" => claims::check_claim_templates(owner, &mut object)?,
+        _ => {}
+    }
     match object.pointer("/metadata/namespace") {
         None | Some(Value::Null) => {}
         Some(Value::String(ns)) if ns == namespace => {}
@@ -158,54 +194,118 @@ pub(super) fn prepare(
         }
     }
     let template = pod_template(&target.kind);
-    let mut references = Vec::new();
     if let Some(path) = template {
         let spec_path = format!("{path}/spec");
-        let at = format!("{}.spec", path.replace('/', "."));
+        let at = |field: &str| match path.trim_start_matches('/').replace('/', ".") {
+            holder if holder.is_empty() => field.to_owned(),
+            holder => format!("{holder}.{field}"),
+        };
+        check_pod_annotations(
+            &at("metadata"),
+            object.pointer(&format!("{path}/metadata/annotations")),
+        )?;
+        let at = at("spec");
         if let Some(pod) = object.pointer_mut(&spec_path) {
             check_pod(&at, pod)?;
-            references = pod_references(pod);
+            claims::check_ephemeral_volumes(owner, &at, pod, &target.kind, &target.name)?;
+            references.extend(pod_references(pod));
             // The pod runs without an API token: its service account's is not the deployment's.
             pod["automountServiceAccountToken"] = Value::Bool(false);
         }
     }
-    add_labels(&mut object, "", labels)?;
+    add_labels(&mut object, "", &owner.labels)?;
     if let Some(path) = template.filter(|path| !path.is_empty())
         && object.pointer(path).is_some()
     {
-        add_labels(&mut object, path, labels)?;
+        add_labels(&mut object, path, &owner.labels)?;
     }
-    // Selectors pick this deployment's pods only.
-    let selector = match target.kind.as_str() {
-        "Service" => Some("/spec/selector"),
-        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
-            Some("/spec/selector/matchLabels")
-        }
-        _ => None,
-    };
-    if let Some(path) = selector
-        && let Some(selector) = object.pointer_mut(path).and_then(Value::as_object_mut)
-    {
-        if let Some(key) = selector.keys().find(|k| k.starts_with(LABEL_PREFIX)) {
-            return Err(invalid(format!(
-                "selector label {key:?}: keys starting with {LABEL_PREFIX:?} are reserved for \
-                 Komander"
-            )));
-        }
-        if let Some(deployment) = labels.get(DEPLOYMENT_LABEL) {
-            selector.insert(DEPLOYMENT_LABEL.to_owned(), deployment.clone());
-        }
-    }
+    scope_selector(&mut object, &target.kind, owner)?;
     object["metadata"]["namespace"] = Value::String(namespace.to_owned());
     references.sort();
     references.dedup();
     Ok((target, object, references))
 }
 
+/// Where a kind keeps the selector of the pods it acts on, and in which form.
+enum Selector {
+    /// A map of labels: a Service's or a ReplicationController's `spec.selector`.
+    Labels(&'static str),
+    /// A label selector, with `matchLabels` and `matchExpressions`.
+    LabelSelector(&'static str),
+}
+
+/// The pod selector of a kind, as the JSON pointer of where it sits.
+fn selector(kind: &str) -> Option<Selector> {
+    match kind {
+        "Service" | "ReplicationController" => Some(Selector::Labels("/spec/selector")),
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" => {
+            Some(Selector::LabelSelector("/spec/selector"))
+        }
+        "CronJob" => Some(Selector::LabelSelector("/spec/jobTemplate/spec/selector")),
+        _ => None,
+    }
+}
+
+/// Makes an object's pod selector pick this deployment's pods only: the deployment's label
+/// joins the selector's labels (a label selector's `matchLabels`, added when it has only
+/// `matchExpressions`). A selector key under `komander.dev/` is refused, in `matchLabels` and
+/// `matchExpressions` alike. A selector left out stays out: Kubernetes then derives it from the
+/// pod template (which carries the label), and a Service without one selects no pod.
+fn scope_selector(object: &mut Value, kind: &str, owner: &Owner) -> Result<(), WitError> {
+    let Some(selector) = selector(kind) else {
+        return Ok(());
+    };
+    let (path, expressions) = match selector {
+        Selector::Labels(path) => (path, false),
+        Selector::LabelSelector(path) => (path, true),
+    };
+    let at = path.trim_start_matches('/').replace('/', ".");
+    let reserved = |key: &str, field: &str| {
+        invalid(format!(
+            "{field} key {key:?}: keys starting with {LABEL_PREFIX:?} are reserved for Komander"
+        ))
+    };
+    let Some(found) = object.pointer_mut(path).filter(|s| !s.is_null()) else {
+        return Ok(());
+    };
+    let Some(found) = found.as_object_mut() else {
+        return Err(invalid(format!("{at} is not an object")));
+    };
+    let (field, matched) = if expressions {
+        for (i, expression) in array_of(found.get("matchExpressions")).iter().enumerate() {
+            if let Some(key) = expression.get("key").and_then(Value::as_str)
+                && key.starts_with(LABEL_PREFIX)
+            {
+                return Err(reserved(key, &format!("{at}.matchExpressions[{i}]")));
+            }
+        }
+        let field = format!("{at}.matchLabels");
+        let slot = found.entry("matchLabels").or_insert(Value::Null);
+        if slot.is_null() {
+            *slot = Value::Object(Map::new());
+        }
+        let Some(matched) = slot.as_object_mut() else {
+            return Err(invalid(format!("{field} is not an object")));
+        };
+        (field, matched)
+    } else {
+        (at, found)
+    };
+    if let Some(key) = matched.keys().find(|k| k.starts_with(LABEL_PREFIX)) {
+        return Err(reserved(key, &field));
+    }
+    matched.insert(
+        DEPLOYMENT_LABEL.to_owned(),
+        Value::String(owner.deployment.clone()),
+    );
+    Ok(())
+}
+
 /// The Secrets, ConfigMaps and PersistentVolumeClaims a pod spec refers to.
 fn pod_references(pod: &Value) -> Vec<Reference> {
+    use ReferenceKind::{ConfigMap, PersistentVolumeClaim, Secret};
     let mut found = Vec::new();
-    let mut add = |kind: &'static str, name: Option<&Value>| {
+    let mut add = |kind: ReferenceKind, name: Option<&Value>| {
         if let Some(name) = name.and_then(Value::as_str) {
             found.push(Reference {
                 kind,
@@ -214,10 +314,10 @@ fn pod_references(pod: &Value) -> Vec<Reference> {
         }
     };
     for volume in array(pod, "volumes") {
-        add("Secret", volume.pointer("/secret/secretName"));
-        add("ConfigMap", volume.pointer("/configMap/name"));
+        add(Secret, volume.pointer("/secret/secretName"));
+        add(ConfigMap, volume.pointer("/configMap/name"));
         add(
-            "PersistentVolumeClaim",
+            PersistentVolumeClaim,
             volume.pointer("/persistentVolumeClaim/claimName"),
         );
         for source in volume
@@ -226,22 +326,22 @@ fn pod_references(pod: &Value) -> Vec<Reference> {
             .into_iter()
             .flatten()
         {
-            add("Secret", source.pointer("/secret/name"));
-            add("ConfigMap", source.pointer("/configMap/name"));
+            add(Secret, source.pointer("/secret/name"));
+            add(ConfigMap, source.pointer("/configMap/name"));
         }
     }
     for pull in array(pod, "imagePullSecrets") {
-        add("Secret", pull.get("name"));
+        add(Secret, pull.get("name"));
     }
     for list in ["initContainers", "containers", "ephemeralContainers"] {
         for container in array(pod, list) {
             for var in array(container, "env") {
-                add("Secret", var.pointer("/valueFrom/secretKeyRef/name"));
-                add("ConfigMap", var.pointer("/valueFrom/configMapKeyRef/name"));
+                add(Secret, var.pointer("/valueFrom/secretKeyRef/name"));
+                add(ConfigMap, var.pointer("/valueFrom/configMapKeyRef/name"));
             }
             for from in array(container, "envFrom") {
-                add("Secret", from.pointer("/secretRef/name"));
-                add("ConfigMap", from.pointer("/configMapRef/name"));
+                add(Secret, from.pointer("/secretRef/name"));
+                add(ConfigMap, from.pointer("/configMapRef/name"));
             }
         }
     }
@@ -267,13 +367,24 @@ fn pod_template(kind: &str) -> Option<&'static str> {
 
 /// Refuses a pod spec that asks for host access.
 fn check_pod(at: &str, pod: &Value) -> Result<(), WitError> {
-    let at = at.trim_start_matches('.');
     for flag in ["hostNetwork", "hostPID", "hostIPC"] {
         if pod.get(flag) == Some(&Value::Bool(true)) {
             return Err(denied(format!(
                 "{at}.{flag}: sharing the node's namespaces is not allowed"
             )));
         }
+    }
+    if pod.get("runtimeClassName").is_some_and(|n| !n.is_null()) {
+        return Err(denied(format!(
+            "{at}.runtimeClassName: choosing the container runtime (and so the isolation) is not \
+             allowed"
+        )));
+    }
+    if pod.get("priorityClassName").is_some_and(|n| !n.is_null()) {
+        return Err(denied(format!(
+            "{at}.priorityClassName: a priority class would let the pod preempt other \
+             deployments' pods"
+        )));
     }
     if pod
         .pointer("/securityContext/sysctls")
@@ -289,6 +400,20 @@ fn check_pod(at: &str, pod: &Value) -> Result<(), WitError> {
             return Err(denied(format!(
                 "{at}.volumes[{i}].hostPath: mounting a node's directory is not allowed"
             )));
+        }
+        for (j, source) in array_of(volume.pointer("/projected/sources"))
+            .iter()
+            .enumerate()
+        {
+            if source
+                .get("serviceAccountToken")
+                .is_some_and(|t| !t.is_null())
+            {
+                return Err(denied(format!(
+                    "{at}.volumes[{i}].projected.sources[{j}].serviceAccountToken: pods get no \
+                     service account token"
+                )));
+            }
         }
         if let Some(kind) = volume.as_object().and_then(|v| {
             v.keys()
@@ -373,6 +498,27 @@ fn check_pod(at: &str, pod: &Value) -> Result<(), WitError> {
     Ok(())
 }
 
+/// Refuses the legacy AppArmor annotation `container.apparmor.security.beta.kubernetes.io/<c>:
+/// unconfined` in a pod's metadata (at `at`): the kubelet still reads it, and it runs the
+/// container without AppArmor like an `Unconfined` `appArmorProfile`.
+fn check_pod_annotations(at: &str, annotations: Option<&Value>) -> Result<(), WitError> {
+    let Some(annotations) = annotations.and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for (key, value) in annotations {
+        if key.starts_with(APPARMOR_ANNOTATION)
+            && value
+                .as_str()
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("unconfined"))
+        {
+            return Err(denied(format!(
+                "{at}.annotations[{key:?}]: unconfined AppArmor is not allowed"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses what a pod's or container's security context may do to leave its confinement:
 /// an SELinux type outside the container ones, unconfined seccomp or AppArmor, a Windows host
 /// process.
@@ -408,16 +554,23 @@ fn check_security_context(at: &str, context: Option<&Value>) -> Result<(), WitEr
     Ok(())
 }
 
+/// The array at `key` of `value`; empty when there is none.
 fn array<'a>(value: &'a Value, key: &str) -> &'a [Value] {
-    value
-        .get(key)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
+    array_of(value.get(key))
+}
+
+/// The elements of `value` if it is an array; empty otherwise.
+pub(super) fn array_of(value: Option<&Value>) -> &[Value] {
+    value.and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
 /// Sets Komander's labels in the `metadata` of the object at the JSON pointer `path`,
 /// refusing a guest's label under `komander.dev/` that disagrees.
-fn add_labels(object: &mut Value, path: &str, labels: &Map<String, Value>) -> Result<(), WitError> {
+pub(super) fn add_labels(
+    object: &mut Value,
+    path: &str,
+    labels: &Map<String, Value>,
+) -> Result<(), WitError> {
     let Some(holder) = object.pointer_mut(path).and_then(Value::as_object_mut) else {
         return Err(invalid(format!("{path} is not an object")));
     };
@@ -454,8 +607,13 @@ pub(super) fn owned_by(object: &Value, deployment: &str) -> bool {
         == Some(deployment)
 }
 
-/// Empties a Secret's values, so they never reach the guest. `kind` is the kind asked for:
-/// the API server leaves it out of list items.
+/// The annotation in which `kubectl apply` keeps a copy of the whole object it applied: for
+/// a Secret, its values.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Empties a Secret's values, so they never reach the guest: those of `data` and
+/// `stringData`, and the copy `kubectl apply` keeps in [`LAST_APPLIED`]. `kind` is the kind
+/// asked for: the API server leaves it out of list items.
 pub(super) fn redact(kind: &str, object: &mut Value) {
     if kind != "Secret" && object.get("kind").and_then(Value::as_str) != Some("Secret") {
         return;
@@ -466,6 +624,13 @@ pub(super) fn redact(kind: &str, object: &mut Value) {
                 *value = Value::String(String::new());
             }
         }
+    }
+    if let Some(copy) = object
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+        .and_then(|annotations| annotations.get_mut(LAST_APPLIED))
+    {
+        *copy = Value::String(String::new());
     }
 }
 
@@ -546,7 +711,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::capabilities::kubernetes::{ENVIRONMENT_LABEL, PROJECT_LABEL};
+    use crate::capabilities::{DeploymentIds, kubernetes::ServiceType};
 
     fn grant() -> KubernetesGrant {
         KubernetesGrant {
@@ -559,21 +724,25 @@ mod tests {
                 "Pod",
                 "Secret",
                 "ConfigMap",
+                "Job",
+                "DaemonSet",
+                "ReplicaSet",
+                "ReplicationController",
+                "PersistentVolumeClaim",
+                "Ingress",
             ]
             .map(String::from)
             .into(),
+            ..KubernetesGrant::default()
         }
     }
 
-    fn labels() -> Map<String, Value> {
-        [
-            (PROJECT_LABEL, "p-1"),
-            (ENVIRONMENT_LABEL, "e-1"),
-            (DEPLOYMENT_LABEL, "d-1"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
-        .collect()
+    fn owner() -> Owner {
+        Owner::new(DeploymentIds {
+            project: "p-1".into(),
+            environment: "e-1".into(),
+            deployment: "d-1".into(),
+        })
     }
 
     fn deployment(pod: Value) -> Value {
@@ -595,7 +764,7 @@ mod tests {
     }
 
     fn prepared(object: &Value) -> Result<(Target, Value), WitError> {
-        prepare(&grant(), &labels(), "shop-dev", &object.to_string()).map(|(t, o, _)| (t, o))
+        prepare(&grant(), &owner(), "shop-dev", &object.to_string()).map(|(t, o, _)| (t, o))
     }
 
     fn refusal(object: &Value) -> String {
@@ -639,24 +808,65 @@ mod tests {
             ),
         ];
         for (pod, says) in cases {
-            let message = refusal(&deployment(pod.clone()));
-            assert!(message.contains(says), "{message} should say {says}");
-            // The same pod in a CronJob's template and as a bare Pod.
-            let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob",
-                "metadata": {"name": "nightly"},
-                "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": pod}}}}});
-            assert!(refusal(&cron).contains("jobTemplate"), "{pod}");
-            let bare =
-                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": pod});
-            refusal(&bare);
+            denied_in_every_workload(&pod, says);
         }
+    }
+
+    /// Asserts that `pod` is denied, saying `says`, in a Deployment, in a CronJob's template
+    /// and as a bare Pod.
+    fn denied_in_every_workload(pod: &Value, says: &str) {
+        let message = refusal(&deployment(pod.clone()));
+        assert!(message.contains(says), "{message} should say {says}");
+        let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "nightly"},
+            "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": pod}}}}});
+        let message = refusal(&cron);
+        assert!(
+            message.contains("jobTemplate") && message.contains(says),
+            "{message}"
+        );
+        let bare =
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": pod});
+        refusal(&bare);
+    }
+
+    #[test]
+    fn pods_get_no_token_runtime_class_priority_or_unconfined_apparmor() {
+        let token = json!({"containers": [], "volumes": [{"name": "t", "projected": {"sources": [
+            {"configMap": {"name": "settings"}},
+            {"serviceAccountToken": {"path": "token", "audience": "vault"}}]}}]});
+        denied_in_every_workload(
+            &token,
+            "volumes[0].projected.sources[1].serviceAccountToken",
+        );
+        for field in ["runtimeClassName", "priorityClassName"] {
+            let mut pod = web_pod();
+            pod[field] = json!("privileged-or-critical");
+            denied_in_every_workload(&pod, field);
+        }
+        let annotation = "container.apparmor.security.beta.kubernetes.io/web";
+        let mut unconfined = deployment(web_pod());
+        unconfined["spec"]["template"]["metadata"]["annotations"] =
+            json!({annotation: "unconfined"});
+        let message = refusal(&unconfined);
+        assert!(
+            message.contains("spec.template.metadata.annotations") && message.contains(annotation),
+            "{message}"
+        );
+        let bare = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p",
+            "annotations": {annotation: "unconfined"}}, "spec": web_pod()});
+        assert!(refusal(&bare).contains(annotation));
+        let mut confined = deployment(web_pod());
+        confined["spec"]["template"]["metadata"]["annotations"] =
+            json!({annotation: "runtime/default"});
+        assert!(prepared(&confined).is_ok());
     }
 
     #[test]
     fn namespaces_kinds_and_shapes_outside_the_grant_are_refused() {
         let ok = deployment(web_pod());
         assert!(matches!(
-            prepare(&grant(), &labels(), "kube-system", &ok.to_string()),
+            prepare(&grant(), &owner(), "kube-system", &ok.to_string()),
             Err(WitError::Denied(m)) if m.contains("kube-system")
         ));
         let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
@@ -681,11 +891,11 @@ mod tests {
         );
         let huge = "x".repeat(MANIFEST_BYTES + 1);
         assert!(matches!(
-            prepare(&grant(), &labels(), "shop-dev", &huge),
+            prepare(&grant(), &owner(), "shop-dev", &huge),
             Err(WitError::InvalidInput(_))
         ));
         assert!(matches!(
-            prepare(&grant(), &labels(), "shop-dev", "not json"),
+            prepare(&grant(), &owner(), "shop-dev", "not json"),
             Err(WitError::InvalidInput(_))
         ));
     }
@@ -735,8 +945,28 @@ mod tests {
             "spec": {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": 8080}]}});
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
             "type": "Opaque", "data": {"KEY": "dmFsdWU="}});
+        let mut by_expressions = deployment(web_pod());
+        by_expressions["spec"]["selector"] =
+            json!({"matchExpressions": [{"key": "app", "operator": "Exists"}]});
+        let mut ephemeral = deployment(
+            json!({"containers": [{"name": "web", "image": "nginx:1.27"}],
+            "volumes": [{"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": claim_spec()}}}]}),
+        );
+        ephemeral["metadata"]["name"] = json!("d-1-api");
+        let claimed = stateful_set(
+            "db",
+            json!({"metadata": {"name": "d-1-data"}, "spec": claim_spec()}),
+        );
         for (object, schema) in [
+            (full_ingress(), "ingress-networking-v1.json"),
             (deployment(web_pod()), "deployment-apps-v1.json"),
+            (by_expressions, "deployment-apps-v1.json"),
+            (ephemeral, "deployment-apps-v1.json"),
+            (claimed, "statefulset-apps-v1.json"),
+            (
+                claim("d-1-data", claim_spec()),
+                "persistentvolumeclaim-v1.json",
+            ),
             (cron, "cronjob-batch-v1.json"),
             (service, "service-v1.json"),
             (secret, "secret-v1.json"),
@@ -771,6 +1001,33 @@ mod tests {
         let mut listed = json!({"metadata": {"name": "s"}, "data": {"A": "c2VjcmV0"}});
         redact("Secret", &mut listed);
         assert_eq!(listed["data"]["A"], "");
+    }
+
+    #[test]
+    fn a_secrets_last_applied_configuration_comes_back_empty() {
+        let applied_by_kubectl = |kind: Option<&str>| {
+            let mut object = json!({"metadata": {"name": "s", "annotations": {
+                    LAST_APPLIED: r#"{"apiVersion":"v1","kind":"Secret","stringData":{"PASSWORD":"hunter2"}}"#,
+                    "team": "shop"}},
+                "data": {"PASSWORD": "aHVudGVyMg=="}});
+            if let Some(kind) = kind {
+                object["kind"] = json!(kind);
+            }
+            object
+        };
+        // As get answers it (with its kind) and as list does (without).
+        for (asked, mut secret) in [
+            ("Secret", applied_by_kubectl(Some("Secret"))),
+            ("Secret", applied_by_kubectl(None)),
+        ] {
+            redact(asked, &mut secret);
+            assert_eq!(secret["metadata"]["annotations"][LAST_APPLIED], "");
+            assert_eq!(secret["metadata"]["annotations"]["team"], "shop");
+            assert!(!secret.to_string().contains("hunter2"));
+        }
+        let mut config = applied_by_kubectl(Some("ConfigMap"));
+        redact("ConfigMap", &mut config);
+        assert_ne!(config["metadata"]["annotations"][LAST_APPLIED], "");
     }
 
     #[test]
@@ -885,14 +1142,14 @@ mod tests {
         for kind in ["RoleBinding", "NetworkPolicy"] {
             let object = json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": "x"}});
             assert!(
-                matches!(prepare(&wide, &labels(), "shop-dev", &object.to_string()), Err(WitError::Denied(m)) if m.contains("whole namespace")),
+                matches!(prepare(&wide, &owner(), "shop-dev", &object.to_string()), Err(WitError::Denied(m)) if m.contains("whole namespace")),
                 "{kind} is refused even when granted"
             );
         }
         let template = json!({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"},
             "template": {"spec": {"hostNetwork": true, "containers": []}}});
         assert!(matches!(
-            prepare(&wide, &labels(), "shop-dev", &template.to_string()),
+            prepare(&wide, &owner(), "shop-dev", &template.to_string()),
             Err(WitError::Denied(_))
         ));
         let token = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "t"},
@@ -908,10 +1165,10 @@ mod tests {
                 "env": [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}],
                 "envFrom": [{"configMapRef": {"name": "env"}}]}]}));
         let (_, applied, references) =
-            prepare(&grant(), &labels(), "shop-dev", &uses.to_string()).unwrap();
+            prepare(&grant(), &owner(), "shop-dev", &uses.to_string()).unwrap();
         let named: Vec<(&str, &str)> = references
             .iter()
-            .map(|r| (r.kind, r.name.as_str()))
+            .map(|r| (r.kind.as_str(), r.name.as_str()))
             .collect();
         assert_eq!(
             named,
@@ -944,5 +1201,295 @@ mod tests {
         assert!(
             matches!(prepared(&poaching), Err(WitError::InvalidInput(m)) if m.contains("reserved"))
         );
+    }
+
+    fn service(spec: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"}, "spec": spec})
+    }
+
+    #[test]
+    fn services_stay_on_the_cluster_network_unless_the_grant_opens_their_type() {
+        let ports = json!([{"port": 80, "targetPort": 8080}]);
+        let external = service(json!({"ports": ports, "externalIPs": ["203.0.113.7"]}));
+        assert!(refusal(&external).contains("spec.externalIPs"));
+        let mut open = grant();
+        open.service_types.extend(ServiceType::ALL);
+        assert!(
+            matches!(prepare(&open, &owner(), "shop-dev", &external.to_string()), Err(WitError::Denied(m)) if m.contains("spec.externalIPs")),
+            "whatever the grant"
+        );
+        for kind in ServiceType::ALL {
+            let typed = service(json!({"type": kind.as_str(), "ports": ports}));
+            let message = refusal(&typed);
+            assert!(
+                message.contains("spec.type") && message.contains(kind.as_str()),
+                "{message}"
+            );
+            let mut allowed = grant();
+            allowed.service_types.insert(kind);
+            assert!(
+                prepare(&allowed, &owner(), "shop-dev", &typed.to_string()).is_ok(),
+                "{kind:?} once granted"
+            );
+        }
+        assert!(prepared(&service(json!({"type": "ClusterIP", "ports": ports}))).is_ok());
+        assert!(prepared(&service(json!({"ports": ports, "externalIPs": []}))).is_ok());
+        assert!(prepared(&service(json!({"clusterIP": "None", "ports": ports}))).is_ok());
+        assert!(
+            matches!(prepared(&service(json!({"type": "Tunnel"}))), Err(WitError::InvalidInput(m)) if m.contains("spec.type"))
+        );
+    }
+
+    #[test]
+    fn selectors_of_only_match_expressions_pick_this_deployments_pods_only() {
+        let expressions = json!({"matchExpressions": [
+            {"key": "app", "operator": "In", "values": ["api"]}]});
+        let template = json!({"metadata": {"labels": {"app": "api"}}, "spec": web_pod()});
+        for (kind, api_version) in [
+            ("Deployment", "apps/v1"),
+            ("StatefulSet", "apps/v1"),
+            ("DaemonSet", "apps/v1"),
+            ("ReplicaSet", "apps/v1"),
+            ("Job", "batch/v1"),
+        ] {
+            let object = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "api"},
+                "spec": {"selector": expressions, "template": template}});
+            let (_, applied) = prepared(&object).unwrap();
+            assert_eq!(
+                applied["spec"]["selector"]["matchLabels"][DEPLOYMENT_LABEL], "d-1",
+                "{kind}"
+            );
+            assert_eq!(
+                applied["spec"]["selector"]["matchExpressions"],
+                expressions["matchExpressions"]
+            );
+        }
+        let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
+            "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"manualSelector": true,
+                "selector": expressions, "template": template}}}});
+        let (_, applied) = prepared(&cron).unwrap();
+        assert_eq!(
+            applied["spec"]["jobTemplate"]["spec"]["selector"]["matchLabels"][DEPLOYMENT_LABEL],
+            "d-1"
+        );
+        let controller = json!({"apiVersion": "v1", "kind": "ReplicationController",
+            "metadata": {"name": "api"}, "spec": {"selector": {"app": "api"}, "template": template}});
+        let (_, applied) = prepared(&controller).unwrap();
+        assert_eq!(applied["spec"]["selector"][DEPLOYMENT_LABEL], "d-1");
+        // A Job without a selector keeps none: Kubernetes makes one for it.
+        let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
+            "spec": {"template": template}});
+        assert!(prepared(&job).unwrap().1["spec"].get("selector").is_none());
+
+        let poaching = deployment(web_pod());
+        let mut poaching = poaching;
+        poaching["spec"]["selector"] = json!({"matchExpressions": [
+            {"key": DEPLOYMENT_LABEL, "operator": "In", "values": ["d-1", "d-2"]}]});
+        assert!(
+            matches!(prepared(&poaching), Err(WitError::InvalidInput(m)) if m.contains("spec.selector.matchExpressions[0]") && m.contains("reserved"))
+        );
+    }
+
+    fn claim(name: &str, spec: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+            "spec": spec})
+    }
+
+    fn claim_spec() -> Value {
+        json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}})
+    }
+
+    /// A StatefulSet `name` whose pods mount the claim template `template`.
+    fn stateful_set(name: &str, template: Value) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name},
+            "spec": {"serviceName": name, "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [
+                    {"name": "db", "image": "postgres:17", "volumeMounts": [
+                        {"name": template["metadata"]["name"], "mountPath": "/data"}]}]}},
+                "volumeClaimTemplates": [template]}})
+    }
+
+    #[test]
+    fn claims_pick_no_volume() {
+        for field in ["dataSource", "dataSourceRef", "volumeName"] {
+            let mut spec = claim_spec();
+            spec[field] = match field {
+                "volumeName" => json!("pv-of-another"),
+                _ => json!({"kind": "PersistentVolumeClaim", "name": "d-2-data"}),
+            };
+            let message = refusal(&claim("d-1-data", spec.clone()));
+            assert!(message.contains(&format!("spec.{field}")), "{message}");
+            let template = json!({"metadata": {"name": "d-1-data"}, "spec": spec});
+            let message = refusal(&stateful_set("db", template.clone()));
+            assert!(
+                message.contains(&format!("spec.volumeClaimTemplates[0].spec.{field}")),
+                "{message}"
+            );
+            let mut ephemeral = deployment(json!({"containers": [],
+                "volumes": [{"name": "scratch", "ephemeral": {"volumeClaimTemplate": template}}]}));
+            ephemeral["metadata"]["name"] = json!("d-1-api");
+            let message = refusal(&ephemeral);
+            assert!(
+                message.contains(&format!(
+                    "spec.template.spec.volumes[0].ephemeral.volumeClaimTemplate.spec.{field}"
+                )),
+                "{message}"
+            );
+        }
+        assert!(prepared(&claim("d-1-data", claim_spec())).is_ok());
+    }
+
+    #[test]
+    fn claims_are_named_inside_the_deployment_so_none_takes_anothers_name() {
+        // Another deployment's claims start with its id: d-2's StatefulSet "web" with the
+        // template "d-2-data" owns d-2-data-web-0. d-1 can neither take that name for a claim
+        // nor make a StatefulSet whose claims would be named so.
+        let message = refusal(&claim("d-2-data-web-0", claim_spec()));
+        assert!(
+            message.contains("metadata.name") && message.contains("\"d-1-\""),
+            "{message}"
+        );
+        assert!(refusal(&claim("data", claim_spec())).contains("metadata.name"));
+        assert!(refusal(&claim("d-1-", claim_spec())).contains("metadata.name"));
+        let template = |name: &str| json!({"metadata": {"name": name}, "spec": claim_spec()});
+        for name in ["d-2-data", "data", "data-d-1"] {
+            let message = refusal(&stateful_set("web", template(name)));
+            assert!(
+                message.contains("spec.volumeClaimTemplates[0].metadata.name"),
+                "{message}"
+            );
+        }
+        let (_, applied) = prepared(&stateful_set("web", template("d-1-data"))).unwrap();
+        assert_eq!(
+            applied["spec"]["volumeClaimTemplates"][0]["metadata"]["labels"][DEPLOYMENT_LABEL],
+            "d-1",
+            "the claims it makes are labelled as this deployment's"
+        );
+        let mut forged = template("d-1-data");
+        forged["metadata"]["labels"] = json!({DEPLOYMENT_LABEL: "d-2"});
+        assert!(
+            matches!(prepared(&stateful_set("web", forged)), Err(WitError::InvalidInput(m)) if m.contains("reserved"))
+        );
+
+        // Ephemeral volumes make <pod>-<volume>, and pods are named after their workload.
+        let ephemeral = json!({"containers": [], "volumes": [{"name": "scratch",
+            "ephemeral": {"volumeClaimTemplate": {"spec": claim_spec()}}}]});
+        let message = refusal(&deployment(ephemeral.clone()));
+        assert!(
+            message.contains("spec.template.spec.volumes[0].ephemeral")
+                && message.contains("\"api\""),
+            "{message}"
+        );
+        let bare = |name: &str| {
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                "spec": ephemeral})
+        };
+        assert!(refusal(&bare("d-2-web-0")).contains("spec.volumes[0].ephemeral"));
+        let (_, applied) = prepared(&bare("d-1-web")).unwrap();
+        assert_eq!(
+            applied["spec"]["volumes"][0]["ephemeral"]["volumeClaimTemplate"]["metadata"]["labels"]
+                [DEPLOYMENT_LABEL],
+            "d-1"
+        );
+        let mut named = deployment(ephemeral);
+        named["metadata"]["name"] = json!("d-1-api");
+        assert!(prepared(&named).is_ok());
+    }
+
+    fn ingress(spec: Value) -> Value {
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "shop"}, "spec": spec})
+    }
+
+    fn backend(service: &str) -> Value {
+        json!({"service": {"name": service, "port": {"number": 80}}})
+    }
+
+    /// An Ingress with a default backend, two paths, TLS and allowed annotations.
+    fn full_ingress() -> Value {
+        let mut full = ingress(json!({"ingressClassName": "nginx",
+            "defaultBackend": backend("fallback"),
+            "tls": [{"hosts": ["shop.example"], "secretName": "shop-tls"}],
+            "rules": [{"host": "shop.example", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": backend("web")},
+                {"path": "/api", "pathType": "Prefix", "backend": backend("api")}]}}]}));
+        full["metadata"]["annotations"] = json!({
+            "nginx.ingress.kubernetes.io/proxy-body-size": "8m",
+            "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+            "nginx.ingress.kubernetes.io/proxy-read-timeout": "120"});
+        full
+    }
+
+    #[test]
+    fn ingresses_route_only_to_the_deployments_services_and_secrets() {
+        let (_, _, references) =
+            prepare(&grant(), &owner(), "shop-dev", &full_ingress().to_string()).unwrap();
+        let named: Vec<(&str, &str)> = references
+            .iter()
+            .map(|r| (r.kind.as_str(), r.name.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("Secret", "shop-tls"),
+                ("Service", "api"),
+                ("Service", "fallback"),
+                ("Service", "web"),
+            ],
+            "each must be this deployment's before the apply"
+        );
+        let resource = json!({"resource": {"apiGroup": "k8s.example.io", "kind": "StorageBucket",
+            "name": "assets"}});
+        assert!(
+            refusal(&ingress(json!({"defaultBackend": resource})))
+                .contains("spec.defaultBackend.resource")
+        );
+        let in_a_rule = ingress(json!({"rules": [{"http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": backend("web")},
+            {"path": "/files", "pathType": "Prefix", "backend": resource}]}}]}));
+        assert!(refusal(&in_a_rule).contains("spec.rules[0].http.paths[1].backend.resource"));
+        assert!(matches!(
+            prepared(&ingress(json!({"defaultBackend": {}}))),
+            Err(WitError::InvalidInput(m)) if m.contains("spec.defaultBackend.service.name")
+        ));
+        let mut legacy = ingress(json!({"backend": {"serviceName": "web", "servicePort": 80}}));
+        legacy["apiVersion"] = json!("extensions/v1beta1");
+        assert!(
+            matches!(prepared(&legacy), Err(WitError::InvalidInput(m)) if m.contains("networking.k8s.io/v1"))
+        );
+    }
+
+    #[test]
+    fn ingress_annotations_pass_only_from_the_allow_list() {
+        for key in [
+            "nginx.ingress.kubernetes.io/configuration-snippet",
+            "nginx.ingress.kubernetes.io/server-snippet",
+            "nginx.ingress.kubernetes.io/auth-url",
+            "nginx.ingress.kubernetes.io/mirror-target",
+            "kubernetes.io/ingress.class",
+        ] {
+            let mut annotated = full_ingress();
+            annotated["metadata"]["annotations"][key] = json!("http://10.0.0.1/");
+            let message = refusal(&annotated);
+            assert!(
+                message.contains(&format!("metadata.annotations[{key:?}]")),
+                "{message}"
+            );
+        }
+        for (key, value) in [
+            ("nginx.ingress.kubernetes.io/proxy-read-timeout", "60;}"),
+            (
+                "nginx.ingress.kubernetes.io/proxy-body-size",
+                "8m\nlocation",
+            ),
+            ("nginx.ingress.kubernetes.io/ssl-redirect", "yes"),
+        ] {
+            let mut annotated = full_ingress();
+            annotated["metadata"]["annotations"][key] = json!(value);
+            assert!(
+                matches!(prepared(&annotated), Err(WitError::InvalidInput(m)) if m.contains(key)),
+                "{key}: {value}"
+            );
+        }
     }
 }

@@ -7,9 +7,16 @@
 //!
 //! - [`manifest`]: checking and labelling objects before they reach the API server, and what
 //!   comes back (Secrets emptied, rollouts summarized).
+//! - [`claims`]: what PersistentVolumeClaims a deployment makes are named, so none is
+//!   another's, and that none picks its volume.
+//! - [`kubeconfig`]: which kubeconfigs `connect` trusts.
+//! - [`network`]: how a deployment's pods are reached: Services and Ingresses.
 //! - [`ops`]: each function of `cluster` against the API server.
 
+mod claims;
+mod kubeconfig;
 mod manifest;
+mod network;
 mod ops;
 
 use std::{collections::BTreeSet, sync::Arc};
@@ -61,15 +68,84 @@ pub struct KubernetesGrant {
     pub namespaces: BTreeSet<String>,
     /// The kinds it may read and write, such as `Deployment`, `Service`, `Secret`.
     pub kinds: BTreeSet<String>,
+    /// The Service types besides `ClusterIP` its Services may have; none by default, so its
+    /// Services are reachable from inside the cluster only.
+    pub service_types: BTreeSet<ServiceType>,
+}
+
+/// A Service type that reaches past the cluster's own network: a Service of one of these is
+/// refused unless the grant names its type. `ClusterIP`, the default, is always allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServiceType {
+    /// `NodePort`: a port opened on every node of the cluster.
+    NodePort,
+    /// `LoadBalancer`: a load balancer outside the cluster (and a port on every node).
+    LoadBalancer,
+    /// `ExternalName`: a DNS name in the namespace that aliases any host.
+    ExternalName,
+}
+
+impl ServiceType {
+    /// Every type, in the order Kubernetes documents them.
+    pub const ALL: [ServiceType; 3] = [
+        ServiceType::NodePort,
+        ServiceType::LoadBalancer,
+        ServiceType::ExternalName,
+    ];
+
+    /// The type as `spec.type` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::NodePort => "NodePort",
+            ServiceType::LoadBalancer => "LoadBalancer",
+            ServiceType::ExternalName => "ExternalName",
+        }
+    }
+
+    /// The type `spec.type` names, if it is one of these (not for `ClusterIP`).
+    pub fn from_name(name: &str) -> Option<ServiceType> {
+        ServiceType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
 }
 
 /// What one runtime call may do with Kubernetes.
 pub struct KubernetesScope {
     client: kube::Client,
-    deployment: String,
-    labels: Map<String, Value>,
+    owner: Owner,
     grant: KubernetesGrant,
     secrets: SecretValues,
+}
+
+/// The deployment a call acts for, as the checks see it: its id and the labels the host puts
+/// on everything it writes.
+struct Owner {
+    /// The deployment's id: the value of [`DEPLOYMENT_LABEL`].
+    pub deployment: String,
+    /// The project's, environment's and deployment's ids under their labels.
+    pub labels: Map<String, Value>,
+}
+
+impl Owner {
+    /// The owner of what a call for the deployment `ids` writes.
+    pub fn new(ids: DeploymentIds) -> Owner {
+        let labels = [
+            (PROJECT_LABEL, ids.project),
+            (ENVIRONMENT_LABEL, ids.environment),
+            (DEPLOYMENT_LABEL, ids.deployment.clone()),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), Value::String(value)))
+        .collect();
+        Owner {
+            deployment: ids.deployment,
+            labels,
+        }
+    }
+    /// The prefix of the name of every PersistentVolumeClaim this deployment makes: its id and
+    /// a dash. Deployment ids are UUIDs, all of one length, so no prefix starts another.
+    pub fn claim_prefix(&self) -> String {
+        format!("{}-", self.deployment)
+    }
 }
 
 impl KubernetesScope {
@@ -79,18 +155,9 @@ impl KubernetesScope {
         ids: DeploymentIds,
         grant: KubernetesGrant,
     ) -> KubernetesScope {
-        let labels = [
-            (PROJECT_LABEL, ids.project),
-            (ENVIRONMENT_LABEL, ids.environment),
-            (DEPLOYMENT_LABEL, ids.deployment.clone()),
-        ]
-        .into_iter()
-        .map(|(key, value)| (key.to_owned(), Value::String(value)))
-        .collect();
         KubernetesScope {
             client,
-            deployment: ids.deployment,
-            labels,
+            owner: Owner::new(ids),
             grant,
             secrets: SecretValues::default(),
         }
@@ -108,12 +175,17 @@ impl KubernetesScope {
 }
 
 /// A client of the cluster a kubeconfig (YAML text) describes, with its current context.
+/// Every cluster and user in it must hold its credentials inline: one that runs a command
+/// (`exec`, `auth-provider`), reads a file (`certificate-authority`, `client-certificate`,
+/// `client-key`, `tokenFile`, any `*-file` key) or names a `proxy-url` is refused.
 ///
 /// # Errors
-/// [`PluginError::Host`] when the kubeconfig is invalid or names no usable context.
+/// [`PluginError::Host`] when the kubeconfig is invalid, has such a field (the message names
+/// it and its entry) or names no usable context.
 pub async fn connect(kubeconfig: &str) -> Result<kube::Client, PluginError> {
     let host = |e: &dyn std::fmt::Display| PluginError::Host(format!("the kubeconfig: {e}"));
     let parsed = kube::config::Kubeconfig::from_yaml(kubeconfig).map_err(|e| host(&e))?;
+    kubeconfig::check(&parsed).map_err(|e| host(&e))?;
     let config =
         kube::Config::from_custom_kubeconfig(parsed, &kube::config::KubeConfigOptions::default())
             .await

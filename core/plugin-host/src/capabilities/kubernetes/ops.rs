@@ -1,10 +1,13 @@
 //! Each function of `komander:kubernetes/cluster` against the API server, scoped to the
 //! call's deployment and grant, each bounded in time.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use base64::Engine as _;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::{
+    NamespaceResourceScope,
+    api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service},
+};
 use kube::{
     Api,
     api::{
@@ -14,11 +17,12 @@ use kube::{
     core::{GroupVersionKind, ObjectMeta},
     discovery::Scope,
 };
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::{
     DEPLOYMENT_LABEL, KubernetesScope,
-    manifest::{self, ROLLOUT_KINDS, Reference, Target},
+    manifest::{self, ROLLOUT_KINDS, Reference, ReferenceKind, Target},
 };
 use crate::{
     bindings::{
@@ -119,7 +123,9 @@ async fn owned(
     name: &str,
 ) -> Result<Option<Value>, WitError> {
     Ok(match bounded(api.get_opt(name)).await? {
-        Some(found) => Some(as_value(found)?).filter(|o| manifest::owned_by(o, &scope.deployment)),
+        Some(found) => {
+            Some(as_value(found)?).filter(|o| manifest::owned_by(o, &scope.owner.deployment))
+        }
         None => None,
     })
 }
@@ -131,7 +137,7 @@ async fn check_not_foreign(
     target: &Target,
 ) -> Result<(), WitError> {
     if let Some(found) = bounded(api.get_opt(&target.name)).await?
-        && !manifest::owned_by(&as_value(found)?, &scope.deployment)
+        && !manifest::owned_by(&as_value(found)?, &scope.owner.deployment)
     {
         return Err(WitError::Conflict(format!(
             "{} {:?} exists and belongs to another deployment",
@@ -147,6 +153,7 @@ async fn check_not_foreign(
 async fn create_namespace(scope: &KubernetesScope, namespace: &str) -> Result<(), WitError> {
     let namespaces: Api<Namespace> = Api::all(scope.client.clone());
     let labels = scope
+        .owner
         .labels
         .iter()
         .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
@@ -165,39 +172,45 @@ async fn create_namespace(scope: &KubernetesScope, namespace: &str) -> Result<()
     }
 }
 
-/// Checks that every object a pod refers to exists and belongs to the deployment.
+/// The labels of the namespaced object `name` of kind `K`, if it exists.
+async fn labels_of<K>(
+    scope: &KubernetesScope,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<BTreeMap<String, String>>, WitError>
+where
+    K: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api = Api::<K>::namespaced(scope.client.clone(), namespace);
+    Ok(bounded(api.get_metadata_opt(name))
+        .await?
+        .and_then(|found| found.metadata.labels))
+}
+
+/// Checks that every object a manifest refers to exists and belongs to the deployment.
 async fn check_references(
     scope: &KubernetesScope,
     namespace: &str,
     references: &[Reference],
 ) -> Result<(), WitError> {
     for reference in references {
-        let client = scope.client.clone();
+        let name = reference.name.as_str();
         let labels = match reference.kind {
-            "Secret" => bounded(
-                Api::<Secret>::namespaced(client, namespace).get_metadata_opt(&reference.name),
-            )
-            .await?
-            .map(|m| m.metadata.labels),
-            "ConfigMap" => bounded(
-                Api::<ConfigMap>::namespaced(client, namespace).get_metadata_opt(&reference.name),
-            )
-            .await?
-            .map(|m| m.metadata.labels),
-            _ => bounded(
-                Api::<PersistentVolumeClaim>::namespaced(client, namespace)
-                    .get_metadata_opt(&reference.name),
-            )
-            .await?
-            .map(|m| m.metadata.labels),
+            ReferenceKind::ConfigMap => labels_of::<ConfigMap>(scope, namespace, name).await?,
+            ReferenceKind::PersistentVolumeClaim => {
+                labels_of::<PersistentVolumeClaim>(scope, namespace, name).await?
+            }
+            ReferenceKind::Secret => labels_of::<Secret>(scope, namespace, name).await?,
+            ReferenceKind::Service => labels_of::<Service>(scope, namespace, name).await?,
         };
-        let owned = labels
-            .flatten()
-            .is_some_and(|l| l.get(DEPLOYMENT_LABEL) == Some(&scope.deployment));
-        if !owned {
+        if labels.is_none_or(|l| l.get(DEPLOYMENT_LABEL) != Some(&scope.owner.deployment)) {
             return Err(WitError::Denied(format!(
-                "the pod refers to {} {:?}, which is not this deployment's (create it first)",
-                reference.kind, reference.name
+                "the manifest refers to {} {name:?}, which is not this deployment's (create it \
+                 first)",
+                reference.kind.as_str()
             )));
         }
     }
@@ -231,7 +244,7 @@ pub(super) async fn apply(
     text: &str,
 ) -> Result<String, WitError> {
     let (target, object, references) =
-        manifest::prepare(&scope.grant, &scope.labels, namespace, text)?;
+        manifest::prepare(&scope.grant, &scope.owner, namespace, text)?;
     check_references(scope, namespace, &references).await?;
     server_side_apply(scope, namespace, &target, &object).await
 }
@@ -258,7 +271,7 @@ pub(super) async fn list(
     selector: Option<&str>,
 ) -> Result<Vec<String>, WitError> {
     let api = api(scope, namespace, api_version, kind).await?;
-    let mut labels = format!("{DEPLOYMENT_LABEL}={}", scope.deployment);
+    let mut labels = format!("{DEPLOYMENT_LABEL}={}", scope.owner.deployment);
     if let Some(selector) = selector.map(str::trim).filter(|s| !s.is_empty()) {
         labels.push(',');
         labels.push_str(selector);
@@ -342,7 +355,7 @@ pub(super) async fn pod_logs(
     let owned = found.is_some_and(|p| {
         p.metadata
             .labels
-            .is_some_and(|l| l.get(DEPLOYMENT_LABEL) == Some(&scope.deployment))
+            .is_some_and(|l| l.get(DEPLOYMENT_LABEL) == Some(&scope.owner.deployment))
     });
     if !owned {
         return Err(WitError::NotFound(format!(
@@ -413,7 +426,7 @@ pub(super) async fn create_secret(
         "data": data,
     });
     let (target, object, _) =
-        manifest::prepare(&scope.grant, &scope.labels, namespace, &secret.to_string())?;
+        manifest::prepare(&scope.grant, &scope.owner, namespace, &secret.to_string())?;
     server_side_apply(scope, namespace, &target, &object).await?;
     Ok(())
 }
