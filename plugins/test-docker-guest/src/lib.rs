@@ -7,9 +7,9 @@ use komander_plugin_sdk::{
     docker::{
         engine,
         types::{
-            BindMount, ContainerRemove, ContainerSpec, ImageBuild, Mount, NetworkAttachment,
-            NetworkSpec, OpOutput, Operation, OperationEntry, Outcome, PortBinding, Resources,
-            RestartPolicy, VolumeMount, VolumeSpec,
+            BindMount, ContainerRemove, ContainerSpec, ImageBuild, ImagePull, Mount,
+            NetworkAttachment, NetworkSpec, OpOutput, Operation, OperationEntry, Outcome,
+            PortBinding, PullPolicy, Resources, RestartPolicy, VolumeMount, VolumeSpec,
         },
     },
     runtime::{
@@ -310,6 +310,15 @@ fn escape(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
             options: vec![("com.docker.network.bridge.name".into(), "docker0".into())],
         }),
         "remove-pulled-image" => Operation::RemoveImage(image.into()),
+        "run-image" => {
+            evil.image = spec.required_setting("ref")?.into();
+            Operation::CreateContainer(evil)
+        }
+        "pull-image" => Operation::PullImage(ImagePull {
+            image: spec.required_setting("ref")?.into(),
+            policy: PullPolicy::IfMissing,
+            platform: None,
+        }),
         "secret-of-another" => {
             evil.env = vec![EnvVar {
                 name: "STOLEN".into(),

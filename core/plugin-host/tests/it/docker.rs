@@ -478,6 +478,131 @@ async fn escapes_are_refused_with_typed_errors_and_nothing_is_created() {
     deployment.cleanup().await;
 }
 
+/// Issue 8: the daemon reads hex digits as the prefix of an image id, and `docker.io/komander/…`
+/// as the local `komander/…`; neither reaches another deployment's images any more.
+#[tokio::test]
+async fn issue_8_images_of_other_deployments_are_out_of_reach() {
+    let Some(deployment) = Deployment::new("images").await else {
+        return;
+    };
+    let (engine, plugin) = loading::load(PLUGIN).await;
+    // Another deployment's build, present on the engine.
+    let other = format!("{}-other", deployment.ids.deployment);
+    let theirs = format!("komander/{other}/web");
+    deployment
+        .docker
+        .tag_image(
+            test_docker::IMAGE,
+            Some(bollard::query_parameters::TagImageOptions {
+                repo: Some(theirs.clone()),
+                tag: Some("latest".into()),
+            }),
+        )
+        .await
+        .unwrap();
+    let id = deployment
+        .docker
+        .inspect_image(&theirs)
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    let hex = id.trim_start_matches("sha256:");
+    let short = &hex[..4];
+    let refused = [
+        ("run-image", short.to_owned(), "not by id"),
+        ("run-image", hex.to_owned(), "not by id"),
+        ("run-image", id.clone(), "not by id"),
+        ("pull-image", short.to_owned(), "not by id"),
+        ("run-image", theirs.clone(), "images are tagged"),
+        (
+            "run-image",
+            format!("docker.io/{theirs}:latest"),
+            "images are tagged",
+        ),
+        (
+            "run-image",
+            format!("index.docker.io/{theirs}"),
+            "images are tagged",
+        ),
+        (
+            "run-image",
+            format!("docker.io/library/{theirs}"),
+            "images are tagged",
+        ),
+        (
+            "pull-image",
+            format!("docker.io/{theirs}"),
+            "images are tagged",
+        ),
+    ];
+    for (escape, image, says) in &refused {
+        let error = deployment
+            .run(
+                &engine,
+                &plugin,
+                &[("behavior", "escape"), ("escape", escape), ("ref", image)],
+            )
+            .await
+            .expect_err(image);
+        assert!(
+            matches!(&error, GuestError::Denied(m) if m.contains(says)),
+            "{escape} {image}: {error:?}"
+        );
+    }
+    let escape = format!("{}-escape", deployment.prefix);
+    assert!(
+        deployment
+            .docker
+            .inspect_container(&escape, None)
+            .await
+            .is_err(),
+        "no container was made of another deployment's image"
+    );
+    // Public images stay allowed: `busybox` reaches the engine, which does not have it here,
+    // and the test image under Docker Hub's name is the local one.
+    let missing = deployment
+        .run(
+            &engine,
+            &plugin,
+            &[
+                ("behavior", "escape"),
+                ("escape", "run-image"),
+                ("ref", "busybox"),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&missing, GuestError::NotFound(m) if m.contains("busybox")),
+        "{missing:?}"
+    );
+    let public = format!("docker.io/{}", test_docker::IMAGE);
+    let created = deployment
+        .run(
+            &engine,
+            &plugin,
+            &[
+                ("behavior", "escape"),
+                ("escape", "run-image"),
+                ("ref", &public),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(created[0].starts_with("escape: "), "{created:?}");
+    deployment
+        .docker
+        .remove_image(
+            &theirs,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await
+        .unwrap();
+    deployment.cleanup().await;
+}
+
 #[tokio::test]
 async fn the_environment_policy_and_build_contexts_apply() {
     use komander_plugin_host::capabilities::docker::ResourceMaximums;
