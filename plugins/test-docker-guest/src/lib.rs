@@ -333,8 +333,9 @@ fn escape(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
     run(vec![entry("escape", &[], op)])
 }
 
-/// Builds the image tagged by the `tag` setting from the build context `context`, then removes
-/// it when `remove` is set; answers the image id and what the removal did.
+/// Builds the image tagged by the `tag` setting from the build context `context` (with the
+/// Dockerfile `dockerfile`, when set), then removes it when `remove` is set; answers the image
+/// id and what the removal did.
 fn build(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
     let tag = spec.required_setting("tag")?;
     let mut batch = vec![entry(
@@ -345,7 +346,7 @@ fn build(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
                 id: spec.required_setting("context")?.into(),
                 description: "the test context".into(),
             },
-            dockerfile: None,
+            dockerfile: spec.setting("dockerfile").map(Into::into),
             tag: tag.into(),
             build_args: vec![("GREETING".into(), "built".into())],
             target: None,

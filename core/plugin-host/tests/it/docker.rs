@@ -730,6 +730,141 @@ async fn the_environment_policy_and_build_contexts_apply() {
     deployment.cleanup().await;
 }
 
+/// Issue 8: builds never read their Dockerfile, so `FROM komander/<other deployment>/web`
+/// built on another deployment's image. Now the Dockerfile is read from the context and each
+/// image it names is checked before the build starts.
+#[tokio::test]
+async fn issue_8_a_dockerfile_of_another_deployments_image_is_refused_before_the_build() {
+    let Some(deployment) = Deployment::new("dockerfile").await else {
+        return;
+    };
+    let (engine, plugin) = loading::load(PLUGIN).await;
+    let other = format!("{}-other", deployment.ids.deployment);
+    let theirs = format!("komander/{other}/web");
+    deployment
+        .docker
+        .tag_image(
+            test_docker::IMAGE,
+            Some(bollard::query_parameters::TagImageOptions {
+                repo: Some(theirs.clone()),
+                tag: Some("latest".into()),
+            }),
+        )
+        .await
+        .unwrap();
+    let id = deployment
+        .docker
+        .inspect_image(&theirs)
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    let short = &id.trim_start_matches("sha256:")[..4];
+    let tag = format!("komander/{}/app:1", deployment.ids.deployment);
+    let context_dir = tempfile::tempdir().unwrap();
+    let build = |dockerfile: Option<&'static str>| {
+        let context = deployment.context_with(&["log", "docker"], |scope| {
+            scope.with_build_context("ctx-1", context_dir.path().to_owned())
+        });
+        let mut settings = vec![
+            ("behavior", "build"),
+            ("context", "ctx-1"),
+            ("tag", tag.as_str()),
+        ];
+        settings.extend(dockerfile.map(|d| ("dockerfile", d)));
+        let (deployment, engine, plugin) = (&deployment, &engine, &plugin);
+        async move { deployment.run_in(engine, plugin, context, &settings).await }
+    };
+    let write = |name: &str, text: &str| {
+        let path = context_dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    let own = test_docker::IMAGE;
+    for (dockerfile, says) in [
+        (format!("FROM {theirs}\n"), "line 1 (FROM)"),
+        (
+            format!("FROM docker.io/{theirs}:latest AS base\n"),
+            "line 1 (FROM)",
+        ),
+        (
+            format!("ARG BASE={theirs}\nFROM ${{BASE}}\n"),
+            "line 2 (FROM)",
+        ),
+        (format!("FROM {short}\n"), "not by id"),
+        (
+            format!("FROM {own} AS a\nCOPY --from={theirs} /bin/busybox /stolen\n"),
+            "line 2 (COPY --from)",
+        ),
+        (
+            format!("FROM {own}\nRUN --mount=type=bind,from={theirs},target=/x true\n"),
+            "RUN --mount from",
+        ),
+        (
+            "ARG BASE\nFROM $BASE\n".to_owned(),
+            "\"BASE\", which is not set",
+        ),
+        ("# escape=`\nFROM busybox\n".to_owned(), "escape directive"),
+    ] {
+        write("Dockerfile", &dockerfile);
+        let error = build(None).await.unwrap_err();
+        assert!(
+            matches!(&error, GuestError::Denied(m) if m.contains(says)),
+            "{dockerfile}: {error:?}"
+        );
+        assert!(
+            deployment.docker.inspect_image(&tag).await.is_err(),
+            "{dockerfile}: nothing was built"
+        );
+    }
+    // The `dockerfile` option is what is read; the file at the root is not.
+    write("Dockerfile", &format!("FROM {own}\n"));
+    write("sub/web.Dockerfile", &format!("FROM {theirs}\n"));
+    let error = build(Some("sub/web.Dockerfile")).await.unwrap_err();
+    assert!(
+        matches!(&error, GuestError::Denied(m) if m.contains("sub/web.Dockerfile")),
+        "{error:?}"
+    );
+    // A Dockerfile is read inside the context only: not through a symlink.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("Dockerfile"), format!("FROM {own}\n")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), context_dir.path().join("linked")).unwrap();
+    let error = build(Some("linked/Dockerfile")).await.unwrap_err();
+    assert!(
+        matches!(&error, GuestError::Denied(m) if m.contains("symlink")),
+        "{error:?}"
+    );
+    assert!(deployment.docker.inspect_image(&tag).await.is_err());
+    // Its own images and public ones stay allowed: a multi-stage build from the test image.
+    write(
+        "Dockerfile",
+        &format!(
+            "ARG BASE={own}\nFROM ${{BASE}} AS first\nFROM first\nCOPY --from=first /bin/busybox /copied\n"
+        ),
+    );
+    let built = build(None).await.unwrap();
+    assert!(built[0].starts_with("build: sha256:"), "{built:?}");
+    deployment
+        .docker
+        .remove_image(
+            &theirs,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await
+        .unwrap();
+    deployment
+        .docker
+        .remove_image(
+            &tag,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await
+        .unwrap();
+    deployment.cleanup().await;
+}
+
 #[tokio::test]
 async fn docker_without_its_grant_or_a_scope_answers_typed_errors() {
     let Some(deployment) = Deployment::new("grant").await else {

@@ -8,12 +8,16 @@
 //!
 //! - [`batch`]: the shape of a batch, and running it with independent operations
 //!   concurrently.
+//! - [`build`]: an image build, its Dockerfile checked before it starts.
+//! - [`dockerfile`]: the images a Dockerfile reads, found by a scan of its text.
 //! - [`ops`]: each operation against the daemon, scoped to the deployment.
 //! - [`logs`]: container logs by cursor.
 //! - [`policy`]: the allow-list validator every request goes through.
 //! - [`reference`]: image references, normalized for the scope check.
 
 mod batch;
+mod build;
+mod dockerfile;
 mod logs;
 mod ops;
 pub mod policy;
@@ -278,6 +282,19 @@ fn reference_error(error: ReferenceError) -> WitError {
     match error {
         ReferenceError::ImageId { .. } => WitError::Denied(error.to_string()),
         ReferenceError::Invalid { .. } => WitError::InvalidInput(error.to_string()),
+    }
+}
+
+/// `error` with `context` (such as `operation "web"`) before its message; errors that are
+/// not about the guest's input keep theirs.
+fn prefixed(context: &str, error: WitError) -> WitError {
+    let with = |message: String| format!("{context}: {message}");
+    match error {
+        WitError::Denied(m) => WitError::Denied(with(m)),
+        WitError::InvalidInput(m) => WitError::InvalidInput(with(m)),
+        WitError::NotFound(m) => WitError::NotFound(with(m)),
+        WitError::Conflict(m) => WitError::Conflict(with(m)),
+        other => other,
     }
 }
 
