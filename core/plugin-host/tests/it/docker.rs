@@ -8,7 +8,10 @@ use std::{sync::Arc, time::Duration};
 use bollard::{Docker, models::ContainerCreateBody, query_parameters::CreateContainerOptions};
 use komander_plugin_host::{
     LoadedPlugin, PluginEngine,
-    capabilities::{CallContext, DeploymentIds, docker::DockerScope},
+    capabilities::{
+        CallContext, DeploymentIds,
+        docker::{DockerGate, DockerScope},
+    },
     manifest::{PluginKind, RuntimeWorld},
     runtime::{GuestError, RuntimeCallError},
 };
@@ -19,6 +22,13 @@ use crate::{loading, sandbox::spec};
 pub mod test_docker;
 
 const PLUGIN: &str = "komander_test_docker_guest";
+
+/// The one gate of the test binary, shared by every scope, as a server shares one.
+fn gate() -> DockerGate {
+    static GATE: std::sync::OnceLock<DockerGate> = std::sync::OnceLock::new();
+    GATE.get_or_init(|| DockerGate::new(DockerGate::DEFAULT_SIZE))
+        .clone()
+}
 
 /// One test's deployment: unique ids and names, so tests run side by side on one engine.
 pub struct Deployment {
@@ -47,6 +57,7 @@ impl Deployment {
     fn scope(&self) -> DockerScope {
         DockerScope::new(
             self.docker.clone(),
+            gate(),
             self.ids.clone(),
             "komander.test-docker-guest",
         )

@@ -3,13 +3,15 @@
 //! A [`DockerScope`] is what one runtime call may touch: the deployment it acts for (every
 //! object is labelled with its ids, and objects without them are invisible), the
 //! environment's policy (bind root, public ports, resource maximums), the secret values and
-//! build contexts the host prepared for the call. Every request goes through
+//! build contexts the host prepared for the call, and the server's [`DockerGate`], which
+//! bounds the Docker operations running at once across all calls. Every request goes through
 //! [`request`]'s conversion and the one allow-list validator before it reaches the daemon.
 //!
 //! - [`batch`]: the shape of a batch, and running it with independent operations
 //!   concurrently.
 //! - [`build`]: an image build, its Dockerfile checked before it starts.
 //! - [`dockerfile`]: the images a Dockerfile reads, found by a scan of its text.
+//! - [`gate`]: the server-wide bound on concurrent Docker operations.
 //! - [`ops`]: each operation against the daemon, scoped to the deployment.
 //! - [`logs`]: container logs by cursor.
 //! - [`policy`]: the allow-list validator every request goes through.
@@ -18,6 +20,7 @@
 mod batch;
 mod build;
 mod dockerfile;
+mod gate;
 mod logs;
 mod ops;
 pub mod policy;
@@ -27,6 +30,7 @@ mod request;
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use bollard::Docker;
+pub use gate::DockerGate;
 use policy::DockerPolicy;
 use reference::{Reference, ReferenceError};
 
@@ -88,6 +92,7 @@ pub struct ResourceMaximums {
 /// What one runtime call may do with Docker.
 pub struct DockerScope {
     client: Docker,
+    gate: DockerGate,
     plugin: String,
     deployment: String,
     policy: DockerPolicy,
@@ -97,9 +102,15 @@ pub struct DockerScope {
 }
 
 impl DockerScope {
-    /// A scope for `plugin_id` acting for the deployment `ids` on the daemon `client`: no bind
-    /// root, ports on loopback only, no resource maximums, no secrets, no build contexts.
-    pub fn new(client: Docker, ids: DeploymentIds, plugin_id: impl Into<String>) -> DockerScope {
+    /// A scope for `plugin_id` acting for the deployment `ids` on the daemon `client`, its
+    /// operations bounded by `gate` (the server's one [`DockerGate`], cloned): no bind root,
+    /// ports on loopback only, no resource maximums, no secrets, no build contexts.
+    pub fn new(
+        client: Docker,
+        gate: DockerGate,
+        ids: DeploymentIds,
+        plugin_id: impl Into<String>,
+    ) -> DockerScope {
         let labels = [
             (PROJECT_LABEL, ids.project),
             (ENVIRONMENT_LABEL, ids.environment),
@@ -110,6 +121,7 @@ impl DockerScope {
         .collect();
         DockerScope {
             client,
+            gate,
             plugin: plugin_id.into(),
             deployment: ids.deployment,
             policy: DockerPolicy {
@@ -391,7 +403,7 @@ mod tests {
             environment: "e-1".into(),
             deployment: "d-1".into(),
         };
-        DockerScope::new(client, ids, "test")
+        DockerScope::new(client, DockerGate::new(1), ids, "test")
     }
 
     #[test]

@@ -125,11 +125,12 @@ pub(super) fn prepare(scope: &DockerScope, op: &Operation) -> Result<Prepared, W
     })
 }
 
-/// Runs one prepared operation within [`OPERATION_TIMEOUT`].
+/// Runs one prepared operation within [`OPERATION_TIMEOUT`], holding a slot of the scope's
+/// [`super::DockerGate`] (waiting for one counts against the timeout).
 ///
 /// The operation runs in a task of its own: when the guest's call ends first (its wall-clock
 /// timeout), the operation still finishes (a pull completes, a create is not cut between
-/// its steps), and a repeated step finds its result.
+/// its steps), and a repeated step finds its result; it keeps its slot until then.
 pub(super) async fn execute(scope: Arc<DockerScope>, op: Prepared) -> Result<OpOutput, WitError> {
     let limit = match &op {
         Prepared::Pull { .. } | Prepared::Build(_) => IMAGE_TIMEOUT,
@@ -139,13 +140,18 @@ pub(super) async fn execute(scope: Arc<DockerScope>, op: Prepared) -> Result<OpO
         _ => OPERATION_TIMEOUT,
     };
     let task = tokio::spawn(async move {
-        tokio::time::timeout(limit, run(&scope, op))
-            .await
-            .unwrap_or_else(|_| {
-                Err(WitError::Timeout(format!(
-                    "the operation took longer than {limit:?}"
-                )))
-            })
+        let slots = scope.gate.size();
+        let work = async {
+            // Held until the operation ends, also after the guest's call has.
+            let _slot = scope.gate.enter().await;
+            run(&scope, op).await
+        };
+        tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+            Err(WitError::Timeout(format!(
+                "the operation took longer than {limit:?}, counting the wait for one of the \
+                 server's {slots} Docker operation slots"
+            )))
+        })
     });
     task.await
         .unwrap_or_else(|e| Err(WitError::Internal(format!("the operation failed: {e}"))))
@@ -485,7 +491,7 @@ fn pull_error(image: &str, message: String) -> WitError {
     }
 }
 
-/// Lists the deployment's containers carrying all of `labels`.
+/// Lists the deployment's containers carrying all of `labels`, holding a slot of the gate.
 pub(super) async fn list_containers(
     scope: &DockerScope,
     labels: &[(String, String)],
@@ -498,6 +504,7 @@ pub(super) async fn list_containers(
         filters: Some(HashMap::from([("label".to_owned(), filter)])),
         ..Default::default()
     };
+    let _slot = scope.gate.enter().await;
     let mut found: Vec<ContainerSummary> = scope
         .client
         .list_containers(Some(options))
