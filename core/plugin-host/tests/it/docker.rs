@@ -876,6 +876,48 @@ async fn issue_8_a_dockerfile_of_another_deployments_image_is_refused_before_the
     deployment.cleanup().await;
 }
 
+/// Issue 8: build contexts were archived whole in memory. They are streamed now, and one over
+/// the cap stops the stream and fails the build with a clear error (a sparse file makes it
+/// big without using the disk).
+#[tokio::test]
+async fn issue_8_a_build_context_over_the_cap_is_refused_with_a_clear_error() {
+    use komander_plugin_host::capabilities::docker::BUILD_CONTEXT_BYTES;
+
+    let Some(deployment) = Deployment::new("bigcontext").await else {
+        return;
+    };
+    let (engine, plugin) = loading::load(PLUGIN).await;
+    let context_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        context_dir.path().join("Dockerfile"),
+        format!("FROM {}\nCOPY big /big\n", test_docker::IMAGE),
+    )
+    .unwrap();
+    std::fs::File::create(context_dir.path().join("big"))
+        .unwrap()
+        .set_len(BUILD_CONTEXT_BYTES as u64 + (1 << 20))
+        .unwrap();
+    let tag = format!("komander/{}/big:1", deployment.ids.deployment);
+    let context = deployment.context_with(&["log", "docker"], |scope| {
+        scope.with_build_context("ctx-1", context_dir.path().to_owned())
+    });
+    let error = deployment
+        .run_in(
+            &engine,
+            &plugin,
+            context,
+            &[("behavior", "build"), ("context", "ctx-1"), ("tag", &tag)],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, GuestError::InvalidInput(m) if m.contains(&format!("larger than {BUILD_CONTEXT_BYTES} bytes"))),
+        "{error:?}"
+    );
+    assert!(deployment.docker.inspect_image(&tag).await.is_err());
+    deployment.cleanup().await;
+}
+
 #[tokio::test]
 async fn docker_without_its_grant_or_a_scope_answers_typed_errors() {
     let Some(deployment) = Deployment::new("grant").await else {

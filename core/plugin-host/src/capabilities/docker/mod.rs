@@ -30,6 +30,7 @@ mod request;
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use bollard::Docker;
+pub use build::{BUILD_CONTEXT_BYTES, DOCKERFILE_BYTES};
 pub use gate::DockerGate;
 use policy::DockerPolicy;
 use reference::{Reference, ReferenceError};
