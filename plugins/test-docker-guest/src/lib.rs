@@ -7,9 +7,9 @@ use komander_plugin_sdk::{
     docker::{
         engine,
         types::{
-            BindMount, ContainerRemove, ContainerSpec, ImageBuild, Mount, NetworkAttachment,
-            NetworkSpec, OpOutput, Operation, OperationEntry, Outcome, PortBinding, Resources,
-            RestartPolicy, VolumeMount, VolumeSpec,
+            BindMount, ContainerRemove, ContainerSpec, ImageBuild, ImagePull, Mount,
+            NetworkAttachment, NetworkSpec, OpOutput, Operation, OperationEntry, Outcome,
+            PortBinding, PullPolicy, Resources, RestartPolicy, VolumeMount, VolumeSpec,
         },
     },
     runtime::{
@@ -310,6 +310,15 @@ fn escape(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
             options: vec![("com.docker.network.bridge.name".into(), "docker0".into())],
         }),
         "remove-pulled-image" => Operation::RemoveImage(image.into()),
+        "run-image" => {
+            evil.image = spec.required_setting("ref")?.into();
+            Operation::CreateContainer(evil)
+        }
+        "pull-image" => Operation::PullImage(ImagePull {
+            image: spec.required_setting("ref")?.into(),
+            policy: PullPolicy::IfMissing,
+            platform: None,
+        }),
         "secret-of-another" => {
             evil.env = vec![EnvVar {
                 name: "STOLEN".into(),
@@ -324,8 +333,9 @@ fn escape(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
     run(vec![entry("escape", &[], op)])
 }
 
-/// Builds the image tagged by the `tag` setting from the build context `context`, then removes
-/// it when `remove` is set; answers the image id and what the removal did.
+/// Builds the image tagged by the `tag` setting from the build context `context` (with the
+/// Dockerfile `dockerfile`, when set), then removes it when `remove` is set; answers the image
+/// id and what the removal did.
 fn build(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
     let tag = spec.required_setting("tag")?;
     let mut batch = vec![entry(
@@ -336,7 +346,7 @@ fn build(spec: &DeploymentSpec) -> Result<Vec<String>, Error> {
                 id: spec.required_setting("context")?.into(),
                 description: "the test context".into(),
             },
-            dockerfile: None,
+            dockerfile: spec.setting("dockerfile").map(Into::into),
             tag: tag.into(),
             build_args: vec![("GREETING".into(), "built".into())],
             target: None,

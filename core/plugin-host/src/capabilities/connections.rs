@@ -198,7 +198,7 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 /// Headers only the host sets: credentials, and the framing of the request.
-const REFUSED_HEADERS: &[&str] = &[
+const HOST_HEADERS: &[&str] = &[
     "authorization",
     "proxy-authorization",
     "cookie",
@@ -208,17 +208,28 @@ const REFUSED_HEADERS: &[&str] = &[
     "connection",
 ];
 
+/// Headers some proxies and frameworks read as the request's real path: a guest could use
+/// them to reach a path outside the granted prefixes behind such a server.
+const PATH_OVERRIDE_HEADERS: &[&str] = &["x-original-url", "x-rewrite-url"];
+
 /// The longest path (with its query), in bytes.
 pub const PATH_BYTES: usize = 8 << 10;
 
-/// Whether `path` is `prefix` or lies below it, segment-wise: a grant of `/v1` admits `/v1`
-/// and `/v1/x`, not `/v1admin`.
-fn under_prefix(path: &str, prefix: &str) -> bool {
-    let prefix = prefix.trim_end_matches('/');
-    path == prefix
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/'))
+/// The segments of a URL's path, without the empty one a trailing `/` leaves: `/v1/` and `/v1`
+/// are both `["v1"]`, `/` is none.
+fn segments(url: &Url) -> Vec<&str> {
+    let mut segments: Vec<&str> = url.path_segments().into_iter().flatten().collect();
+    if segments.last() == Some(&"") {
+        segments.pop();
+    }
+    segments
+}
+
+/// Whether the parsed `url` lies at or below `below` (the base URL with a prefix appended,
+/// parsed the same way), comparing whole path segments: `/v1` admits `/v1` and `/v1/x`, not
+/// `/v10` nor `/v1admin`.
+fn under(url: &Url, below: &Url) -> bool {
+    segments(url).starts_with(&segments(below))
 }
 
 fn method(m: HttpMethod) -> Method {
@@ -233,12 +244,27 @@ fn method(m: HttpMethod) -> Method {
     }
 }
 
+/// The base URL with `path` (and its query) appended, parsed.
+fn join(base: &Url, path: &str) -> Result<Url, <Url as std::str::FromStr>::Err> {
+    Url::parse(&format!("{}{path}", base.as_str().trim_end_matches('/')))
+}
+
 /// Checks the request against the connection's grant and builds its URL.
+///
+/// The URL parser drops tabs and line breaks and resolves dot segments, so control
+/// characters are refused before parsing, and the prefixes are checked on the parsed path.
 fn target(connection: &Connection, req: &HttpRequest) -> Result<Url, WitError> {
     let path = &req.path;
     if path.len() > PATH_BYTES {
         return Err(WitError::InvalidInput(format!(
             "a path is at most {PATH_BYTES} bytes"
+        )));
+    }
+    if let Some(control) = path.chars().find(|c| c.is_control()) {
+        return Err(WitError::InvalidInput(format!(
+            "the path {path:?} holds the control character {control:?} (U+{:04X}), which is \
+             refused",
+            u32::from(control)
         )));
     }
     if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') {
@@ -255,21 +281,18 @@ fn target(connection: &Connection, req: &HttpRequest) -> Result<Url, WitError> {
             "the path {path:?} may not hold '.', '..' or percent-escapes"
         )));
     }
-    let prefixes = &connection.grant.path_prefixes;
-    if !prefixes.is_empty() && !prefixes.iter().any(|p| under_prefix(without_query, p)) {
-        return Err(WitError::Denied(format!(
-            "the path {without_query:?} is outside the prefixes granted to connection {:?}",
-            connection.name
-        )));
-    }
-    if let Some((name, _)) = req
-        .headers
-        .iter()
-        .find(|(n, _)| REFUSED_HEADERS.contains(&n.to_ascii_lowercase().as_str()))
-    {
-        return Err(WitError::Denied(format!(
-            "the header {name:?} is set by the host only"
-        )));
+    for (name, _) in &req.headers {
+        let lower = name.to_ascii_lowercase();
+        if HOST_HEADERS.contains(&lower.as_str()) {
+            return Err(WitError::Denied(format!(
+                "the header {name:?} is set by the host only"
+            )));
+        }
+        if PATH_OVERRIDE_HEADERS.contains(&lower.as_str()) {
+            return Err(WitError::Denied(format!(
+                "the header {name:?} is refused: a server may read it as the request's path"
+            )));
+        }
     }
     for (name, value) in &req.headers {
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
@@ -290,9 +313,29 @@ fn target(connection: &Connection, req: &HttpRequest) -> Result<Url, WitError> {
             "a request body is at most {REQUEST_BYTES} bytes"
         )));
     }
-    let base = connection.base_url.as_str().trim_end_matches('/');
-    Url::parse(&format!("{base}{path}"))
-        .map_err(|e| WitError::InvalidInput(format!("the path {path:?} makes no URL: {e}")))
+    let base = &connection.base_url;
+    let url = join(base, path)
+        .map_err(|e| WitError::InvalidInput(format!("the path {path:?} makes no URL: {e}")))?;
+    // What the parser made of the path, not the guest's text, is what must stay inside.
+    if url.origin() != base.origin() || !under(&url, base) {
+        return Err(WitError::Denied(format!(
+            "the path {path:?} leads outside the base URL of connection {:?}",
+            connection.name
+        )));
+    }
+    let prefixes = &connection.grant.path_prefixes;
+    if !prefixes.is_empty()
+        && !prefixes
+            .iter()
+            .any(|prefix| join(base, prefix).is_ok_and(|prefix| under(&url, &prefix)))
+    {
+        return Err(WitError::Denied(format!(
+            "the path {:?} is outside the prefixes granted to connection {:?}",
+            url.path(),
+            connection.name
+        )));
+    }
+    Ok(url)
 }
 
 /// Resolves the URL's host and checks every address; answers the one to connect to.
@@ -438,13 +481,85 @@ mod tests {
         }
     }
 
+    /// The connection `api` to `base`, granted `prefixes`.
+    fn granted(base: &str, prefixes: &[&str]) -> Connection {
+        Connection::new(
+            "api",
+            base.parse().unwrap(),
+            None,
+            ConnectionGrant {
+                allow_private: false,
+                path_prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
+                requests_per_minute: None,
+            },
+        )
+    }
+
+    fn get(path: &str, headers: &[(&str, &str)]) -> HttpRequest {
+        HttpRequest {
+            method: HttpMethod::Get,
+            path: path.into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: None,
+            secrets: vec![],
+            timeout_ms: None,
+        }
+    }
+
     #[test]
-    fn prefixes_match_whole_segments() {
-        assert!(under_prefix("/v1", "/v1"));
-        assert!(under_prefix("/v1/hello", "/v1/"));
-        assert!(under_prefix("/v1/hello", "/v1"));
-        assert!(!under_prefix("/v1admin", "/v1"));
-        assert!(!under_prefix("/v2/x", "/v1/"));
+    fn issue_8_prefixes_match_whole_segments_of_the_parsed_path() {
+        let api = granted("https://api.example.com", &["/v1"]);
+        for allowed in ["/v1", "/v1/", "/v1/hello", "/v1/hello?page=2", "/v1//x"] {
+            let url = target(&api, &get(allowed, &[])).unwrap();
+            assert!(url.path().starts_with("/v1"), "{allowed}: {url}");
+        }
+        // "/v1/.. ": the parser drops the trailing space, then resolves the "..".
+        for outside in ["/v10", "/v1admin", "/v2/x", "/", "/admin?/v1/", "/v1/.. "] {
+            match target(&api, &get(outside, &[])) {
+                Err(WitError::Denied(m)) => assert!(m.contains("outside the prefixes"), "{m}"),
+                other => panic!("{outside}: expected denied, got {other:?}"),
+            }
+        }
+        // A prefix with a trailing slash, and a base URL with a path of its own.
+        let under_base = granted("https://api.example.com/base/", &["/v1/"]);
+        let url = target(&under_base, &get("/v1/x", &[])).unwrap();
+        assert_eq!(url.as_str(), "https://api.example.com/base/v1/x");
+        assert!(target(&under_base, &get("/v10/x", &[])).is_err());
+    }
+
+    #[test]
+    fn issue_8_control_characters_in_the_path_are_refused_before_parsing() {
+        let api = granted("https://api.example.com", &["/v1/"]);
+        for (path, named) in [
+            ("/v1/.\t./.\t./admin", "'\\t'"),
+            ("/v1/.\r./.\n./admin", "'\\r'"),
+            ("/v1/x?q=\n", "'\\n'"),
+            ("/v1/x\u{0}", "'\\0'"),
+            ("/v1/x\u{7f}", "'\\u{7f}'"),
+            ("/v1/x\u{85}", "'\\u{85}'"),
+        ] {
+            match target(&api, &get(path, &[])) {
+                Err(WitError::InvalidInput(m)) => {
+                    assert!(m.contains("control character") && m.contains(named), "{m}")
+                }
+                other => panic!("{path:?}: expected invalid-input, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn issue_8_path_override_headers_are_refused() {
+        let api = granted("https://api.example.com", &["/v1/"]);
+        for name in ["X-Original-URL", "x-rewrite-url", "X-REWRITE-URL"] {
+            match target(&api, &get("/v1/x", &[(name, "/admin")])) {
+                Err(WitError::Denied(m)) => assert!(m.contains(name), "{m}"),
+                other => panic!("{name}: expected denied, got {other:?}"),
+            }
+        }
+        assert!(target(&api, &get("/v1/x", &[("X-Request-Id", "1")])).is_ok());
     }
 
     #[test]

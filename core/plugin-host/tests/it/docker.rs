@@ -8,7 +8,10 @@ use std::{sync::Arc, time::Duration};
 use bollard::{Docker, models::ContainerCreateBody, query_parameters::CreateContainerOptions};
 use komander_plugin_host::{
     LoadedPlugin, PluginEngine,
-    capabilities::{CallContext, DeploymentIds, docker::DockerScope},
+    capabilities::{
+        CallContext, DeploymentIds,
+        docker::{DockerGate, DockerScope},
+    },
     manifest::{PluginKind, RuntimeWorld},
     runtime::{GuestError, RuntimeCallError},
 };
@@ -19,6 +22,13 @@ use crate::{loading, sandbox::spec};
 pub mod test_docker;
 
 const PLUGIN: &str = "komander_test_docker_guest";
+
+/// The one gate of the test binary, shared by every scope, as a server shares one.
+fn gate() -> DockerGate {
+    static GATE: std::sync::OnceLock<DockerGate> = std::sync::OnceLock::new();
+    GATE.get_or_init(|| DockerGate::new(DockerGate::DEFAULT_SIZE))
+        .clone()
+}
 
 /// One test's deployment: unique ids and names, so tests run side by side on one engine.
 pub struct Deployment {
@@ -47,6 +57,7 @@ impl Deployment {
     fn scope(&self) -> DockerScope {
         DockerScope::new(
             self.docker.clone(),
+            gate(),
             self.ids.clone(),
             "komander.test-docker-guest",
         )
@@ -478,6 +489,131 @@ async fn escapes_are_refused_with_typed_errors_and_nothing_is_created() {
     deployment.cleanup().await;
 }
 
+/// Issue 8: the daemon reads hex digits as the prefix of an image id, and `docker.io/komander/…`
+/// as the local `komander/…`; neither reaches another deployment's images any more.
+#[tokio::test]
+async fn issue_8_images_of_other_deployments_are_out_of_reach() {
+    let Some(deployment) = Deployment::new("images").await else {
+        return;
+    };
+    let (engine, plugin) = loading::load(PLUGIN).await;
+    // Another deployment's build, present on the engine.
+    let other = format!("{}-other", deployment.ids.deployment);
+    let theirs = format!("komander/{other}/web");
+    deployment
+        .docker
+        .tag_image(
+            test_docker::IMAGE,
+            Some(bollard::query_parameters::TagImageOptions {
+                repo: Some(theirs.clone()),
+                tag: Some("latest".into()),
+            }),
+        )
+        .await
+        .unwrap();
+    let id = deployment
+        .docker
+        .inspect_image(&theirs)
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    let hex = id.trim_start_matches("sha256:");
+    let short = &hex[..4];
+    let refused = [
+        ("run-image", short.to_owned(), "not by id"),
+        ("run-image", hex.to_owned(), "not by id"),
+        ("run-image", id.clone(), "not by id"),
+        ("pull-image", short.to_owned(), "not by id"),
+        ("run-image", theirs.clone(), "images are tagged"),
+        (
+            "run-image",
+            format!("docker.io/{theirs}:latest"),
+            "images are tagged",
+        ),
+        (
+            "run-image",
+            format!("index.docker.io/{theirs}"),
+            "images are tagged",
+        ),
+        (
+            "run-image",
+            format!("docker.io/library/{theirs}"),
+            "images are tagged",
+        ),
+        (
+            "pull-image",
+            format!("docker.io/{theirs}"),
+            "images are tagged",
+        ),
+    ];
+    for (escape, image, says) in &refused {
+        let error = deployment
+            .run(
+                &engine,
+                &plugin,
+                &[("behavior", "escape"), ("escape", escape), ("ref", image)],
+            )
+            .await
+            .expect_err(image);
+        assert!(
+            matches!(&error, GuestError::Denied(m) if m.contains(says)),
+            "{escape} {image}: {error:?}"
+        );
+    }
+    let escape = format!("{}-escape", deployment.prefix);
+    assert!(
+        deployment
+            .docker
+            .inspect_container(&escape, None)
+            .await
+            .is_err(),
+        "no container was made of another deployment's image"
+    );
+    // Public images stay allowed: `busybox` reaches the engine, which does not have it here,
+    // and the test image under Docker Hub's name is the local one.
+    let missing = deployment
+        .run(
+            &engine,
+            &plugin,
+            &[
+                ("behavior", "escape"),
+                ("escape", "run-image"),
+                ("ref", "busybox"),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&missing, GuestError::NotFound(m) if m.contains("busybox")),
+        "{missing:?}"
+    );
+    let public = format!("docker.io/{}", test_docker::IMAGE);
+    let created = deployment
+        .run(
+            &engine,
+            &plugin,
+            &[
+                ("behavior", "escape"),
+                ("escape", "run-image"),
+                ("ref", &public),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(created[0].starts_with("escape: "), "{created:?}");
+    deployment
+        .docker
+        .remove_image(
+            &theirs,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await
+        .unwrap();
+    deployment.cleanup().await;
+}
+
 #[tokio::test]
 async fn the_environment_policy_and_build_contexts_apply() {
     use komander_plugin_host::capabilities::docker::ResourceMaximums;
@@ -602,6 +738,183 @@ async fn the_environment_policy_and_build_contexts_apply() {
         matches!(foreign, GuestError::InvalidInput(_)),
         "{foreign:?}"
     );
+    deployment.cleanup().await;
+}
+
+/// Issue 8: builds never read their Dockerfile, so `FROM komander/<other deployment>/web`
+/// built on another deployment's image. Now the Dockerfile is read from the context and each
+/// image it names is checked before the build starts.
+#[tokio::test]
+async fn issue_8_a_dockerfile_of_another_deployments_image_is_refused_before_the_build() {
+    let Some(deployment) = Deployment::new("dockerfile").await else {
+        return;
+    };
+    let (engine, plugin) = loading::load(PLUGIN).await;
+    let other = format!("{}-other", deployment.ids.deployment);
+    let theirs = format!("komander/{other}/web");
+    deployment
+        .docker
+        .tag_image(
+            test_docker::IMAGE,
+            Some(bollard::query_parameters::TagImageOptions {
+                repo: Some(theirs.clone()),
+                tag: Some("latest".into()),
+            }),
+        )
+        .await
+        .unwrap();
+    let id = deployment
+        .docker
+        .inspect_image(&theirs)
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    let short = &id.trim_start_matches("sha256:")[..4];
+    let tag = format!("komander/{}/app:1", deployment.ids.deployment);
+    let context_dir = tempfile::tempdir().unwrap();
+    let build = |dockerfile: Option<&'static str>| {
+        let context = deployment.context_with(&["log", "docker"], |scope| {
+            scope.with_build_context("ctx-1", context_dir.path().to_owned())
+        });
+        let mut settings = vec![
+            ("behavior", "build"),
+            ("context", "ctx-1"),
+            ("tag", tag.as_str()),
+        ];
+        settings.extend(dockerfile.map(|d| ("dockerfile", d)));
+        let (deployment, engine, plugin) = (&deployment, &engine, &plugin);
+        async move { deployment.run_in(engine, plugin, context, &settings).await }
+    };
+    let write = |name: &str, text: &str| {
+        let path = context_dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    let own = test_docker::IMAGE;
+    for (dockerfile, says) in [
+        (format!("FROM {theirs}\n"), "line 1 (FROM)"),
+        (
+            format!("FROM docker.io/{theirs}:latest AS base\n"),
+            "line 1 (FROM)",
+        ),
+        (
+            format!("ARG BASE={theirs}\nFROM ${{BASE}}\n"),
+            "line 2 (FROM)",
+        ),
+        (format!("FROM {short}\n"), "not by id"),
+        (
+            format!("FROM {own} AS a\nCOPY --from={theirs} /bin/busybox /stolen\n"),
+            "line 2 (COPY --from)",
+        ),
+        (
+            format!("FROM {own}\nRUN --mount=type=bind,from={theirs},target=/x true\n"),
+            "RUN --mount from",
+        ),
+        (
+            "ARG BASE\nFROM $BASE\n".to_owned(),
+            "\"BASE\", which is not set",
+        ),
+        ("# escape=`\nFROM busybox\n".to_owned(), "escape directive"),
+    ] {
+        write("Dockerfile", &dockerfile);
+        let error = build(None).await.unwrap_err();
+        assert!(
+            matches!(&error, GuestError::Denied(m) if m.contains(says)),
+            "{dockerfile}: {error:?}"
+        );
+        assert!(
+            deployment.docker.inspect_image(&tag).await.is_err(),
+            "{dockerfile}: nothing was built"
+        );
+    }
+    // The `dockerfile` option is what is read; the file at the root is not.
+    write("Dockerfile", &format!("FROM {own}\n"));
+    write("sub/web.Dockerfile", &format!("FROM {theirs}\n"));
+    let error = build(Some("sub/web.Dockerfile")).await.unwrap_err();
+    assert!(
+        matches!(&error, GuestError::Denied(m) if m.contains("sub/web.Dockerfile")),
+        "{error:?}"
+    );
+    // A Dockerfile is read inside the context only: not through a symlink.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("Dockerfile"), format!("FROM {own}\n")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), context_dir.path().join("linked")).unwrap();
+    let error = build(Some("linked/Dockerfile")).await.unwrap_err();
+    assert!(
+        matches!(&error, GuestError::Denied(m) if m.contains("symlink")),
+        "{error:?}"
+    );
+    assert!(deployment.docker.inspect_image(&tag).await.is_err());
+    // Its own images and public ones stay allowed: a multi-stage build from the test image.
+    write(
+        "Dockerfile",
+        &format!(
+            "ARG BASE={own}\nFROM ${{BASE}} AS first\nFROM first\nCOPY --from=first /bin/busybox /copied\n"
+        ),
+    );
+    let built = build(None).await.unwrap();
+    assert!(built[0].starts_with("build: sha256:"), "{built:?}");
+    deployment
+        .docker
+        .remove_image(
+            &theirs,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await
+        .unwrap();
+    deployment
+        .docker
+        .remove_image(
+            &tag,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await
+        .unwrap();
+    deployment.cleanup().await;
+}
+
+/// Issue 8: build contexts were archived whole in memory. They are streamed now, and one over
+/// the cap stops the stream and fails the build with a clear error (a sparse file makes it
+/// big without using the disk).
+#[tokio::test]
+async fn issue_8_a_build_context_over_the_cap_is_refused_with_a_clear_error() {
+    use komander_plugin_host::capabilities::docker::BUILD_CONTEXT_BYTES;
+
+    let Some(deployment) = Deployment::new("bigcontext").await else {
+        return;
+    };
+    let (engine, plugin) = loading::load(PLUGIN).await;
+    let context_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        context_dir.path().join("Dockerfile"),
+        format!("FROM {}\nCOPY big /big\n", test_docker::IMAGE),
+    )
+    .unwrap();
+    std::fs::File::create(context_dir.path().join("big"))
+        .unwrap()
+        .set_len(BUILD_CONTEXT_BYTES as u64 + (1 << 20))
+        .unwrap();
+    let tag = format!("komander/{}/big:1", deployment.ids.deployment);
+    let context = deployment.context_with(&["log", "docker"], |scope| {
+        scope.with_build_context("ctx-1", context_dir.path().to_owned())
+    });
+    let error = deployment
+        .run_in(
+            &engine,
+            &plugin,
+            context,
+            &[("behavior", "build"), ("context", "ctx-1"), ("tag", &tag)],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, GuestError::InvalidInput(m) if m.contains(&format!("larger than {BUILD_CONTEXT_BYTES} bytes"))),
+        "{error:?}"
+    );
+    assert!(deployment.docker.inspect_image(&tag).await.is_err());
     deployment.cleanup().await;
 }
 

@@ -337,6 +337,54 @@ async fn connections_block_private_addresses_unless_granted_and_hide_the_credent
     );
 }
 
+/// Issue 8: URL parsing drops tabs and line breaks, so `/v1/.\t./.\t./admin` would become
+/// `/admin`. The request is refused naming the character, and the server sees nothing.
+#[tokio::test]
+async fn issue_8_a_path_with_a_control_character_reaches_nothing() {
+    let (engine, plugin) = loading::load("komander_test_guest").await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let app = {
+        let seen = seen.clone();
+        Router::new().fallback(move |uri: axum::http::Uri| async move {
+            seen.lock().unwrap().push(uri.to_string());
+            "reached"
+        })
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = |path: &'static str| {
+        let ctx = call(ALL)
+            .connections(vec![connection(&format!("http://{address}"), true)])
+            .build();
+        engine.validate(&plugin, ctx, spec(&[("behavior", "http"), ("path", path)]))
+    };
+    for (path, named) in [
+        ("/v1/.\t./.\t./admin", "'\\t'"),
+        ("/v1/.\r./.\n./admin", "'\\r'"),
+        ("/v1/hello\n", "'\\n'"),
+    ] {
+        match http(path).await {
+            Err(RuntimeCallError::Guest {
+                error: GuestError::InvalidInput(message),
+                ..
+            }) => assert!(
+                message.contains("control character") && message.contains(named),
+                "{path:?}: {message}"
+            ),
+            other => panic!("{path:?}: expected invalid-input, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Vec::<String>::new(),
+        "nothing was sent"
+    );
+    // The listener does see a request inside the prefix.
+    assert_eq!(http("/v1/hello").await.unwrap(), ["200", "reached"]);
+    assert_eq!(*seen.lock().unwrap(), ["/v1/hello"]);
+}
+
 #[tokio::test]
 async fn the_example_webhook_runtime_deploys_through_its_connection() {
     let (engine, plugin) = loading::load("webhook_runtime").await;

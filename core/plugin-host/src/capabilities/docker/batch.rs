@@ -10,7 +10,7 @@ use std::{
 
 use futures_util::{StreamExt, stream::FuturesUnordered};
 
-use super::{DockerScope, ops};
+use super::{DockerScope, ops, prefixed};
 use crate::bindings::{
     docker_types::{OpOutput, Operation, OperationEntry, OperationResult, Outcome},
     types::Error as WitError,
@@ -46,7 +46,10 @@ pub(super) async fn run(
     }
     let prepared = entries
         .iter()
-        .map(|entry| ops::prepare(scope, &entry.op).map_err(|e| prefix_error(&entry.id, e)))
+        .map(|entry| {
+            ops::prepare(scope, &entry.op)
+                .map_err(|e| prefixed(&format!("operation {:?}", entry.id), e))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let outcomes = schedule(prepared, &dependencies, CONCURRENCY, |op| {
         ops::execute(scope.clone(), op)
@@ -61,18 +64,6 @@ pub(super) async fn run(
             duration_ms: duration.as_millis() as u64,
         })
         .collect())
-}
-
-/// Names the operation in an error about it.
-fn prefix_error(id: &str, error: WitError) -> WitError {
-    let with = |message: String| format!("operation {id:?}: {message}");
-    match error {
-        WitError::Denied(m) => WitError::Denied(with(m)),
-        WitError::InvalidInput(m) => WitError::InvalidInput(with(m)),
-        WitError::NotFound(m) => WitError::NotFound(with(m)),
-        WitError::Conflict(m) => WitError::Conflict(with(m)),
-        other => other,
-    }
 }
 
 /// Checks a batch's shape: at most [`MAX_OPERATIONS`] entries, ids of 1 to 64 bytes and

@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// One page of `container`'s log: its last `max_lines` lines without a cursor, the lines
-/// after the cursor with one.
+/// after the cursor with one. Holds a slot of the scope's gate while it reads.
 pub(super) async fn page(
     scope: &DockerScope,
     container: &str,
@@ -19,6 +19,7 @@ pub(super) async fn page(
     max_lines: u32,
 ) -> Result<LogPage, WitError> {
     let mut pager = Pager::new(cursor, max_lines, &scope.secrets)?;
+    let _slot = scope.gate.enter().await;
     let id = ops::own_container_id(scope, container).await?;
     let options = LogsOptions {
         stdout: true,

@@ -3,25 +3,37 @@
 //! A [`DockerScope`] is what one runtime call may touch: the deployment it acts for (every
 //! object is labelled with its ids, and objects without them are invisible), the
 //! environment's policy (bind root, public ports, resource maximums), the secret values and
-//! build contexts the host prepared for the call. Every request goes through
+//! build contexts the host prepared for the call, and the server's [`DockerGate`], which
+//! bounds the Docker operations running at once across all calls. Every request goes through
 //! [`request`]'s conversion and the one allow-list validator before it reaches the daemon.
 //!
 //! - [`batch`]: the shape of a batch, and running it with independent operations
 //!   concurrently.
+//! - [`build`]: an image build, its Dockerfile checked before it starts.
+//! - [`dockerfile`]: the images a Dockerfile reads, found by a scan of its text.
+//! - [`gate`]: the server-wide bound on concurrent Docker operations.
 //! - [`ops`]: each operation against the daemon, scoped to the deployment.
 //! - [`logs`]: container logs by cursor.
 //! - [`policy`]: the allow-list validator every request goes through.
+//! - [`reference`]: image references, normalized for the scope check.
 
 mod batch;
+mod build;
+mod dockerfile;
+mod gate;
 mod logs;
 mod ops;
 pub mod policy;
+mod reference;
 mod request;
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use bollard::Docker;
+pub use build::{BUILD_CONTEXT_BYTES, DOCKERFILE_BYTES};
+pub use gate::DockerGate;
 use policy::DockerPolicy;
+use reference::{Reference, ReferenceError};
 
 use crate::{
     PluginError,
@@ -62,6 +74,9 @@ pub const DEPLOYMENT_LABEL: &str = "dev.komander.deployment";
 /// The label holding the id of the plugin that created the object.
 pub const PLUGIN_LABEL: &str = "dev.komander.plugin";
 
+/// The first path component of the images deployments build: `komander/<deployment id>/…`.
+const KOMANDER_IMAGES: &str = "komander";
+
 /// Seconds bollard waits for the daemon's answer to one request.
 const REQUEST_TIMEOUT_SECS: u64 = 120;
 
@@ -78,6 +93,7 @@ pub struct ResourceMaximums {
 /// What one runtime call may do with Docker.
 pub struct DockerScope {
     client: Docker,
+    gate: DockerGate,
     plugin: String,
     deployment: String,
     policy: DockerPolicy,
@@ -87,9 +103,15 @@ pub struct DockerScope {
 }
 
 impl DockerScope {
-    /// A scope for `plugin_id` acting for the deployment `ids` on the daemon `client`: no bind
-    /// root, ports on loopback only, no resource maximums, no secrets, no build contexts.
-    pub fn new(client: Docker, ids: DeploymentIds, plugin_id: impl Into<String>) -> DockerScope {
+    /// A scope for `plugin_id` acting for the deployment `ids` on the daemon `client`, its
+    /// operations bounded by `gate` (the server's one [`DockerGate`], cloned): no bind root,
+    /// ports on loopback only, no resource maximums, no secrets, no build contexts.
+    pub fn new(
+        client: Docker,
+        gate: DockerGate,
+        ids: DeploymentIds,
+        plugin_id: impl Into<String>,
+    ) -> DockerScope {
         let labels = [
             (PROJECT_LABEL, ids.project),
             (ENVIRONMENT_LABEL, ids.environment),
@@ -100,6 +122,7 @@ impl DockerScope {
         .collect();
         DockerScope {
             client,
+            gate,
             plugin: plugin_id.into(),
             deployment: ids.deployment,
             policy: DockerPolicy {
@@ -176,40 +199,44 @@ impl DockerScope {
         })
     }
 
-    /// The prefix of the image tags this deployment may build and remove.
-    fn image_prefix(&self) -> String {
-        format!("komander/{}/", self.deployment)
-    }
-
-    /// Checks an image a container runs or a pull fetches: a reference, not a bare image id,
-    /// and under `komander/` only this deployment's own builds.
+    /// Checks an image a container runs or a pull fetches: a reference, not an image id or a
+    /// name of hex digits only, and under `komander/` (however the reference spells Docker
+    /// Hub) only this deployment's own images.
     fn check_image_reference(&self, image: &str) -> Result<(), WitError> {
-        if image.trim().is_empty() || image.contains(char::is_whitespace) {
-            return Err(WitError::InvalidInput(format!(
-                "image reference {image:?} is not valid"
-            )));
-        }
-        let bare_id = image.starts_with("sha256:")
-            || (image.len() >= 12 && image.bytes().all(|b| b.is_ascii_hexdigit()));
-        if bare_id {
-            return Err(WitError::Denied(format!(
-                "image {image:?}: name images by reference, not by id"
-            )));
-        }
-        if image.starts_with("komander/") {
-            self.check_own_image(image, WitError::Denied)?;
+        let reference = Reference::parse(image).map_err(reference_error)?;
+        if reference.is_local_under(&[KOMANDER_IMAGES]) {
+            self.check_own(image, &reference, WitError::Denied)?;
         }
         Ok(())
     }
 
-    /// Checks that `tag` is one of this deployment's images, answering `error` otherwise.
+    /// Checks that `tag` names one of this deployment's images, `komander/<deployment id>/…`
+    /// once normalized, answering `error` otherwise.
     fn check_own_image(&self, tag: &str, error: fn(String) -> WitError) -> Result<(), WitError> {
-        let prefix = self.image_prefix();
-        if tag.starts_with(&prefix) && tag.len() > prefix.len() {
+        let reference = Reference::parse(tag).map_err(|e| match e {
+            ReferenceError::ImageId { .. } => reference_error(e),
+            ReferenceError::Invalid { .. } => error(e.to_string()),
+        })?;
+        self.check_own(tag, &reference, error)
+    }
+
+    /// Answers `error` unless `reference` (parsed from `image`) lies under
+    /// `komander/<deployment id>/`.
+    fn check_own(
+        &self,
+        image: &str,
+        reference: &Reference,
+        error: fn(String) -> WitError,
+    ) -> Result<(), WitError> {
+        let own = reference.path.len() > 2
+            && reference.is_local_under(&[KOMANDER_IMAGES, self.deployment.as_str()]);
+        if own {
             Ok(())
         } else {
             Err(error(format!(
-                "image {tag:?}: this deployment's images are tagged {prefix}<name>"
+                "image {image:?} (read as {reference}): this deployment's images are tagged \
+                 {KOMANDER_IMAGES}/{}/<name>",
+                self.deployment
             )))
         }
     }
@@ -260,6 +287,28 @@ pub async fn connect(host: &str) -> Result<Docker, PluginError> {
             "negotiating the API version with Docker at {host}: {e}"
         ))
     })
+}
+
+/// A reference the host does not accept, as the WIT error: an image id is `denied`, a string
+/// that is no reference `invalid-input`.
+fn reference_error(error: ReferenceError) -> WitError {
+    match error {
+        ReferenceError::ImageId { .. } => WitError::Denied(error.to_string()),
+        ReferenceError::Invalid { .. } => WitError::InvalidInput(error.to_string()),
+    }
+}
+
+/// `error` with `context` (such as `operation "web"`) before its message; errors that are
+/// not about the guest's input keep theirs.
+fn prefixed(context: &str, error: WitError) -> WitError {
+    let with = |message: String| format!("{context}: {message}");
+    match error {
+        WitError::Denied(m) => WitError::Denied(with(m)),
+        WitError::InvalidInput(m) => WitError::InvalidInput(with(m)),
+        WitError::NotFound(m) => WitError::NotFound(with(m)),
+        WitError::Conflict(m) => WitError::Conflict(with(m)),
+        other => other,
+    }
 }
 
 /// The HTTP status of a daemon's error answer, if it was one.
@@ -334,5 +383,83 @@ impl docker_engine::Host for HostState {
     ) -> Result<LogPage, HostError> {
         let scope = self.docker()?;
         Ok(logs::page(&scope, &container, cursor.as_deref(), max_lines).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scope for the deployment `d-1`, with a client that never reaches a daemon.
+    fn scope() -> DockerScope {
+        let client = Docker::connect_with_unix(
+            // Never reached: bollard only wants the path to exist.
+            "unix:///dev/null",
+            1,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .unwrap();
+        let ids = DeploymentIds {
+            project: "p-1".into(),
+            environment: "e-1".into(),
+            deployment: "d-1".into(),
+        };
+        DockerScope::new(client, DockerGate::new(1), ids, "test")
+    }
+
+    #[test]
+    fn issue_8_images_of_other_deployments_are_out_of_reach() {
+        let scope = scope();
+        for allowed in [
+            "busybox",
+            "busybox:1.36",
+            "docker.io/library/busybox",
+            "3f:latest",
+            "komander/d-1/web",
+            "docker.io/komander/d-1/web:2",
+            "ghcr.io/komander/d-2/web",
+            "localhost:5000/komander/d-2/web",
+        ] {
+            scope
+                .check_image_reference(allowed)
+                .unwrap_or_else(|e| panic!("{allowed}: {e:?}"));
+        }
+        for refused in [
+            "3f",
+            "0123456789ab",
+            "sha256:3f",
+            "komander/d-2/web",
+            "komander/d-1",
+            "komander/d-10/web",
+            "docker.io/komander/d-2/web",
+            "index.docker.io/komander/d-2/web",
+            "registry-1.docker.io/komander/d-2/web:latest",
+            "docker.io/library/komander/d-2/web",
+            "Docker.io/komander/d-2/web",
+        ] {
+            assert!(
+                matches!(
+                    scope.check_image_reference(refused),
+                    Err(WitError::Denied(_))
+                ),
+                "{refused}"
+            );
+        }
+        assert!(matches!(
+            scope.check_image_reference("komander/../d-2/web"),
+            Err(WitError::InvalidInput(_))
+        ));
+        // A build's tag and a removal go by the same normalized name.
+        scope
+            .check_own_image("docker.io/komander/d-1/web", WitError::InvalidInput)
+            .unwrap();
+        assert!(matches!(
+            scope.check_own_image("docker.io/komander/d-2/web", WitError::InvalidInput),
+            Err(WitError::InvalidInput(m)) if m.contains("komander/d-2/web:latest")
+        ));
+        assert!(matches!(
+            scope.check_own_image("3f", WitError::InvalidInput),
+            Err(WitError::Denied(_))
+        ));
     }
 }

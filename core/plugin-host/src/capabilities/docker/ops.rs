@@ -18,7 +18,7 @@ use bollard::{
 use futures_util::StreamExt;
 
 use super::{
-    DEPLOYMENT_LABEL, DockerScope, engine_error,
+    DEPLOYMENT_LABEL, DockerScope, build, engine_error,
     request::{self, BuildRequest, ContainerRequest},
     status_of,
 };
@@ -38,29 +38,6 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// How long a pull or a build may take. It goes on after the guest's call ends.
 pub const IMAGE_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// The largest build context sent to Docker, archived.
-pub const BUILD_CONTEXT_BYTES: usize = 512 << 20;
-
-/// An archive in memory that refuses to grow past [`BUILD_CONTEXT_BYTES`].
-struct Capped(Vec<u8>);
-
-impl std::io::Write for Capped {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if self.0.len() + bytes.len() > BUILD_CONTEXT_BYTES {
-            return Err(std::io::ErrorKind::FileTooLarge.into());
-        }
-        self.0.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Lines of build output kept to explain a failed build.
-const BUILD_OUTPUT_LINES: usize = 20;
 
 /// Seconds a stop may give a container before SIGKILL.
 const MAX_STOP_SECONDS: u32 = 600;
@@ -148,11 +125,12 @@ pub(super) fn prepare(scope: &DockerScope, op: &Operation) -> Result<Prepared, W
     })
 }
 
-/// Runs one prepared operation within [`OPERATION_TIMEOUT`].
+/// Runs one prepared operation within [`OPERATION_TIMEOUT`], holding a slot of the scope's
+/// [`super::DockerGate`] (waiting for one counts against the timeout).
 ///
 /// The operation runs in a task of its own: when the guest's call ends first (its wall-clock
 /// timeout), the operation still finishes (a pull completes, a create is not cut between
-/// its steps), and a repeated step finds its result.
+/// its steps), and a repeated step finds its result; it keeps its slot until then.
 pub(super) async fn execute(scope: Arc<DockerScope>, op: Prepared) -> Result<OpOutput, WitError> {
     let limit = match &op {
         Prepared::Pull { .. } | Prepared::Build(_) => IMAGE_TIMEOUT,
@@ -162,13 +140,18 @@ pub(super) async fn execute(scope: Arc<DockerScope>, op: Prepared) -> Result<OpO
         _ => OPERATION_TIMEOUT,
     };
     let task = tokio::spawn(async move {
-        tokio::time::timeout(limit, run(&scope, op))
-            .await
-            .unwrap_or_else(|_| {
-                Err(WitError::Timeout(format!(
-                    "the operation took longer than {limit:?}"
-                )))
-            })
+        let slots = scope.gate.size();
+        let work = async {
+            // Held until the operation ends, also after the guest's call has.
+            let _slot = scope.gate.enter().await;
+            run(&scope, op).await
+        };
+        tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+            Err(WitError::Timeout(format!(
+                "the operation took longer than {limit:?}, counting the wait for one of the \
+                 server's {slots} Docker operation slots"
+            )))
+        })
     });
     task.await
         .unwrap_or_else(|e| Err(WitError::Internal(format!("the operation failed: {e}"))))
@@ -182,7 +165,7 @@ async fn run(scope: &DockerScope, op: Prepared) -> Result<OpOutput, WitError> {
             policy,
             platform,
         } => pull(scope, &image, policy, platform).await,
-        Prepared::Build(build) => self::build(scope, *build).await,
+        Prepared::Build(request) => build::run(scope, *request).await,
         Prepared::RemoveImage(tag) => {
             match docker
                 .remove_image(&tag, None::<RemoveImageOptions>, None)
@@ -508,62 +491,7 @@ fn pull_error(image: &str, message: String) -> WitError {
     }
 }
 
-async fn build(scope: &DockerScope, build: BuildRequest) -> Result<OpOutput, WitError> {
-    let tag = build.options.t.clone().unwrap_or_default();
-    let context = scope.build_context(&build.context)?;
-    let archive = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-        let mut tar = tar::Builder::new(Capped(Vec::new()));
-        // Symlinks go into the archive as links: nothing outside the context is read.
-        tar.follow_symlinks(false);
-        tar.append_dir_all(".", &context)?;
-        Ok(tar.into_inner()?.0)
-    })
-    .await
-    .map_err(|e| WitError::Internal(format!("archiving the build context: {e}")))?
-    .map_err(|e| match e.kind() {
-        std::io::ErrorKind::FileTooLarge => WitError::InvalidInput(format!(
-            "the build context is larger than {BUILD_CONTEXT_BYTES} bytes"
-        )),
-        _ => WitError::Internal(format!("archiving the build context: {e}")),
-    })?;
-    let mut output = std::collections::VecDeque::with_capacity(BUILD_OUTPUT_LINES);
-    let mut stream = scope.client.build_image(
-        build.options,
-        None,
-        Some(bollard::body_full(archive.into())),
-    );
-    while let Some(item) = stream.next().await {
-        let failure = match item {
-            Ok(info) => {
-                for line in info.stream.iter().flat_map(|s| s.lines()) {
-                    if output.len() == BUILD_OUTPUT_LINES {
-                        output.pop_front();
-                    }
-                    output.push_back(line.to_owned());
-                }
-                match info.error_detail.and_then(|d| d.message) {
-                    Some(message) => message,
-                    None => continue,
-                }
-            }
-            Err(bollard::errors::Error::DockerStreamError { error }) => error,
-            Err(e) => return Err(engine_error(e)),
-        };
-        let tail: Vec<String> = output.into_iter().collect();
-        return Err(WitError::InvalidInput(format!(
-            "the build failed: {failure}\n{}",
-            tail.join("\n")
-        )));
-    }
-    let found = scope
-        .client
-        .inspect_image(&tag)
-        .await
-        .map_err(engine_error)?;
-    Ok(OpOutput::Image(found.id.unwrap_or_default()))
-}
-
-/// Lists the deployment's containers carrying all of `labels`.
+/// Lists the deployment's containers carrying all of `labels`, holding a slot of the gate.
 pub(super) async fn list_containers(
     scope: &DockerScope,
     labels: &[(String, String)],
@@ -576,6 +504,7 @@ pub(super) async fn list_containers(
         filters: Some(HashMap::from([("label".to_owned(), filter)])),
         ..Default::default()
     };
+    let _slot = scope.gate.enter().await;
     let mut found: Vec<ContainerSummary> = scope
         .client
         .list_containers(Some(options))

@@ -372,7 +372,8 @@ pub(super) fn volume(
 }
 
 /// The build of an image, checked: its tag under `komander/<deployment id>/`, its Dockerfile
-/// inside the context, plain build arguments, Komander's labels on the image.
+/// inside the context (whose images are checked when the build runs, see [`super::build`]),
+/// plain build arguments, Komander's labels on the image, the classic builder.
 pub(super) struct BuildRequest {
     /// The options of `POST /build`.
     pub options: bollard::query_parameters::BuildImageOptions,
@@ -407,6 +408,8 @@ pub(super) fn build(scope: &DockerScope, spec: &ImageBuild) -> Result<BuildReque
         buildargs: Some(spec.build_args.iter().cloned().collect()),
         labels: Some(labels(scope, &spec.labels)?),
         target: spec.target.clone().unwrap_or_default(),
+        // The builder whose reading of the Dockerfile the host checks before the build.
+        version: bollard::query_parameters::BuilderVersion::BuilderV1,
         ..Default::default()
     };
     policy::check_build(&options).map_err(denied)?;

@@ -3,14 +3,15 @@
 //! bollard gives `BuildImageOptions` two more fields (`outputs`, `session`) with its
 //! `buildkit` feature; enabling it fails to compile here until someone decides on them.
 
-use bollard::query_parameters::BuildImageOptions;
+use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
 
 use super::{Refusal, allowed, check_mode, deny};
 
 /// Checks the query parameters of an image build: its network mode (`networkmode`) may not
-/// be `host` or `container:…`, and its context is the one sent, not a `remote` one the
+/// be `host` or `container:…`, its context is the one sent, not a `remote` one the
 /// daemon would fetch from the host's network (host-local services, metadata addresses)
-/// and echo back in the build's output.
+/// and echo back in the build's output, and it runs on the classic builder (`version` 1),
+/// whose reading of the Dockerfile the host checked.
 ///
 /// # Errors
 ///
@@ -47,10 +48,16 @@ pub fn check_build(options: &BuildImageOptions) -> Result<(), Refusal> {
         cpuperiod: _,
         cpuquota: _,
         shmsize: _,
-        // Allowed: the classic builder or BuildKit, both held to the network mode.
-        version: _,
+        version,
     } = options;
     check_mode("networkmode", networkmode.as_deref())?;
+    // The host's Dockerfile check reads a Dockerfile as the classic builder does; BuildKit
+    // reads some of it differently (heredocs, expansions in more places).
+    deny(
+        "version",
+        *version != BuilderVersion::BuilderV1,
+        "only the classic builder (version 1) is allowed",
+    )?;
     deny(
         "remote",
         !allowed(remote.as_deref(), &[]),
@@ -84,6 +91,15 @@ mod tests {
         }
         assert_refused(check_build(&build(Some("host"))), "networkmode");
         assert_refused(check_build(&build(Some("container:3f2a"))), "networkmode");
+    }
+
+    #[test]
+    fn buildkit_is_refused() {
+        let options = BuildImageOptions {
+            version: BuilderVersion::BuilderBuildKit,
+            ..build(None)
+        };
+        assert_refused(check_build(&options), "version");
     }
 
     #[test]
