@@ -124,6 +124,23 @@ impl Deployment {
         }
     }
 
+    /// Tags the test image as another deployment's build, `komander/<other>/web`; answers
+    /// the image's name and its id (`sha256:…`).
+    async fn others_image(&self) -> (String, String) {
+        let other = format!("{}-other", self.ids.deployment);
+        let theirs = format!("komander/{other}/web");
+        let tag = bollard::query_parameters::TagImageOptions {
+            repo: Some(theirs.clone()),
+            tag: Some("latest".into()),
+        };
+        self.docker
+            .tag_image(test_docker::IMAGE, Some(tag))
+            .await
+            .unwrap();
+        let image = self.docker.inspect_image(&theirs).await.unwrap();
+        (theirs, image.id.unwrap())
+    }
+
     pub async fn cleanup(&self) {
         test_docker::remove_deployment(&self.docker, &self.ids.deployment).await;
     }
@@ -489,35 +506,16 @@ async fn escapes_are_refused_with_typed_errors_and_nothing_is_created() {
     deployment.cleanup().await;
 }
 
-/// Issue 8: the daemon reads hex digits as the prefix of an image id, and `docker.io/komander/…`
-/// as the local `komander/…`; neither reaches another deployment's images any more.
+/// The daemon reads hex digits as the prefix of an image id, and `docker.io/komander/…` as the
+/// local `komander/…`: neither reaches another deployment's images.
 #[tokio::test]
-async fn issue_8_images_of_other_deployments_are_out_of_reach() {
+async fn images_of_other_deployments_are_out_of_reach() {
     let Some(deployment) = Deployment::new("images").await else {
         return;
     };
     let (engine, plugin) = loading::load(PLUGIN).await;
     // Another deployment's build, present on the engine.
-    let other = format!("{}-other", deployment.ids.deployment);
-    let theirs = format!("komander/{other}/web");
-    deployment
-        .docker
-        .tag_image(
-            test_docker::IMAGE,
-            Some(bollard::query_parameters::TagImageOptions {
-                repo: Some(theirs.clone()),
-                tag: Some("latest".into()),
-            }),
-        )
-        .await
-        .unwrap();
-    let id = deployment
-        .docker
-        .inspect_image(&theirs)
-        .await
-        .unwrap()
-        .id
-        .unwrap();
+    let (theirs, id) = deployment.others_image().await;
     let hex = id.trim_start_matches("sha256:");
     let short = &hex[..4];
     let refused = [
@@ -741,35 +739,16 @@ async fn the_environment_policy_and_build_contexts_apply() {
     deployment.cleanup().await;
 }
 
-/// Issue 8: builds never read their Dockerfile, so `FROM komander/<other deployment>/web`
-/// built on another deployment's image. Now the Dockerfile is read from the context and each
-/// image it names is checked before the build starts.
+/// A Dockerfile could build on another deployment's image (`FROM komander/<other>/web`): the
+/// Dockerfile is read from the context and each image it names is checked before the build
+/// starts.
 #[tokio::test]
-async fn issue_8_a_dockerfile_of_another_deployments_image_is_refused_before_the_build() {
+async fn a_dockerfile_of_another_deployments_image_is_refused_before_the_build() {
     let Some(deployment) = Deployment::new("dockerfile").await else {
         return;
     };
     let (engine, plugin) = loading::load(PLUGIN).await;
-    let other = format!("{}-other", deployment.ids.deployment);
-    let theirs = format!("komander/{other}/web");
-    deployment
-        .docker
-        .tag_image(
-            test_docker::IMAGE,
-            Some(bollard::query_parameters::TagImageOptions {
-                repo: Some(theirs.clone()),
-                tag: Some("latest".into()),
-            }),
-        )
-        .await
-        .unwrap();
-    let id = deployment
-        .docker
-        .inspect_image(&theirs)
-        .await
-        .unwrap()
-        .id
-        .unwrap();
+    let (theirs, id) = deployment.others_image().await;
     let short = &id.trim_start_matches("sha256:")[..4];
     let tag = format!("komander/{}/app:1", deployment.ids.deployment);
     let context_dir = tempfile::tempdir().unwrap();
@@ -876,11 +855,10 @@ async fn issue_8_a_dockerfile_of_another_deployments_image_is_refused_before_the
     deployment.cleanup().await;
 }
 
-/// Issue 8: build contexts were archived whole in memory. They are streamed now, and one over
-/// the cap stops the stream and fails the build with a clear error (a sparse file makes it
+/// Build contexts are streamed to the engine, not held in memory; one over the cap stops the stream and fails the build with a clear error (a sparse file makes it
 /// big without using the disk).
 #[tokio::test]
-async fn issue_8_a_build_context_over_the_cap_is_refused_with_a_clear_error() {
+async fn a_build_context_over_the_cap_is_refused_with_a_clear_error() {
     use komander_plugin_host::capabilities::docker::BUILD_CONTEXT_BYTES;
 
     let Some(deployment) = Deployment::new("bigcontext").await else {

@@ -337,10 +337,10 @@ async fn connections_block_private_addresses_unless_granted_and_hide_the_credent
     );
 }
 
-/// Issue 8: URL parsing drops tabs and line breaks, so `/v1/.\t./.\t./admin` would become
-/// `/admin`. The request is refused naming the character, and the server sees nothing.
+/// URL parsing drops tabs and line breaks, so `/v1/.\t./.\t./admin` would become `/admin`:
+/// such a request is refused naming the character, and the server sees nothing.
 #[tokio::test]
-async fn issue_8_a_path_with_a_control_character_reaches_nothing() {
+async fn a_path_with_a_control_character_reaches_nothing() {
     let (engine, plugin) = loading::load("komander_test_guest").await;
     let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let app = {

@@ -153,7 +153,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn issue_8_calls_of_two_scopes_sharing_a_gate_never_exceed_it() {
+    async fn calls_of_two_scopes_sharing_a_gate_never_exceed_it() {
         let daemon = FakeDaemon::start(Duration::from_millis(100)).await;
         let gate = DockerGate::new(2);
         let (a, b) = (daemon.scope(&gate, "d-a"), daemon.scope(&gate, "d-b"));
@@ -172,7 +172,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn issue_8_an_operation_that_outlives_its_call_keeps_its_slot() {
+    async fn an_operation_that_outlives_its_call_keeps_its_slot() {
         let daemon = FakeDaemon::start(Duration::from_millis(300)).await;
         let gate = DockerGate::new(1);
         let (a, b) = (daemon.scope(&gate, "d-a"), daemon.scope(&gate, "d-b"));

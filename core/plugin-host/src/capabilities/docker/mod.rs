@@ -408,7 +408,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_8_images_of_other_deployments_are_out_of_reach() {
+    fn images_of_other_deployments_are_out_of_reach() {
         let scope = scope();
         for allowed in [
             "busybox",

@@ -316,7 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_8_ids_and_hex_only_names_are_refused() {
+    fn ids_and_hex_only_names_are_refused() {
         for id in [
             "3f",
             "3F",
