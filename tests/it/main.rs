@@ -8,3 +8,4 @@ mod local_admin;
 mod migrations;
 mod plugins;
 mod secrets;
+mod users;

@@ -215,10 +215,13 @@ impl App {
             .ok_or_else(not_found)
     }
 
-    /// `POST /api/v1/users/{user}/tokens`: creates an API token, shown once.
+    /// `POST /api/v1/users/{user}/tokens`: creates an API token, shown once. Instance admins
+    /// mint tokens for service users only: a token for a human would let them act as that
+    /// person.
     ///
     /// # Errors
-    /// Forbidden unless for oneself or by an instance admin; invalid names.
+    /// Forbidden unless for oneself or, by an instance admin, for a service user; invalid
+    /// names.
     #[instrument(skip_all, fields(actor = %caller.user.handle, user = handle))]
     pub async fn create_token(
         &self,
@@ -227,6 +230,13 @@ impl App {
         new: NewToken,
     ) -> Result<CreatedToken> {
         let owner = self.token_owner(caller, handle).await?;
+        if owner.id != caller.user.id && owner.kind != UserKind::Service {
+            return Err(AppError::Forbidden(format!(
+                "{:?} is a human user: instance admins mint tokens for service users only, \
+                 people mint their own",
+                owner.handle.as_str()
+            )));
+        }
         let name =
             check_text("token name", &new.name, 64).map_err(|e| AppError::name("name", e))?;
         let (token, record) = new_token_record(owner.id, name);
