@@ -1,10 +1,13 @@
 //! Users and their tokens: who may mint a token for whom, the handles Komander keeps for
 //! itself, and what start-up may do to existing users.
 
+use std::sync::Arc;
+
 use axum::http::{Method, StatusCode};
+use komander_app::App;
 use komander_domain::{TokenId, UserId, api::UserKind, timestamps};
-use komander_e2e::{ADMIN_TOKEN, Backend, TestApi};
-use komander_secrets::ApiToken;
+use komander_e2e::{ADMIN_TOKEN, Backend, TestApi, TestStore};
+use komander_secrets::{ApiToken, Keyring, SecretString};
 use komander_store::{TokenRecord, UserRecord};
 use serde_json::json;
 
@@ -70,4 +73,62 @@ async fn issue_8_instance_admins_mint_tokens_only_for_service_users() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     api.user("robot").await;
+}
+
+/// Komander issue 8: the handles of Komander's own users are not for the API to give.
+#[tokio::test]
+async fn issue_8_reserved_handles_are_refused() {
+    let api = TestApi::new(Backend::Sqlite).await.unwrap();
+    for handle in ["bootstrap", "local-admin"] {
+        let (status, answer) = api
+            .call(
+                Method::POST,
+                "/api/v1/users",
+                Some(ADMIN_TOKEN),
+                Some(json!({"handle": handle, "instance_admin": true})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["error"]["field"], "handle", "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(handle) && message.contains("reserved"),
+            "{answer}"
+        );
+    }
+    let local_admin = "local-admin".parse().unwrap();
+    assert!(
+        api.store
+            .store
+            .user_by_handle(&local_admin)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Komander issue 8: a start with a bootstrap token made any `bootstrap` user an instance
+/// admin, whoever created it.
+#[tokio::test]
+async fn issue_8_start_up_promotes_no_user_it_did_not_create() {
+    let store = TestStore::new(Backend::Sqlite).await.unwrap();
+    let keyring = Keyring::parse(&[Keyring::generate_key_spec("k")]).unwrap();
+    let app = App::new(store.store.clone(), Arc::new(keyring));
+    let planted = UserRecord {
+        id: UserId::new(),
+        handle: "bootstrap".parse().unwrap(),
+        display_name: "Someone".into(),
+        kind: UserKind::Human,
+        instance_admin: false,
+        created_at: 1,
+    };
+    store.store.create_user(&planted, None, None).await.unwrap();
+    let err = app
+        .ensure_bootstrap_token(&SecretString::new(ADMIN_TOKEN))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("\"bootstrap\""), "{err}");
+    let found = store.store.user_by_handle(&planted.handle).await.unwrap();
+    assert_eq!(found, Some(planted));
+    assert!(app.authenticate(ADMIN_TOKEN).await.is_err());
 }
