@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod concurrency;
 mod local_admin;
+mod members;
 mod migrations;
 mod plugins;
 mod secrets;
