@@ -4,6 +4,7 @@ mod authz;
 mod bad_input;
 mod cli;
 mod concurrency;
+mod connections;
 mod local_admin;
 mod members;
 mod migrations;

@@ -773,7 +773,8 @@ pub struct PluginConnectionWrite {
     /// An absolute http or https URL, without query or credentials.
     pub base_url: String,
     /// The `Authorization` value the host adds, such as `Bearer …`; write-only. Absent keeps
-    /// the one set before; empty clears it.
+    /// the one set before if `base_url` is unchanged, and clears it if `base_url` changes;
+    /// empty clears it.
     #[serde(default)]
     pub credential: Option<String>,
     /// May reach private, loopback and link-local addresses (an on-premises API).

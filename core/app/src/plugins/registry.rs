@@ -1,12 +1,12 @@
 //! The plugin engine, the folder of installed components, and the plugins loaded from it.
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc};
+use std::{collections::HashMap, path::PathBuf};
 
-use komander_plugin_host::{LoadedPlugin, PluginEngine, capabilities::Connection};
+use komander_plugin_host::{LoadedPlugin, PluginEngine};
 use tokio::sync::RwLock;
 use tracing::{info, warn};
 
-use super::internal;
+use super::{connection_cache::ConnectionCache, internal};
 use crate::{App, AppError, Result};
 
 /// The plugin engine, the folder of installed components, and the plugins loaded from it.
@@ -15,7 +15,7 @@ pub struct Plugins {
     dir: PathBuf,
     loaded: RwLock<HashMap<String, LoadedPlugin>>,
     /// Each install's connections, built once (see `App::plugin_call_connections`).
-    pub(crate) connections: RwLock<HashMap<String, Vec<Arc<Connection>>>>,
+    pub(crate) connections: ConnectionCache,
 }
 
 impl Plugins {
@@ -32,7 +32,7 @@ impl Plugins {
             engine,
             dir,
             loaded: RwLock::default(),
-            connections: RwLock::default(),
+            connections: ConnectionCache::default(),
         })
     }
 
@@ -59,7 +59,7 @@ impl Plugins {
     /// Forgets install `id`: its loaded build and its connections.
     pub(super) async fn forget(&self, id: &str) {
         self.loaded.write().await.remove(id);
-        self.connections.write().await.remove(id);
+        self.connections.forget(id);
     }
 }
 
