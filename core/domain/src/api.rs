@@ -619,7 +619,8 @@ impl fmt::Debug for ResolvedService {
     }
 }
 
-/// An audit log entry: who changed what, when; field names, never values.
+/// An audit log entry: who changed what, when; field names, never values. An entry about a
+/// private deployment (its services and variables included) is listed to its owner alone.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AuditEntry {
     /// When.

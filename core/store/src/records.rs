@@ -312,6 +312,10 @@ pub struct AuditRecord {
     pub fields: Vec<String>,
     /// When (ms).
     pub at: i64,
+    /// The one user who may see the entry, when it names a private deployment (its own, its
+    /// services' or its variables'): that deployment's owner. `None` for entries every reader
+    /// of the log sees.
+    pub private_to: Option<UserId>,
 }
 
 /// Parses a stored value; [`StoreError::Corrupt`] naming `table` and the value when it does not
@@ -702,6 +706,7 @@ pub(crate) mod rows {
         target: String,
         fields: String,
         at: i64,
+        private_to: Option<String>,
     }
 
     impl TryFrom<AuditRow> for AuditRecord {
@@ -720,6 +725,11 @@ pub(crate) mod rows {
                 target: r.target,
                 fields: json("audit_log", &r.fields)?,
                 at: r.at,
+                private_to: r
+                    .private_to
+                    .as_deref()
+                    .map(|u| parse("audit_log", u))
+                    .transpose()?,
             })
         }
     }

@@ -305,6 +305,7 @@ impl MemberStore for SqlStore {
                 target: format!("invitation/{id}"),
                 fields: vec!["role".into()],
                 at: now_ms,
+                private_to: None,
             },
         )
         .await?;

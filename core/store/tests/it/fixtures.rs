@@ -34,6 +34,7 @@ pub fn audit(actor: &UserRecord, project: Option<ProjectId>, action: &str) -> Au
         target: "t".into(),
         fields: vec!["name".into()],
         at: 2,
+        private_to: None,
     }
 }
 
