@@ -1,5 +1,6 @@
 //! End-to-end tests of Komander against real components. One binary, a module per area.
 
+mod artifacts;
 mod audit;
 mod authz;
 mod bad_input;

@@ -257,6 +257,9 @@ pub struct PluginRecord {
     /// The install's admin settings: a JSON object, validated against the manifest's config
     /// schema before it is stored.
     pub config: String,
+    /// SHA-256 of the precompiled artifact the server wrote for this build, hex: a cached
+    /// artifact is loaded only when it has this digest. `None` until one is written.
+    pub artifact: Option<String>,
 }
 
 /// An HTTP connection configured for a plugin install.
@@ -639,6 +642,7 @@ pub(crate) mod rows {
         installed_at: i64,
         updated_at: i64,
         config: String,
+        artifact_sha256: Option<String>,
     }
 
     impl TryFrom<PluginRow> for PluginRecord {
@@ -662,6 +666,7 @@ pub(crate) mod rows {
                 installed_at: r.installed_at,
                 updated_at: r.updated_at,
                 config: r.config,
+                artifact: r.artifact_sha256,
             })
         }
     }

@@ -64,9 +64,10 @@ impl Plugins {
 }
 
 impl App {
-    /// Loads every installed plugin (from the cached artifacts when they are there), at start,
-    /// in the background: readiness never waits on it. Answers how many loaded; one that
-    /// fails is logged and skipped.
+    /// Loads every installed plugin (from the cached artifacts when they are there and have
+    /// the digest recorded for them, compiling the others and recording their new artifact),
+    /// at start, in the background: readiness never waits on it. Answers how many loaded; one
+    /// that fails is logged and skipped.
     pub async fn load_installed_plugins(&self) -> Result<usize> {
         let plugins = self.plugins()?;
         let mut page = komander_store::PageRequest {
@@ -80,11 +81,19 @@ impl App {
             page.after = batch.last().map(|p| p.id.clone());
             for record in batch {
                 let loaded = match tokio::fs::read(plugins.file(&record.digest)).await {
-                    Ok(bytes) => plugins.engine.load(bytes).await.map_err(|e| e.to_string()),
+                    Ok(bytes) => plugins
+                        .engine
+                        .load_cached(bytes, record.artifact.as_deref())
+                        .await
+                        .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
                 match loaded {
                     Ok(plugin) => {
+                        if plugin.artifact != record.artifact {
+                            self.record_artifact(&record.id, &record.digest, &plugin)
+                                .await;
+                        }
                         plugins.remember(record.id, plugin).await;
                         count += 1;
                     }
@@ -99,5 +108,14 @@ impl App {
         }
         info!(plugins = count, "installed plugins loaded");
         Ok(count)
+    }
+
+    /// Records the digest of the artifact just compiled for install `id` (build `digest`),
+    /// so that the next start loads it; a failure is logged (that start compiles again).
+    async fn record_artifact(&self, id: &str, digest: &str, plugin: &LoadedPlugin) {
+        let artifact = plugin.artifact.as_deref();
+        if let Err(e) = self.store.set_plugin_artifact(id, digest, artifact).await {
+            warn!(plugin = %id, error = %e, "could not record a plugin's artifact digest");
+        }
     }
 }

@@ -128,6 +128,7 @@ pub fn plugin(id: &str, installer: &UserRecord) -> PluginRecord {
         installed_at: 1,
         updated_at: 1,
         config: "{}".into(),
+        artifact: None,
     }
 }
 
