@@ -295,12 +295,13 @@ async fn duplicate_names_conflict_and_leave_the_first() {
         )
         .await;
     assert_eq!(env["runtime"], "compose");
+    api.user("ann").await;
     let (status, _) = api
         .call(
             Method::POST,
             "/api/v1/users",
             Some(ADMIN_TOKEN),
-            Some(json!({"handle": "bootstrap"})),
+            Some(json!({"handle": "ann"})),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);

@@ -4,7 +4,7 @@
 use std::{os::unix::fs::PermissionsExt, sync::Arc};
 
 use komander_app::App;
-use komander_e2e::{Backend, TestStore};
+use komander_e2e::{Backend, ServerProcess, TestStore};
 use komander_secrets::Keyring;
 
 #[tokio::test]
@@ -30,4 +30,26 @@ async fn the_first_start_writes_the_local_admin_token_once() {
         "a restart keeps the token"
     );
     assert_eq!(store.store.count_users().await.unwrap(), 1);
+}
+
+/// Regression: the data directory and the database were created with the umask, so
+/// other local users could read the keyring, the admin token and the database.
+#[test]
+fn a_first_start_makes_the_data_directory_private() {
+    let server = ServerProcess::start(&[], "warn");
+    let data = server.data_dir.path().join("data");
+    let mode = |name: &str| {
+        let path = data.join(name);
+        let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        meta.permissions().mode() & 0o777
+    };
+    assert_eq!(mode(""), 0o700, "the data directory");
+    for file in [
+        "komander.db",
+        "komander.db-wal",
+        "komander.db-shm",
+        "secret-keys",
+    ] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
 }

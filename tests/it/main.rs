@@ -1,11 +1,16 @@
 //! End-to-end tests of Komander against real components. One binary, a module per area.
 
+mod artifacts;
+mod audit;
 mod authz;
 mod bad_input;
 mod cli;
 mod concurrency;
+mod connections;
 mod limits;
 mod local_admin;
+mod members;
 mod migrations;
 mod plugins;
 mod secrets;
+mod users;

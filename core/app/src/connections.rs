@@ -142,7 +142,8 @@ impl App {
     }
 
     /// `PUT /api/v1/plugins/{plugin}/connections/{name}` (instance admins): sets a
-    /// connection. The credential is sealed for the row; without one the previous is kept.
+    /// connection. The credential is sealed for the row; without one the previous is kept
+    /// while the base URL stays the same, and dropped (in the same write) when it changes.
     ///
     /// # Errors
     /// Forbidden, not found, invalid input.
@@ -167,9 +168,14 @@ impl App {
         let id = existing
             .as_ref()
             .map_or_else(|| uuid::Uuid::now_v7().to_string(), |c| c.id.clone());
+        // A credential stays only with the base URL it was set for: sent to another address,
+        // it would go to whoever answers there.
+        let same_url = existing
+            .as_ref()
+            .is_some_and(|c| c.base_url == url.as_str());
         let credential = match write.credential.as_deref() {
-            None => existing.and_then(|c| c.credential),
-            Some("") => None,
+            None if same_url => existing.and_then(|c| c.credential),
+            None | Some("") => None,
             Some(value) => Some(self.keyring.seal(value.as_bytes(), &credential_aad(&id))),
         };
         let record = ConnectionRecord {
@@ -197,7 +203,7 @@ impl App {
             ],
         );
         self.store.put_plugin_connection(&record, &audit).await?;
-        self.forget_connections(plugin).await;
+        self.forget_connections(plugin);
         Ok(connection_view(record))
     }
 
@@ -224,7 +230,7 @@ impl App {
             .delete_plugin_connection(plugin, name, &audit)
             .await
             .map_err(|e| AppError::from_store(e, "connection"))?;
-        self.forget_connections(plugin).await;
+        self.forget_connections(plugin);
         Ok(())
     }
 
@@ -235,9 +241,10 @@ impl App {
     /// When the store fails or a credential does not open.
     pub async fn plugin_call_connections(&self, plugin: &str) -> Result<Vec<Arc<Connection>>> {
         let plugins = self.plugins()?;
-        if let Some(cached) = plugins.connections.read().await.get(plugin) {
-            return Ok(cached.clone());
-        }
+        let ticket = match plugins.connections.get(plugin) {
+            Ok(cached) => return Ok(cached),
+            Err(ticket) => ticket,
+        };
         let mut built = Vec::new();
         for record in self.store.plugin_connections(plugin).await? {
             let authorization = match &record.credential {
@@ -268,17 +275,16 @@ impl App {
                 },
             )));
         }
-        plugins
-            .connections
-            .write()
-            .await
-            .insert(plugin.to_owned(), built.clone());
+        // Kept only when no change forgot this install's connections since the ticket: what
+        // was read before a change must not outlive it.
+        plugins.connections.insert(plugin, ticket, built.clone());
         Ok(built)
     }
 
-    async fn forget_connections(&self, plugin: &str) {
+    /// Forgets the connections built for `plugin`: call it after changing them in the store.
+    fn forget_connections(&self, plugin: &str) {
         if let Ok(plugins) = self.plugins() {
-            plugins.connections.write().await.remove(plugin);
+            plugins.connections.forget(plugin);
         }
     }
 }

@@ -16,7 +16,7 @@ use komander_store::{DeploymentRecord, ServiceWithVariables, StoredValue};
 use tracing::{info, instrument};
 
 use crate::{
-    App, AppError, Caller, Paging, Result,
+    App, AppError, Caller, Paging, Result, about_deployment,
     projects::display_name,
     scope::DeploymentScope,
     services::{service_ports, service_volumes, variable_aad},
@@ -70,12 +70,15 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        let audit = self.audit(
-            caller,
-            Some(scope.project.id),
-            "deployment.create",
-            format!("{}/{}", scope.environment.name, deployment.name),
-            &["name", "display_name"],
+        let audit = about_deployment(
+            self.audit(
+                caller,
+                Some(scope.project.id),
+                "deployment.create",
+                format!("{}/{}", scope.environment.name, deployment.name),
+                &["name", "display_name"],
+            ),
+            &deployment,
         );
         self.store
             .create_deployment(&deployment, &audit)
@@ -149,12 +152,15 @@ impl App {
             fields.push("display_name");
         }
         deployment.updated_at = timestamps::to_millis(timestamps::now());
-        let audit = self.audit(
-            caller,
-            Some(project.id),
-            "deployment.update",
-            format!("{}/{}", environment.name, deployment.name),
-            &fields,
+        let audit = about_deployment(
+            self.audit(
+                caller,
+                Some(project.id),
+                "deployment.update",
+                format!("{}/{}", environment.name, deployment.name),
+                &fields,
+            ),
+            &deployment,
         );
         self.store.update_deployment(&deployment, &audit).await?;
         deployment_view(deployment, &environment)
@@ -173,12 +179,15 @@ impl App {
         let scope = self
             .deployment_scope(caller, deployment, Action::DeleteDeployment)
             .await?;
-        let audit = self.audit(
-            caller,
-            Some(scope.project.id),
-            "deployment.delete",
-            scope.target(),
-            &[],
+        let audit = about_deployment(
+            self.audit(
+                caller,
+                Some(scope.project.id),
+                "deployment.delete",
+                scope.target(),
+                &[],
+            ),
+            &scope.deployment,
         );
         self.store
             .delete_deployment(scope.deployment.id, &audit)
@@ -285,12 +294,15 @@ impl App {
         }
         let fields: Vec<&str> = released.iter().map(String::as_str).collect();
         self.store
-            .record_audit(&self.audit(
-                caller,
-                Some(scope.project.id),
-                "deployment.resolve",
-                scope.target(),
-                &fields,
+            .record_audit(&about_deployment(
+                self.audit(
+                    caller,
+                    Some(scope.project.id),
+                    "deployment.resolve",
+                    scope.target(),
+                    &fields,
+                ),
+                &scope.deployment,
             ))
             .await?;
         info!(

@@ -30,7 +30,7 @@ use komander_domain::{
     timestamps,
 };
 use komander_secrets::Keyring;
-use komander_store::{AuditRecord, PageRequest, Store, UserRecord};
+use komander_store::{AuditRecord, DeploymentRecord, PageRequest, Store, UserRecord};
 use time::OffsetDateTime;
 
 pub use error::{AppError, ErrorReport};
@@ -102,7 +102,17 @@ impl App {
             target: target.into(),
             fields: fields.iter().map(|f| (*f).to_owned()).collect(),
             at: timestamps::to_millis(OffsetDateTime::now_utc()),
+            private_to: None,
         }
+    }
+}
+
+/// `audit`, which names `deployment` (or one of its services or variables), shown only to the
+/// deployment's owner while the deployment is private: nobody else may learn it exists.
+fn about_deployment(audit: AuditRecord, deployment: &DeploymentRecord) -> AuditRecord {
+    AuditRecord {
+        private_to: (!deployment.shared).then_some(deployment.owner_id),
+        ..audit
     }
 }
 

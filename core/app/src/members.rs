@@ -296,7 +296,8 @@ impl App {
     /// invitation's role; the link cannot be used again.
     ///
     /// # Errors
-    /// Not found for unknown, used or expired links; conflict when already a member.
+    /// Not found for unknown, used or expired links; conflict when already a member, or when
+    /// whoever created the link is no longer an Admin of the project (nothing changes then).
     #[instrument(skip_all, fields(actor = %caller.user.handle))]
     pub async fn accept_invitation(&self, caller: &Caller, token: &str) -> Result<Project> {
         let now = timestamps::to_millis(timestamps::now());

@@ -160,7 +160,8 @@ impl App {
         Ok(())
     }
 
-    /// `GET /api/v1/projects/{project}/audit` (Admins): newest first.
+    /// `GET /api/v1/projects/{project}/audit` (Admins): newest first. Entries about a private
+    /// deployment (its services and variables included) are listed to its owner alone.
     ///
     /// # Errors
     /// Not found, forbidden, invalid paging.
@@ -174,7 +175,10 @@ impl App {
             .project_scope(caller, project, Action::ReadAudit)
             .await?;
         let (paging, page) = Paging::new(query)?;
-        let rows = self.store.list_audit(scope.project.id, &page).await?;
+        let rows = self
+            .store
+            .list_audit(scope.project.id, caller.actor().visibility(), &page)
+            .await?;
         paging.page(
             rows,
             |a| a.id.to_string(),

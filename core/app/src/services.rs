@@ -14,7 +14,7 @@ use komander_secrets::Aad;
 use komander_store::{ServiceRecord, StoredValue, VariableRecord};
 use tracing::instrument;
 
-use crate::{App, AppError, Caller, Paging, Result, scope::ServiceScope};
+use crate::{App, AppError, Caller, Paging, Result, about_deployment, scope::ServiceScope};
 
 const MAX_PORTS: usize = 64;
 const MAX_VOLUMES: usize = 64;
@@ -168,12 +168,15 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        let audit = self.audit(
-            caller,
-            Some(scope.project.id),
-            "service.create",
-            format!("{}/{}", scope.target(), service.name),
-            &["name", "image", "ports", "volumes"],
+        let audit = about_deployment(
+            self.audit(
+                caller,
+                Some(scope.project.id),
+                "service.create",
+                format!("{}/{}", scope.target(), service.name),
+                &["name", "image", "ports", "volumes"],
+            ),
+            &scope.deployment,
         );
         self.store
             .create_service(&service, &audit)
@@ -242,12 +245,15 @@ impl App {
             fields.push("volumes");
         }
         service.updated_at = timestamps::to_millis(timestamps::now());
-        let audit = self.audit(
-            caller,
-            Some(deployment.project.id),
-            "service.update",
-            format!("{}/{}", deployment.target(), service.name),
-            &fields,
+        let audit = about_deployment(
+            self.audit(
+                caller,
+                Some(deployment.project.id),
+                "service.update",
+                format!("{}/{}", deployment.target(), service.name),
+                &fields,
+            ),
+            &deployment.deployment,
         );
         self.store.update_service(&service, &audit).await?;
         service_view(service)
@@ -262,12 +268,15 @@ impl App {
         let scope = self
             .service_scope(caller, service, Action::EditDeployment)
             .await?;
-        let audit = self.audit(
-            caller,
-            Some(scope.deployment.project.id),
-            "service.delete",
-            scope.target(),
-            &[],
+        let audit = about_deployment(
+            self.audit(
+                caller,
+                Some(scope.deployment.project.id),
+                "service.delete",
+                scope.target(),
+                &[],
+            ),
+            &scope.deployment.deployment,
         );
         Ok(self.store.delete_service(scope.service.id, &audit).await?)
     }
@@ -337,12 +346,15 @@ impl App {
             value,
             updated_at: timestamps::to_millis(timestamps::now()),
         };
-        let audit = self.audit(
-            caller,
-            Some(scope.deployment.project.id),
-            "variable.set",
-            format!("{}/{}", scope.target(), record.name),
-            &["secret", "value"],
+        let audit = about_deployment(
+            self.audit(
+                caller,
+                Some(scope.deployment.project.id),
+                "variable.set",
+                format!("{}/{}", scope.target(), record.name),
+                &["secret", "value"],
+            ),
+            &scope.deployment.deployment,
         );
         self.store.put_variable(&record, &audit).await?;
         Ok(variable_view(record))
@@ -365,12 +377,15 @@ impl App {
         let parsed: VariableName = name
             .parse()
             .map_err(|_| AppError::NotFound(format!("variable {name:?}")))?;
-        let audit = self.audit(
-            caller,
-            Some(scope.deployment.project.id),
-            "variable.delete",
-            format!("{}/{}", scope.target(), parsed),
-            &[],
+        let audit = about_deployment(
+            self.audit(
+                caller,
+                Some(scope.deployment.project.id),
+                "variable.delete",
+                format!("{}/{}", scope.target(), parsed),
+                &[],
+            ),
+            &scope.deployment.deployment,
         );
         self.store
             .delete_variable(scope.service.id, &parsed, &audit)

@@ -25,6 +25,10 @@ pub const LOCAL_ADMIN: &str = "local-admin";
 /// The handle of the user that holds the bootstrap token.
 pub const BOOTSTRAP_USER: &str = "bootstrap";
 
+/// The handles Komander gives its own users: nobody else may take them, so that no user
+/// created through the API is mistaken at start for the local admin or the bootstrap user.
+pub const RESERVED_HANDLES: [&str; 2] = [LOCAL_ADMIN, BOOTSTRAP_USER];
+
 /// The file in the data directory holding the local admin's token.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
@@ -116,10 +120,13 @@ impl App {
         ))
     }
 
-    /// Makes sure the instance-admin service user `bootstrap` holds `token`.
+    /// Makes sure the instance-admin service user `bootstrap` holds `token`, creating that
+    /// user when no user has the handle. Never promotes: a `bootstrap` user that is not an
+    /// instance-admin service user (made before the handle was reserved) is refused.
     ///
     /// # Errors
-    /// When the store fails.
+    /// Invalid input for a short token; conflict for a `bootstrap` user Komander would have to
+    /// promote; when the store fails.
     pub async fn ensure_bootstrap_token(&self, token: &SecretString) -> Result<()> {
         if token.expose().len() < 16 {
             return Err(AppError::invalid(
@@ -142,7 +149,10 @@ impl App {
             token_hash: token_hash(token.expose()),
             created_at: user.created_at,
         };
-        self.store.ensure_user_token(&user, &record).await?;
+        self.store
+            .ensure_user_token(&user, &record)
+            .await
+            .map_err(|e| AppError::from_store(e, "user"))?;
         Ok(())
     }
 
@@ -160,11 +170,20 @@ impl App {
     /// `POST /api/v1/users`: creates a service user (instance admins).
     ///
     /// # Errors
-    /// Forbidden for others; invalid or taken handles.
+    /// Forbidden for others; invalid, [reserved](RESERVED_HANDLES) or taken handles.
     #[instrument(skip_all, fields(actor = %caller.user.handle))]
     pub async fn create_service_user(&self, caller: &Caller, new: NewServiceUser) -> Result<User> {
         authorize(&caller.actor(), Action::ManageUsers, &Facts::default())
             .map_err(|d| AppError::denied(d, String::new))?;
+        if RESERVED_HANDLES.contains(&new.handle.as_str()) {
+            return Err(AppError::invalid(
+                "handle",
+                format!(
+                    "the handle {:?} is reserved for Komander's own users",
+                    new.handle.as_str()
+                ),
+            ));
+        }
         let display_name = match new.display_name {
             Some(d) => check_text("display name", &d, 100)
                 .map_err(|e| AppError::name("display_name", e))?,
@@ -215,10 +234,13 @@ impl App {
             .ok_or_else(not_found)
     }
 
-    /// `POST /api/v1/users/{user}/tokens`: creates an API token, shown once.
+    /// `POST /api/v1/users/{user}/tokens`: creates an API token, shown once. Instance admins
+    /// mint tokens for service users only: a token for a human would let them act as that
+    /// person.
     ///
     /// # Errors
-    /// Forbidden unless for oneself or by an instance admin; invalid names.
+    /// Forbidden unless for oneself or, by an instance admin, for a service user; invalid
+    /// names.
     #[instrument(skip_all, fields(actor = %caller.user.handle, user = handle))]
     pub async fn create_token(
         &self,
@@ -227,6 +249,13 @@ impl App {
         new: NewToken,
     ) -> Result<CreatedToken> {
         let owner = self.token_owner(caller, handle).await?;
+        if owner.id != caller.user.id && owner.kind != UserKind::Service {
+            return Err(AppError::Forbidden(format!(
+                "{:?} is a human user: instance admins mint tokens for service users only, \
+                 people mint their own",
+                owner.handle.as_str()
+            )));
+        }
         let name =
             check_text("token name", &new.name, 64).map_err(|e| AppError::name("name", e))?;
         let (token, record) = new_token_record(owner.id, name);

@@ -3,9 +3,10 @@
 //! Conventions: errors are [`ErrorBody`]; lists are [`Page`] with keyset cursors; enums are lower
 //! case; timestamps are RFC 3339. Request bodies refuse unknown fields. Secret variable values are
 //! write-only: no response type carries one, except [`ResolvedDeployment`], which only the CLI
-//! of a `local` environment receives, through the audited resolve endpoint.
+//! of a `local` environment receives, through the audited resolve endpoint. Every body that
+//! holds a secret or a token prints `***` in its place in `Debug`.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -143,12 +144,21 @@ pub struct NewToken {
 }
 
 /// A token just created: `token` is shown this once and never again.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreatedToken {
     /// The token's id, for revoking it.
     pub id: TokenId,
     /// The token itself: send it as `Authorization: Bearer <token>`.
     pub token: String,
+}
+
+impl fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatedToken")
+            .field("id", &self.id)
+            .field("token", &Redacted)
+            .finish()
+    }
 }
 
 /// A token as listed: never the token itself.
@@ -289,7 +299,7 @@ pub struct NewInvitation {
 
 /// An invitation just created: `token` is shown this once. Whoever is logged in and posts to
 /// `/api/v1/invitations/{token}/accept` becomes a member.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreatedInvitation {
     /// The invitation's id.
     pub id: InvitationId,
@@ -300,6 +310,17 @@ pub struct CreatedInvitation {
     /// When it expires.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+}
+
+impl fmt::Debug for CreatedInvitation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatedInvitation")
+            .field("id", &self.id)
+            .field("token", &Redacted)
+            .field("role", &self.role)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// An environment (DEV, STAGING, PROD…), shared by the project's members.
@@ -529,7 +550,7 @@ pub struct Variable {
 
 /// `PUT .../variables/{name}`: sets a variable. A secret without `value` is declared but empty
 /// (to be entered later); turning a secret into a plain variable needs a new value.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariableWrite {
     /// The value (at most 64 KiB).
@@ -538,6 +559,15 @@ pub struct VariableWrite {
     /// Whether it is secret.
     #[serde(default)]
     pub secret: bool,
+}
+
+impl fmt::Debug for VariableWrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VariableWrite")
+            .field("value", &self.value.as_ref().map(|_| Redacted))
+            .field("secret", &self.secret)
+            .finish()
+    }
 }
 
 /// `POST .../deployments/{deployment}/resolve`: the whole deployment with secret values, for
@@ -564,7 +594,7 @@ pub struct ResolvedDeployment {
 }
 
 /// A service resolved for execution.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct ResolvedService {
     /// The service's id.
     pub id: ServiceId,
@@ -582,7 +612,28 @@ pub struct ResolvedService {
     pub missing_secrets: Vec<VariableName>,
 }
 
-/// An audit log entry: who changed what, when; field names, never values.
+/// Prints the variables' names, never their values.
+impl fmt::Debug for ResolvedService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let environment: BTreeMap<&str, Redacted> = self
+            .environment
+            .keys()
+            .map(|name| (name.as_str(), Redacted))
+            .collect();
+        f.debug_struct("ResolvedService")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("image", &self.image)
+            .field("ports", &self.ports)
+            .field("volumes", &self.volumes)
+            .field("environment", &environment)
+            .field("missing_secrets", &self.missing_secrets)
+            .finish()
+    }
+}
+
+/// An audit log entry: who changed what, when; field names, never values. An entry about a
+/// private deployment (its services and variables included) is listed to its owner alone.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AuditEntry {
     /// When.
@@ -730,13 +781,14 @@ pub struct PluginConnection {
 }
 
 /// `PUT /api/v1/plugins/{plugin}/connections/{name}` (instance admins): sets a connection.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConnectionWrite {
     /// An absolute http or https URL, without query or credentials.
     pub base_url: String,
     /// The `Authorization` value the host adds, such as `Bearer …`; write-only. Absent keeps
-    /// the one set before; empty clears it.
+    /// the one set before if `base_url` is unchanged, and clears it if `base_url` changes;
+    /// empty clears it.
     #[serde(default)]
     pub credential: Option<String>,
     /// May reach private, loopback and link-local addresses (an on-premises API).
@@ -748,4 +800,97 @@ pub struct PluginConnectionWrite {
     /// Requests allowed per minute (1 to 100000); absent for no limit.
     #[serde(default)]
     pub requests_per_minute: Option<u32>,
+}
+
+impl fmt::Debug for PluginConnectionWrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginConnectionWrite")
+            .field("base_url", &self.base_url)
+            .field("credential", &self.credential.as_ref().map(|_| Redacted))
+            .field("allow_private", &self.allow_private)
+            .field("path_prefixes", &self.path_prefixes)
+            .field("requests_per_minute", &self.requests_per_minute)
+            .finish()
+    }
+}
+
+/// What the hand-written `Debug` of a body prints in place of a secret: `***`.
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the bodies that carry a secret printed it in `Debug`, so one
+    /// `?body` in a log line leaked it.
+    #[test]
+    fn bodies_with_secrets_redact_them_in_debug() {
+        const SECRET: &str = "hunter2-do-not-print";
+        let service = ResolvedService {
+            id: ServiceId::new(),
+            name: "web".parse().unwrap(),
+            image: "busybox:1".into(),
+            ports: Vec::new(),
+            volumes: Vec::new(),
+            environment: BTreeMap::from([("TOKEN".to_owned(), SECRET.to_owned())]),
+            missing_secrets: Vec::new(),
+        };
+        let resolved = ResolvedDeployment {
+            project: "shop".parse().unwrap(),
+            environment: "dev".parse().unwrap(),
+            deployment_id: DeploymentId::new(),
+            deployment: "mine".parse().unwrap(),
+            runtime: RuntimeKind::Compose,
+            executor: Executor::Local,
+            settings: BTreeMap::new(),
+            services: vec![service],
+        };
+        let printed = [
+            format!(
+                "{:?}",
+                VariableWrite {
+                    value: Some(SECRET.into()),
+                    secret: true,
+                }
+            ),
+            format!("{resolved:?}"),
+            format!(
+                "{:?}",
+                CreatedToken {
+                    id: TokenId::new(),
+                    token: SECRET.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                CreatedInvitation {
+                    id: InvitationId::new(),
+                    token: SECRET.into(),
+                    role: Role::Dev,
+                    expires_at: OffsetDateTime::UNIX_EPOCH,
+                }
+            ),
+            format!(
+                "{:?}",
+                PluginConnectionWrite {
+                    base_url: "https://api.example.com".into(),
+                    credential: Some(SECRET.into()),
+                    allow_private: false,
+                    path_prefixes: Vec::new(),
+                    requests_per_minute: None,
+                }
+            ),
+        ];
+        for text in printed {
+            assert!(!text.contains(SECRET), "{text}");
+            assert!(text.contains("***"), "{text}");
+        }
+        assert!(format!("{resolved:?}").contains("TOKEN"), "names stay");
+    }
 }

@@ -1,6 +1,11 @@
 //! The wasmtime engine: one per server, with the pooling allocator and epoch interruption; a
 //! linker holding WASI (empty context) and every capability; precompiled artifacts cached by
 //! component digest and the engine's compatibility hash; and the guard every call runs under.
+//!
+//! Deserializing an artifact runs whatever machine code it holds, so a cached artifact is
+//! loaded only when its SHA-256 is the one the caller recorded when this engine wrote it
+//! ([`LoadedPlugin::artifact`], kept in the database, which files swapped on disk cannot
+//! change); any other is refused, logged, and replaced by a fresh compile of the component.
 
 use std::{
     hash::{Hash, Hasher},
@@ -65,6 +70,10 @@ pub struct LoadedPlugin {
     pub wit_version: semver::Version,
     /// SHA-256 of the component, hex.
     pub digest: String,
+    /// SHA-256 of its precompiled artifact, hex, as this engine wrote (or checked and loaded)
+    /// it in the cache: what to record, and hand to [`PluginEngine::load_cached`] next time.
+    /// `None` without a cache, or when the artifact could not be written.
+    pub artifact: Option<String>,
     /// The limits its calls run under.
     pub limits: Limits,
     pre: InstancePre<HostState>,
@@ -170,23 +179,44 @@ impl PluginEngine {
         format!("{:016x}", hasher.finish())
     }
 
-    /// Checks and loads a component: finds its manifest, compiles it (or loads the cached
-    /// artifact), reads its kind and WIT version from its exports and imports, and links it.
-    /// Runs the compilation on a blocking thread.
+    /// Checks and loads a component: finds its manifest, compiles it (writing the artifact to
+    /// the cache, whose digest [`LoadedPlugin::artifact`] holds), reads its kind and WIT
+    /// version from its exports and imports, and links it. Never loads a cached artifact:
+    /// see [`PluginEngine::load_cached`]. Runs the compilation on a blocking thread.
     ///
     /// # Errors
     /// [`PluginError::Refused`] naming what is wrong: no or bad manifest, an unsupported kind
     /// or version, a kind that disagrees with the manifest, or an import the host does not
     /// provide.
     pub async fn load(&self, bytes: Vec<u8>) -> Result<LoadedPlugin, PluginError> {
+        self.load_cached(bytes, None).await
+    }
+
+    /// As [`PluginEngine::load`], but loads the cached artifact of the component instead of
+    /// compiling it when that artifact's SHA-256 is `artifact` (recorded from
+    /// [`LoadedPlugin::artifact`] when this engine wrote it). An artifact with another digest
+    /// (replaced or corrupted on disk, or written by another engine build) is refused with a
+    /// warning, and the component compiled again and its artifact rewritten; compare the
+    /// answer's [`LoadedPlugin::artifact`] with `artifact` to know what to record.
+    ///
+    /// # Errors
+    /// As [`PluginEngine::load`].
+    pub async fn load_cached(
+        &self,
+        bytes: Vec<u8>,
+        artifact: Option<&str>,
+    ) -> Result<LoadedPlugin, PluginError> {
         let manifest = Manifest::find(&bytes)?;
         let digest = digest(&bytes);
-        let component = {
+        let (component, artifact) = {
             let engine = self.engine.clone();
             let cached = self.cache_path(&digest);
-            tokio::task::spawn_blocking(move || compile(&engine, &bytes, cached.as_deref()))
-                .await
-                .map_err(|e| PluginError::Host(format!("compiling: {e}")))??
+            let trusted = artifact.map(str::to_owned);
+            tokio::task::spawn_blocking(move || {
+                compile(&engine, &bytes, cached.as_deref(), trusted.as_deref())
+            })
+            .await
+            .map_err(|e| PluginError::Host(format!("compiling: {e}")))??
         };
         let (kind, wit_version) = self.classify(&component)?;
         if kind.manifest_name() != manifest.kind {
@@ -214,6 +244,7 @@ impl PluginEngine {
             kind,
             wit_version,
             digest,
+            artifact,
             pre,
             runtime,
         })
@@ -363,37 +394,65 @@ impl Drop for PluginEngine {
     }
 }
 
-/// Compiles a component, or loads the artifact cached under `cached`, writing it there after a
-/// compile (through a temporary file, so a crash never leaves half an artifact).
-fn compile(engine: &Engine, bytes: &[u8], cached: Option<&Path>) -> Result<Component, PluginError> {
-    if let Some(path) = cached
-        && path.exists()
-    {
-        // SAFETY: the file was written by `Component::serialize` of this engine build (its
-        // name holds the component digest and the engine's compatibility hash) into the
-        // server's own data directory.
-        match unsafe { Component::deserialize_file(engine, path) } {
-            Ok(component) => return Ok(component),
-            Err(e) => warn!(path = %path.display(), error = %e, "ignoring a bad cached artifact"),
+/// Loads the artifact cached under `cached` when its SHA-256 is `trusted`; otherwise compiles
+/// the component and writes its artifact there (through a temporary file, so a crash never
+/// leaves half of one). Answers the component and the digest of the artifact now in the cache
+/// (`None` without a cache or when writing failed).
+fn compile(
+    engine: &Engine,
+    bytes: &[u8],
+    cached: Option<&Path>,
+    trusted: Option<&str>,
+) -> Result<(Component, Option<String>), PluginError> {
+    if let (Some(path), Some(expected)) = (cached, trusted) {
+        match std::fs::read(path) {
+            Ok(artifact) if digest(&artifact) == expected => {
+                // SAFETY: these bytes are the very artifact this engine serialized: their
+                // SHA-256 is the one recorded (in the database) when it was written, and they
+                // are deserialized from memory, so the file cannot change in between.
+                match unsafe { Component::deserialize(engine, &artifact) } {
+                    Ok(component) => return Ok((component, Some(expected.to_owned()))),
+                    Err(e) => {
+                        warn!(path = %path.display(), error = %e, "a cached artifact did not load: compiling again")
+                    }
+                }
+            }
+            Ok(artifact) => warn!(
+                path = %path.display(),
+                expected,
+                found = %digest(&artifact),
+                "refusing a cached artifact whose digest is not the one recorded: compiling again"
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                info!(path = %path.display(), "no cached artifact for this engine: compiling");
+            }
+            Err(e) => {
+                warn!(path = %path.display(), error = %e, "a cached artifact did not read: compiling again")
+            }
         }
     }
     let component = Component::new(engine, bytes)
         .map_err(|e| PluginError::refused(format!("it does not compile: {e:#}")))?;
-    if let Some(path) = cached {
-        let write = || -> std::io::Result<()> {
-            let serialized = component.serialize().map_err(std::io::Error::other)?;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let temporary = path.with_extension("partial");
-            std::fs::write(&temporary, serialized)?;
-            std::fs::rename(&temporary, path)
-        };
-        if let Err(e) = write() {
+    let Some(path) = cached else {
+        return Ok((component, None));
+    };
+    let write = || -> std::io::Result<String> {
+        let serialized = component.serialize().map_err(std::io::Error::other)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let temporary = path.with_extension("partial");
+        std::fs::write(&temporary, &serialized)?;
+        std::fs::rename(&temporary, path)?;
+        Ok(digest(&serialized))
+    };
+    match write() {
+        Ok(artifact) => Ok((component, Some(artifact))),
+        Err(e) => {
             warn!(path = %path.display(), error = %e, "could not cache a compiled plugin");
+            Ok((component, None))
         }
     }
-    Ok(component)
 }
 
 /// Sends what the guest printed to the logs, line by line, with the plugin's id.

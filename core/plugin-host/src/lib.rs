@@ -3,7 +3,8 @@
 //!
 //! - [`PluginEngine`]: one wasmtime engine (pooling allocator, epoch interruption), a linker
 //!   with an empty WASI context and the capabilities, precompiled artifacts cached by
-//!   component digest and engine hash.
+//!   component digest and engine hash, and loaded ([`PluginEngine::load_cached`]) only when
+//!   their SHA-256 is the one the caller recorded.
 //! - [`PluginEngine::load`] checks a component before anything runs: its manifest (custom
 //!   section `komander-plugin`), its kind and WIT version (read from its exports), its imports
 //!   (only what the host provides).

@@ -36,11 +36,15 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SecretsError {
-    /// A key spec is not `id:base64-of-32-bytes`.
-    #[error("invalid secret key {id:?}: {reason}")]
+    /// A key spec is not `id:base64-of-32-bytes`. Names the key by its position and, once
+    /// its id is valid, its id: never by anything else in the spec, which may be key material
+    /// (a spec written `base64:id` has the key where the id goes).
+    #[error("invalid secret key #{position}{}: {reason}", KeyId(id.as_deref()))]
     InvalidKey {
-        /// The key's id (never the key material).
-        id: String,
+        /// Where the key is in the list, from 1.
+        position: usize,
+        /// The key's id, when it is a valid id (never the key material).
+        id: Option<String>,
         /// What is wrong with it.
         reason: &'static str,
     },
@@ -68,6 +72,18 @@ pub enum SecretsError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// The ` (id "k1")` of an [`SecretsError::InvalidKey`], empty without an id.
+struct KeyId<'a>(Option<&'a str>);
+
+impl fmt::Display for KeyId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(id) => write!(f, " (id {id:?})"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A secret in memory. `Debug` prints `***`; it cannot be serialized.
@@ -134,25 +150,25 @@ impl Keyring {
     /// Builds a keyring from specs `id:base64` (standard base64 of 32 bytes), newest first.
     ///
     /// # Errors
-    /// [`SecretsError::EmptyKeyring`] for no specs; [`SecretsError::InvalidKey`] for a bad one.
+    /// [`SecretsError::EmptyKeyring`] for no specs; [`SecretsError::InvalidKey`] for a bad one,
+    /// which never holds the spec's text but its position and valid id.
     pub fn parse(specs: &[SecretString]) -> Result<Self, SecretsError> {
         let mut keys = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let (id, material) =
-                spec.expose()
-                    .trim()
-                    .split_once(':')
-                    .ok_or_else(|| SecretsError::InvalidKey {
-                        id: String::new(),
-                        reason: "expected id:base64",
-                    })?;
-            let invalid = |reason| SecretsError::InvalidKey {
-                id: id.to_owned(),
+        for (index, spec) in specs.iter().enumerate() {
+            let refused = |id: Option<&str>, reason| SecretsError::InvalidKey {
+                position: index + 1,
+                id: id.map(str::to_owned),
                 reason,
             };
+            let (id, material) = spec
+                .expose()
+                .trim()
+                .split_once(':')
+                .ok_or_else(|| refused(None, "expected id:base64"))?;
             if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(invalid("the id must be 1 to 32 letters or digits"));
+                return Err(refused(None, "the id must be 1 to 32 letters or digits"));
             }
+            let invalid = |reason| refused(Some(id), reason);
             let bytes = STANDARD
                 .decode(material)
                 .map_err(|_| invalid("the key is not valid base64"))?;
@@ -367,13 +383,33 @@ mod tests {
         let err = Keyring::parse(&[SecretString::new("k1:c2hvcnQ=")]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid secret key \"k1\": the key must be 32 bytes"
+            "invalid secret key #1 (id \"k1\"): the key must be 32 bytes"
         );
         assert!(Keyring::parse(&[SecretString::new("nocolon")]).is_err());
         assert!(matches!(
             Keyring::parse(&[]),
             Err(SecretsError::EmptyKeyring)
         ));
+    }
+
+    /// Regression: a key given the wrong way round (`base64:id`) or without its id was
+    /// printed in the error.
+    #[test]
+    fn bad_key_specs_never_echo_the_key() {
+        let good = Keyring::generate_key_spec("k1");
+        let material = good.expose().split_once(':').unwrap().1.to_owned();
+        for (spec, reason) in [
+            (format!("{material}:k2"), "the id must be"),
+            (material.clone(), "expected id:base64"),
+            (format!("k2:{material}x"), "not valid base64"),
+            (format!("k-2:{material}"), "the id must be"),
+        ] {
+            let specs = [good.clone(), SecretString::new(spec)];
+            let err = Keyring::parse(&specs).unwrap_err().to_string();
+            assert!(!err.contains(&material[..16]), "{err}");
+            assert!(err.starts_with("invalid secret key #2"), "{err}");
+            assert!(err.contains(reason), "{err}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::{
 use anyhow::Context as _;
 use figment::{
     Figment,
+    error::{Actual, Kind},
     providers::{Env, Format, Serialized, Toml},
 };
 use komander_secrets::SecretString;
@@ -32,6 +33,10 @@ const KEYS: &[&str] = &[
     "request_timeout_secs",
     "max_connections",
 ];
+
+/// The keys whose values are secrets: an error about one names the key and the problem, never
+/// the value.
+const SECRET_KEYS: &[&str] = &["database_url", "secret_keys", "bootstrap_token"];
 
 /// The server's configuration.
 #[derive(Debug, Deserialize)]
@@ -130,6 +135,63 @@ fn read_secret(path: &Path, key: &str) -> anyhow::Result<String> {
     Ok(text.trim().to_owned())
 }
 
+/// The text of a configuration error, each of its errors on a line; for a
+/// [secret key](SECRET_KEYS), the value is left out (the key and its position are named).
+fn describe(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|mut error| {
+            let secret = error
+                .path
+                .first()
+                .is_some_and(|key| SECRET_KEYS.iter().any(|s| key.eq_ignore_ascii_case(s)));
+            if secret {
+                error.kind = without_value(error.kind);
+            }
+            error.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An error kind that says what is wrong without the value it found.
+fn without_value(kind: Kind) -> Kind {
+    let hidden = |actual: &Actual| match actual {
+        Actual::Bool(_) => "a boolean",
+        Actual::Unsigned(_) | Actual::Signed(_) => "an integer",
+        Actual::Float(_) => "a float",
+        Actual::Char(_) | Actual::Str(_) => "a string",
+        Actual::Bytes(_) => "bytes",
+        Actual::Seq => "a sequence",
+        Actual::Map => "a map",
+        _ => "another type",
+    };
+    match kind {
+        Kind::InvalidType(actual, expected) => Kind::Message(format!(
+            "invalid type: found {} (not shown: it is secret), expected {expected}",
+            hidden(&actual)
+        )),
+        Kind::InvalidValue(actual, expected) => Kind::Message(format!(
+            "invalid value: found {} (not shown: it is secret), expected {expected}",
+            hidden(&actual)
+        )),
+        Kind::Unsupported(actual) | Kind::UnsupportedKey(actual, _) => Kind::Message(format!(
+            "unsupported type: found {} (not shown: it is secret)",
+            hidden(&actual)
+        )),
+        Kind::Message(_)
+        | Kind::UnknownVariant(..)
+        | Kind::ISizeOutOfRange(_)
+        | Kind::USizeOutOfRange(_) => {
+            Kind::Message("invalid value (not shown: it is secret)".into())
+        }
+        kept @ (Kind::InvalidLength(..)
+        | Kind::UnknownField(..)
+        | Kind::MissingField(_)
+        | Kind::DuplicateField(_)) => kept,
+    }
+}
+
 impl Config {
     /// Loads the configuration: the file named by `--config` / `KOMANDER_CONFIG` (if any),
     /// then `KOMANDER_<KEY>` variables, then flags; `<key>_file` values are read.
@@ -151,7 +213,7 @@ impl Config {
             .merge(Serialized::defaults(args));
         let mut config: Config = figment
             .extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {}", describe(e)))?;
         if let Some(path) = &config.database_url_file {
             config.database_url = Some(SecretString::new(read_secret(path, "database_url")?));
         }
@@ -259,6 +321,41 @@ mod tests {
             jail.set_env("KOMANDER_LISTEN", "not-an-address");
             let err = Config::load(&ServeArgs::default()).unwrap_err();
             assert!(err.to_string().contains("LISTEN"), "{err}");
+            Ok(())
+        });
+    }
+
+    /// Regression: `KOMANDER_SECRET_KEYS` without its brackets printed the key.
+    #[test]
+    fn errors_about_secrets_never_echo_their_value() {
+        const KEY: &str = "k1:7wVvN3YvQ5lX2m1Qx0bUeXo3b1Jb5l0pV8J7d3sQk2M=";
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("KOMANDER_SECRET_KEYS", KEY);
+            let err = format!("{:#}", Config::load(&ServeArgs::default()).unwrap_err());
+            assert!(!err.contains("7wVvN3Yv"), "{err}");
+            assert!(err.contains("SECRET_KEYS"), "{err}");
+            assert!(err.contains("expected a sequence"), "{err}");
+            jail.clear_env();
+            for (key, value, shown) in [
+                (
+                    "secret_keys",
+                    "[\"k1\", 12345678901234567]",
+                    "12345678901234567",
+                ),
+                ("bootstrap_token", "98765432109876543", "98765432109876543"),
+                ("database_url", "[\"postgres://u:hunter2@db/k\"]", "hunter2"),
+            ] {
+                jail.create_file("komander.toml", &format!("{key} = {value}\n"))?;
+                let err = Config::load(&ServeArgs {
+                    config: Some("komander.toml".into()),
+                    ..Default::default()
+                })
+                .unwrap_err();
+                let err = format!("{err:#}");
+                assert!(!err.contains(shown), "{err}");
+                assert!(err.contains(key) && err.contains("not shown"), "{err}");
+            }
             Ok(())
         });
     }

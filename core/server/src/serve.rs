@@ -20,8 +20,7 @@ use crate::{
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let config = Config::load(&args)?;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    crate::data_dir::prepare(&config.data_dir)?;
     let keyring = match &config.secret_keys {
         Some(keys) => Keyring::parse(keys).context("secret_keys")?,
         None => Keyring::load_or_create(&config.data_dir.join("secret-keys"))?,

@@ -2,7 +2,7 @@
 //! their own transaction; this trait adds entries of their own and reads the log.
 
 use async_trait::async_trait;
-use komander_domain::ProjectId;
+use komander_domain::{ProjectId, Visibility};
 
 use crate::{AuditRecord, PageRequest, Result};
 
@@ -12,6 +12,13 @@ pub trait AuditStore: Send + Sync {
     /// Records an audit entry on its own (for audited reads such as resolving a deployment).
     async fn record_audit(&self, audit: &AuditRecord) -> Result<()>;
 
-    /// A project's audit log, newest first.
-    async fn list_audit(&self, project: ProjectId, page: &PageRequest) -> Result<Vec<AuditRecord>>;
+    /// A project's audit log as `visibility`'s user may see it, newest first: entries
+    /// [private](AuditRecord::private_to) to another user are left out in SQL, so a page is
+    /// never short for them.
+    async fn list_audit(
+        &self,
+        project: ProjectId,
+        visibility: Visibility,
+        page: &PageRequest,
+    ) -> Result<Vec<AuditRecord>>;
 }

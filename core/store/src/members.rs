@@ -80,7 +80,8 @@ pub trait MemberStore: Send + Sync {
     /// member and marks the invitation used, in one transaction. Answers the project's name.
     /// [`StoreError::NotFound`](crate::StoreError::NotFound) when unknown, used or expired;
     /// [`StoreError::Conflict`](crate::StoreError::Conflict) when the user is already a
-    /// member.
+    /// member, or when the invitation's creator is no longer an Admin of the project (removed
+    /// or demoted since: the link spoke for them). Nothing changes on refusal.
     async fn accept_invitation(
         &self,
         token_hash: &[u8; 32],

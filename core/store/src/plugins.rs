@@ -14,6 +14,16 @@ pub trait PluginStore: Send + Sync {
     /// Saves a plugin's version, digest, manifest, grants and status.
     async fn update_plugin(&self, plugin: &PluginRecord, audit: &AuditRecord) -> Result<()>;
 
+    /// Records the SHA-256 of the precompiled artifact the server wrote for install `id`,
+    /// when its component is still `digest` (an upgrade in between keeps its own). Server
+    /// bookkeeping, not a change anyone made: no audit entry. Answers whether it was recorded.
+    async fn set_plugin_artifact(
+        &self,
+        id: &str,
+        digest: &str,
+        artifact: Option<&str>,
+    ) -> Result<bool>;
+
     /// The plugin with this id.
     async fn plugin(&self, id: &str) -> Result<Option<PluginRecord>>;
 

@@ -257,6 +257,9 @@ pub struct PluginRecord {
     /// The install's admin settings: a JSON object, validated against the manifest's config
     /// schema before it is stored.
     pub config: String,
+    /// SHA-256 of the precompiled artifact the server wrote for this build, hex: a cached
+    /// artifact is loaded only when it has this digest. `None` until one is written.
+    pub artifact: Option<String>,
 }
 
 /// An HTTP connection configured for a plugin install.
@@ -312,6 +315,10 @@ pub struct AuditRecord {
     pub fields: Vec<String>,
     /// When (ms).
     pub at: i64,
+    /// The one user who may see the entry, when it names a private deployment (its own, its
+    /// services' or its variables'): that deployment's owner. `None` for entries every reader
+    /// of the log sees.
+    pub private_to: Option<UserId>,
 }
 
 /// Parses a stored value; [`StoreError::Corrupt`] naming `table` and the value when it does not
@@ -635,6 +642,7 @@ pub(crate) mod rows {
         installed_at: i64,
         updated_at: i64,
         config: String,
+        artifact_sha256: Option<String>,
     }
 
     impl TryFrom<PluginRow> for PluginRecord {
@@ -658,6 +666,7 @@ pub(crate) mod rows {
                 installed_at: r.installed_at,
                 updated_at: r.updated_at,
                 config: r.config,
+                artifact: r.artifact_sha256,
             })
         }
     }
@@ -702,6 +711,7 @@ pub(crate) mod rows {
         target: String,
         fields: String,
         at: i64,
+        private_to: Option<String>,
     }
 
     impl TryFrom<AuditRow> for AuditRecord {
@@ -720,6 +730,11 @@ pub(crate) mod rows {
                 target: r.target,
                 fields: json("audit_log", &r.fields)?,
                 at: r.at,
+                private_to: r
+                    .private_to
+                    .as_deref()
+                    .map(|u| parse("audit_log", u))
+                    .transpose()?,
             })
         }
     }

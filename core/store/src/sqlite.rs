@@ -38,19 +38,24 @@ pub struct SqliteStore {
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 impl SqliteStore {
-    /// Opens (creating when missing) the database file at `path` and migrates it.
+    /// Opens (creating when missing) the database file at `path` and migrates it. The file is
+    /// created readable and writable by its owner alone (0600), and SQLite gives its WAL and
+    /// shared-memory files the database file's mode; any of them found looser (left by an
+    /// older release) is tightened to 0600.
     ///
     /// # Errors
-    /// [`StoreError::Database`] when it cannot be opened; [`StoreError::Migrate`] when a
-    /// migration fails.
+    /// [`StoreError::Database`] when it cannot be opened or its mode set;
+    /// [`StoreError::Migrate`] when a migration fails.
     pub async fn open(path: &Path) -> Result<Self> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| StoreError::Database(e.into()))?;
         }
+        make_private(path).map_err(|e| StoreError::Database(e.into()))?;
         Self::with_options(SqliteConnectOptions::new().filename(path)).await
     }
 
-    /// Opens the database a `sqlite:` URL names and migrates it.
+    /// Opens the database a `sqlite:` URL names and migrates it. The modes of a file named
+    /// this way are the operator's: unlike [`SqliteStore::open`], nothing is tightened.
     ///
     /// # Errors
     /// As [`SqliteStore::open`], and for a malformed URL.
@@ -88,4 +93,30 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Creates the database file at `path` with mode 0600 when it is missing, and sets the file,
+/// its WAL (`-wal`), shared memory (`-shm`) and rollback journal (`-journal`) to 0600 when one
+/// is readable or writable by anyone but its owner.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::metadata(&name) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

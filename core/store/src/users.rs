@@ -19,8 +19,11 @@ pub trait UserStore: Send + Sync {
         audit: Option<&AuditRecord>,
     ) -> Result<()>;
 
-    /// Makes sure `token` exists for `user` (creating the user when its handle is free, making
-    /// it an instance admin when it exists): used for the bootstrap token.
+    /// Makes sure `token` exists for `user` (an instance admin), creating the user when its
+    /// handle is free: used for the bootstrap token. A user who holds the handle already gets
+    /// the token only when it is an instance admin of the same kind: nobody is promoted.
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict) on `handle` otherwise, with
+    /// nothing changed.
     async fn ensure_user_token(&self, user: &UserRecord, token: &TokenRecord) -> Result<()>;
 
     /// The user with this handle.

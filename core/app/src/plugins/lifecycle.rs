@@ -156,6 +156,7 @@ impl App {
             installed_at: now,
             updated_at: now,
             config: EMPTY_CONFIG.into(),
+            artifact: plugin.artifact.clone(),
         };
         let path = plugins.file(&record.digest);
         write_component(&path, &bytes).await?;
@@ -336,6 +337,7 @@ impl App {
         record.version = plugin.manifest.version.clone();
         record.world = world_name(plugin.kind);
         record.digest = plugin.digest.clone();
+        record.artifact = plugin.artifact.clone();
         record.manifest = toml_text(&bytes)?;
         record.installed_by = caller.user.id;
         let view = self

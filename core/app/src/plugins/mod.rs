@@ -11,9 +11,11 @@
 //! - `first_party`: the plugins shipped in the binary, installed at start.
 //! - `download`: fetching a component from a URL.
 //! - `calls`: what one call of a plugin gets.
+//! - `connection_cache`: each install's connections, built once, forgotten on change.
 //! - [`kv`]: the `kv` capability's data in the database ([`DatabaseKv`]).
 
 mod calls;
+pub(crate) mod connection_cache;
 mod download;
 mod first_party;
 pub mod kv;

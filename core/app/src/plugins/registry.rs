@@ -1,12 +1,12 @@
 //! The plugin engine, the folder of installed components, and the plugins loaded from it.
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc};
+use std::{collections::HashMap, path::PathBuf};
 
-use komander_plugin_host::{LoadedPlugin, PluginEngine, capabilities::Connection};
+use komander_plugin_host::{LoadedPlugin, PluginEngine};
 use tokio::sync::RwLock;
 use tracing::{info, warn};
 
-use super::internal;
+use super::{connection_cache::ConnectionCache, internal};
 use crate::{App, AppError, Result};
 
 /// The plugin engine, the folder of installed components, and the plugins loaded from it.
@@ -15,7 +15,7 @@ pub struct Plugins {
     dir: PathBuf,
     loaded: RwLock<HashMap<String, LoadedPlugin>>,
     /// Each install's connections, built once (see `App::plugin_call_connections`).
-    pub(crate) connections: RwLock<HashMap<String, Vec<Arc<Connection>>>>,
+    pub(crate) connections: ConnectionCache,
 }
 
 impl Plugins {
@@ -32,7 +32,7 @@ impl Plugins {
             engine,
             dir,
             loaded: RwLock::default(),
-            connections: RwLock::default(),
+            connections: ConnectionCache::default(),
         })
     }
 
@@ -59,14 +59,15 @@ impl Plugins {
     /// Forgets install `id`: its loaded build and its connections.
     pub(super) async fn forget(&self, id: &str) {
         self.loaded.write().await.remove(id);
-        self.connections.write().await.remove(id);
+        self.connections.forget(id);
     }
 }
 
 impl App {
-    /// Loads every installed plugin (from the cached artifacts when they are there), at start,
-    /// in the background: readiness never waits on it. Answers how many loaded; one that
-    /// fails is logged and skipped.
+    /// Loads every installed plugin (from the cached artifacts when they are there and have
+    /// the digest recorded for them, compiling the others and recording their new artifact),
+    /// at start, in the background: readiness never waits on it. Answers how many loaded; one
+    /// that fails is logged and skipped.
     pub async fn load_installed_plugins(&self) -> Result<usize> {
         let plugins = self.plugins()?;
         let mut page = komander_store::PageRequest {
@@ -80,11 +81,19 @@ impl App {
             page.after = batch.last().map(|p| p.id.clone());
             for record in batch {
                 let loaded = match tokio::fs::read(plugins.file(&record.digest)).await {
-                    Ok(bytes) => plugins.engine.load(bytes).await.map_err(|e| e.to_string()),
+                    Ok(bytes) => plugins
+                        .engine
+                        .load_cached(bytes, record.artifact.as_deref())
+                        .await
+                        .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
                 match loaded {
                     Ok(plugin) => {
+                        if plugin.artifact != record.artifact {
+                            self.record_artifact(&record.id, &record.digest, &plugin)
+                                .await;
+                        }
                         plugins.remember(record.id, plugin).await;
                         count += 1;
                     }
@@ -99,5 +108,14 @@ impl App {
         }
         info!(plugins = count, "installed plugins loaded");
         Ok(count)
+    }
+
+    /// Records the digest of the artifact just compiled for install `id` (build `digest`),
+    /// so that the next start loads it; a failure is logged (that start compiles again).
+    async fn record_artifact(&self, id: &str, digest: &str, plugin: &LoadedPlugin) {
+        let artifact = plugin.artifact.as_deref();
+        if let Err(e) = self.store.set_plugin_artifact(id, digest, artifact).await {
+            warn!(plugin = %id, error = %e, "could not record a plugin's artifact digest");
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! the wrong kind or WIT version, with unknown imports, without a manifest or with a bad one,
 //! whose digest does not match; and the cache of precompiled artifacts.
 
+use std::path::{Path, PathBuf};
+
 use komander_plugin_host::{PluginEngine, PluginError, digest, verify_digest};
 
 use crate::guests;
@@ -122,19 +124,58 @@ fn a_digest_that_does_not_match_is_refused() {
     assert!(err.contains("sha256"), "{err}");
 }
 
+/// Where `engine` caches the artifact of `bytes` in `cache`.
+fn artifact_path(cache: &Path, engine: &PluginEngine, bytes: &[u8]) -> PathBuf {
+    cache.join(format!(
+        "{}-{}.cwasm",
+        digest(bytes),
+        engine.compatibility_hash()
+    ))
+}
+
 #[tokio::test]
 async fn precompiled_artifacts_are_cached_by_digest_and_engine() {
     let cache = tempfile::tempdir().unwrap();
     let bytes = guests::bytes("komander_test_guest");
     let engine = PluginEngine::new(Some(cache.path().to_owned())).unwrap();
-    engine.load(bytes.clone()).await.unwrap();
-    let artifact = cache.path().join(format!(
-        "{}-{}.cwasm",
-        digest(&bytes),
-        engine.compatibility_hash()
-    ));
-    assert!(artifact.exists(), "{}", artifact.display());
+    let compiled = engine.load(bytes.clone()).await.unwrap();
+    let path = artifact_path(cache.path(), &engine, &bytes);
+    let recorded = compiled.artifact.expect("an artifact digest");
+    assert_eq!(digest(&std::fs::read(&path).unwrap()), recorded);
     let again = PluginEngine::new(Some(cache.path().to_owned())).unwrap();
-    let plugin = again.load(bytes).await.unwrap();
+    let plugin = again.load_cached(bytes, Some(&recorded)).await.unwrap();
     assert_eq!(plugin.manifest.id, "komander.test-guest");
+    assert_eq!(plugin.artifact.as_deref(), Some(recorded.as_str()));
+}
+
+/// Regression: a cached artifact was deserialized (its machine code run) whatever its
+/// content, so one swapped on disk ran another plugin's code, or anyone's, under this
+/// plugin's name and grants.
+#[tokio::test]
+async fn an_artifact_with_another_digest_is_refused_and_rebuilt() {
+    let cache = tempfile::tempdir().unwrap();
+    let engine = PluginEngine::new(Some(cache.path().to_owned())).unwrap();
+    let mine = guests::bytes("komander_test_guest");
+    let other = guests::bytes("komander_test_docker_guest");
+    let recorded = engine.load(mine.clone()).await.unwrap().artifact.unwrap();
+    let expected_kind = engine.load(mine.clone()).await.unwrap().kind;
+    let other_kind = engine.load(other.clone()).await.unwrap().kind;
+    assert_ne!(
+        expected_kind, other_kind,
+        "two guests this test can tell apart"
+    );
+    // The other plugin's artifact, a valid one of this very engine, takes mine's place.
+    let path = artifact_path(cache.path(), &engine, &mine);
+    std::fs::copy(artifact_path(cache.path(), &engine, &other), &path).unwrap();
+    let plugin = engine
+        .load_cached(mine.clone(), Some(&recorded))
+        .await
+        .unwrap();
+    assert_eq!(plugin.kind, expected_kind, "compiled from the component");
+    let rebuilt = plugin.artifact.expect("the artifact is written again");
+    assert_eq!(digest(&std::fs::read(&path).unwrap()), rebuilt);
+    // Garbage in its place is refused the same way.
+    std::fs::write(&path, b"not an artifact").unwrap();
+    let plugin = engine.load_cached(mine, Some(&rebuilt)).await.unwrap();
+    assert_eq!(plugin.kind, expected_kind);
 }

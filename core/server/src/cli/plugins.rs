@@ -163,7 +163,8 @@ pub enum ConnectionCommand {
         /// The base URL requests go below.
         #[arg(long)]
         base_url: String,
-        /// Read the credential from standard input (without it, the previous one is kept).
+        /// Read the credential from standard input (without it, the previous one is kept while
+        /// the base URL stays the same).
         #[arg(long)]
         credential_stdin: bool,
         /// Allow private, loopback and link-local addresses (an on-premises API).

@@ -252,17 +252,23 @@ impl MemberStore for SqlStore {
         now_ms: i64,
     ) -> Result<ProjectName> {
         let mut tx = self.begin_write().await?;
-        let found: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT id, project_id, role FROM invitations \
+        let found: Option<(String, String, String, String)> = sqlx::query_as(
+            "SELECT id, project_id, role, created_by FROM invitations \
              WHERE token_hash = $1 AND accepted_by IS NULL AND expires_at > $2",
         )
         .bind(token_hash.as_slice())
         .bind(now_ms)
         .fetch_optional(&mut *tx)
         .await?;
-        let (id, project, role) = found.ok_or(StoreError::NotFound("invitation"))?;
+        let (id, project, role, creator) = found.ok_or(StoreError::NotFound("invitation"))?;
         let project: ProjectId = parse("invitations", &project)?;
+        let creator: UserId = parse("invitations", &creator)?;
         lock_project(&mut tx, project).await?;
+        if member_role(&mut tx, project, creator).await? != Some(Role::Admin) {
+            return Err(StoreError::conflict(
+                "this invitation is void: whoever created it is no longer an Admin of the project",
+            ));
+        }
         if member_role(&mut tx, project, user.id).await?.is_some() {
             return Err(StoreError::conflict(
                 "you are already a member of this project",
@@ -299,6 +305,7 @@ impl MemberStore for SqlStore {
                 target: format!("invitation/{id}"),
                 fields: vec!["role".into()],
                 at: now_ms,
+                private_to: None,
             },
         )
         .await?;

@@ -9,7 +9,7 @@ use crate::{
 };
 
 const PLUGIN_COLUMNS: &str = "id, version, kind, world, digest, manifest, requested, granted, \
-     status, installed_by, installed_at, updated_at, config";
+     status, installed_by, installed_at, updated_at, config, artifact_sha256";
 
 /// A list of strings as stored: a JSON array.
 fn json_list(list: &[String]) -> String {
@@ -22,8 +22,8 @@ impl PluginStore for SqlStore {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO plugins (id, version, kind, world, digest, manifest, requested, \
-             granted, status, installed_by, installed_at, updated_at, config) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             granted, status, installed_by, installed_at, updated_at, config, artifact_sha256) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&plugin.id)
         .bind(&plugin.version)
@@ -38,6 +38,7 @@ impl PluginStore for SqlStore {
         .bind(plugin.installed_at)
         .bind(plugin.updated_at)
         .bind(&plugin.config)
+        .bind(plugin.artifact.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(|e| match StoreError::from(e) {
@@ -57,7 +58,8 @@ impl PluginStore for SqlStore {
         let done = sqlx::query(
             "UPDATE plugins SET version = $1, kind = $2, world = $3, digest = $4, \
              manifest = $5, requested = $6, granted = $7, status = $8, \
-             installed_by = $9, updated_at = $10, config = $11 WHERE id = $12",
+             installed_by = $9, updated_at = $10, config = $11, artifact_sha256 = $12 \
+             WHERE id = $13",
         )
         .bind(&plugin.version)
         .bind(&plugin.kind)
@@ -70,6 +72,7 @@ impl PluginStore for SqlStore {
         .bind(plugin.installed_by.to_string())
         .bind(plugin.updated_at)
         .bind(&plugin.config)
+        .bind(plugin.artifact.as_deref())
         .bind(&plugin.id)
         .execute(&mut *tx)
         .await?;
@@ -77,6 +80,22 @@ impl PluginStore for SqlStore {
         write_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn set_plugin_artifact(
+        &self,
+        id: &str,
+        digest: &str,
+        artifact: Option<&str>,
+    ) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE plugins SET artifact_sha256 = $1 WHERE id = $2 AND digest = $3")
+                .bind(artifact)
+                .bind(id)
+                .bind(digest)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn plugin(&self, id: &str) -> Result<Option<PluginRecord>> {

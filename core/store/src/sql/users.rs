@@ -5,7 +5,7 @@ use komander_domain::{TokenId, UserId, api::UserKind, names::UserHandle};
 
 use super::{Conn, SqlStore, audit::write_audit};
 use crate::{
-    AuditRecord, PageRequest, Result, TokenRecord, UserRecord, UserStore,
+    AuditRecord, PageRequest, Result, StoreError, TokenRecord, UserRecord, UserStore,
     records::rows::{TokenRow, UserRow},
 };
 
@@ -78,22 +78,29 @@ impl UserStore for SqlStore {
 
     async fn ensure_user_token(&self, user: &UserRecord, token: &TokenRecord) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let existing: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE handle = $1")
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE handle = $1");
+        let existing = sqlx::query_as::<_, UserRow>(&sql)
             .bind(user.handle.as_str())
             .fetch_optional(&mut *tx)
-            .await?;
+            .await?
+            .map(UserRecord::try_from)
+            .transpose()?;
         let user_id = match existing {
-            Some(id) => {
-                sqlx::query("UPDATE users SET instance_admin = $1 WHERE id = $2")
-                    .bind(true)
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-                id
+            Some(found) if found.kind == user.kind && found.instance_admin => found.id,
+            Some(_) => {
+                return Err(StoreError::Conflict {
+                    field: Some("handle".into()),
+                    message: format!(
+                        "a user {:?} exists that is not an instance-admin {} user: it is not \
+                         made one",
+                        user.handle.as_str(),
+                        kind(user.kind)
+                    ),
+                });
             }
             None => {
                 insert_user(&mut tx, user).await?;
-                user.id.to_string()
+                user.id
             }
         };
         sqlx::query(
@@ -101,7 +108,7 @@ impl UserStore for SqlStore {
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token_hash) DO NOTHING",
         )
         .bind(token.id.to_string())
-        .bind(user_id)
+        .bind(user_id.to_string())
         .bind(&token.name)
         .bind(token.token_hash.as_slice())
         .bind(token.created_at)

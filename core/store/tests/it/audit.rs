@@ -1,6 +1,6 @@
 //! The audit log: newest first, and nothing from a write that failed.
 
-use komander_domain::{ProjectId, Role};
+use komander_domain::{ProjectId, Role, UserId, Visibility};
 use komander_store::{AuditRecord, Store, StoreError, UserRecord};
 
 use crate::{
@@ -10,10 +10,24 @@ use crate::{
     },
 };
 
-on_both!(the_log_is_newest_first, a_failed_write_leaves_no_entry);
+on_both!(
+    the_log_is_newest_first,
+    a_failed_write_leaves_no_entry,
+    private_entries_show_to_their_owner_alone_in_full_pages,
+);
+
+/// The whole log as `viewer` sees it.
+async fn log_for(store: &dyn Store, project: ProjectId, viewer: UserId) -> Vec<AuditRecord> {
+    let visibility = Visibility { user: viewer };
+    store
+        .list_audit(project, visibility, &page(100, None))
+        .await
+        .unwrap()
+}
 
 async fn log(store: &dyn Store, project: ProjectId) -> Vec<AuditRecord> {
-    store.list_audit(project, &page(100, None)).await.unwrap()
+    let ann = store.user_by_handle(&"ann".parse().unwrap()).await.unwrap();
+    log_for(store, project, ann.unwrap().id).await
 }
 
 async fn the_log_is_newest_first(db: &TestDb) {
@@ -80,4 +94,70 @@ async fn a_failed_write_leaves_no_entry(db: &TestDb) {
         "{actions:?}"
     );
     assert_eq!(actions.first(), Some(&"x"), "{actions:?}");
+}
+
+/// Regression: the audit log named every member's private deployments, services and
+/// variables to the project's Admins. An entry marked private to its deployment's owner is
+/// listed to them alone, and filtering happens in SQL: every page but the last is full.
+async fn private_entries_show_to_their_owner_alone_in_full_pages(db: &TestDb) {
+    let store = db.store.as_ref();
+    let ann = create_user(store, "ann").await;
+    let bob = create_user(store, "bob").await;
+    let project = create_project(store, "a", &ann).await;
+    add_dev(store, project, &bob, &ann).await;
+    let private = |who: &UserRecord, action: &str| AuditRecord {
+        private_to: Some(who.id),
+        ..audit(who, Some(project), action)
+    };
+    for entry in [
+        private(&bob, "bob.1"),
+        private(&bob, "bob.2"),
+        audit(&ann, Some(project), "shared.1"),
+        private(&ann, "ann.1"),
+        private(&bob, "bob.3"),
+    ] {
+        store.record_audit(&entry).await.unwrap();
+    }
+    assert_eq!(
+        pages(store, project, ann.id).await,
+        [
+            vec!["ann.1", "shared.1"],
+            vec!["member.add", "project.create"],
+            vec![]
+        ]
+    );
+    assert_eq!(
+        pages(store, project, bob.id).await,
+        [
+            vec!["bob.3", "shared.1"],
+            vec!["bob.2", "bob.1"],
+            vec!["member.add", "project.create"],
+            vec![]
+        ]
+    );
+    let stored = log_for(store, project, bob.id).await;
+    assert_eq!(stored[0].private_to, Some(bob.id));
+}
+
+/// The actions of the log as `viewer` sees it, page by page (two entries a page), up to the
+/// first page that is not full.
+async fn pages(store: &dyn Store, project: ProjectId, viewer: UserId) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let rows = store
+            .list_audit(
+                project,
+                Visibility { user: viewer },
+                &page(2, after.as_deref()),
+            )
+            .await
+            .unwrap();
+        after = rows.last().map(|e| e.id.to_string());
+        let full = rows.len() == 2;
+        pages.push(rows.into_iter().map(|e| e.action).collect());
+        if !full {
+            return pages;
+        }
+    }
 }

@@ -34,6 +34,7 @@ pub fn audit(actor: &UserRecord, project: Option<ProjectId>, action: &str) -> Au
         target: "t".into(),
         fields: vec!["name".into()],
         at: 2,
+        private_to: None,
     }
 }
 
@@ -127,6 +128,7 @@ pub fn plugin(id: &str, installer: &UserRecord) -> PluginRecord {
         installed_at: 1,
         updated_at: 1,
         config: "{}".into(),
+        artifact: None,
     }
 }
 

@@ -14,4 +14,5 @@ mod members;
 mod plugins;
 mod projects;
 mod services;
+mod sqlite_files;
 mod users;

@@ -1,8 +1,8 @@
 //! Members: one membership each, the last Admin stays, private deployments go with force, a
 //! corrupt role is an error.
 
-use komander_domain::Role;
-use komander_store::StoreError;
+use komander_domain::{InvitationId, Role};
+use komander_store::{InvitationRecord, PageRequest, StoreError};
 
 use crate::{
     backends::{TestDb, on_both},
@@ -112,4 +112,61 @@ async fn a_corrupt_role_is_an_error_not_a_non_member(db: &TestDb) {
             other => panic!("a corrupt role must be an error, got {other:?}"),
         }
     }
+}
+
+on_both!(an_invitation_dies_with_its_creators_admin_role);
+
+/// Regression: an invitation outlived its creator's Admin role.
+async fn an_invitation_dies_with_its_creators_admin_role(db: &TestDb) {
+    let store = db.store.as_ref();
+    let ann = create_user(store, "ann").await;
+    let bob = create_user(store, "bob").await;
+    let guest = create_user(store, "guest").await;
+    let project = create_project(store, "a", &ann).await;
+    add_dev(store, project, &bob, &ann).await;
+    let promote = audit(&ann, Some(project), "member.role");
+    store
+        .set_member_role(project, bob.id, Role::Admin, &promote)
+        .await
+        .unwrap();
+    let invitation = InvitationRecord {
+        id: InvitationId::new(),
+        project_id: project,
+        token_hash: [7; 32],
+        role: Role::Admin,
+        created_by_handle: None,
+        created_by: bob.id,
+        created_at: 1,
+        expires_at: i64::MAX,
+        accepted_by: None,
+    };
+    let created = audit(&bob, Some(project), "invitation.create");
+    store
+        .create_invitation(&invitation, &created)
+        .await
+        .unwrap();
+    let demote = audit(&ann, Some(project), "member.role");
+    store
+        .set_member_role(project, bob.id, Role::DevOps, &demote)
+        .await
+        .unwrap();
+    match store.accept_invitation(&[7; 32], &guest, 2).await {
+        Err(StoreError::Conflict { message, .. }) => {
+            assert!(message.contains("no longer an Admin"), "{message}");
+        }
+        other => panic!("a dead invitation must conflict, got {other:?}"),
+    }
+    assert!(
+        store
+            .member(project, &guest.handle)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let page = PageRequest {
+        limit: 10,
+        after: None,
+    };
+    let listed = store.list_invitations(project, &page).await.unwrap();
+    assert_eq!(listed[0].accepted_by, None);
 }

@@ -26,3 +26,29 @@ async fn settings_round_trip_through_an_update(db: &TestDb) {
         configured.config
     );
 }
+
+on_both!(the_artifact_digest_is_kept_for_its_build_only);
+
+/// Regression: the digest of a plugin's precompiled artifact is recorded, for the build
+/// it was compiled from only.
+async fn the_artifact_digest_is_kept_for_its_build_only(db: &TestDb) {
+    let store = db.store.as_ref();
+    let ann = create_user(store, "ann").await;
+    let plugin = create_plugin(store, "acme.thing", &ann).await;
+    let artifact = "a".repeat(64);
+    let recorded = store
+        .set_plugin_artifact("acme.thing", &plugin.digest, Some(&artifact))
+        .await
+        .unwrap();
+    assert!(recorded);
+    let stored = store.plugin("acme.thing").await.unwrap().unwrap();
+    assert_eq!(stored.artifact.as_deref(), Some(artifact.as_str()));
+    // Another build (an upgrade in between) keeps what it recorded.
+    let stale = store
+        .set_plugin_artifact("acme.thing", &"e".repeat(64), Some(&"b".repeat(64)))
+        .await
+        .unwrap();
+    assert!(!stale);
+    let stored = store.plugin("acme.thing").await.unwrap().unwrap();
+    assert_eq!(stored.artifact, Some(artifact));
+}
