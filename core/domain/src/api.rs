@@ -14,10 +14,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     DeploymentId, EnvironmentId, Executor, InvitationId, ProjectId, Role, RuntimeKind, ServiceId,
-    TokenId, UserId,
+    TargetId, TokenId, UserId,
     names::{
-        DeploymentName, EnvironmentName, ProjectName, ServiceName, UserHandle, VariableName,
-        VolumeName,
+        DeploymentName, EnvironmentName, ProjectName, ServiceName, TargetName, UserHandle,
+        VariableName, VolumeName,
     },
 };
 
@@ -336,6 +336,10 @@ pub struct Environment {
     pub runtime: RuntimeKind,
     /// Where its deployments are applied.
     pub executor: Executor,
+    /// The target (Docker Engine) its `server` deployments run on; absent: the instance's
+    /// default target.
+    #[serde(default)]
+    pub target: Option<TargetName>,
     /// Runtime settings (not secret).
     pub settings: BTreeMap<String, String>,
     /// When it was created.
@@ -360,6 +364,10 @@ pub struct NewEnvironment {
     /// Where its deployments are applied (default `server`).
     #[serde(default)]
     pub executor: Executor,
+    /// A target granted to the project, for its `server` deployments; absent: the instance's
+    /// default target.
+    #[serde(default)]
+    pub target: Option<TargetName>,
     /// Runtime settings (not secret; at most 64 keys).
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
@@ -375,6 +383,11 @@ pub struct EnvironmentPatch {
     /// New executor.
     #[serde(default)]
     pub executor: Option<Executor>,
+    /// A target granted to the project; `null` goes back to the instance's default target;
+    /// absent keeps the one it names.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub target: Option<Option<TargetName>>,
     /// Replaces all settings.
     #[serde(default)]
     pub settings: Option<BTreeMap<String, String>>,
@@ -814,6 +827,176 @@ impl fmt::Debug for PluginConnectionWrite {
     }
 }
 
+/// How Komander reaches a target's Docker Engine, as shown: never its TLS material.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum TargetEndpoint {
+    /// A unix socket on the server's host.
+    Unix {
+        /// The socket's absolute path, such as `/var/run/docker.sock`.
+        socket: String,
+    },
+    /// TCP with mutual TLS: the engine's certificate is checked against the target's CA, and
+    /// Komander shows its client certificate.
+    Tcp {
+        /// `tcp://host:port`.
+        address: String,
+    },
+}
+
+/// How to reach a target's Docker Engine, as written: the TLS material is write-only, sealed
+/// at rest, never returned or logged.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum TargetEndpointWrite {
+    /// A unix socket on the server's host.
+    Unix {
+        /// The socket's absolute path, such as `/var/run/docker.sock`.
+        socket: String,
+    },
+    /// TCP with mutual TLS.
+    Tcp {
+        /// `tcp://host:port`.
+        address: String,
+        /// The CA certificate(s) the engine's certificate must chain to, PEM.
+        ca_pem: String,
+        /// Komander's client certificate, PEM.
+        cert_pem: String,
+        /// Komander's client private key, PEM.
+        key_pem: String,
+    },
+}
+
+impl fmt::Debug for TargetEndpointWrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetEndpointWrite::Unix { socket } => {
+                f.debug_struct("Unix").field("socket", socket).finish()
+            }
+            TargetEndpointWrite::Tcp { address, .. } => f
+                .debug_struct("Tcp")
+                .field("address", address)
+                .field("ca_pem", &Redacted)
+                .field("cert_pem", &Redacted)
+                .field("key_pem", &Redacted)
+                .finish(),
+        }
+    }
+}
+
+/// What deployments on a target may do beyond the fixed allow-list: the fields a Docker
+/// scope takes, one to one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetPolicy {
+    /// The absolute directory bind mounts lie under (each deployment gets
+    /// `<bind_root>/<deployment id>`); absent: no bind mounts.
+    #[serde(default)]
+    pub bind_root: Option<String>,
+    /// The IP addresses ports may be published on (at most 16). Default: `["127.0.0.1"]`.
+    #[serde(default = "loopback_only")]
+    pub publish_addresses: Vec<String>,
+    /// The largest memory limit a container may ask for, in bytes; when set, every container
+    /// must ask for one. Absent: unlimited.
+    #[serde(default)]
+    pub max_memory_bytes: Option<u64>,
+    /// The largest CPU limit, in billionths of a CPU (`1500000000` is 1.5 CPUs); when set,
+    /// every container must ask for one. Absent: unlimited.
+    #[serde(default)]
+    pub max_nano_cpus: Option<u64>,
+}
+
+impl Default for TargetPolicy {
+    fn default() -> Self {
+        TargetPolicy {
+            bind_root: None,
+            publish_addresses: loopback_only(),
+            max_memory_bytes: None,
+            max_nano_cpus: None,
+        }
+    }
+}
+
+/// The default publish addresses: `127.0.0.1` only.
+fn loopback_only() -> Vec<String> {
+    vec!["127.0.0.1".to_owned()]
+}
+
+/// A Docker Engine `server` deployments run on, registered by an instance admin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Target {
+    /// Immutable id.
+    pub id: TargetId,
+    /// Immutable slug, unique in the instance.
+    pub name: TargetName,
+    /// How the engine is reached (never the TLS material).
+    pub endpoint: TargetEndpoint,
+    /// What deployments on it may do.
+    pub policy: TargetPolicy,
+    /// Whether environments that name no target use it (one target at most).
+    pub default: bool,
+    /// When it was registered.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `POST /api/v1/targets` (instance admins): registers a Docker Engine. Responds 201 with
+/// the [`Target`]; audited as `target.create`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTarget {
+    /// Immutable slug.
+    pub name: TargetName,
+    /// How to reach the engine.
+    pub endpoint: TargetEndpointWrite,
+    /// What deployments on it may do (default: no bind mounts, ports on 127.0.0.1 only, no
+    /// maximums).
+    #[serde(default)]
+    pub policy: TargetPolicy,
+    /// Make it the default target (the previous default stops being one).
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// `PATCH /api/v1/targets/{target}` (instance admins): changes what is given. Responds with
+/// the [`Target`]; audited as `target.update` naming the fields.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetPatch {
+    /// Replaces the endpoint, TLS material included.
+    #[serde(default)]
+    pub endpoint: Option<TargetEndpointWrite>,
+    /// Replaces the whole policy.
+    #[serde(default)]
+    pub policy: Option<TargetPolicy>,
+    /// `true` makes it the default target (the previous default stops being one); `false`
+    /// leaves the instance without one if it was.
+    #[serde(default)]
+    pub default: Option<bool>,
+}
+
+/// `POST /api/v1/targets/{target}/grants` (instance admins): lets a project's environments
+/// name the target. Idempotent; responds 204; audited as `target.grant`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetGrant {
+    /// The project.
+    pub project: ProjectName,
+}
+
+/// Deserializes a field that is present (possibly `null`) as `Some`: with
+/// `#[serde(default)]`, an absent field stays `None`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 /// What the hand-written `Debug` of a body prints in place of a secret: `***`.
 struct Redacted;
 
@@ -886,11 +1069,35 @@ mod tests {
                     requests_per_minute: None,
                 }
             ),
+            format!(
+                "{:?}",
+                NewTarget {
+                    name: "edge".parse().unwrap(),
+                    endpoint: TargetEndpointWrite::Tcp {
+                        address: "tcp://10.0.0.2:2376".into(),
+                        ca_pem: SECRET.into(),
+                        cert_pem: SECRET.into(),
+                        key_pem: SECRET.into(),
+                    },
+                    policy: TargetPolicy::default(),
+                    default: false,
+                }
+            ),
         ];
         for text in printed {
             assert!(!text.contains(SECRET), "{text}");
             assert!(text.contains("***"), "{text}");
         }
         assert!(format!("{resolved:?}").contains("TOKEN"), "names stay");
+    }
+
+    #[test]
+    fn an_environment_patch_tells_an_absent_target_from_null() {
+        let absent: EnvironmentPatch = serde_json::from_str("{}").unwrap();
+        assert_eq!(absent.target, None);
+        let cleared: EnvironmentPatch = serde_json::from_str(r#"{"target": null}"#).unwrap();
+        assert_eq!(cleared.target, Some(None));
+        let named: EnvironmentPatch = serde_json::from_str(r#"{"target": "edge"}"#).unwrap();
+        assert_eq!(named.target, Some(Some("edge".parse().unwrap())));
     }
 }

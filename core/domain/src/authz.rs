@@ -158,6 +158,8 @@ pub enum Action {
     ManageUsers,
     /// Install, grant, upgrade, disable or uninstall plugins.
     ManagePlugins,
+    /// Register, change, delete targets (Docker Engines) and grant them to projects.
+    ManageTargets,
 }
 
 /// What a deployment-level decision needs beyond the role.
@@ -215,7 +217,10 @@ pub enum Denied {
 /// [`Denied::NotFound`] when the object is invisible to the actor (not a member, or someone
 /// else's private deployment); [`Denied::Forbidden`] when visible but the role does not allow it.
 pub fn authorize(actor: &Actor, action: Action, facts: &Facts) -> Result<(), Denied> {
-    if matches!(action, Action::ManageUsers | Action::ManagePlugins) {
+    if matches!(
+        action,
+        Action::ManageUsers | Action::ManagePlugins | Action::ManageTargets
+    ) {
         return if actor.instance_admin {
             Ok(())
         } else {
@@ -257,7 +262,9 @@ pub fn authorize(actor: &Actor, action: Action, facts: &Facts) -> Result<(), Den
         Action::EditDeployment | Action::DeleteDeployment | Action::ShareDeployment => {
             owned || operator
         }
-        Action::ManageUsers | Action::ManagePlugins => unreachable!("decided above"),
+        Action::ManageUsers | Action::ManagePlugins | Action::ManageTargets => {
+            unreachable!("decided above")
+        }
     };
     if allowed {
         Ok(())
@@ -404,5 +411,25 @@ mod tests {
         assert!(authorize(&a, Action::ManageUsers, &Facts::default()).is_err());
         a.instance_admin = true;
         assert!(authorize(&a, Action::ManageUsers, &Facts::default()).is_ok());
+    }
+
+    #[test]
+    fn only_instance_admins_manage_targets_whatever_their_project_role() {
+        for role in [None, Some(Role::Dev), Some(Role::DevOps), Some(Role::Admin)] {
+            let facts = Facts {
+                role,
+                deployment: None,
+            };
+            assert_eq!(
+                authorize(&actor(), Action::ManageTargets, &facts),
+                Err(Denied::Forbidden("only instance admins may do this")),
+                "{role:?}"
+            );
+        }
+        let admin = Actor {
+            instance_admin: true,
+            ..actor()
+        };
+        assert!(authorize(&admin, Action::ManageTargets, &Facts::default()).is_ok());
     }
 }

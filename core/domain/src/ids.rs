@@ -68,6 +68,8 @@ id_type! {
     EnvironmentId,
     /// Identifies a deployment.
     DeploymentId,
+    /// Identifies a target (a Docker Engine deployments run on).
+    TargetId,
     /// Identifies a service of a deployment.
     ServiceId,
     /// Identifies a variable of a service (the row that holds its value or ciphertext).

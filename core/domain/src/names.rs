@@ -222,6 +222,8 @@ name_type! {
     ServiceName: "service name", check_slug, 30, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
     /// A named volume a service mounts.
     VolumeName: "volume name", check_slug, 30, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
+    /// A target's immutable slug, unique in the instance (`local` is the engine found at start).
+    TargetName: "target name", check_slug, 30, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
     /// A user's unique handle.
     UserHandle: "user handle", check_slug, 39, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
     /// An environment variable's name.

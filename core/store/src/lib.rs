@@ -1,5 +1,5 @@
 //! Komander's storage: one trait per noun ([`UserStore`], [`ProjectStore`], [`MemberStore`],
-//! [`EnvironmentStore`], [`DeploymentStore`], [`ServiceStore`], [`PluginStore`], [`KvStore`],
+//! [`EnvironmentStore`], [`DeploymentStore`], [`ServiceStore`], [`PluginStore`], [`TargetStore`], [`KvStore`],
 //! [`AuditStore`]), gathered by [`Store`], and implemented for SQLite (the default, a file in
 //! the data directory) and PostgreSQL (`KOMANDER_DATABASE_URL=postgres://…`).
 //!
@@ -58,6 +58,7 @@ mod projects;
 mod records;
 mod services;
 mod sqlite;
+mod targets;
 mod users;
 
 use std::{path::Path, sync::Arc};
@@ -76,6 +77,7 @@ pub use projects::ProjectStore;
 pub use records::*;
 pub use services::ServiceStore;
 pub use sqlite::SqliteStore;
+pub use targets::TargetStore;
 pub use users::UserStore;
 
 /// Every store trait, for `use komander_store::prelude::*;`: calling a noun's method on a
@@ -84,7 +86,7 @@ pub use users::UserStore;
 pub mod prelude {
     pub use crate::{
         AuditStore, DeploymentStore, EnvironmentStore, KvStore, MemberStore, PluginStore,
-        ProjectStore, ServiceStore, Store, UserStore,
+        ProjectStore, ServiceStore, Store, TargetStore, UserStore,
     };
 }
 
@@ -133,6 +135,7 @@ pub trait Store:
     + DeploymentStore
     + ServiceStore
     + PluginStore
+    + TargetStore
     + KvStore
     + AuditStore
     + Send

@@ -5,9 +5,12 @@ use std::str::FromStr;
 
 use komander_domain::{
     AuditId, DeploymentId, EnvironmentId, Executor, InvitationId, ProjectId, Role, RuntimeKind,
-    ServiceId, TokenId, UserId, VariableId,
+    ServiceId, TargetId, TokenId, UserId, VariableId,
     api::UserKind,
-    names::{DeploymentName, EnvironmentName, ProjectName, ServiceName, UserHandle, VariableName},
+    names::{
+        DeploymentName, EnvironmentName, ProjectName, ServiceName, TargetName, UserHandle,
+        VariableName,
+    },
 };
 
 use crate::StoreError;
@@ -116,6 +119,10 @@ pub struct EnvironmentRecord {
     pub runtime: RuntimeKind,
     /// Executor.
     pub executor: Executor,
+    /// The target it names (granted to its project); `None` uses the default target.
+    pub target_id: Option<TargetId>,
+    /// That target's name (read back; ignored on write).
+    pub target_name: Option<TargetName>,
     /// Settings as a JSON object of strings.
     pub settings: serde_json::Map<String, serde_json::Value>,
     /// Creation time (ms).
@@ -293,6 +300,63 @@ impl std::fmt::Debug for ConnectionRecord {
             .field("base_url", &self.base_url)
             .field("credential", &self.credential.as_ref().map(|_| "***"))
             .finish_non_exhaustive()
+    }
+}
+
+/// A target: a Docker Engine `server` deployments run on, with its policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetRecord {
+    /// Id: the associated data its TLS material is sealed with.
+    pub id: TargetId,
+    /// Unique slug.
+    pub name: TargetName,
+    /// How the engine is reached.
+    pub endpoint: StoredEndpoint,
+    /// The absolute directory bind mounts lie under; `None` allows none.
+    pub bind_root: Option<String>,
+    /// The IP addresses ports may be published on.
+    pub publish_addresses: Vec<String>,
+    /// The largest memory limit a container may ask for, in bytes.
+    pub max_memory_bytes: Option<i64>,
+    /// The largest CPU limit, in billionths of a CPU.
+    pub max_nano_cpus: Option<i64>,
+    /// Whether environments that name no target use it.
+    pub is_default: bool,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+/// How a target's engine is reached, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredEndpoint {
+    /// A unix socket at this absolute path.
+    Unix(String),
+    /// `tcp://host:port` with mutual TLS.
+    Tcp {
+        /// `tcp://host:port`.
+        address: String,
+        /// The TLS material, each PEM sealed for the target's id.
+        tls: SealedTls,
+    },
+}
+
+/// A TLS target's three PEMs, each sealed for the target's row (field `tls_ca`, `tls_cert`,
+/// `tls_key`). `Debug` prints none of them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedTls {
+    /// The CA certificate(s).
+    pub ca: Vec<u8>,
+    /// The client certificate.
+    pub cert: Vec<u8>,
+    /// The client key.
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for SealedTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedTls(***)")
     }
 }
 
@@ -510,6 +574,8 @@ pub(crate) mod rows {
         display_name: String,
         runtime: String,
         executor: String,
+        target_id: Option<String>,
+        target_name: Option<String>,
         settings: String,
         created_at: i64,
         updated_at: i64,
@@ -525,6 +591,16 @@ pub(crate) mod rows {
                 display_name: r.display_name,
                 runtime: parse_with("environments", &r.runtime, RuntimeKind::parse)?,
                 executor: parse_with("environments", &r.executor, Executor::parse)?,
+                target_id: r
+                    .target_id
+                    .as_deref()
+                    .map(|t| parse("environments", t))
+                    .transpose()?,
+                target_name: r
+                    .target_name
+                    .as_deref()
+                    .map(|t| parse("environments", t))
+                    .transpose()?,
                 settings: json("environments", &r.settings)?,
                 created_at: r.created_at,
                 updated_at: r.updated_at,
@@ -696,6 +772,55 @@ pub(crate) mod rows {
                 allow_private: r.allow_private,
                 path_prefixes: json("plugin_connections", &r.path_prefixes)?,
                 requests_per_minute: r.requests_per_minute,
+                updated_at: r.updated_at,
+            })
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(crate) struct TargetRow {
+        id: String,
+        name: String,
+        kind: String,
+        address: String,
+        tls_ca: Option<Vec<u8>>,
+        tls_cert: Option<Vec<u8>>,
+        tls_key: Option<Vec<u8>>,
+        bind_root: Option<String>,
+        publish_addresses: String,
+        max_memory_bytes: Option<i64>,
+        max_nano_cpus: Option<i64>,
+        is_default: bool,
+        created_at: i64,
+        updated_at: i64,
+    }
+
+    impl TryFrom<TargetRow> for TargetRecord {
+        type Error = StoreError;
+        fn try_from(r: TargetRow) -> Result<Self, StoreError> {
+            let endpoint = match (r.kind.as_str(), r.tls_ca, r.tls_cert, r.tls_key) {
+                ("unix", None, None, None) => StoredEndpoint::Unix(r.address),
+                ("tcp", Some(ca), Some(cert), Some(key)) => StoredEndpoint::Tcp {
+                    address: r.address,
+                    tls: SealedTls { ca, cert, key },
+                },
+                (kind, ..) => {
+                    return Err(StoreError::Corrupt {
+                        table: "targets",
+                        detail: format!("a {kind:?} target with the wrong TLS columns"),
+                    });
+                }
+            };
+            Ok(TargetRecord {
+                id: parse("targets", &r.id)?,
+                name: parse("targets", &r.name)?,
+                endpoint,
+                bind_root: r.bind_root,
+                publish_addresses: json("targets", &r.publish_addresses)?,
+                max_memory_bytes: r.max_memory_bytes,
+                max_nano_cpus: r.max_nano_cpus,
+                is_default: r.is_default,
+                created_at: r.created_at,
                 updated_at: r.updated_at,
             })
         }

@@ -4,10 +4,11 @@ use async_trait::async_trait;
 use komander_domain::{EnvironmentId, Executor, ProjectId, names::EnvironmentName};
 
 use super::{
-    SqlStore,
+    Conn, SqlStore,
     audit::write_audit,
     deployments::{SecretsOf, clear_secret_values},
     expect_one,
+    projects::lock_project,
 };
 use crate::{
     AuditRecord, EnvironmentRecord, EnvironmentStore, PageRequest, Result, StoreError,
@@ -15,11 +16,36 @@ use crate::{
 };
 
 const ENVIRONMENT_COLUMNS: &str = "id, project_id, name, display_name, runtime, executor, \
+     target_id, (SELECT t.name FROM targets t WHERE t.id = environments.target_id) AS target_name, \
      settings, created_at, updated_at";
 
 /// An environment's settings as stored: a JSON object.
 fn settings(environment: &EnvironmentRecord) -> String {
     serde_json::Value::Object(environment.settings.clone()).to_string()
+}
+
+/// When `environment` names a target, locks its project's row (as revoking a grant does) and
+/// checks that the target is granted to the project: [`StoreError::Conflict`] on `target`
+/// otherwise, so no environment ever names a target its project may not use.
+async fn check_target(conn: &mut Conn, environment: &EnvironmentRecord) -> Result<()> {
+    let Some(target) = environment.target_id else {
+        return Ok(());
+    };
+    lock_project(conn, environment.project_id).await?;
+    let granted: Option<String> = sqlx::query_scalar(
+        "SELECT target_id FROM target_grants WHERE target_id = $1 AND project_id = $2",
+    )
+    .bind(target.to_string())
+    .bind(environment.project_id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    match granted {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Conflict {
+            field: Some("target".into()),
+            message: "the target is not granted to this project".into(),
+        }),
+    }
 }
 
 #[async_trait]
@@ -30,10 +56,11 @@ impl EnvironmentStore for SqlStore {
         audit: &AuditRecord,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        check_target(&mut tx, environment).await?;
         sqlx::query(
             "INSERT INTO environments (id, project_id, name, display_name, runtime, \
-             executor, settings, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             executor, target_id, settings, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(environment.id.to_string())
         .bind(environment.project_id.to_string())
@@ -41,6 +68,7 @@ impl EnvironmentStore for SqlStore {
         .bind(&environment.display_name)
         .bind(environment.runtime.as_str())
         .bind(environment.executor.as_str())
+        .bind(environment.target_id.map(|t| t.to_string()))
         .bind(settings(environment))
         .bind(environment.created_at)
         .bind(environment.updated_at)
@@ -88,10 +116,11 @@ impl EnvironmentStore for SqlStore {
         audit: &AuditRecord,
     ) -> Result<u64> {
         let mut tx = self.begin_write().await?;
+        check_target(&mut tx, environment).await?;
         let id = environment.id.to_string();
         let done = sqlx::query(
             "UPDATE environments SET display_name = $1, executor = $2, settings = $3, \
-             updated_at = $4 WHERE id = $5 AND executor = $6",
+             updated_at = $4, target_id = $7 WHERE id = $5 AND executor = $6",
         )
         .bind(&environment.display_name)
         .bind(environment.executor.as_str())
@@ -99,6 +128,7 @@ impl EnvironmentStore for SqlStore {
         .bind(environment.updated_at)
         .bind(&id)
         .bind(previous.as_str())
+        .bind(environment.target_id.map(|t| t.to_string()))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {

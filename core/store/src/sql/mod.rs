@@ -15,6 +15,7 @@ mod members;
 mod plugins;
 mod projects;
 mod services;
+mod targets;
 mod users;
 
 use async_trait::async_trait;

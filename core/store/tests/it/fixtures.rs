@@ -55,6 +55,8 @@ pub fn environment(project: ProjectId, name: &str) -> EnvironmentRecord {
         display_name: name.into(),
         runtime: RuntimeKind::Compose,
         executor: Executor::Local,
+        target_id: None,
+        target_name: None,
         settings: serde_json::Map::new(),
         created_at: 1,
         updated_at: 1,

@@ -15,4 +15,5 @@ mod plugins;
 mod projects;
 mod services;
 mod sqlite_files;
+mod targets;
 mod users;
