@@ -8,14 +8,17 @@ use komander_domain::{
     Action, EnvironmentId, EnvironmentRef, Executor, Facts, ProjectRef,
     api::{Environment, EnvironmentPatch, EnvironmentUpdate, NewEnvironment, Page, PageQuery},
     authorize,
-    names::SettingKey,
+    names::{SettingKey, TargetName},
     timestamps,
 };
-use komander_store::EnvironmentRecord;
+use komander_store::{EnvironmentRecord, StoreError};
 use serde_json::{Map, Value};
 use tracing::{info, instrument};
 
-use crate::{App, AppError, Caller, Paging, Result, error::named, projects::display_name};
+use crate::{
+    App, AppError, Caller, Paging, Result, error::named, projects::display_name,
+    targets::not_granted,
+};
 
 const MAX_SETTINGS: usize = 64;
 
@@ -26,6 +29,7 @@ fn environment_view(e: EnvironmentRecord) -> Environment {
         display_name: e.display_name,
         runtime: e.runtime,
         executor: e.executor,
+        target: e.target_name,
         settings: e
             .settings
             .into_iter()
@@ -63,6 +67,17 @@ fn settings(settings: BTreeMap<String, String>) -> Result<Map<String, Value>> {
         .collect())
 }
 
+/// Maps a store error of an environment write: the store's refusal of a target not granted
+/// to the project answers as one that does not exist ([`not_granted`]).
+fn environment_error(err: StoreError, target: Option<&TargetName>) -> AppError {
+    match (err, target) {
+        (StoreError::Conflict { field: Some(f), .. }, Some(target)) if f == "target" => {
+            not_granted(target)
+        }
+        (other, _) => AppError::from_store(other, "environment"),
+    }
+}
+
 impl App {
     /// `POST /api/v1/projects/{project}/environments` (Admins, DevOps).
     ///
@@ -79,6 +94,10 @@ impl App {
             .project_scope(caller, project, Action::ManageEnvironment)
             .await?;
         let now = timestamps::to_millis(timestamps::now());
+        let target_id = match &new.target {
+            Some(name) => Some(self.target_for_environment(name).await?),
+            None => None,
+        };
         let environment = EnvironmentRecord {
             id: EnvironmentId::new(),
             project_id: scope.project.id,
@@ -87,6 +106,8 @@ impl App {
             name: new.name,
             runtime: new.runtime,
             executor: new.executor,
+            target_id,
+            target_name: new.target.clone(),
             settings: settings(new.settings)?,
             created_at: now,
             updated_at: now,
@@ -96,12 +117,19 @@ impl App {
             Some(scope.project.id),
             "environment.create",
             environment.name.to_string(),
-            &["name", "display_name", "runtime", "executor", "settings"],
+            &[
+                "name",
+                "display_name",
+                "runtime",
+                "executor",
+                "target",
+                "settings",
+            ],
         );
         self.store
             .create_environment(&environment, &audit)
             .await
-            .map_err(|e| AppError::from_store(e, "environment"))?;
+            .map_err(|e| environment_error(e, new.target.as_ref()))?;
         info!("environment created");
         Ok(environment_view(environment))
     }
@@ -183,6 +211,14 @@ impl App {
             record.settings = settings(s)?;
             fields.push("settings");
         }
+        if let Some(target) = &patch.target {
+            record.target_id = match target {
+                Some(name) => Some(self.target_for_environment(name).await?),
+                None => None,
+            };
+            record.target_name = target.clone();
+            fields.push("target");
+        }
         record.updated_at = timestamps::to_millis(timestamps::now());
         let audit = self.audit(
             caller,
@@ -195,7 +231,7 @@ impl App {
             .store
             .update_environment(&record, previous, &audit)
             .await
-            .map_err(|e| AppError::from_store(e, "environment"))?;
+            .map_err(|e| environment_error(e, record.target_name.as_ref()))?;
         if cleared > 0 {
             info!(
                 cleared_secret_values = cleared,

@@ -4,7 +4,7 @@
 //! [`komander_domain::authorize`], never in handlers.
 //!
 //! Each module is one of the spec's nouns: [`users`], [`projects`], [`members`],
-//! [`environments`], [`deployments`], [`services`].
+//! [`environments`], [`deployments`], [`services`], [`targets`].
 //!
 //! It must not depend on axum, the web UI or any transport.
 #![deny(missing_docs)]
@@ -16,19 +16,24 @@ pub mod members;
 pub mod plugins;
 pub mod projects;
 pub mod services;
+pub mod targets;
 pub mod upload;
 pub mod users;
 
 mod error;
 mod scope;
 
-use std::sync::Arc;
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use komander_domain::{
     Actor, AuditId, ProjectId,
     api::{PAGE_DEFAULT, PAGE_MAX, Page, PageQuery},
     timestamps,
 };
+use komander_plugin_host::capabilities::docker::DockerGate;
 use komander_secrets::Keyring;
 use komander_store::{AuditRecord, DeploymentRecord, PageRequest, Store, UserRecord};
 use time::OffsetDateTime;
@@ -44,6 +49,11 @@ pub struct App {
     store: Arc<dyn Store>,
     keyring: Arc<Keyring>,
     plugins: Option<Arc<plugins::Plugins>>,
+    /// The server's one bound on concurrent Docker operations, handed to every Docker scope.
+    docker_gate: DockerGate,
+    /// Where TLS targets' key files are written (`<data dir>/targets`); `None` connects to
+    /// unix-socket targets only.
+    target_files: Option<PathBuf>,
 }
 
 /// An authenticated caller.
@@ -70,7 +80,17 @@ impl App {
             store,
             keyring,
             plugins: None,
+            docker_gate: DockerGate::new(DockerGate::DEFAULT_SIZE),
+            target_files: None,
         }
+    }
+
+    /// The application with Docker: `gate` bounds the Docker operations of every scope it
+    /// builds, server-wide; TLS targets' key files go under `data_dir/targets`.
+    pub fn with_docker(mut self, gate: DockerGate, data_dir: &Path) -> Self {
+        self.docker_gate = gate;
+        self.target_files = Some(data_dir.join(targets::TARGET_FILES_DIR));
+        self
     }
 
     /// The application with plugins: install, grant and call them.
