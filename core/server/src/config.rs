@@ -14,6 +14,7 @@ use figment::{
     error::{Actual, Kind},
     providers::{Env, Format, Serialized, Toml},
 };
+use komander_app::targets::DockerGate;
 use komander_secrets::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +33,8 @@ const KEYS: &[&str] = &[
     "header_read_timeout_secs",
     "request_timeout_secs",
     "max_connections",
+    "docker_host",
+    "docker_operations",
 ];
 
 /// The keys whose values are secrets: an error about one names the key and the problem, never
@@ -78,7 +81,22 @@ pub struct Config {
     /// Connections served at once; more wait to be accepted (default 1,024).
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// The Docker Engine registered at start as the default target `local` when it answers
+    /// and no target `local` exists: a unix socket path or `unix://` URL. Default: the
+    /// `DOCKER_HOST` environment variable, then `/var/run/docker.sock`.
+    #[serde(default)]
+    pub docker_host: Option<String>,
+    /// Docker operations running at once across the whole server (default 32).
+    #[serde(default = "default_docker_operations")]
+    pub docker_operations: usize,
 }
+
+fn default_docker_operations() -> usize {
+    DockerGate::DEFAULT_SIZE
+}
+
+/// Where Docker is looked for when `docker_host` is not set and `DOCKER_HOST` is not either.
+pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 
 fn default_header_read_timeout_secs() -> u64 {
     HttpLimits::default().header_read_timeout.as_secs()
@@ -230,7 +248,20 @@ impl Config {
             );
         }
         config.http_limits()?;
+        anyhow::ensure!(
+            config.docker_operations > 0,
+            "invalid configuration: docker_operations must be at least 1"
+        );
         Ok(config)
+    }
+
+    /// The Docker Engine to register as `local`: `docker_host`, else the `DOCKER_HOST`
+    /// environment variable, else [`DEFAULT_DOCKER_HOST`].
+    pub fn docker_host(&self) -> String {
+        self.docker_host
+            .clone()
+            .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
+            .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_owned())
     }
 
     /// The HTTP server's limits.
@@ -281,6 +312,28 @@ mod tests {
             let config = Config::load(&args).unwrap();
             assert_eq!(config.listen.port(), 9000);
             assert_eq!(config.data_dir, PathBuf::from("/tmp/from-flag"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn docker_host_falls_back_to_docker_host_then_the_usual_socket() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            let config = Config::load(&ServeArgs::default()).unwrap();
+            assert_eq!(config.docker_host(), DEFAULT_DOCKER_HOST);
+            assert_eq!(config.docker_operations, DockerGate::DEFAULT_SIZE);
+            jail.set_env("DOCKER_HOST", "unix:///run/user/1000/docker.sock");
+            let config = Config::load(&ServeArgs::default()).unwrap();
+            assert_eq!(config.docker_host(), "unix:///run/user/1000/docker.sock");
+            jail.set_env("KOMANDER_DOCKER_HOST", "/srv/docker.sock");
+            jail.set_env("KOMANDER_DOCKER_OPERATIONS", "4");
+            let config = Config::load(&ServeArgs::default()).unwrap();
+            assert_eq!(config.docker_host(), "/srv/docker.sock");
+            assert_eq!(config.docker_operations, 4);
+            jail.set_env("KOMANDER_DOCKER_OPERATIONS", "0");
+            let err = Config::load(&ServeArgs::default()).unwrap_err();
+            assert!(err.to_string().contains("docker_operations"), "{err}");
             Ok(())
         });
     }

@@ -4,7 +4,8 @@
 use std::{sync::Arc, time::Instant};
 
 use anyhow::Context as _;
-use komander_app::{App, plugins::Plugins};
+use komander_app::targets::DockerGate;
+use komander_app::{App, plugins::Plugins, targets::LocalTarget};
 use komander_secrets::Keyring;
 use tracing::info;
 
@@ -33,7 +34,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     .context("opening the database")?;
     let plugins =
         Plugins::new(config.data_dir.join("plugins")).context("starting the plugin host")?;
-    let app = App::new(store.clone(), Arc::new(keyring)).with_plugins(Arc::new(plugins));
+    let gate = DockerGate::new(config.docker_operations);
+    let app = App::new(store.clone(), Arc::new(keyring))
+        .with_plugins(Arc::new(plugins))
+        .with_docker(gate, &config.data_dir);
     if let Some(token) = &config.bootstrap_token {
         app.ensure_bootstrap_token(token)
             .await
@@ -41,6 +45,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = app.ensure_local_admin(&config.data_dir).await? {
         println!("Local admin API token: {}", path.display());
+    }
+    let docker_host = config.docker_host();
+    match app
+        .register_local_target(&docker_host)
+        .await
+        .context("registering the local Docker Engine")?
+    {
+        LocalTarget::Registered => {
+            info!(docker_host, "registered the Docker Engine as target local")
+        }
+        LocalTarget::Kept => {}
+        LocalTarget::NoAnswer(reason) => {
+            info!(docker_host, %reason, "no Docker Engine answers: no target local registered")
+        }
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

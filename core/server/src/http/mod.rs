@@ -9,6 +9,7 @@ mod extract;
 pub mod listener;
 mod plugins;
 mod projects;
+mod targets;
 mod users;
 
 use std::{
@@ -91,6 +92,7 @@ struct Metrics {
         (name = "deployments", description = "Deployments of an environment"),
         (name = "services", description = "Services of a deployment and their variables"),
         (name = "plugins", description = "Installed plugins (instance admins write)"),
+        (name = "targets", description = "Docker Engines server deployments run on (instance admins write)"),
     )
 )]
 struct ApiDoc;
@@ -115,6 +117,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(environments::router())
         .merge(deployments::router())
         .merge(plugins::router())
+        .merge(targets::router())
         .split_for_parts()
 }
 
