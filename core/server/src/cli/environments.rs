@@ -8,7 +8,7 @@ use clap::Subcommand;
 use komander_domain::{
     Executor, RuntimeKind,
     api::{Environment, EnvironmentPatch, EnvironmentUpdate, NewEnvironment},
-    names::EnvironmentName,
+    names::{EnvironmentName, TargetName},
 };
 
 use super::{
@@ -45,6 +45,10 @@ pub enum EnvironmentCommand {
         /// Where its deployments are applied [default: server].
         #[arg(long, value_parser = super::one_of(EXECUTORS, Executor::as_str))]
         executor: Option<Executor>,
+        /// A target granted to the project for its server deployments [default: the
+        /// instance's default target].
+        #[arg(long)]
+        target: Option<TargetName>,
         /// A runtime setting (not secret); repeat for several.
         #[arg(long = "setting", value_name = "KEY=VALUE", value_parser = parse_setting)]
         settings: Vec<(String, String)>,
@@ -71,6 +75,12 @@ pub enum EnvironmentCommand {
         /// The new executor.
         #[arg(long, value_parser = super::one_of(EXECUTORS, Executor::as_str))]
         executor: Option<Executor>,
+        /// A target granted to the project for its server deployments.
+        #[arg(long, conflicts_with = "default_target")]
+        target: Option<TargetName>,
+        /// Go back to the instance's default target.
+        #[arg(long)]
+        default_target: bool,
         /// A runtime setting; when any is given, they replace all settings.
         #[arg(long = "setting", value_name = "KEY=VALUE", value_parser = parse_setting)]
         settings: Vec<(String, String)>,
@@ -110,6 +120,7 @@ impl EnvironmentCommand {
                 display_name,
                 runtime,
                 executor,
+                target,
                 settings,
             } => {
                 let body = NewEnvironment {
@@ -117,6 +128,7 @@ impl EnvironmentCommand {
                     display_name,
                     runtime,
                     executor: executor.unwrap_or_default(),
+                    target,
                     settings: settings.into_iter().collect(),
                 };
                 let environment: Environment = api
@@ -137,6 +149,8 @@ impl EnvironmentCommand {
                 name,
                 display_name,
                 executor,
+                target,
+                default_target,
                 settings,
                 clear_settings,
             } => {
@@ -146,9 +160,15 @@ impl EnvironmentCommand {
                     } else {
                         Some(settings.into_iter().collect())
                     };
+                let target = match (target, default_target) {
+                    (Some(target), _) => Some(Some(target)),
+                    (None, true) => Some(None),
+                    (None, false) => None,
+                };
                 let patch = EnvironmentPatch {
                     display_name,
                     executor,
+                    target,
                     settings,
                 };
                 let update: EnvironmentUpdate = api
@@ -191,6 +211,7 @@ impl Row for Environment {
         "DISPLAY NAME",
         "RUNTIME",
         "EXECUTOR",
+        "TARGET",
         "UPDATED",
         "SETTINGS",
     ];
@@ -201,6 +222,9 @@ impl Row for Environment {
             self.display_name.clone(),
             self.runtime.as_str().to_owned(),
             self.executor.as_str().to_owned(),
+            self.target
+                .as_ref()
+                .map_or_else(|| "(default)".to_owned(), ToString::to_string),
             timestamp(self.updated_at),
             joined(
                 self.settings
