@@ -149,6 +149,19 @@ impl ApiClient {
         self.json(Method::POST, path, &[], Some(body)).await
     }
 
+    /// `POST path` with `body`, answered 204 without a body.
+    ///
+    /// # Errors
+    /// When the server cannot be reached or answers non-2xx ([`ApiError`]).
+    pub async fn post_no_content<B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<()> {
+        self.send(Method::POST, path, &[], Body::Json(body)).await?;
+        Ok(())
+    }
+
     /// `POST path` without a body (an action: share, resolve, accept), answered with a `T`.
     ///
     /// # Errors

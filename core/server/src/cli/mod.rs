@@ -20,6 +20,7 @@ pub mod plugins;
 pub mod projects;
 pub mod scope;
 pub mod services;
+pub mod targets;
 pub mod users;
 
 use std::{
@@ -97,6 +98,10 @@ pub enum ClientCommand {
     /// Installed plugins: git providers and runtimes (instance admins write).
     #[command(subcommand)]
     Plugin(plugins::PluginCommand),
+    /// Docker Engines server deployments run on (instance admins write; a project's members
+    /// list the targets granted to it).
+    #[command(subcommand)]
+    Target(targets::TargetCommand),
 }
 
 /// Runs one client command against the server and prints the answer on standard output (notes
@@ -136,6 +141,7 @@ pub async fn run(args: ClientArgs, command: ClientCommand) -> anyhow::Result<Exi
         ClientCommand::User(command) => command.run(&api, out).await,
         ClientCommand::Token(command) => command.run(&api, out).await,
         ClientCommand::Plugin(command) => command.run(&api, out).await,
+        ClientCommand::Target(command) => command.run(&api, out).await,
     };
     match result {
         Err(err)
