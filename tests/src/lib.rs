@@ -92,7 +92,14 @@ impl TestApi {
         let store = TestStore::new(backend).await?;
         let keyring = Keyring::parse(&[Keyring::generate_key_spec("test")]).expect("a key");
         let plugins = Plugins::new(store.dir.path().join("plugins")).expect("the plugin host");
-        let app = App::new(store.store.clone(), Arc::new(keyring)).with_plugins(Arc::new(plugins));
+        let app = App::new(store.store.clone(), Arc::new(keyring))
+            .with_plugins(Arc::new(plugins))
+            .with_docker(
+                komander_app::targets::DockerGate::new(
+                    komander_app::targets::DockerGate::DEFAULT_SIZE,
+                ),
+                store.dir.path(),
+            );
         app.ensure_bootstrap_token(&SecretString::new(ADMIN_TOKEN))
             .await
             .expect("the bootstrap token");
