@@ -128,10 +128,10 @@ pub enum TargetCommand {
 /// Parses a number of CPUs (`1.5`) into billionths of a CPU.
 fn parse_cpus(text: &str) -> Result<u64, String> {
     match text.parse::<f64>() {
-        Ok(cpus) if cpus.is_finite() && cpus > 0.0 && cpus < 1e9 => {
-            Ok((cpus * 1e9).round() as u64)
-        }
-        _ => Err(format!("{text:?} is not a number of CPUs above 0, such as 1.5")),
+        Ok(cpus) if cpus.is_finite() && cpus > 0.0 && cpus < 1e9 => Ok((cpus * 1e9).round() as u64),
+        _ => Err(format!(
+            "{text:?} is not a number of CPUs above 0, such as 1.5"
+        )),
     }
 }
 

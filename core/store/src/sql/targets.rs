@@ -15,25 +15,27 @@ use crate::{
 const TARGET_COLUMNS: &str = "id, name, kind, address, tls_ca, tls_cert, tls_key, bind_root, \
      publish_addresses, max_memory_bytes, max_nano_cpus, is_default, created_at, updated_at";
 
-/// The columns a target's endpoint is stored in: kind, address and the sealed PEMs.
-fn endpoint_columns(
-    target: &TargetRecord,
-) -> (
-    &'static str,
-    &str,
-    Option<&[u8]>,
-    Option<&[u8]>,
-    Option<&[u8]>,
-) {
-    match &target.endpoint {
-        StoredEndpoint::Unix(socket) => ("unix", socket, None, None, None),
-        StoredEndpoint::Tcp { address, tls } => (
-            "tcp",
-            address,
-            Some(&tls.ca),
-            Some(&tls.cert),
-            Some(&tls.key),
-        ),
+/// The columns a target's endpoint is stored in.
+struct EndpointColumns<'a> {
+    kind: &'static str,
+    address: &'a str,
+    tls: [Option<&'a [u8]>; 3],
+}
+
+impl<'a> EndpointColumns<'a> {
+    fn of(target: &'a TargetRecord) -> Self {
+        match &target.endpoint {
+            StoredEndpoint::Unix(socket) => EndpointColumns {
+                kind: "unix",
+                address: socket,
+                tls: [None; 3],
+            },
+            StoredEndpoint::Tcp { address, tls } => EndpointColumns {
+                kind: "tcp",
+                address,
+                tls: [Some(&tls.ca), Some(&tls.cert), Some(&tls.key)],
+            },
+        }
     }
 }
 
@@ -91,7 +93,11 @@ impl TargetStore for SqlStore {
     async fn create_target(&self, target: &TargetRecord, audit: &AuditRecord) -> Result<()> {
         let mut tx = self.begin_write().await?;
         take_default(&mut tx, target).await?;
-        let (kind, address, ca, cert, key) = endpoint_columns(target);
+        let EndpointColumns {
+            kind,
+            address,
+            tls: [ca, cert, key],
+        } = EndpointColumns::of(target);
         sqlx::query(
             "INSERT INTO targets (id, name, kind, address, tls_ca, tls_cert, tls_key, \
              bind_root, publish_addresses, max_memory_bytes, max_nano_cpus, is_default, \
@@ -149,7 +155,11 @@ impl TargetStore for SqlStore {
     async fn update_target(&self, target: &TargetRecord, audit: &AuditRecord) -> Result<()> {
         let mut tx = self.begin_write().await?;
         take_default(&mut tx, target).await?;
-        let (kind, address, ca, cert, key) = endpoint_columns(target);
+        let EndpointColumns {
+            kind,
+            address,
+            tls: [ca, cert, key],
+        } = EndpointColumns::of(target);
         let done = sqlx::query(
             "UPDATE targets SET kind = $1, address = $2, tls_ca = $3, tls_cert = $4, \
              tls_key = $5, bind_root = $6, publish_addresses = $7, max_memory_bytes = $8, \
