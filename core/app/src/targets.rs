@@ -217,7 +217,7 @@ pub struct TargetConnection {
     client: Docker,
     gate: DockerGate,
     bind_root: Option<PathBuf>,
-    public_ports: bool,
+    publish_addresses: Vec<IpAddr>,
     maximums: ResourceMaximums,
 }
 
@@ -228,11 +228,11 @@ impl TargetConnection {
     }
 
     /// The Docker scope of one runtime call of `plugin` for the deployment `ids` on this
-    /// target: the server's gate, the target's bind root, publish addresses (any address
-    /// off loopback allows ports off loopback) and resource maximums.
+    /// target: the server's gate, the target's bind root, publish addresses and resource
+    /// maximums.
     pub fn scope(&self, ids: DeploymentIds, plugin: &str) -> DockerScope {
         let scope = DockerScope::new(self.client.clone(), self.gate.clone(), ids, plugin)
-            .with_public_ports(self.public_ports)
+            .with_publish_addresses(self.publish_addresses.iter().copied())
             .with_maximums(self.maximums);
         match &self.bind_root {
             Some(root) => scope.with_bind_root(root.clone()),
@@ -245,7 +245,7 @@ impl std::fmt::Debug for TargetConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TargetConnection")
             .field("bind_root", &self.bind_root)
-            .field("public_ports", &self.public_ports)
+            .field("publish_addresses", &self.publish_addresses)
             .field("maximums", &self.maximums)
             .finish_non_exhaustive()
     }
@@ -599,15 +599,17 @@ impl App {
             .await
             .map_err(|_| unanswered(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
             .map_err(|e| unanswered(e.to_string()))?;
-        let public_ports = target
+        // Checked when stored; a row that no longer parses allows nothing more.
+        let publish_addresses = target
             .publish_addresses
             .iter()
-            .any(|a| a.parse::<IpAddr>().map_or(true, |ip| !ip.is_loopback()));
+            .filter_map(|a| a.parse::<IpAddr>().ok())
+            .collect();
         Ok(TargetConnection {
             client,
             gate: self.docker_gate.clone(),
             bind_root: target.bind_root.as_ref().map(PathBuf::from),
-            public_ports,
+            publish_addresses,
             maximums: ResourceMaximums {
                 memory_bytes: target.max_memory_bytes.and_then(|m| u64::try_from(m).ok()),
                 nano_cpus: target.max_nano_cpus.and_then(|c| u64::try_from(c).ok()),

@@ -648,8 +648,10 @@ async fn the_environment_policy_and_build_contexts_apply() {
             "{error:?}"
         );
     }
-    // An environment that allows public ports lets a port on 0.0.0.0 through.
-    let public = deployment.context_with(&grants, |scope| scope.with_public_ports(true));
+    // A target that allows every address lets a port on 0.0.0.0 through.
+    let public = deployment.context_with(&grants, |scope| {
+        scope.with_publish_addresses(["0.0.0.0".parse().unwrap()])
+    });
     let created = deployment
         .run_in(
             &engine,

@@ -27,7 +27,7 @@ pub mod policy;
 mod reference;
 mod request;
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc};
+use std::{collections::HashMap, net::IpAddr, path::PathBuf, sync::Arc};
 
 use bollard::Docker;
 pub use build::{BUILD_CONTEXT_BYTES, DOCKERFILE_BYTES};
@@ -149,9 +149,13 @@ impl DockerScope {
         self
     }
 
-    /// Allows ports published on addresses other than loopback.
-    pub fn with_public_ports(mut self, allowed: bool) -> DockerScope {
-        self.policy.allow_public_ports = allowed;
+    /// Allows ports published on `addresses` besides loopback (`0.0.0.0` for every IPv4
+    /// address, which is also what a binding without an address means).
+    pub fn with_publish_addresses(
+        mut self,
+        addresses: impl IntoIterator<Item = IpAddr>,
+    ) -> DockerScope {
+        self.policy.publish_addresses = addresses.into_iter().collect();
         self
     }
 

@@ -1,7 +1,7 @@
 //! What the policy's tests share: Komander's labels, the default policy, raw request bodies
 //! and the assertion that a request is refused on one field.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bollard::models::ContainerCreateBody;
 use serde_json::{Value, json};
@@ -24,7 +24,7 @@ pub(super) fn labels() -> BTreeMap<String, String> {
 pub(super) fn policy() -> DockerPolicy {
     DockerPolicy {
         bind_root: None,
-        allow_public_ports: false,
+        publish_addresses: BTreeSet::new(),
         labels: labels(),
     }
 }

@@ -6,7 +6,7 @@ use bollard::models::{
     HostConfig, HostConfigCgroupnsModeEnum, HostConfigLogConfig, PortBinding, PortMap,
 };
 
-use super::{DockerPolicy, Refusal, allowed, check_mode, deny, is_loopback, mounts, non_empty};
+use super::{DockerPolicy, Refusal, allowed, check_mode, deny, mounts, non_empty};
 
 /// The checks of `HostConfig`: flags, lists and modes first, then ports, binds and mounts.
 pub(super) fn check(host: &HostConfig, policy: &DockerPolicy) -> Result<(), Refusal> {
@@ -229,12 +229,9 @@ pub(super) fn check(host: &HostConfig, policy: &DockerPolicy) -> Result<(), Refu
     Ok(())
 }
 
-/// Refuses published ports off loopback, unless the policy allows public ports. An empty or
-/// missing `HostIp` means every address.
+/// Refuses published ports on an address other than loopback and those the policy lists. An
+/// empty or missing `HostIp` means every address.
 fn check_ports(ports: Option<&PortMap>, policy: &DockerPolicy) -> Result<(), Refusal> {
-    if policy.allow_public_ports {
-        return Ok(());
-    }
     for (port, bindings) in ports.into_iter().flatten() {
         for binding in bindings.iter().flatten() {
             // Allowed: which host port; only the address decides who may reach it.
@@ -242,10 +239,19 @@ fn check_ports(ports: Option<&PortMap>, policy: &DockerPolicy) -> Result<(), Ref
                 host_ip,
                 host_port: _,
             } = binding;
-            if !is_loopback(host_ip.as_deref().unwrap_or_default()) {
+            let host_ip = host_ip.as_deref().unwrap_or_default();
+            if !policy.may_publish_on(host_ip) {
                 return Err(Refusal::forbidden(
                     format!("HostConfig.PortBindings[{port}].HostIp"),
-                    "ports are published on loopback only in this environment",
+                    format!(
+                        "ports are published only on loopback and the addresses the target \
+                         allows, not on {:?}",
+                        if host_ip.is_empty() {
+                            "every address"
+                        } else {
+                            host_ip
+                        }
+                    ),
                 ));
             }
         }
@@ -314,14 +320,28 @@ mod tests {
     }
 
     #[test]
-    fn public_ports_pass_when_the_environment_allows_them() {
-        let body = body(json!({
-            "PortBindings": { "80/tcp": [{ "HostIp": "0.0.0.0", "HostPort": "80" }] }
-        }));
-        let policy = DockerPolicy {
-            allow_public_ports: true,
+    fn ports_are_published_on_the_addresses_the_policy_lists_only() {
+        let binding = |ip: &str| {
+            body(json!({
+                "PortBindings": { "80/tcp": [{ "HostIp": ip, "HostPort": "80" }] }
+            }))
+        };
+        let listed = DockerPolicy {
+            publish_addresses: ["192.0.2.10".parse().unwrap()].into(),
             ..policy()
         };
-        check_container(&body, &policy).expect("allowed");
+        for allowed in ["127.0.0.1", "::1", "192.0.2.10"] {
+            check_container(&binding(allowed), &listed).expect(allowed);
+        }
+        for refused in ["192.0.2.11", "0.0.0.0", "", "::", "not-an-ip"] {
+            let refusal = check_container(&binding(refused), &listed).unwrap_err();
+            assert_eq!(refusal.field(), "HostConfig.PortBindings[80/tcp].HostIp");
+        }
+        let everywhere = DockerPolicy {
+            publish_addresses: ["0.0.0.0".parse().unwrap()].into(),
+            ..policy()
+        };
+        check_container(&binding(""), &everywhere).expect("every address");
+        check_container(&binding("0.0.0.0"), &everywhere).expect("0.0.0.0");
     }
 }

@@ -35,8 +35,8 @@ mod network;
 mod volume;
 
 use std::{
-    collections::{BTreeMap, HashMap},
-    net::IpAddr,
+    collections::{BTreeMap, BTreeSet, HashMap},
+    net::{IpAddr, Ipv4Addr},
     path::PathBuf,
 };
 
@@ -50,8 +50,10 @@ pub use volume::check_volume;
 pub struct DockerPolicy {
     /// The admin-chosen directory bind mounts must lie under; `None` allows no bind mounts.
     pub bind_root: Option<PathBuf>,
-    /// Whether ports may be published on addresses other than loopback (`127.0.0.1`, `::1`).
-    pub allow_public_ports: bool,
+    /// The addresses ports may be published on besides loopback (`127.0.0.1`, `::1`), which is
+    /// always allowed. An unspecified address (`0.0.0.0`, `::`) stands for every address of
+    /// its family; a binding without an address (every address) needs `0.0.0.0`.
+    pub publish_addresses: BTreeSet<IpAddr>,
     /// Komander's labels (project, environment, deployment ids): every container, volume and
     /// network must carry each of them with exactly this value.
     pub labels: BTreeMap<String, String>,
@@ -123,8 +125,20 @@ fn allowed(value: Option<&str>, also: &[&str]) -> bool {
 }
 
 /// Whether `ip` is a loopback address.
-fn is_loopback(ip: &str) -> bool {
-    ip.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+impl DockerPolicy {
+    /// Whether a port may be published on `host_ip` (Docker's spelling: empty for every
+    /// address): loopback always, any other address only when the policy lists it.
+    fn may_publish_on(&self, host_ip: &str) -> bool {
+        let ip = if host_ip.is_empty() {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            match host_ip.parse::<IpAddr>() {
+                Ok(ip) => ip,
+                Err(_) => return false,
+            }
+        };
+        ip.is_loopback() || self.publish_addresses.contains(&ip)
+    }
 }
 
 /// Refuses a namespace mode (or network name) that shares the host's namespace or another

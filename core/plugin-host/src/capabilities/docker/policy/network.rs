@@ -2,7 +2,7 @@
 
 use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
 
-use super::{DockerPolicy, Refusal, allowed, check_labels, deny, is_loopback, non_empty};
+use super::{DockerPolicy, Refusal, allowed, check_labels, deny, non_empty};
 
 /// Checks a network create request: the bridge driver only, in local scope, with the default
 /// IPAM driver and no IPAM options, not ingress, not configured from another network, driver
@@ -63,8 +63,8 @@ pub fn check_network(req: &NetworkCreateRequest, policy: &DockerPolicy) -> Resul
             "com.docker.network.driver.mtu" | "com.docker.network.bridge.enable_icc" => {}
             "com.docker.network.bridge.host_binding_ipv4" => deny(
                 &field,
-                !policy.allow_public_ports && !is_loopback(value),
-                "ports are published on loopback only in this environment",
+                !policy.may_publish_on(value),
+                "ports are published only on loopback and the addresses the target allows",
             )?,
             "com.docker.network.bridge.name" => {
                 return Err(Refusal::forbidden(
