@@ -31,6 +31,7 @@ fn ok(server: &ServerProcess, args: &[&str]) -> String {
 #[test]
 fn cli_drives_projects_to_services_with_trustworthy_exit_codes() {
     let server = ServerProcess::start(&[], "info");
+    server.wait_for_first_party_plugins();
     ok(&server, &["project", "create", "shop"]);
     ok(
         &server,
@@ -130,6 +131,7 @@ fn cli_drives_projects_to_services_with_trustworthy_exit_codes() {
 #[test]
 fn no_command_prints_a_secret_value() {
     let server = ServerProcess::start(&[], "info");
+    server.wait_for_first_party_plugins();
     let scope = ["--project", "vault", "--environment", "dev"];
     let service = [&scope[..], &["--deployment", "app", "--service", "web"]].concat();
     ok(&server, &["project", "create", "vault"]);

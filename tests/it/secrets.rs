@@ -34,6 +34,7 @@ async fn call(
 async fn secret_life(server: &ServerProcess, secret: &str) -> String {
     use reqwest::Method as M;
     let client = ServerProcess::client();
+    server.wait_for_first_party_plugins();
     let mut seen = String::new();
     for (method, path, body, want) in [
         (
@@ -279,6 +280,7 @@ async fn secret_never_leaves_through_postgres_tables() {
 #[tokio::test]
 async fn a_ciphertext_copied_onto_another_row_fails_to_decrypt() {
     let api = TestApi::new(Backend::Sqlite).await.unwrap();
+    api.install_plugin("komander_compose").await;
     let admin = Some(ADMIN_TOKEN);
     let steps = [
         (

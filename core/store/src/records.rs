@@ -4,10 +4,13 @@
 use std::str::FromStr;
 
 use komander_domain::{
-    AuditId, DeploymentId, EnvironmentId, Executor, InvitationId, ProjectId, Role, RuntimeKind,
-    ServiceId, TokenId, UserId, VariableId,
+    AuditId, DeploymentId, EnvironmentId, Executor, InvitationId, ProjectId, Role, ServiceId,
+    TokenId, UserId, VariableId,
     api::UserKind,
-    names::{DeploymentName, EnvironmentName, ProjectName, ServiceName, UserHandle, VariableName},
+    names::{
+        DeploymentName, EnvironmentName, ProjectName, RuntimeId, ServiceName, UserHandle,
+        VariableName,
+    },
 };
 
 use crate::StoreError;
@@ -112,8 +115,8 @@ pub struct EnvironmentRecord {
     pub name: EnvironmentName,
     /// Display name.
     pub display_name: String,
-    /// Runtime.
-    pub runtime: RuntimeKind,
+    /// The runtime plugin's full id.
+    pub runtime: RuntimeId,
     /// Executor.
     pub executor: Executor,
     /// Settings as a JSON object of strings.
@@ -523,7 +526,7 @@ pub(crate) mod rows {
                 project_id: parse("environments", &r.project_id)?,
                 name: parse("environments", &r.name)?,
                 display_name: r.display_name,
-                runtime: parse_with("environments", &r.runtime, RuntimeKind::parse)?,
+                runtime: parse("environments", &r.runtime)?,
                 executor: parse_with("environments", &r.executor, Executor::parse)?,
                 settings: json("environments", &r.settings)?,
                 created_at: r.created_at,

@@ -2,7 +2,7 @@
 //! about, so it panics on failure).
 
 use komander_domain::{
-    AuditId, DeploymentId, EnvironmentId, Executor, ProjectId, Role, RuntimeKind, ServiceId,
+    AuditId, DeploymentId, EnvironmentId, Executor, ProjectId, Role, ServiceId,
     UserId, VariableId,
     api::{PluginStatus, UserKind},
 };
@@ -53,7 +53,7 @@ pub fn environment(project: ProjectId, name: &str) -> EnvironmentRecord {
         project_id: project,
         name: name.parse().expect("a valid environment name"),
         display_name: name.into(),
-        runtime: RuntimeKind::Compose,
+        runtime: "komander.compose".parse().unwrap(),
         executor: Executor::Local,
         settings: serde_json::Map::new(),
         created_at: 1,
