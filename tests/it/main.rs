@@ -12,5 +12,6 @@ mod local_admin;
 mod members;
 mod migrations;
 mod plugins;
+mod runtimes;
 mod secrets;
 mod users;
