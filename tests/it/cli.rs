@@ -120,9 +120,19 @@ fn cli_drives_projects_to_services_with_trustworthy_exit_codes() {
 
     // An environment's runtime: any installed runtime's id, or a first-party one's short name,
     // shown in full.
-    let shown = ok(&server, &["environment", "show", "--project", "shop", "dev"]);
+    let shown = ok(
+        &server,
+        &["environment", "show", "--project", "shop", "dev"],
+    );
     assert!(shown.contains("komander.compose"), "{shown}");
-    let create = ["environment", "create", "--project", "shop", "other", "--runtime"];
+    let create = [
+        "environment",
+        "create",
+        "--project",
+        "shop",
+        "other",
+        "--runtime",
+    ];
     let unknown = komander(&server, &[&create[..], &["acme.nomad"]].concat());
     assert_eq!(unknown.status.code(), Some(6), "refused by the server");
     let said = String::from_utf8_lossy(&unknown.stderr);

@@ -3,9 +3,12 @@
 //! runtime is refused at creation, naming it and the runtimes there are; a runtime disabled or
 //! uninstalled later makes its environments' runtime-dependent operations answer 409 naming it.
 
-use axum::http::{Method, StatusCode};
+use axum::{
+    body::Body,
+    http::{Method, Request, StatusCode, header},
+};
 use komander_domain::{AuditId, UserId, api::PluginStatus};
-use komander_e2e::{ADMIN_TOKEN, Backend, TestApi};
+use komander_e2e::{ADMIN_TOKEN, Backend, TestApi, guests};
 use komander_store::{AuditRecord, PluginRecord};
 use serde_json::{Value, json};
 
@@ -37,6 +40,17 @@ async fn create_environment(api: &TestApi, name: &str, runtime: &str) -> (Status
     let body = json!({"name": name, "runtime": runtime, "executor": "local"});
     api.call(Method::POST, ENVIRONMENTS, Some(ADMIN_TOKEN), Some(body))
         .await
+}
+
+/// An instance admin's install of the component `guest` builds, granting nothing.
+fn upload(guest: &str) -> Request<Body> {
+    Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/plugins")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/wasm")
+        .body(Body::from(guests::bytes(guest)))
+        .unwrap()
 }
 
 async fn admin(api: &TestApi, method: Method, path: &str) -> (StatusCode, Value) {
@@ -103,23 +117,18 @@ async fn record_git_provider(api: &TestApi, id: &str) {
         at: 1,
         private_to: None,
     };
-    api.store.store.create_plugin(&plugin, &audit).await.unwrap();
+    api.store
+        .store
+        .create_plugin(&plugin, &audit)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn what_is_not_an_installed_enabled_runtime_is_refused_naming_it_and_creates_nothing() {
     let api = instance().await;
     // A runtime waiting for its grant, a disabled one and a plugin of another kind.
-    let request = axum::http::Request::builder()
-        .method(Method::POST)
-        .uri("/api/v1/plugins")
-        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-        .header("content-type", "application/wasm")
-        .body(axum::body::Body::from(komander_e2e::guests::bytes(
-            "komander_test_guest",
-        )))
-        .unwrap();
-    let (status, pending) = api.send(request).await;
+    let (status, pending) = api.send(upload("komander_test_guest")).await;
     assert_eq!(status, StatusCode::CREATED, "{pending}");
     assert_eq!(pending["status"], "pending-grant");
     api.install_plugin("komander_test_docker_guest").await;
@@ -136,7 +145,11 @@ async fn what_is_not_an_installed_enabled_runtime_is_refused_naming_it_and_creat
         ("acme.nomad", "acme.nomad", "is not installed"),
         // The short name of a first-party runtime Komander does not ship yet.
         ("kubernetes", "komander.kubernetes", "is not installed"),
-        ("komander.test-guest", "komander.test-guest", "is pending-grant"),
+        (
+            "komander.test-guest",
+            "komander.test-guest",
+            "is pending-grant",
+        ),
         (
             "komander.test-docker-guest",
             "komander.test-docker-guest",
@@ -247,7 +260,11 @@ async fn a_disabled_or_uninstalled_runtime_makes_its_environments_answer_409_nam
         "the runtime plugin \"example.webhook-runtime\" of environment \"hooks\" is disabled: \
          an instance admin enables it (`komander plugin enable example.webhook-runtime`)"
     );
-    assert_eq!(resolves_audited(&api).await, 1, "a refused resolve releases nothing");
+    assert_eq!(
+        resolves_audited(&api).await,
+        1,
+        "a refused resolve releases nothing"
+    );
     // Someone who may not see the deployment learns nothing about its runtime.
     let outsider = api.user("oscar").await;
     let (status, _) = api
@@ -274,7 +291,40 @@ async fn a_disabled_or_uninstalled_runtime_makes_its_environments_answer_409_nam
         "the runtime plugin \"example.webhook-runtime\" of environment \"hooks\" is not \
          installed: an instance admin installs it (`komander plugin install`)"
     );
-    api.install_plugin("webhook_runtime").await;
+    // A plugin of another kind that took the id does not run them either.
+    record_git_provider(&api, WEBHOOK).await;
+    let (status, answer) = admin(&api, Method::POST, &resolve).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "the runtime plugin \"example.webhook-runtime\" of environment \"hooks\" is a \
+             git-provider plugin, not a runtime:"
+        ),
+        "{message}"
+    );
+    let (status, _) = admin(&api, Method::DELETE, &plugin).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Installed again without a grant, it waits for one, and so do its environments.
+    let (status, answer) = api.send(upload("webhook_runtime")).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let (status, answer) = admin(&api, Method::POST, &resolve).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(
+        answer["error"]["message"],
+        "the runtime plugin \"example.webhook-runtime\" of environment \"hooks\" is \
+         pending-grant: an instance admin grants it (`komander plugin grant \
+         example.webhook-runtime`)"
+    );
+    let (status, _) = api
+        .call(
+            Method::POST,
+            &format!("{plugin}/grant"),
+            Some(ADMIN_TOKEN),
+            Some(json!({"all": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let (status, resolved) = admin(&api, Method::POST, &resolve).await;
     assert_eq!(status, StatusCode::OK, "{resolved}");
     assert_eq!(resolves_audited(&api).await, 3);

@@ -241,23 +241,12 @@ name_type! {
     ImageRef: "image reference", check_image, 255, "^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$";
 }
 
-/// The runtime plugin that runs an environment's deployments, named by its [`PluginId`]: a
+/// The runtime plugin that runs an environment's deployments, named by its plugin id: a
 /// first-party one such as `komander.compose`, or one an organization wrote, such as
-/// `acme.nomad`. The short names of [`RuntimeId::SHORT_NAMES`] (`compose`, `kubernetes`) are
-/// read as the first-party ids they stand for, so a plugin whose id is a bare short name cannot
-/// be chosen by it; the id is always written in full.
-///
-/// Only the spelling is checked here: whether such a runtime is installed and enabled is the
-/// server's to say.
-///
-/// ```
-/// use komander_domain::names::RuntimeId;
-///
-/// let short: RuntimeId = "compose".parse().unwrap();
-/// assert_eq!(short.as_str(), "komander.compose");
-/// assert_eq!("acme.nomad".parse::<RuntimeId>().unwrap().as_str(), "acme.nomad");
-/// assert!("Nomad!".parse::<RuntimeId>().is_err());
-/// ```
+/// `acme.nomad`. The short names `compose` and `kubernetes` are read as the first-party ids
+/// `komander.compose` and `komander.kubernetes`, so a plugin whose id is a bare short name
+/// cannot be chosen by it; the id is always written in full. Only the spelling is checked
+/// here: whether such a runtime is installed and enabled is the server's to say.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 #[schema(value_type = String, pattern = "^[a-z][a-z0-9.-]{0,63}$", example = "komander.compose")]

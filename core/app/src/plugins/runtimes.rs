@@ -22,25 +22,28 @@ const RUNTIME_KIND: &str = "runtime";
 #[derive(Debug)]
 enum Unavailable {
     /// No plugin has its id.
-    NotInstalled,
+    Absent,
     /// The plugin with its id is of another kind (`git-provider`).
-    NotARuntime(String),
+    OtherKind(String),
     /// Installed, but disabled or waiting for a grant.
-    NotEnabled(PluginStatus),
+    Inactive(PluginStatus),
 }
 
 impl Unavailable {
     /// What an instance admin does about it.
     fn remedy(&self, id: &str) -> String {
         match self {
-            Unavailable::NotInstalled => {
+            Unavailable::Absent => {
                 "an instance admin installs it (`komander plugin install`)".to_owned()
             }
-            Unavailable::NotARuntime(_) => "choose a runtime plugin".to_owned(),
-            Unavailable::NotEnabled(PluginStatus::PendingGrant) => {
+            Unavailable::OtherKind(_) => "a plugin of another kind took the runtime's id: an \
+                                           instance admin uninstalls it and installs the runtime again"
+                .to_owned(),
+            Unavailable::Inactive(PluginStatus::PendingGrant) => {
                 format!("an instance admin grants it (`komander plugin grant {id}`)")
             }
-            Unavailable::NotEnabled(_) => {
+            // Enabled is not unavailable; named so that a new status gets its own remedy.
+            Unavailable::Inactive(PluginStatus::Disabled | PluginStatus::Enabled) => {
                 format!("an instance admin enables it (`komander plugin enable {id}`)")
             }
         }
@@ -50,9 +53,9 @@ impl Unavailable {
 impl fmt::Display for Unavailable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Unavailable::NotInstalled => f.write_str("is not installed"),
-            Unavailable::NotARuntime(kind) => write!(f, "is a {kind} plugin, not a runtime"),
-            Unavailable::NotEnabled(status) => write!(f, "is {}", status.as_str()),
+            Unavailable::Absent => f.write_str("is not installed"),
+            Unavailable::OtherKind(kind) => write!(f, "is a {kind} plugin, not a runtime"),
+            Unavailable::Inactive(status) => write!(f, "is {}", status.as_str()),
         }
     }
 }
@@ -64,12 +67,12 @@ impl App {
         id: &RuntimeId,
     ) -> Result<std::result::Result<PluginRecord, Unavailable>> {
         let Some(record) = self.store.plugin(id.as_str()).await? else {
-            return Ok(Err(Unavailable::NotInstalled));
+            return Ok(Err(Unavailable::Absent));
         };
         Ok(if record.kind != RUNTIME_KIND {
-            Err(Unavailable::NotARuntime(record.kind))
+            Err(Unavailable::OtherKind(record.kind))
         } else if record.status != PluginStatus::Enabled {
-            Err(Unavailable::NotEnabled(record.status))
+            Err(Unavailable::Inactive(record.status))
         } else {
             Ok(record)
         })
@@ -115,14 +118,16 @@ impl App {
         environment: &EnvironmentRecord,
     ) -> Result<PluginRecord> {
         let id = &environment.runtime;
-        self.runtime_plugin(id).await?.map_err(|why| AppError::Conflict {
-            field: Some("runtime".into()),
-            message: format!(
-                "the runtime plugin {:?} of environment {:?} {why}: {}",
-                id.as_str(),
-                environment.name.as_str(),
-                why.remedy(id.as_str())
-            ),
-        })
+        self.runtime_plugin(id)
+            .await?
+            .map_err(|why| AppError::Conflict {
+                field: Some("runtime".into()),
+                message: format!(
+                    "the runtime plugin {:?} of environment {:?} {why}: {}",
+                    id.as_str(),
+                    environment.name.as_str(),
+                    why.remedy(id.as_str())
+                ),
+            })
     }
 }

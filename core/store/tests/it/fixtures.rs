@@ -2,8 +2,7 @@
 //! about, so it panics on failure).
 
 use komander_domain::{
-    AuditId, DeploymentId, EnvironmentId, Executor, ProjectId, Role, ServiceId,
-    UserId, VariableId,
+    AuditId, DeploymentId, EnvironmentId, Executor, ProjectId, Role, ServiceId, UserId, VariableId,
     api::{PluginStatus, UserKind},
 };
 use komander_store::{
