@@ -213,7 +213,7 @@ async fn with_no_runtime_enabled_the_refusal_says_so() {
     assert_eq!(
         answer["error"]["message"],
         "runtime plugin \"komander.compose\" is disabled: no runtime plugin is installed and \
-         enabled"
+         enabled (the first-party ones install in the background after a start)"
     );
 }
 

@@ -96,7 +96,10 @@ impl App {
             .map(|p| p.id)
             .collect();
         let choices = if enabled.is_empty() {
-            "no runtime plugin is installed and enabled".to_owned()
+            // Right after a first start, the first-party runtimes may still be installing.
+            "no runtime plugin is installed and enabled (the first-party ones install in the \
+             background after a start)"
+                .to_owned()
         } else {
             format!("the installed, enabled runtimes are {}", enabled.join(", "))
         };
