@@ -384,6 +384,17 @@ fuzz_api() {
     status=$(http_status "$SERVER_URL/api/v1/me" "$token")
     [[ $status == 200 ]] || die "GET /api/v1/me with the bootstrap token answered $status, not 200"
 
+    # The environment below names the first-party Compose runtime, which the server installs
+    # in the background after it is ready: wait for it (bounded like readiness).
+    local i
+    for ((i = 0; i < READY_TIMEOUT * 5; i++)); do
+        status=$(http_status "$SERVER_URL/api/v1/plugins/komander.compose" "$token")
+        [[ $status == 200 ]] && break
+        sleep 0.2
+    done
+    [[ $status == 200 ]] ||
+        die "fuzz: the first-party komander.compose was not installed within ${READY_TIMEOUT}s"
+
     # Objects named like the examples in the document (shop/dev/app/web/MODE), made with the
     # CLI itself, so the fuzzer reaches past the 404 of an empty instance.
     local scope=(--project shop --environment dev --deployment app)

@@ -39,6 +39,7 @@ async fn targets(api: &TestApi, token: &str) -> Vec<String> {
 #[tokio::test]
 async fn the_audit_log_hides_other_members_private_deployments() {
     let api = TestApi::new(Backend::Sqlite).await.unwrap();
+    api.install_plugin("komander_compose").await;
     let alice = api.user("alice").await;
     let bob = api.user("bob").await;
     ok(

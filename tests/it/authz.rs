@@ -93,6 +93,7 @@ async fn team() -> Team {
     let api = TestApi::new(Backend::Sqlite)
         .await
         .expect("SQLite always works");
+    api.install_plugin("komander_compose").await;
     let alice = api.user("alice").await;
     let dora = api.user("dora").await;
     let dave = api.user("dave").await;
@@ -389,7 +390,7 @@ async fn project_and_environment_table() {
             Method::POST,
             &format!("{p}/environments"),
             Some(&team.tokens[0].1),
-            Some(json!({"name": env, "runtime": "kubernetes"})),
+            Some(json!({"name": env, "runtime": "compose"})),
             StatusCode::CREATED,
         )
         .await;

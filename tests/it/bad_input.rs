@@ -10,6 +10,7 @@ use serde_json::json;
 
 async fn setup() -> TestApi {
     let api = TestApi::new(Backend::Sqlite).await.unwrap();
+    api.install_plugin("komander_compose").await;
     for (path, body) in [
         ("/api/v1/projects", json!({"name": "shop"})),
         (
@@ -263,7 +264,7 @@ async fn duplicate_names_conflict_and_leave_the_first() {
         ),
         (
             "/api/v1/projects/shop/environments",
-            json!({"name": "dev", "runtime": "kubernetes"}),
+            json!({"name": "dev", "runtime": "komander.compose"}),
         ),
         (
             "/api/v1/projects/shop/environments/dev/deployments",
@@ -294,7 +295,7 @@ async fn duplicate_names_conflict_and_leave_the_first() {
             None,
         )
         .await;
-    assert_eq!(env["runtime"], "compose");
+    assert_eq!(env["runtime"], "komander.compose");
     api.user("ann").await;
     let (status, _) = api
         .call(

@@ -31,6 +31,7 @@ fn ok(server: &ServerProcess, args: &[&str]) -> String {
 #[test]
 fn cli_drives_projects_to_services_with_trustworthy_exit_codes() {
     let server = ServerProcess::start(&[], "info");
+    server.wait_for_first_party_plugins();
     ok(&server, &["project", "create", "shop"]);
     ok(
         &server,
@@ -116,6 +117,33 @@ fn cli_drives_projects_to_services_with_trustworthy_exit_codes() {
     );
     let usage = komander(&server, &["project", "frobnicate"]);
     assert_eq!(usage.status.code(), Some(2), "usage");
+
+    // An environment's runtime: any installed runtime's id, or a first-party one's short name,
+    // shown in full.
+    let shown = ok(
+        &server,
+        &["environment", "show", "--project", "shop", "dev"],
+    );
+    assert!(shown.contains("komander.compose"), "{shown}");
+    let create = [
+        "environment",
+        "create",
+        "--project",
+        "shop",
+        "other",
+        "--runtime",
+    ];
+    let unknown = komander(&server, &[&create[..], &["acme.nomad"]].concat());
+    assert_eq!(unknown.status.code(), Some(6), "refused by the server");
+    let said = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        said.contains("runtime plugin \"acme.nomad\" is not installed")
+            && said.contains("komander.compose"),
+        "names it and the runtimes there are: {said}"
+    );
+    let malformed = komander(&server, &[&create[..], &["Nomad!"]].concat());
+    assert_eq!(malformed.status.code(), Some(2), "not even a plugin id");
+    ok(&server, &[&create[..], &["komander.compose"]].concat());
     let denied = Command::new(komander_binary())
         .args(["project", "list"])
         .env_clear()
@@ -130,6 +158,7 @@ fn cli_drives_projects_to_services_with_trustworthy_exit_codes() {
 #[test]
 fn no_command_prints_a_secret_value() {
     let server = ServerProcess::start(&[], "info");
+    server.wait_for_first_party_plugins();
     let scope = ["--project", "vault", "--environment", "dev"];
     let service = [&scope[..], &["--deployment", "app", "--service", "web"]].concat();
     ok(&server, &["project", "create", "vault"]);

@@ -8,6 +8,7 @@ async fn fifty_writers(backend: Backend) {
     let Some(api) = TestApi::new(backend).await else {
         return;
     };
+    api.install_plugin("komander_compose").await;
     let api = std::sync::Arc::new(api);
     let (status, _) = api
         .call(

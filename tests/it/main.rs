@@ -12,6 +12,7 @@ mod local_admin;
 mod members;
 mod migrations;
 mod plugins;
+mod runtimes;
 mod secrets;
 mod targets;
 mod users;

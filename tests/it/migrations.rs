@@ -1,4 +1,5 @@
-//! Both backends have the same migrations, by version and name (STYLE.md §16).
+//! Both backends have the same migrations, by version and name (STYLE.md §16), and they carry
+//! rows written before them forward.
 
 use std::path::Path;
 
@@ -31,4 +32,120 @@ fn sqlite_and_postgres_migrations_match() {
             "{name}"
         );
     }
+}
+
+/// The first migration of environments naming their runtime plugin by its full id.
+const QUALIFIED_RUNTIMES: i64 = 20261201160000;
+
+const PROJECT: &str = "01900000-0000-7000-8000-000000000002";
+
+/// Rows as the migrations before [`QUALIFIED_RUNTIMES`] left them: environments naming their
+/// runtime by the short names of the closed list that came first.
+const OLD_ROWS: &[&str] = &[
+    "INSERT INTO users (id, handle, display_name, kind, created_at) \
+     VALUES ('01900000-0000-7000-8000-000000000001', 'old', 'Old', 'human', 1)",
+    "INSERT INTO projects (id, name, display_name, description, created_by, created_at, \
+     updated_at) VALUES ('01900000-0000-7000-8000-000000000002', 'shop', 'shop', '', \
+     '01900000-0000-7000-8000-000000000001', 1, 1)",
+    "INSERT INTO environments (id, project_id, name, display_name, runtime, executor, settings, \
+     created_at, updated_at) VALUES \
+     ('01900000-0000-7000-8000-000000000003', '01900000-0000-7000-8000-000000000002', 'dev', \
+      'dev', 'compose', 'server', '{}', 1, 1), \
+     ('01900000-0000-7000-8000-000000000004', '01900000-0000-7000-8000-000000000002', 'prod', \
+      'prod', 'kubernetes', 'local', '{}', 1, 1)",
+];
+
+/// The migrations of `backend` before `version`.
+async fn migrations_before(backend: &str, version: i64) -> sqlx::migrate::Migrator {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations")
+        .join(backend);
+    let mut migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < version)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    migrator
+}
+
+/// Writes [`OLD_ROWS`] into a database migrated up to [`QUALIFIED_RUNTIMES`], opens it as the
+/// store (which runs the rest), and finds the environments' runtimes stored as full ids.
+async fn old_runtimes_become_plugin_ids(backend: komander_e2e::Backend) {
+    use komander_e2e::Backend;
+    use sqlx::{Executor as _, PgPool, SqlitePool, sqlite::SqliteConnectOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => {
+            let options = SqliteConnectOptions::new()
+                .filename(dir.path().join("komander.db"))
+                .create_if_missing(true);
+            let pool = SqlitePool::connect_with(options).await.unwrap();
+            migrations_before("sqlite", QUALIFIED_RUNTIMES)
+                .await
+                .run(&pool)
+                .await
+                .unwrap();
+            for row in OLD_ROWS {
+                pool.execute(*row).await.unwrap();
+            }
+            pool.close().await;
+            None
+        }
+        Backend::Postgres => {
+            let Some(url) = komander_e2e::postgres_database().await else {
+                return;
+            };
+            let pool = PgPool::connect(&url).await.unwrap();
+            migrations_before("postgres", QUALIFIED_RUNTIMES)
+                .await
+                .run(&pool)
+                .await
+                .unwrap();
+            for row in OLD_ROWS {
+                pool.execute(*row).await.unwrap();
+            }
+            pool.close().await;
+            Some(url)
+        }
+    };
+    let store = komander_store::connect(url.as_deref(), dir.path())
+        .await
+        .unwrap();
+    let project = PROJECT.parse().unwrap();
+    for (environment, runtime) in [("dev", "komander.compose"), ("prod", "komander.kubernetes")] {
+        let record = store
+            .environment(project, &environment.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{environment} survives the migration"));
+        assert_eq!(record.runtime, runtime, "{environment}");
+    }
+    // Stored in full, not only read so: the short names would parse as the same ids.
+    let stored = "SELECT runtime FROM environments ORDER BY name";
+    let stored: Vec<String> = match &url {
+        None => {
+            let file = SqliteConnectOptions::new().filename(dir.path().join("komander.db"));
+            let pool = SqlitePool::connect_with(file).await.unwrap();
+            sqlx::query_scalar(stored).fetch_all(&pool).await.unwrap()
+        }
+        Some(url) => {
+            let pool = PgPool::connect(url).await.unwrap();
+            sqlx::query_scalar(stored).fetch_all(&pool).await.unwrap()
+        }
+    };
+    assert_eq!(stored, ["komander.compose", "komander.kubernetes"]);
+}
+
+#[tokio::test]
+async fn sqlite_stored_short_runtimes_become_plugin_ids() {
+    old_runtimes_become_plugin_ids(komander_e2e::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_stored_short_runtimes_become_plugin_ids() {
+    old_runtimes_become_plugin_ids(komander_e2e::Backend::Postgres).await;
 }

@@ -799,21 +799,7 @@ async fn first_party_plugins_install_at_first_start_and_upgrade_like_any_other()
     );
     upgrade_compose(&server, newer.clone()).await;
     server.restart(&[], "info");
-    // The background work at start ends with the first-party check: wait for its log line
-    // (the second in the log, which both starts append to).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::fs::read_to_string(&server.log)
-        .unwrap_or_default()
-        .matches("first-party plugins checked")
-        .nth(1)
-        .is_none()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the restart never loaded its plugins"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    server.wait_for_first_party_plugins();
     let kept = plugin_when(&server, "komander.compose", |_| true).await;
     assert_eq!(kept["version"], "0.1.9");
     assert_eq!(kept["sha256"], komander_plugin_host::digest(&newer));

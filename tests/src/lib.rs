@@ -153,6 +153,23 @@ impl TestApi {
         (status, body)
     }
 
+    /// Installs the component `guest` builds (a name of [`guests::GUESTS`]) through the API,
+    /// with every capability it asks for granted, as an instance admin does; answers the
+    /// plugin's view. A test that creates an environment installs its runtime first, as
+    /// `komander serve` installs `komander.compose` at start.
+    pub async fn install_plugin(&self, guest: &str) -> Value {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/plugins?grant_all=true")
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/wasm")
+            .body(Body::from(guests::bytes(guest)))
+            .expect("a request");
+        let (status, plugin) = self.send(request).await;
+        assert_eq!(status, StatusCode::CREATED, "installing {guest}: {plugin}");
+        plugin
+    }
+
     /// Creates a service user `handle` and answers an API token for it.
     pub async fn user(&self, handle: &str) -> String {
         let (status, body) = self
@@ -211,6 +228,8 @@ pub struct ServerProcess {
     pub data_dir: TempDir,
     /// The file holding everything it logged.
     pub log: PathBuf,
+    /// How many times it was started on this data directory.
+    starts: usize,
 }
 
 impl ServerProcess {
@@ -227,6 +246,7 @@ impl ServerProcess {
             base,
             data_dir,
             log,
+            starts: 1,
         }
     }
 
@@ -240,6 +260,30 @@ impl ServerProcess {
         let (child, base) = Self::spawn(self.data_dir.path(), &self.log, env, rust_log);
         self.child = child;
         self.base = base;
+        self.starts += 1;
+    }
+
+    /// Waits (at most 60 s) until the background work of its latest start has installed the
+    /// first-party plugins (such as `komander.compose`, which environments may name from then
+    /// on): its last step logs "first-party plugins checked" at `info`.
+    ///
+    /// # Panics
+    /// When that line does not come in time, also when `RUST_LOG` hides `info`.
+    pub fn wait_for_first_party_plugins(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .matches("first-party plugins checked")
+            .count()
+            < self.starts
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the first-party plugins were not installed in time: {}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Starts `komander serve` in `dir` (data in `dir/data`), appending to `log`; answers the

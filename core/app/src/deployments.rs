@@ -243,8 +243,9 @@ impl App {
     /// of the variables it released.
     ///
     /// # Errors
-    /// Not found; forbidden (also for every `server` environment, whoever asks); internal when
-    /// a ciphertext fails to open.
+    /// Not found; forbidden (also for every `server` environment, whoever asks); conflict when
+    /// the environment's runtime plugin is not installed and enabled
+    /// (`App::environment_runtime`); internal when a ciphertext fails to open.
     #[instrument(skip_all, fields(actor = %caller.user.handle, deployment = %deployment))]
     pub async fn resolve_deployment(
         &self,
@@ -254,6 +255,7 @@ impl App {
         let scope = self
             .deployment_scope(caller, deployment, Action::ReleaseSecrets)
             .await?;
+        self.environment_runtime(&scope.environment).await?;
         let id = scope.deployment.id;
         let contents = self
             .store

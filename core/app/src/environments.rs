@@ -1,5 +1,5 @@
 //! Environments (DEV, STAGING, PROD…): unlimited per project, shared by its members, each bound
-//! to one runtime and one executor. Admins and DevOps manage them; deleting one that still
+//! to one runtime plugin (checked at creation, see `plugins::runtimes`) and one executor. Admins and DevOps manage them; deleting one that still
 //! holds deployments needs an Admin's `force`.
 
 use std::collections::BTreeMap;
@@ -79,10 +79,12 @@ fn environment_error(err: StoreError, target: Option<&TargetName>) -> AppError {
 }
 
 impl App {
-    /// `POST /api/v1/projects/{project}/environments` (Admins, DevOps).
+    /// `POST /api/v1/projects/{project}/environments` (Admins, DevOps). Its runtime must be an
+    /// installed, enabled runtime plugin; it is fixed from then on.
     ///
     /// # Errors
-    /// Not found, forbidden, invalid input, conflict on a taken name.
+    /// Not found, forbidden, invalid input (also for a runtime that is not an installed,
+    /// enabled runtime plugin, naming the ones that are), conflict on a taken name.
     #[instrument(skip_all, fields(actor = %caller.user.handle, project = %project, environment = %new.name))]
     pub async fn create_environment(
         &self,
@@ -93,6 +95,7 @@ impl App {
         let scope = self
             .project_scope(caller, project, Action::ManageEnvironment)
             .await?;
+        self.check_new_runtime(&new.runtime).await?;
         let now = timestamps::to_millis(timestamps::now());
         let target_id = match &new.target {
             Some(name) => Some(self.target_for_environment(name).await?),

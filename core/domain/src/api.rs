@@ -13,11 +13,11 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    DeploymentId, EnvironmentId, Executor, InvitationId, ProjectId, Role, RuntimeKind, ServiceId,
-    TargetId, TokenId, UserId,
+    DeploymentId, EnvironmentId, Executor, InvitationId, ProjectId, Role, ServiceId, TargetId,
+    TokenId, UserId,
     names::{
-        DeploymentName, EnvironmentName, ProjectName, ServiceName, TargetName, UserHandle,
-        VariableName, VolumeName,
+        DeploymentName, EnvironmentName, ProjectName, RuntimeId, ServiceName, TargetName,
+        UserHandle, VariableName, VolumeName,
     },
 };
 
@@ -332,8 +332,8 @@ pub struct Environment {
     pub name: EnvironmentName,
     /// Editable display name.
     pub display_name: String,
-    /// What runs its deployments.
-    pub runtime: RuntimeKind,
+    /// The runtime plugin that runs its deployments, by its full id (`komander.compose`).
+    pub runtime: RuntimeId,
     /// Where its deployments are applied.
     pub executor: Executor,
     /// The target (Docker Engine) its `server` deployments run on; absent: the instance's
@@ -359,8 +359,10 @@ pub struct NewEnvironment {
     /// Display name; the slug when absent.
     #[serde(default)]
     pub display_name: Option<String>,
-    /// What runs its deployments.
-    pub runtime: RuntimeKind,
+    /// The runtime plugin that runs its deployments: the id of an installed, enabled runtime
+    /// plugin (`komander.compose`, `acme.nomad`), or the short name `compose` or `kubernetes`
+    /// of a first-party one (`komander.compose`, `komander.kubernetes`). Fixed once created.
+    pub runtime: RuntimeId,
     /// Where its deployments are applied (default `server`).
     #[serde(default)]
     pub executor: Executor,
@@ -596,8 +598,8 @@ pub struct ResolvedDeployment {
     pub deployment_id: DeploymentId,
     /// The deployment's slug.
     pub deployment: DeploymentName,
-    /// The environment's runtime.
-    pub runtime: RuntimeKind,
+    /// The environment's runtime plugin, by its full id (`komander.compose`).
+    pub runtime: RuntimeId,
     /// The environment's executor.
     pub executor: Executor,
     /// The environment's runtime settings.
@@ -1029,7 +1031,7 @@ mod tests {
             environment: "dev".parse().unwrap(),
             deployment_id: DeploymentId::new(),
             deployment: "mine".parse().unwrap(),
-            runtime: RuntimeKind::Compose,
+            runtime: "compose".parse().unwrap(),
             executor: Executor::Local,
             settings: BTreeMap::new(),
             services: vec![service],

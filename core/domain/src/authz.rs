@@ -45,35 +45,6 @@ impl Role {
     }
 }
 
-/// What runs an environment's deployments.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RuntimeKind {
-    /// Docker Compose on a Docker Engine.
-    Compose,
-    /// Kubernetes.
-    Kubernetes,
-}
-
-impl RuntimeKind {
-    /// The wire and storage spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuntimeKind::Compose => "compose",
-            RuntimeKind::Kubernetes => "kubernetes",
-        }
-    }
-
-    /// Parses the storage spelling; `None` for anything else.
-    pub fn parse(s: &str) -> Option<RuntimeKind> {
-        match s {
-            "compose" => Some(RuntimeKind::Compose),
-            "kubernetes" => Some(RuntimeKind::Kubernetes),
-            _ => None,
-        }
-    }
-}
-
 /// Where an environment's deployments are applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

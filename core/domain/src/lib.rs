@@ -27,8 +27,7 @@ pub mod refs;
 pub mod timestamps;
 
 pub use authz::{
-    Action, Actor, Denied, DeploymentFacts, Executor, Facts, Role, RuntimeKind, Visibility,
-    authorize,
+    Action, Actor, Denied, DeploymentFacts, Executor, Facts, Role, Visibility, authorize,
 };
 pub use ids::*;
 pub use refs::{DeploymentRef, EnvironmentRef, ProjectRef, RefError, Segment, ServiceRef};

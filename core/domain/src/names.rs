@@ -5,7 +5,8 @@
 //! `<project>-<environment>` fits a 63-character Kubernetes name; a few words are reserved
 //! because they collide with routes. Variable names follow `[A-Za-z_][A-Za-z0-9_]*`.
 //! Connection names, plugin ids, setting keys and image references each allow one set of
-//! characters, bounded in length. Paths on disk are built only from these types.
+//! characters, bounded in length; a [`RuntimeId`] is a plugin id that also reads the short names
+//! of the first-party runtimes. Paths on disk are built only from these types.
 
 use std::{fmt, str::FromStr};
 
@@ -242,6 +243,77 @@ name_type! {
     ImageRef: "image reference", check_image, 255, "^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$";
 }
 
+/// The runtime plugin that runs an environment's deployments, named by its plugin id: a
+/// first-party one such as `komander.compose`, or one an organization wrote, such as
+/// `acme.nomad`. The short names `compose` and `kubernetes` are read as the first-party ids
+/// `komander.compose` and `komander.kubernetes`, so a plugin whose id is a bare short name
+/// cannot be chosen by it; the id is always written in full. Only the spelling is checked
+/// here: whether such a runtime is installed and enabled is the server's to say.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, pattern = "^[a-z][a-z0-9.-]{0,63}$", example = "komander.compose")]
+pub struct RuntimeId(PluginId);
+
+impl RuntimeId {
+    /// The short names accepted for the first-party runtimes, with the plugin id each stands
+    /// for. `kubernetes` names `komander.kubernetes`, which Komander does not ship yet: it is
+    /// accepted wherever a plugin with that id is installed.
+    pub const SHORT_NAMES: &[(&str, &str)] = &[
+        ("compose", "komander.compose"),
+        ("kubernetes", "komander.kubernetes"),
+    ];
+
+    /// The plugin id as text, always in full (`komander.compose`, never `compose`).
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The runtime plugin's id.
+    pub fn plugin(&self) -> &PluginId {
+        &self.0
+    }
+}
+
+impl FromStr for RuntimeId {
+    type Err = NameError;
+
+    /// Reads a plugin id, or a short name as the first-party id it stands for.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let id = Self::SHORT_NAMES
+            .iter()
+            .find(|(short, _)| *short == s)
+            .map_or(s, |(_, id)| *id);
+        check_plugin_id("runtime", id, 64)?;
+        Ok(Self(PluginId(id.to_owned())))
+    }
+}
+
+impl TryFrom<String> for RuntimeId {
+    type Error = NameError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<RuntimeId> for String {
+    fn from(id: RuntimeId) -> String {
+        id.0.into()
+    }
+}
+
+impl fmt::Display for RuntimeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for RuntimeId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Checks free text a person gives (display names, descriptions, token names): trimmed, not
 /// empty, at most `max` characters, no control characters.
 ///
@@ -388,6 +460,33 @@ mod tests {
             ],
             "invalid plugin id {}: 1 to 64 of a-z 0-9 - . starting with a letter",
         );
+    }
+
+    #[test]
+    fn runtime_ids_read_short_names_as_first_party_ids() {
+        for (short, id) in [
+            ("compose", "komander.compose"),
+            ("kubernetes", "komander.kubernetes"),
+            ("komander.compose", "komander.compose"),
+            ("example.webhook-runtime", "example.webhook-runtime"),
+        ] {
+            let runtime: RuntimeId = short.parse().unwrap();
+            assert_eq!(runtime, id);
+            assert_eq!(runtime.plugin(), &id.parse::<PluginId>().unwrap());
+            assert_eq!(
+                serde_json::to_value(&runtime).unwrap(),
+                serde_json::json!(id),
+                "written in full"
+            );
+            let read: RuntimeId = serde_json::from_value(serde_json::json!(short)).unwrap();
+            assert_eq!(read, runtime);
+        }
+        for bad in ["", "Compose", "1a", "a/b", "compose ", &"a".repeat(65)] {
+            let err = bad.parse::<RuntimeId>().unwrap_err();
+            assert_eq!(err.kind, "runtime");
+            assert_eq!(err.value, bad);
+            assert!(serde_json::from_value::<RuntimeId>(serde_json::json!(bad)).is_err());
+        }
     }
 
     #[test]

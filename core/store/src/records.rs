@@ -4,12 +4,12 @@
 use std::str::FromStr;
 
 use komander_domain::{
-    AuditId, DeploymentId, EnvironmentId, Executor, InvitationId, ProjectId, Role, RuntimeKind,
-    ServiceId, TargetId, TokenId, UserId, VariableId,
+    AuditId, DeploymentId, EnvironmentId, Executor, InvitationId, ProjectId, Role, ServiceId,
+    TargetId, TokenId, UserId, VariableId,
     api::UserKind,
     names::{
-        DeploymentName, EnvironmentName, ProjectName, ServiceName, TargetName, UserHandle,
-        VariableName,
+        DeploymentName, EnvironmentName, ProjectName, RuntimeId, ServiceName, TargetName,
+        UserHandle, VariableName,
     },
 };
 
@@ -115,8 +115,8 @@ pub struct EnvironmentRecord {
     pub name: EnvironmentName,
     /// Display name.
     pub display_name: String,
-    /// Runtime.
-    pub runtime: RuntimeKind,
+    /// The runtime plugin's full id.
+    pub runtime: RuntimeId,
     /// Executor.
     pub executor: Executor,
     /// The target it names (granted to its project); `None` uses the default target.
@@ -589,7 +589,7 @@ pub(crate) mod rows {
                 project_id: parse("environments", &r.project_id)?,
                 name: parse("environments", &r.name)?,
                 display_name: r.display_name,
-                runtime: parse_with("environments", &r.runtime, RuntimeKind::parse)?,
+                runtime: parse("environments", &r.runtime)?,
                 executor: parse_with("environments", &r.executor, Executor::parse)?,
                 target_id: r
                     .target_id

@@ -11,6 +11,8 @@
 //! - `first_party`: the plugins shipped in the binary, installed at start.
 //! - `download`: fetching a component from a URL.
 //! - `calls`: what one call of a plugin gets.
+//! - `runtimes`: the runtime plugins environments name, checked at creation and before every
+//!   operation that needs them.
 //! - `connection_cache`: each install's connections, built once, forgotten on change.
 //! - [`kv`]: the `kv` capability's data in the database ([`DatabaseKv`]).
 
@@ -21,6 +23,7 @@ mod first_party;
 pub mod kv;
 mod lifecycle;
 pub mod registry;
+mod runtimes;
 
 use komander_domain::{Action, Facts, authorize};
 use komander_plugin_host::PluginError;

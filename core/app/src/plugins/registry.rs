@@ -70,44 +70,50 @@ impl App {
     /// that fails is logged and skipped.
     pub async fn load_installed_plugins(&self) -> Result<usize> {
         let plugins = self.plugins()?;
-        let mut page = komander_store::PageRequest {
-            limit: 1000,
-            after: None,
-        };
         let mut count = 0;
-        loop {
-            let batch = self.store.list_plugins(&page).await?;
-            let full = batch.len() == page.limit as usize;
-            page.after = batch.last().map(|p| p.id.clone());
-            for record in batch {
-                let loaded = match tokio::fs::read(plugins.file(&record.digest)).await {
-                    Ok(bytes) => plugins
-                        .engine
-                        .load_cached(bytes, record.artifact.as_deref())
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                match loaded {
-                    Ok(plugin) => {
-                        if plugin.artifact != record.artifact {
-                            self.record_artifact(&record.id, &record.digest, &plugin)
-                                .await;
-                        }
-                        plugins.remember(record.id, plugin).await;
-                        count += 1;
+        for record in self.all_plugins().await? {
+            let loaded = match tokio::fs::read(plugins.file(&record.digest)).await {
+                Ok(bytes) => plugins
+                    .engine
+                    .load_cached(bytes, record.artifact.as_deref())
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match loaded {
+                Ok(plugin) => {
+                    if plugin.artifact != record.artifact {
+                        self.record_artifact(&record.id, &record.digest, &plugin)
+                            .await;
                     }
-                    Err(error) => {
-                        warn!(plugin = %record.id, %error, "an installed plugin did not load")
-                    }
+                    plugins.remember(record.id, plugin).await;
+                    count += 1;
                 }
-            }
-            if !full {
-                break;
+                Err(error) => {
+                    warn!(plugin = %record.id, %error, "an installed plugin did not load")
+                }
             }
         }
         info!(plugins = count, "installed plugins loaded");
         Ok(count)
+    }
+
+    /// Every installed plugin's record, by id (read page by page: installs are few).
+    pub(super) async fn all_plugins(&self) -> Result<Vec<komander_store::PluginRecord>> {
+        let mut page = komander_store::PageRequest {
+            limit: 1000,
+            after: None,
+        };
+        let mut all = Vec::new();
+        loop {
+            let batch = self.store.list_plugins(&page).await?;
+            let full = batch.len() == page.limit as usize;
+            page.after = batch.last().map(|p| p.id.clone());
+            all.extend(batch);
+            if !full {
+                return Ok(all);
+            }
+        }
     }
 
     /// Records the digest of the artifact just compiled for install `id` (build `digest`),

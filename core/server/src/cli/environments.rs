@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::{
-    Executor, RuntimeKind,
+    Executor,
     api::{Environment, EnvironmentPatch, EnvironmentUpdate, NewEnvironment},
-    names::{EnvironmentName, TargetName},
+    names::{EnvironmentName, RuntimeId, TargetName},
 };
 
 use super::{
@@ -17,7 +17,6 @@ use super::{
     scope::{ProjectScope, Scope as _},
 };
 
-const RUNTIMES: &[RuntimeKind] = &[RuntimeKind::Compose, RuntimeKind::Kubernetes];
 const EXECUTORS: &[Executor] = &[Executor::Server, Executor::Local];
 
 /// `komander environment`.
@@ -39,9 +38,11 @@ pub enum EnvironmentCommand {
         /// A display name [default: the slug].
         #[arg(long)]
         display_name: Option<String>,
-        /// What runs its deployments.
-        #[arg(long, value_parser = super::one_of(RUNTIMES, RuntimeKind::as_str))]
-        runtime: RuntimeKind,
+        /// The runtime plugin that runs its deployments: the id of an installed, enabled runtime
+        /// plugin (see `komander plugin list`), such as komander.compose, or the short name
+        /// compose or kubernetes of a first-party one.
+        #[arg(long)]
+        runtime: RuntimeId,
         /// Where its deployments are applied [default: server].
         #[arg(long, value_parser = super::one_of(EXECUTORS, Executor::as_str))]
         executor: Option<Executor>,

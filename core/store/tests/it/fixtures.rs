@@ -2,8 +2,7 @@
 //! about, so it panics on failure).
 
 use komander_domain::{
-    AuditId, DeploymentId, EnvironmentId, Executor, ProjectId, Role, RuntimeKind, ServiceId,
-    UserId, VariableId,
+    AuditId, DeploymentId, EnvironmentId, Executor, ProjectId, Role, ServiceId, UserId, VariableId,
     api::{PluginStatus, UserKind},
 };
 use komander_store::{
@@ -53,7 +52,7 @@ pub fn environment(project: ProjectId, name: &str) -> EnvironmentRecord {
         project_id: project,
         name: name.parse().expect("a valid environment name"),
         display_name: name.into(),
-        runtime: RuntimeKind::Compose,
+        runtime: "komander.compose".parse().unwrap(),
         executor: Executor::Local,
         target_id: None,
         target_name: None,
