@@ -13,4 +13,5 @@ mod members;
 mod migrations;
 mod plugins;
 mod secrets;
+mod services;
 mod users;

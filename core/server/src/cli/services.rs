@@ -512,15 +512,17 @@ fn parse_port(text: &str) -> Result<PortSpec, String> {
         Some((container, host)) => (number(container)?, Some(host)),
         None => (number(ports)?, None),
     };
-    let (host, host_address) = match host.map(|host| host.split_once('@').unwrap_or((host, ""))) {
+    let (host, host_address) = match host {
         None => (None, PortSpec::LOOPBACK),
-        Some((host, "")) => (Some(number(host)?), PortSpec::LOOPBACK),
-        Some((host, address)) => (
-            Some(number(host)?),
-            address
-                .parse::<IpAddr>()
-                .map_err(|_| format!("{address:?} is not an IP address"))?,
-        ),
+        Some(host) => match host.split_once('@') {
+            None => (Some(number(host)?), PortSpec::LOOPBACK),
+            Some((host, address)) => (
+                Some(number(host)?),
+                address
+                    .parse::<IpAddr>()
+                    .map_err(|_| format!("{address:?} is not an IP address"))?,
+            ),
+        },
     };
     Ok(PortSpec {
         container,
@@ -805,6 +807,221 @@ mod tests {
         assert_eq!(parse_port("80/tcp").unwrap(), parse_port("80").unwrap());
         for bad in ["", "0", "80:", "x:80", "70000", "80/sctp"] {
             assert!(parse_port(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn addresses_of_ports_parse_and_show_alike() {
+        for text in ["80:8080@0.0.0.0", "53:53@::1/udp"] {
+            assert_eq!(show_port(&parse_port(text).unwrap()), text);
+        }
+        assert_eq!(
+            parse_port("80:8080@127.0.0.1").unwrap(),
+            parse_port("80:8080").unwrap()
+        );
+        for bad in ["80:8080@", "80:8080@localhost", "80@1.2.3.4"] {
+            assert!(parse_port(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// A probe parser holding the flags `service create` and `service edit` share.
+    #[derive(clap::Parser, Debug)]
+    struct Probe {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(flatten)]
+        clear: ClearArgs,
+    }
+
+    fn probe(args: &[&str]) -> Probe {
+        use clap::Parser as _;
+        Probe::try_parse_from(std::iter::once("probe").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn shown(settings: ServiceSettings) -> Vec<(String, String)> {
+        let service = Service {
+            id: komander_domain::ServiceId::new(),
+            name: "web".parse().unwrap(),
+            image: "nginx".into(),
+            ports: Vec::new(),
+            volumes: Vec::new(),
+            settings,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            updated_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        details(&service)
+            .into_iter()
+            .map(|row| (row[0].clone(), row[1].clone()))
+            .collect()
+    }
+
+    #[test]
+    fn every_setting_parses_from_flags_and_shows_as_them() {
+        let flags = [
+            "--command",
+            "serve --port 80",
+            "--entrypoint",
+            r#"["sh", "-c", "exec \"$@\""]"#,
+            "--workdir",
+            "/srv",
+            "--user",
+            "1000:1000",
+            "--health-cmd",
+            "wget -q -O- localhost",
+            "--health-interval",
+            "10s",
+            "--health-timeout",
+            "2m",
+            "--health-retries",
+            "5",
+            "--health-start-period",
+            "1h",
+            "--restart",
+            "on-failure:3",
+            "--depends-on",
+            "db:healthy",
+            "--depends-on",
+            "migrate:completed_successfully",
+            "--memory",
+            "256m",
+            "--cpus",
+            "0.5",
+            "--replicas",
+            "2",
+            "--pull",
+            "always",
+        ];
+        let settings = probe(&flags).settings.settings().unwrap();
+        assert_eq!(settings.command, ["serve", "--port", "80"]);
+        assert_eq!(settings.entrypoint, ["sh", "-c", "exec \"$@\""]);
+        assert_eq!(settings.memory_bytes, Some(256 << 20));
+        let check = settings.health_check.clone().unwrap();
+        assert_eq!(
+            (check.interval_seconds, check.timeout_seconds, check.retries),
+            (10, 120, 5)
+        );
+        assert_eq!(check.start_period_seconds, 3600);
+        assert_eq!(
+            settings.restart,
+            RestartPolicy::OnFailure {
+                max_retries: Some(3)
+            }
+        );
+        // What `service show` prints parses back into the same settings.
+        let lines = shown(settings.clone());
+        let mut again: Vec<String> = Vec::new();
+        for (field, value) in &lines {
+            if ["name", "image", "port", "volume", "created", "updated"].contains(&field.as_str()) {
+                continue;
+            }
+            let values: Vec<&str> = if field == "depends-on" {
+                value.split(',').collect()
+            } else {
+                vec![value]
+            };
+            for value in values {
+                again.push(format!("--{field}"));
+                again.push(value.to_owned());
+            }
+        }
+        let again: Vec<&str> = again.iter().map(String::as_str).collect();
+        assert_eq!(
+            probe(&again).settings.settings().unwrap(),
+            settings,
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn unset_settings_show_as_dashes_and_defaults() {
+        let lines = shown(ServiceSettings::default());
+        let value = |field: &str| {
+            lines
+                .iter()
+                .find(|(f, _)| f == field)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(value("command"), Some("-"));
+        assert_eq!(value("health-cmd"), Some("-"));
+        assert_eq!(value("health-interval"), None, "no timing without a check");
+        assert_eq!(value("restart"), Some("no"));
+        assert_eq!(value("replicas"), Some("1"));
+        assert_eq!(value("pull"), Some("missing"));
+        assert_eq!(value("memory"), Some("-"));
+    }
+
+    #[test]
+    fn bad_flag_values_are_refused() {
+        use clap::Parser as _;
+        for bad in [
+            ["--restart", "sometimes"],
+            ["--restart", "on-failure:0"],
+            ["--depends-on", "db:ready"],
+            ["--depends-on", "Db"],
+            ["--memory", "12q"],
+            ["--health-interval", "5x"],
+            ["--pull", "never"],
+            ["--command", "[\"unclosed\""],
+        ] {
+            let parsed = Probe::try_parse_from(std::iter::once("probe").chain(bad));
+            assert!(parsed.is_err(), "{bad:?}");
+        }
+        let timing_alone = probe(&["--health-interval", "5s"]).settings.settings();
+        assert!(timing_alone.is_err(), "a check needs a command");
+    }
+
+    #[test]
+    fn edit_flags_change_or_clear_only_what_is_given() {
+        let mut patch = ServicePatch::default();
+        let current = HealthCheck::new(vec!["true".into()]);
+        let Probe { settings, clear } = probe(&[
+            "--health-retries",
+            "9",
+            "--no-memory",
+            "--no-workdir",
+            "--replicas",
+            "3",
+        ]);
+        settings
+            .patch(&clear, Some(current.clone()), &mut patch)
+            .unwrap();
+        assert_eq!(
+            patch.health_check,
+            Some(Some(HealthCheck {
+                retries: 9,
+                ..current
+            }))
+        );
+        assert_eq!(patch.memory_bytes, Some(None));
+        assert_eq!(patch.working_dir, Some(None));
+        assert_eq!(patch.replicas, Some(3));
+        assert_eq!(
+            (&patch.command, patch.cpus, &patch.user),
+            (&None, None, &None)
+        );
+        let json = serde_json::to_value(&patch).unwrap();
+        assert!(json.get("cpus").is_none(), "absent stays absent: {json}");
+        assert!(json["memory_bytes"].is_null(), "cleared is null: {json}");
+    }
+
+    #[test]
+    fn sizes_durations_and_argv_parse_and_show_alike() {
+        for text in ["256m", "1g", "512k", "1000"] {
+            assert_eq!(show_bytes(parse_bytes(text).unwrap()), text);
+        }
+        for text in ["0s", "45s", "2m", "1h"] {
+            assert_eq!(show_seconds(parse_seconds(text).unwrap()), text);
+        }
+        assert_eq!(parse_seconds("90"), Ok(90));
+        for args in [
+            vec!["a", "b"],
+            vec!["sh", "-c", "echo hi"],
+            vec![""],
+            vec!["[x"],
+        ] {
+            let args: Vec<String> = args.into_iter().map(String::from).collect();
+            assert_eq!(parse_argv(&show_argv(&args)).unwrap().0, args);
         }
     }
 
