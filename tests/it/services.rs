@@ -367,3 +367,61 @@ async fn deleting_or_unhealthying_a_service_others_wait_for_is_refused() {
     }
     expect(&api, Method::DELETE, &db, None, StatusCode::NO_CONTENT).await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_setting() {
+    let api = setup().await;
+    let doc = expect(
+        &api,
+        Method::GET,
+        "/api/v1/openapi.json",
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    let schemas = &doc["components"]["schemas"];
+    let fields = [
+        "command",
+        "entrypoint",
+        "working_dir",
+        "user",
+        "health_check",
+        "restart",
+        "depends_on",
+        "memory_bytes",
+        "cpus",
+        "replicas",
+        "pull",
+    ];
+    for schema in ["NewService", "ServicePatch", "ServiceSettings"] {
+        for field in fields {
+            assert!(
+                schemas[schema]["properties"][field].is_object(),
+                "{schema}.{field}"
+            );
+        }
+    }
+    assert_eq!(
+        schemas["ServiceSettings"]["properties"]["restart"]["type"],
+        "string"
+    );
+    for kind in ["Service", "ResolvedService"] {
+        assert!(
+            schemas[kind]["allOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|part| part["$ref"] == "#/components/schemas/ServiceSettings"),
+            "{kind} carries the settings"
+        );
+    }
+    assert!(schemas["PortSpec"]["properties"]["host_address"].is_object());
+    for schema in [
+        "HealthCheck",
+        "Dependency",
+        "DependencyCondition",
+        "PullPolicy",
+    ] {
+        assert!(schemas[schema].is_object(), "{schema}");
+    }
+}

@@ -1287,6 +1287,69 @@ impl fmt::Debug for Redacted {
 mod tests {
     use super::*;
 
+    #[test]
+    fn settings_stored_before_they_existed_read_back_as_defaults() {
+        let old: ServiceSettings = serde_json::from_str("{}").unwrap();
+        assert_eq!(old, ServiceSettings::default());
+        let port: PortSpec = serde_json::from_str(r#"{"container": 80, "host": 8080}"#).unwrap();
+        assert_eq!(port.host_address, PortSpec::LOOPBACK);
+        let check: HealthCheck = serde_json::from_str(r#"{"command": ["true"]}"#).unwrap();
+        assert_eq!(check, HealthCheck::new(vec!["true".into()]));
+    }
+
+    #[test]
+    fn restart_policies_parse_and_print_alike() {
+        for text in [
+            "no",
+            "always",
+            "unless-stopped",
+            "on-failure",
+            "on-failure:5",
+        ] {
+            let policy: RestartPolicy = text.parse().unwrap();
+            assert_eq!(policy.to_string(), text);
+            assert_eq!(serde_json::to_value(policy).unwrap(), text);
+        }
+        for bad in [
+            "",
+            "On-Failure",
+            "on-failure:",
+            "on-failure:0",
+            "on-failure:-1",
+            "never",
+        ] {
+            let err = bad.parse::<RestartPolicy>().unwrap_err();
+            assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_patch_tells_absent_from_null() {
+        let patch: ServicePatch =
+            serde_json::from_str(r#"{"user": null, "memory_bytes": 5}"#).unwrap();
+        assert_eq!(patch.user, Some(None), "null clears");
+        assert_eq!(patch.working_dir, None, "absent keeps");
+        let mut settings = ServiceSettings {
+            user: Some("root".into()),
+            working_dir: Some("/srv".into()),
+            ..ServiceSettings::default()
+        };
+        assert_eq!(
+            patch.apply_settings(&mut settings),
+            ["user", "memory_bytes"]
+        );
+        assert_eq!(settings.user, None);
+        assert_eq!(settings.working_dir.as_deref(), Some("/srv"));
+        assert_eq!(settings.memory_bytes, Some(5));
+        assert!(serde_json::from_str::<ServicePatch>(r#"{"comand": []}"#).is_err());
+        assert!(
+            serde_json::from_str::<NewService>(
+                r#"{"name": "web", "image": "nginx", "replica": 2}"#
+            )
+            .is_err()
+        );
+    }
+
     /// Regression: the bodies that carry a secret printed it in `Debug`, so one
     /// `?body` in a log line leaked it.
     #[test]
