@@ -245,7 +245,7 @@ pub enum ServiceCommand {
         volumes: Vec<VolumeSpec>,
         /// How it runs.
         #[command(flatten)]
-        settings: SettingsArgs,
+        settings: Box<SettingsArgs>,
     },
     /// Shows a service, one field a line, as the flags of `service create` spell them.
     Show {
@@ -280,10 +280,10 @@ pub enum ServiceCommand {
         no_volumes: bool,
         /// How it runs.
         #[command(flatten)]
-        settings: SettingsArgs,
+        settings: Box<SettingsArgs>,
         /// What to remove.
         #[command(flatten)]
-        clear: ClearArgs,
+        clear: Box<ClearArgs>,
     },
     /// Deletes a service.
     Delete {
@@ -609,7 +609,7 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
 /// A size as `--memory` takes it: the largest suffix that is exact.
 fn show_bytes(bytes: u64) -> String {
     for (suffix, scale) in [("g", 1u64 << 30), ("m", 1 << 20), ("k", 1 << 10)] {
-        if bytes != 0 && bytes % scale == 0 {
+        if bytes != 0 && bytes.is_multiple_of(scale) {
             return format!("{}{suffix}", bytes / scale);
         }
     }
@@ -828,7 +828,7 @@ mod tests {
     #[derive(clap::Parser, Debug)]
     struct Probe {
         #[command(flatten)]
-        settings: SettingsArgs,
+        settings: Box<SettingsArgs>,
         #[command(flatten)]
         clear: ClearArgs,
     }
