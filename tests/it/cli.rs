@@ -249,3 +249,130 @@ fn no_command_prints_a_secret_value() {
         "a secret value was printed: {printed}"
     );
 }
+
+/// `service create` takes a flag per field, `service edit` changes a health-check timing
+/// alone, and `service show` prints each field as its flag spells it.
+#[test]
+fn service_flags_reach_the_server_and_show_back() {
+    let server = ServerProcess::start(&[], "info");
+    server.wait_for_first_party_plugins();
+    let scope = [
+        "--project",
+        "shop",
+        "--environment",
+        "dev",
+        "--deployment",
+        "app",
+    ];
+    ok(&server, &["project", "create", "shop"]);
+    ok(
+        &server,
+        &[
+            "environment",
+            "create",
+            "--project",
+            "shop",
+            "dev",
+            "--runtime",
+            "compose",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "deployment",
+            "create",
+            "--project",
+            "shop",
+            "--environment",
+            "dev",
+            "app",
+        ],
+    );
+    let create = |args: &[&str]| {
+        ok(
+            &server,
+            &[&["service", "create"][..], &scope, args].concat(),
+        );
+    };
+    create(&["db", "--image", "postgres:16", "--health-cmd", "pg_isready"]);
+    create(&[
+        "web",
+        "--image",
+        "nginx:1",
+        "--port",
+        "80:8080@0.0.0.0",
+        "--command",
+        r#"["nginx", "-g", "daemon off;"]"#,
+        "--workdir",
+        "/srv",
+        "--user",
+        "101",
+        "--health-cmd",
+        "wget -q -O- localhost",
+        "--health-interval",
+        "10s",
+        "--restart",
+        "on-failure:3",
+        "--depends-on",
+        "db:healthy",
+        "--memory",
+        "256m",
+        "--cpus",
+        "0.5",
+        "--pull",
+        "always",
+    ]);
+    ok(
+        &server,
+        &[
+            &["service", "edit"][..],
+            &scope,
+            &["web", "--health-retries", "7", "--no-user"],
+        ]
+        .concat(),
+    );
+    let shown = ok(
+        &server,
+        &[&["service", "show"][..], &scope, &["web"]].concat(),
+    );
+    let value = |field: &str| {
+        shown
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(char::is_whitespace)?;
+                (name == field).then(|| value.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {field} in {shown}"))
+    };
+    assert_eq!(value("port"), "80:8080@0.0.0.0");
+    assert_eq!(value("command"), r#"["nginx","-g","daemon off;"]"#);
+    assert_eq!(value("workdir"), "/srv");
+    assert_eq!(value("user"), "-", "cleared");
+    assert_eq!(value("health-cmd"), "wget -q -O- localhost");
+    assert_eq!(value("health-interval"), "10s");
+    assert_eq!(value("health-retries"), "7", "changed alone");
+    assert_eq!(value("restart"), "on-failure:3");
+    assert_eq!(value("depends-on"), "db:healthy");
+    assert_eq!(value("memory"), "256m");
+    assert_eq!(value("cpus"), "0.5");
+    assert_eq!(value("replicas"), "1");
+    assert_eq!(value("pull"), "always");
+    // The server's refusal of a dependency cycle is an invalid-input exit.
+    let cycle = komander(
+        &server,
+        &[
+            &["service", "edit"][..],
+            &scope,
+            &["db", "--depends-on", "web"],
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        cycle.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&cycle.stderr)
+    );
+    assert!(String::from_utf8_lossy(&cycle.stderr).contains("dependency cycle: db -> web -> db"));
+}

@@ -14,5 +14,6 @@ mod migrations;
 mod plugins;
 mod runtimes;
 mod secrets;
+mod services;
 mod targets;
 mod users;

@@ -33,6 +33,7 @@ async fn instance() -> (TestApi, [String; 3]) {
     let api = TestApi::new(Backend::Sqlite)
         .await
         .expect("SQLite always works");
+    api.install_plugin("komander_compose").await;
     let alice = api.user("alice").await;
     let dora = api.user("dora").await;
     let dave = api.user("dave").await;

@@ -19,7 +19,7 @@ use crate::{
     App, AppError, Caller, Paging, Result, about_deployment,
     projects::display_name,
     scope::DeploymentScope,
-    services::{service_ports, service_volumes, variable_aad},
+    services::{service_ports, service_settings, service_volumes, variable_aad},
 };
 
 fn deployment_view(
@@ -288,6 +288,7 @@ impl App {
                 id: service.id,
                 ports: service_ports(&service)?,
                 volumes: service_volumes(&service)?,
+                settings: service_settings(&service)?,
                 name: service.name,
                 image: service.image,
                 environment,

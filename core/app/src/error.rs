@@ -107,6 +107,10 @@ impl AppError {
                 field: Some(field),
             },
             StoreError::Conflict { field, message } => AppError::Conflict { field, message },
+            StoreError::Invalid { field, message } => AppError::InvalidInput {
+                field: Some(field),
+                message,
+            },
             other => AppError::internal("the store failed", other),
         }
     }

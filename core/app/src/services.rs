@@ -4,21 +4,40 @@
 use komander_domain::{
     Action, DeploymentRef, ServiceId, ServiceRef, VariableId,
     api::{
-        NewService, Page, PageQuery, PortSpec, Service, ServicePatch, Variable, VariableWrite,
-        VolumeSpec,
+        NewService, Page, PageQuery, PortSpec, Service, ServicePatch, ServiceSettings, Variable,
+        VariableWrite, VolumeSpec,
     },
-    names::{ImageRef, VariableName},
+    names::{ImageRef, ServiceName, VariableName},
+    services::{self as rules, Sibling, SpecError},
     timestamps,
 };
 use komander_secrets::Aad;
-use komander_store::{ServiceRecord, StoredValue, VariableRecord};
+use komander_store::{ServiceRecord, StoreError, StoredValue, VariableRecord};
 use tracing::instrument;
 
 use crate::{App, AppError, Caller, Paging, Result, about_deployment, scope::ServiceScope};
 
-const MAX_PORTS: usize = 64;
 const MAX_VOLUMES: usize = 64;
 const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// The fields a service's create or update may change, in the order the audit log names them.
+const SERVICE_FIELDS: &[&str] = &[
+    "name",
+    "image",
+    "ports",
+    "volumes",
+    "command",
+    "entrypoint",
+    "working_dir",
+    "user",
+    "health_check",
+    "restart",
+    "depends_on",
+    "memory_bytes",
+    "cpus",
+    "replicas",
+    "pull",
+];
 
 /// Where a variable's ciphertext lives: bound into it, so it opens on this row only.
 pub(crate) fn variable_aad(row: &str) -> Aad<'_> {
@@ -41,11 +60,16 @@ pub(crate) fn service_volumes(s: &ServiceRecord) -> Result<Vec<VolumeSpec>> {
     serde_json::from_value(s.volumes.clone()).map_err(|e| corrupt("volumes", e))
 }
 
+pub(crate) fn service_settings(s: &ServiceRecord) -> Result<ServiceSettings> {
+    serde_json::from_value(s.settings.clone()).map_err(|e| corrupt("settings", e))
+}
+
 fn service_view(s: ServiceRecord) -> Result<Service> {
     Ok(Service {
         id: s.id,
         ports: service_ports(&s)?,
         volumes: service_volumes(&s)?,
+        settings: service_settings(&s)?,
         name: s.name,
         image: s.image,
         created_at: timestamps::from_millis(s.created_at),
@@ -61,42 +85,91 @@ fn image(value: &str) -> Result<String> {
         .map_err(|e| AppError::name("image", e))
 }
 
+impl From<SpecError> for AppError {
+    fn from(err: SpecError) -> Self {
+        AppError::InvalidInput {
+            field: Some(err.field),
+            message: err.message,
+        }
+    }
+}
+
 fn ports(ports: Vec<PortSpec>) -> Result<serde_json::Value> {
-    if ports.len() > MAX_PORTS {
-        return Err(AppError::invalid(
-            "ports",
-            format!("at most {MAX_PORTS} ports"),
-        ));
-    }
-    for (i, p) in ports.iter().enumerate() {
-        if p.container == 0 || p.host == Some(0) {
-            return Err(AppError::invalid("ports", "ports are between 1 and 65535"));
-        }
-        let earlier = &ports[..i];
-        if earlier
-            .iter()
-            .any(|q| q.container == p.container && q.protocol == p.protocol)
-        {
-            return Err(AppError::invalid(
-                "ports",
-                format!("container port {} is listed twice", p.container),
-            ));
-        }
-        if p.host.is_some()
-            && earlier
-                .iter()
-                .any(|q| q.host == p.host && q.protocol == p.protocol)
-        {
-            return Err(AppError::invalid(
-                "ports",
-                format!(
-                    "host port {} is published twice",
-                    p.host.unwrap_or_default()
-                ),
-            ));
-        }
-    }
+    rules::check_ports(&ports)?;
     Ok(serde_json::to_value(ports).expect("ports serialize"))
+}
+
+/// Checks a service's settings with its ports, as the store keeps them.
+fn settings(settings: &ServiceSettings, ports: &serde_json::Value) -> Result<serde_json::Value> {
+    let ports: Vec<PortSpec> =
+        serde_json::from_value(ports.clone()).map_err(|e| corrupt("ports", e))?;
+    rules::check_settings(settings, &ports)?;
+    Ok(serde_json::to_value(settings).expect("settings serialize"))
+}
+
+/// A deployment's services as the deployment-wide rules read them, from their rows.
+fn siblings(
+    services: &[ServiceRecord],
+) -> komander_store::Result<Vec<(ServiceName, Vec<PortSpec>, ServiceSettings)>> {
+    services
+        .iter()
+        .map(|s| {
+            let parse = |e: serde_json::Error| StoreError::Corrupt {
+                table: "services",
+                detail: format!("service {}: {e}", s.name),
+            };
+            Ok((
+                s.name.clone(),
+                serde_json::from_value(s.ports.clone()).map_err(parse)?,
+                serde_json::from_value(s.settings.clone()).map_err(parse)?,
+            ))
+        })
+        .collect()
+}
+
+fn as_siblings(parsed: &[(ServiceName, Vec<PortSpec>, ServiceSettings)]) -> Vec<Sibling<'_>> {
+    parsed
+        .iter()
+        .map(|(name, ports, settings)| Sibling {
+            name,
+            ports,
+            settings,
+        })
+        .collect()
+}
+
+/// The deployment-wide rules for a change of `changed`, as the store runs them inside the
+/// write (see [`komander_store::ServicesCheck`]).
+fn deployment_rules(
+    changed: &ServiceName,
+) -> impl Fn(&[ServiceRecord]) -> komander_store::Result<()> + Send + Sync + '_ {
+    move |services| {
+        let parsed = siblings(services)?;
+        rules::check_deployment(&as_siblings(&parsed), changed).map_err(|e| StoreError::Invalid {
+            field: e.field,
+            message: e.message,
+        })
+    }
+}
+
+/// Refuses to delete `deleted` while other services depend on it, naming them.
+fn no_dependents(
+    deleted: &ServiceName,
+) -> impl Fn(&[ServiceRecord]) -> komander_store::Result<()> + Send + Sync + '_ {
+    move |services| {
+        let parsed = siblings(services)?;
+        let dependents: Vec<&str> = rules::dependents(&as_siblings(&parsed), deleted)
+            .into_iter()
+            .map(ServiceName::as_str)
+            .collect();
+        if dependents.is_empty() {
+            return Ok(());
+        }
+        Err(StoreError::conflict(format!(
+            "service {deleted} cannot be deleted: {} depend on it (change their depends_on first)",
+            dependents.join(", ")
+        )))
+    }
 }
 
 fn volumes(volumes: Vec<VolumeSpec>) -> Result<serde_json::Value> {
@@ -158,11 +231,14 @@ impl App {
             .deployment_scope(caller, deployment, Action::EditDeployment)
             .await?;
         let now = timestamps::to_millis(timestamps::now());
+        let wanted = new.settings();
+        let ports = ports(new.ports)?;
         let service = ServiceRecord {
             id: ServiceId::new(),
             deployment_id: scope.deployment.id,
             image: image(&new.image)?,
-            ports: ports(new.ports)?,
+            settings: settings(&wanted, &ports)?,
+            ports,
             volumes: volumes(new.volumes)?,
             name: new.name,
             created_at: now,
@@ -174,12 +250,12 @@ impl App {
                 Some(scope.project.id),
                 "service.create",
                 format!("{}/{}", scope.target(), service.name),
-                &["name", "image", "ports", "volumes"],
+                SERVICE_FIELDS,
             ),
             &scope.deployment,
         );
         self.store
-            .create_service(&service, &audit)
+            .create_service(&service, &deployment_rules(&service.name), &audit)
             .await
             .map_err(|e| AppError::from_store(e, "service"))?;
         service_view(service)
@@ -231,7 +307,8 @@ impl App {
         } = self
             .service_scope(caller, service, Action::EditDeployment)
             .await?;
-        let mut fields = Vec::new();
+        let mut wanted = service_settings(&service)?;
+        let mut fields = patch.apply_settings(&mut wanted);
         if let Some(i) = patch.image {
             service.image = image(&i)?;
             fields.push("image");
@@ -244,6 +321,7 @@ impl App {
             service.volumes = volumes(v)?;
             fields.push("volumes");
         }
+        service.settings = settings(&wanted, &service.ports)?;
         service.updated_at = timestamps::to_millis(timestamps::now());
         let audit = about_deployment(
             self.audit(
@@ -255,7 +333,9 @@ impl App {
             ),
             &deployment.deployment,
         );
-        self.store.update_service(&service, &audit).await?;
+        self.store
+            .update_service(&service, &deployment_rules(&service.name), &audit)
+            .await?;
         service_view(service)
     }
 
@@ -278,7 +358,11 @@ impl App {
             ),
             &scope.deployment.deployment,
         );
-        Ok(self.store.delete_service(scope.service.id, &audit).await?)
+        let check = no_dependents(&scope.service.name);
+        self.store
+            .delete_service(scope.service.id, &check, &audit)
+            .await?;
+        Ok(())
     }
 
     /// `GET .../services/{service}/variables`, by name; secret values never appear.

@@ -6,7 +6,12 @@
 //! of a `local` environment receives, through the audited resolve endpoint. Every body that
 //! holds a secret or a token prints `***` in its place in `Debug`.
 
-use std::{collections::BTreeMap, fmt};
+use std::{
+    collections::BTreeMap,
+    fmt,
+    net::{IpAddr, Ipv4Addr},
+    str::FromStr,
+};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -464,12 +469,27 @@ pub struct ShareOutcome {
 pub struct PortSpec {
     /// The port inside the container (1 to 65535).
     pub container: u16,
-    /// The port published on the host (127.0.0.1 by default), if any.
+    /// The port published on the host, if any.
     #[serde(default)]
     pub host: Option<u16>,
     /// `tcp` (default) or `udp`.
     #[serde(default)]
     pub protocol: Protocol,
+    /// The host address `host` is published on: 127.0.0.1 by default. Any IP address is
+    /// accepted here; the target's policy decides at apply time which ones it allows. Unused
+    /// without `host`.
+    #[serde(default = "PortSpec::loopback")]
+    #[schema(value_type = String, example = "127.0.0.1")]
+    pub host_address: IpAddr,
+}
+
+impl PortSpec {
+    /// The default host address, 127.0.0.1.
+    pub const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    fn loopback() -> IpAddr {
+        Self::LOOPBACK
+    }
 }
 
 /// A transport protocol.
@@ -509,6 +529,9 @@ pub struct Service {
     pub ports: Vec<PortSpec>,
     /// Volumes it mounts.
     pub volumes: Vec<VolumeSpec>,
+    /// How it runs: command, health check, restart policy, dependencies, limits…
+    #[serde(flatten)]
+    pub settings: ServiceSettings,
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -531,9 +554,62 @@ pub struct NewService {
     /// Volumes (at most 64).
     #[serde(default)]
     pub volumes: Vec<VolumeSpec>,
+    /// The arguments passed to the entrypoint; empty keeps the image's `CMD`.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// The program run; empty keeps the image's `ENTRYPOINT`.
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
+    /// The absolute working directory; the image's when absent.
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    /// The user (`name`, `uid` or `uid:gid`); the image's when absent.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// How the runtime tells it is healthy; none when absent.
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
+    /// When the runtime restarts it (default `no`).
+    #[serde(default)]
+    #[schema(value_type = String, example = "on-failure:3")]
+    pub restart: RestartPolicy,
+    /// Services of the same deployment it waits for.
+    #[serde(default)]
+    pub depends_on: Vec<Dependency>,
+    /// Its memory limit in bytes; none when absent.
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
+    /// Its CPU limit in CPUs (`0.5` is half a CPU); none when absent.
+    #[serde(default)]
+    pub cpus: Option<f64>,
+    /// How many containers run it (1 to 100; default 1).
+    #[serde(default = "ServiceSettings::one")]
+    pub replicas: u32,
+    /// When its image is pulled (default `missing`).
+    #[serde(default)]
+    pub pull: PullPolicy,
 }
 
-/// `PATCH .../services/{service}`: replaces what is given.
+impl NewService {
+    /// The settings it asks for, before validation.
+    pub fn settings(&self) -> ServiceSettings {
+        ServiceSettings {
+            command: self.command.clone(),
+            entrypoint: self.entrypoint.clone(),
+            working_dir: self.working_dir.clone(),
+            user: self.user.clone(),
+            health_check: self.health_check.clone(),
+            restart: self.restart,
+            depends_on: self.depends_on.clone(),
+            memory_bytes: self.memory_bytes,
+            cpus: self.cpus,
+            replicas: self.replicas,
+            pull: self.pull,
+        }
+    }
+}
+
+/// `PATCH .../services/{service}`: replaces what is given; `null` clears an optional field.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServicePatch {
@@ -546,6 +622,386 @@ pub struct ServicePatch {
     /// New volumes.
     #[serde(default)]
     pub volumes: Option<Vec<VolumeSpec>>,
+    /// New command (empty: the image's).
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// New entrypoint (empty: the image's).
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    /// New working directory; `null` for the image's.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub working_dir: Option<Option<String>>,
+    /// New user; `null` for the image's.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub user: Option<Option<String>>,
+    /// New health check; `null` removes it.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<HealthCheck>)]
+    pub health_check: Option<Option<HealthCheck>>,
+    /// New restart policy.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "always")]
+    pub restart: Option<RestartPolicy>,
+    /// New dependencies (replace all).
+    #[serde(default)]
+    pub depends_on: Option<Vec<Dependency>>,
+    /// New memory limit in bytes; `null` removes it.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<u64>)]
+    pub memory_bytes: Option<Option<u64>>,
+    /// New CPU limit; `null` removes it.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<f64>)]
+    pub cpus: Option<Option<f64>>,
+    /// New number of replicas.
+    #[serde(default)]
+    pub replicas: Option<u32>,
+    /// New pull policy.
+    #[serde(default)]
+    pub pull: Option<PullPolicy>,
+}
+
+impl ServicePatch {
+    /// Writes the settings this patch gives into `settings`, answering the names of the fields
+    /// it gave (for the audit log). Checks nothing: see [`crate::services`].
+    pub fn apply_settings(&self, settings: &mut ServiceSettings) -> Vec<&'static str> {
+        let mut given = Vec::new();
+        fn set<T: Clone>(
+            given: &mut Vec<&'static str>,
+            name: &'static str,
+            from: &Option<T>,
+            to: &mut T,
+        ) {
+            if let Some(value) = from {
+                *to = value.clone();
+                given.push(name);
+            }
+        }
+        set(&mut given, "command", &self.command, &mut settings.command);
+        set(
+            &mut given,
+            "entrypoint",
+            &self.entrypoint,
+            &mut settings.entrypoint,
+        );
+        set(
+            &mut given,
+            "working_dir",
+            &self.working_dir,
+            &mut settings.working_dir,
+        );
+        set(&mut given, "user", &self.user, &mut settings.user);
+        set(
+            &mut given,
+            "health_check",
+            &self.health_check,
+            &mut settings.health_check,
+        );
+        set(&mut given, "restart", &self.restart, &mut settings.restart);
+        set(
+            &mut given,
+            "depends_on",
+            &self.depends_on,
+            &mut settings.depends_on,
+        );
+        set(
+            &mut given,
+            "memory_bytes",
+            &self.memory_bytes,
+            &mut settings.memory_bytes,
+        );
+        set(&mut given, "cpus", &self.cpus, &mut settings.cpus);
+        set(
+            &mut given,
+            "replicas",
+            &self.replicas,
+            &mut settings.replicas,
+        );
+        set(&mut given, "pull", &self.pull, &mut settings.pull);
+        given
+    }
+}
+
+/// Deserializes a field that is present (even as `null`) into `Some`, so that a patch tells
+/// "absent" (unchanged) from `null` (cleared).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// How a service runs, beyond its image, ports and volumes. Every field has a default, so a
+/// service stored before these settings existed reads back as the image alone would run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceSettings {
+    /// The arguments passed to the entrypoint; empty keeps the image's `CMD`.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// The program run; empty keeps the image's `ENTRYPOINT`.
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
+    /// The absolute working directory; the image's when absent.
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    /// The user (`name`, `uid` or `uid:gid`); the image's when absent.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// How the runtime tells it is healthy; none when absent.
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
+    /// When the runtime restarts it.
+    #[serde(default)]
+    #[schema(value_type = String, example = "on-failure:3")]
+    pub restart: RestartPolicy,
+    /// Services of the same deployment it waits for, each with a condition.
+    #[serde(default)]
+    pub depends_on: Vec<Dependency>,
+    /// Its memory limit in bytes; none when absent.
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
+    /// Its CPU limit in CPUs (`0.5` is half a CPU); none when absent.
+    #[serde(default)]
+    pub cpus: Option<f64>,
+    /// How many containers run it.
+    #[serde(default = "ServiceSettings::one")]
+    pub replicas: u32,
+    /// When its image is pulled.
+    #[serde(default)]
+    pub pull: PullPolicy,
+}
+
+impl ServiceSettings {
+    fn one() -> u32 {
+        1
+    }
+}
+
+impl Default for ServiceSettings {
+    /// The image's own command, entrypoint, directory and user; no health check, restart
+    /// `no`, no dependencies, no limits, one replica, pull when missing.
+    fn default() -> Self {
+        ServiceSettings {
+            command: Vec::new(),
+            entrypoint: Vec::new(),
+            working_dir: None,
+            user: None,
+            health_check: None,
+            restart: RestartPolicy::No,
+            depends_on: Vec::new(),
+            memory_bytes: None,
+            cpus: None,
+            replicas: 1,
+            pull: PullPolicy::Missing,
+        }
+    }
+}
+
+/// A health check: a command the runtime runs inside the container; exit status 0 means
+/// healthy. Durations are whole seconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// The program and its arguments, run directly (not through a shell: use
+    /// `["sh", "-c", "…"]` for one). Not empty.
+    pub command: Vec<String>,
+    /// Seconds between two checks (1 to 3600; default 30).
+    #[serde(default = "HealthCheck::default_interval")]
+    pub interval_seconds: u32,
+    /// Seconds a check may take before it counts as failed (1 to 3600; default 30).
+    #[serde(default = "HealthCheck::default_timeout")]
+    pub timeout_seconds: u32,
+    /// Failed checks in a row that make the service unhealthy (1 to 100; default 3).
+    #[serde(default = "HealthCheck::default_retries")]
+    pub retries: u32,
+    /// Seconds after start during which failures do not count (0 to 3600; default 0).
+    #[serde(default)]
+    pub start_period_seconds: u32,
+}
+
+impl HealthCheck {
+    /// The default interval and timeout, in seconds.
+    pub const DEFAULT_SECONDS: u32 = 30;
+    /// The default number of retries.
+    pub const DEFAULT_RETRIES: u32 = 3;
+
+    fn default_interval() -> u32 {
+        Self::DEFAULT_SECONDS
+    }
+
+    fn default_timeout() -> u32 {
+        Self::DEFAULT_SECONDS
+    }
+
+    fn default_retries() -> u32 {
+        Self::DEFAULT_RETRIES
+    }
+
+    /// A check running `command` with the default timing.
+    pub fn new(command: Vec<String>) -> HealthCheck {
+        HealthCheck {
+            command,
+            interval_seconds: Self::DEFAULT_SECONDS,
+            timeout_seconds: Self::DEFAULT_SECONDS,
+            retries: Self::DEFAULT_RETRIES,
+            start_period_seconds: 0,
+        }
+    }
+}
+
+/// When the runtime restarts a service's containers, spelt as Docker does: `no`, `always`,
+/// `on-failure`, `on-failure:<max retries>` or `unless-stopped`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum RestartPolicy {
+    /// Never.
+    #[default]
+    No,
+    /// Whenever it stops.
+    Always,
+    /// When it exits with a non-zero status, at most `max_retries` times when given (1 or
+    /// more).
+    OnFailure {
+        /// The most restarts; unlimited when absent.
+        max_retries: Option<u32>,
+    },
+    /// Whenever it stops, unless someone stopped it.
+    UnlessStopped,
+}
+
+/// Why a restart policy did not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid restart policy {0:?}: expected no, always, on-failure, on-failure:<max retries      from 1> or unless-stopped"
+)]
+pub struct RestartPolicyError(pub String);
+
+impl FromStr for RestartPolicy {
+    type Err = RestartPolicyError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "no" => Ok(RestartPolicy::No),
+            "always" => Ok(RestartPolicy::Always),
+            "unless-stopped" => Ok(RestartPolicy::UnlessStopped),
+            "on-failure" => Ok(RestartPolicy::OnFailure { max_retries: None }),
+            _ => text
+                .strip_prefix("on-failure:")
+                .and_then(|max| max.parse::<u32>().ok())
+                .filter(|&max| max > 0)
+                .map(|max| RestartPolicy::OnFailure {
+                    max_retries: Some(max),
+                })
+                .ok_or_else(|| RestartPolicyError(text.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestartPolicy::No => f.write_str("no"),
+            RestartPolicy::Always => f.write_str("always"),
+            RestartPolicy::UnlessStopped => f.write_str("unless-stopped"),
+            RestartPolicy::OnFailure { max_retries: None } => f.write_str("on-failure"),
+            RestartPolicy::OnFailure {
+                max_retries: Some(max),
+            } => write!(f, "on-failure:{max}"),
+        }
+    }
+}
+
+impl TryFrom<String> for RestartPolicy {
+    type Error = RestartPolicyError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl From<RestartPolicy> for String {
+    fn from(policy: RestartPolicy) -> String {
+        policy.to_string()
+    }
+}
+
+/// A service another one waits for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dependency {
+    /// A service of the same deployment.
+    pub service: ServiceName,
+    /// What it waits for (default `started`).
+    #[serde(default)]
+    pub condition: DependencyCondition,
+}
+
+/// What a service waits for from one it depends on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DependencyCondition {
+    /// Its containers have started.
+    #[default]
+    Started,
+    /// Its health check passes (it must have one).
+    Healthy,
+    /// It ran to completion with exit status 0 (a migration, say).
+    CompletedSuccessfully,
+}
+
+impl DependencyCondition {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DependencyCondition::Started => "started",
+            DependencyCondition::Healthy => "healthy",
+            DependencyCondition::CompletedSuccessfully => "completed_successfully",
+        }
+    }
+}
+
+/// When a service's image is pulled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PullPolicy {
+    /// Only when the image is not there yet.
+    #[default]
+    Missing,
+    /// On every apply, so a moved tag is followed.
+    Always,
+}
+
+impl PullPolicy {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Missing => "missing",
+            PullPolicy::Always => "always",
+        }
+    }
 }
 
 /// A service's environment variable. `value` appears only for plain variables: secret values
@@ -621,6 +1077,9 @@ pub struct ResolvedService {
     pub ports: Vec<PortSpec>,
     /// Volumes.
     pub volumes: Vec<VolumeSpec>,
+    /// How it runs.
+    #[serde(flatten)]
+    pub settings: ServiceSettings,
     /// Every variable that has a value, secret values decrypted.
     pub environment: BTreeMap<String, String>,
     /// Secret variables declared without a value: the executor must refuse to apply or ask.
@@ -641,6 +1100,7 @@ impl fmt::Debug for ResolvedService {
             .field("image", &self.image)
             .field("ports", &self.ports)
             .field("volumes", &self.volumes)
+            .field("settings", &self.settings)
             .field("environment", &environment)
             .field("missing_secrets", &self.missing_secrets)
             .finish()
@@ -989,16 +1449,6 @@ pub struct TargetGrant {
     pub project: ProjectName,
 }
 
-/// Deserializes a field that is present (possibly `null`) as `Some`: with
-/// `#[serde(default)]`, an absent field stays `None`.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
 /// What the hand-written `Debug` of a body prints in place of a secret: `***`.
 struct Redacted;
 
@@ -1012,6 +1462,69 @@ impl fmt::Debug for Redacted {
 mod tests {
     use super::*;
 
+    #[test]
+    fn settings_stored_before_they_existed_read_back_as_defaults() {
+        let old: ServiceSettings = serde_json::from_str("{}").unwrap();
+        assert_eq!(old, ServiceSettings::default());
+        let port: PortSpec = serde_json::from_str(r#"{"container": 80, "host": 8080}"#).unwrap();
+        assert_eq!(port.host_address, PortSpec::LOOPBACK);
+        let check: HealthCheck = serde_json::from_str(r#"{"command": ["true"]}"#).unwrap();
+        assert_eq!(check, HealthCheck::new(vec!["true".into()]));
+    }
+
+    #[test]
+    fn restart_policies_parse_and_print_alike() {
+        for text in [
+            "no",
+            "always",
+            "unless-stopped",
+            "on-failure",
+            "on-failure:5",
+        ] {
+            let policy: RestartPolicy = text.parse().unwrap();
+            assert_eq!(policy.to_string(), text);
+            assert_eq!(serde_json::to_value(policy).unwrap(), text);
+        }
+        for bad in [
+            "",
+            "On-Failure",
+            "on-failure:",
+            "on-failure:0",
+            "on-failure:-1",
+            "never",
+        ] {
+            let err = bad.parse::<RestartPolicy>().unwrap_err();
+            assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_patch_tells_absent_from_null() {
+        let patch: ServicePatch =
+            serde_json::from_str(r#"{"user": null, "memory_bytes": 5}"#).unwrap();
+        assert_eq!(patch.user, Some(None), "null clears");
+        assert_eq!(patch.working_dir, None, "absent keeps");
+        let mut settings = ServiceSettings {
+            user: Some("root".into()),
+            working_dir: Some("/srv".into()),
+            ..ServiceSettings::default()
+        };
+        assert_eq!(
+            patch.apply_settings(&mut settings),
+            ["user", "memory_bytes"]
+        );
+        assert_eq!(settings.user, None);
+        assert_eq!(settings.working_dir.as_deref(), Some("/srv"));
+        assert_eq!(settings.memory_bytes, Some(5));
+        assert!(serde_json::from_str::<ServicePatch>(r#"{"comand": []}"#).is_err());
+        assert!(
+            serde_json::from_str::<NewService>(
+                r#"{"name": "web", "image": "nginx", "replica": 2}"#
+            )
+            .is_err()
+        );
+    }
+
     /// Regression: the bodies that carry a secret printed it in `Debug`, so one
     /// `?body` in a log line leaked it.
     #[test]
@@ -1023,6 +1536,7 @@ mod tests {
             image: "busybox:1".into(),
             ports: Vec::new(),
             volumes: Vec::new(),
+            settings: ServiceSettings::default(),
             environment: BTreeMap::from([("TOKEN".to_owned(), SECRET.to_owned())]),
             missing_secrets: Vec::new(),
         };

@@ -24,6 +24,7 @@ pub mod authz;
 pub mod ids;
 pub mod names;
 pub mod refs;
+pub mod services;
 pub mod timestamps;
 
 pub use authz::{

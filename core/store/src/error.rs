@@ -15,6 +15,15 @@ pub enum StoreError {
         /// What conflicts, for people.
         message: String,
     },
+    /// A caller's check refused what a write would leave (see
+    /// [`ServicesCheck`](crate::ServicesCheck)); nothing was written.
+    #[error("{message}")]
+    Invalid {
+        /// The request field at fault.
+        field: String,
+        /// What is wrong, for people.
+        message: String,
+    },
     /// The database holds something Komander did not write (a bad enum, id or JSON).
     #[error("corrupt row in {table}: {detail}")]
     Corrupt {

@@ -171,6 +171,9 @@ pub struct ServiceRecord {
     pub ports: serde_json::Value,
     /// Volumes, as JSON.
     pub volumes: serde_json::Value,
+    /// How it runs (command, health check, limits…), as a JSON object; `{}` for the
+    /// defaults.
+    pub settings: serde_json::Value,
     /// Creation time (ms).
     pub created_at: i64,
     /// Last change (ms).
@@ -648,6 +651,7 @@ pub(crate) mod rows {
         image: String,
         ports: String,
         volumes: String,
+        settings: String,
         created_at: i64,
         updated_at: i64,
     }
@@ -662,6 +666,7 @@ pub(crate) mod rows {
                 image: r.image,
                 ports: json("services", &r.ports)?,
                 volumes: json("services", &r.volumes)?,
+                settings: json("services", &r.settings)?,
                 created_at: r.created_at,
                 updated_at: r.updated_at,
             })

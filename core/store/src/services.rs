@@ -8,11 +8,22 @@ use komander_domain::{
 
 use crate::{AuditRecord, PageRequest, Result, ServiceRecord, VariableRecord};
 
+/// A rule over a deployment's services as a write would leave them (in name order). The store
+/// runs it inside the write's transaction, with the deployment's row locked so that concurrent
+/// writes to its services take turns, and writes nothing when it fails: it returns the error
+/// the write fails with (such as [`StoreError::Invalid`](crate::StoreError::Invalid)).
+pub type ServicesCheck<'a> = dyn Fn(&[ServiceRecord]) -> Result<()> + Send + Sync + 'a;
+
 /// Services and variables. Implemented in `sql/services.rs`.
 #[async_trait]
 pub trait ServiceStore: Send + Sync {
-    /// Creates a service.
-    async fn create_service(&self, service: &ServiceRecord, audit: &AuditRecord) -> Result<()>;
+    /// Creates a service once `check` accepts the deployment's services with it.
+    async fn create_service(
+        &self,
+        service: &ServiceRecord,
+        check: &ServicesCheck<'_>,
+        audit: &AuditRecord,
+    ) -> Result<()>;
 
     /// A deployment's service by name.
     async fn service(
@@ -28,11 +39,23 @@ pub trait ServiceStore: Send + Sync {
         page: &PageRequest,
     ) -> Result<Vec<ServiceRecord>>;
 
-    /// Saves a service's image, ports and volumes.
-    async fn update_service(&self, service: &ServiceRecord, audit: &AuditRecord) -> Result<()>;
+    /// Saves a service's image, ports, volumes and settings once `check` accepts the
+    /// deployment's services with the change.
+    async fn update_service(
+        &self,
+        service: &ServiceRecord,
+        check: &ServicesCheck<'_>,
+        audit: &AuditRecord,
+    ) -> Result<()>;
 
-    /// Deletes a service with its variables.
-    async fn delete_service(&self, service: ServiceId, audit: &AuditRecord) -> Result<()>;
+    /// Deletes a service with its variables once `check` accepts the deployment's services
+    /// without it.
+    async fn delete_service(
+        &self,
+        service: ServiceId,
+        check: &ServicesCheck<'_>,
+        audit: &AuditRecord,
+    ) -> Result<()>;
 
     /// A service's variable by name.
     async fn variable(

@@ -6,15 +6,38 @@ use komander_domain::{
     names::{ServiceName, VariableName},
 };
 
-use super::{SqlStore, audit::write_audit, expect_one};
+use super::{Conn, SqlStore, audit::write_audit, decode_all, expect_one};
 use crate::{
-    AuditRecord, PageRequest, Result, ServiceRecord, ServiceStore, StoredValue, VariableRecord,
-    records::rows::{ServiceRow, VariableRow},
+    AuditRecord, PageRequest, Result, ServiceRecord, ServiceStore, ServicesCheck, StoreError,
+    StoredValue, VariableRecord,
+    records::{
+        parse,
+        rows::{ServiceRow, VariableRow},
+    },
 };
 
 /// A service's columns.
 pub(super) const SERVICE_COLUMNS: &str =
-    "id, deployment_id, name, image, ports, volumes, created_at, updated_at";
+    "id, deployment_id, name, image, ports, volumes, settings, created_at, updated_at";
+
+/// Locks the deployment's row for the rest of the transaction, so that writes to its services
+/// take turns, and reads its services in name order. [`StoreError::NotFound`] when the
+/// deployment is gone.
+async fn lock_services(conn: &mut Conn, deployment: DeploymentId) -> Result<Vec<ServiceRecord>> {
+    let done = sqlx::query("UPDATE deployments SET updated_at = updated_at WHERE id = $1")
+        .bind(deployment.to_string())
+        .execute(&mut *conn)
+        .await?;
+    expect_one(done.rows_affected(), "deployment")?;
+    let sql =
+        format!("SELECT {SERVICE_COLUMNS} FROM services WHERE deployment_id = $1 ORDER BY name");
+    decode_all(
+        sqlx::query_as::<_, ServiceRow>(&sql)
+            .bind(deployment.to_string())
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
 
 /// A variable's columns, qualified by `v` (`variables v`).
 pub(super) const VARIABLE_COLUMNS: &str =
@@ -22,11 +45,26 @@ pub(super) const VARIABLE_COLUMNS: &str =
 
 #[async_trait]
 impl ServiceStore for SqlStore {
-    async fn create_service(&self, service: &ServiceRecord, audit: &AuditRecord) -> Result<()> {
+    async fn create_service(
+        &self,
+        service: &ServiceRecord,
+        check: &ServicesCheck<'_>,
+        audit: &AuditRecord,
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        let mut services = lock_services(&mut tx, service.deployment_id).await?;
+        if services.iter().any(|s| s.name == service.name) {
+            return Err(StoreError::Conflict {
+                field: Some("name".to_owned()),
+                message: "the name is already taken".to_owned(),
+            });
+        }
+        services.push(service.clone());
+        services.sort_by(|a, b| a.name.cmp(&b.name));
+        check(&services)?;
         sqlx::query(
-            "INSERT INTO services (id, deployment_id, name, image, ports, volumes, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO services (id, deployment_id, name, image, ports, volumes, settings, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(service.id.to_string())
         .bind(service.deployment_id.to_string())
@@ -34,6 +72,7 @@ impl ServiceStore for SqlStore {
         .bind(&service.image)
         .bind(service.ports.to_string())
         .bind(service.volumes.to_string())
+        .bind(service.settings.to_string())
         .bind(service.created_at)
         .bind(service.updated_at)
         .execute(&mut *tx)
@@ -73,15 +112,28 @@ impl ServiceStore for SqlStore {
             .await
     }
 
-    async fn update_service(&self, service: &ServiceRecord, audit: &AuditRecord) -> Result<()> {
+    async fn update_service(
+        &self,
+        service: &ServiceRecord,
+        check: &ServicesCheck<'_>,
+        audit: &AuditRecord,
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        let mut services = lock_services(&mut tx, service.deployment_id).await?;
+        let slot = services
+            .iter_mut()
+            .find(|s| s.id == service.id)
+            .ok_or(StoreError::NotFound("service"))?;
+        *slot = service.clone();
+        check(&services)?;
         let done = sqlx::query(
-            "UPDATE services SET image = $1, ports = $2, volumes = $3, updated_at = $4 \
-             WHERE id = $5",
+            "UPDATE services SET image = $1, ports = $2, volumes = $3, settings = $4, \
+             updated_at = $5 WHERE id = $6",
         )
         .bind(&service.image)
         .bind(service.ports.to_string())
         .bind(service.volumes.to_string())
+        .bind(service.settings.to_string())
         .bind(service.updated_at)
         .bind(service.id.to_string())
         .execute(&mut *tx)
@@ -92,14 +144,31 @@ impl ServiceStore for SqlStore {
         Ok(())
     }
 
-    async fn delete_service(&self, service: ServiceId, audit: &AuditRecord) -> Result<()> {
-        self.delete_audited(
-            "DELETE FROM services WHERE id = $1",
-            &[service.to_string()],
-            "service",
-            audit,
-        )
-        .await
+    async fn delete_service(
+        &self,
+        service: ServiceId,
+        check: &ServicesCheck<'_>,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let deployment: Option<(String,)> =
+            sqlx::query_as("SELECT deployment_id FROM services WHERE id = $1")
+                .bind(service.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (deployment,) = deployment.ok_or(StoreError::NotFound("service"))?;
+        let deployment: DeploymentId = parse("services", &deployment)?;
+        let mut services = lock_services(&mut tx, deployment).await?;
+        services.retain(|s| s.id != service);
+        check(&services)?;
+        let done = sqlx::query("DELETE FROM services WHERE id = $1")
+            .bind(service.to_string())
+            .execute(&mut *tx)
+            .await?;
+        expect_one(done.rows_affected(), "service")?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn variable(

@@ -91,6 +91,7 @@ pub fn service(deployment: &DeploymentRecord, name: &str) -> ServiceRecord {
         image: "nginx".into(),
         ports: serde_json::json!([]),
         volumes: serde_json::json!([]),
+        settings: serde_json::json!({}),
         created_at: 1,
         updated_at: 1,
     }
@@ -229,11 +230,17 @@ pub async fn create_service(
     store
         .create_service(
             &service,
+            &accept_all,
             &audit(actor, Some(deployment.project_id), "service.create"),
         )
         .await
         .expect("creating a service");
     service
+}
+
+/// A services check that accepts everything.
+pub fn accept_all(_: &[ServiceRecord]) -> komander_store::Result<()> {
+    Ok(())
 }
 
 /// Puts the variable `name` of `service`, as `actor`.
