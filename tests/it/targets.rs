@@ -409,7 +409,10 @@ async fn a_unix_socket_target_connects_to_the_engine_and_answers_a_ping() {
         .expect("the engine answers");
     connection.client().ping().await.expect("a ping");
     let described = format!("{connection:?}");
-    assert!(described.contains("public_ports: true"), "{described}");
+    assert!(
+        described.contains("publish_addresses: [127.0.0.1, 10.1.2.3]"),
+        "{described}"
+    );
     assert!(
         described.contains("memory_bytes: Some(268435456)"),
         "{described}"
