@@ -72,6 +72,37 @@ async fn admin(api: &TestApi, method: Method, path: &str, body: Option<Value>) -
     api.call(method, path, Some(ADMIN_TOKEN), body).await
 }
 
+/// What an instance admin reads about target `edge` and the API: the list of targets, the
+/// target, its grants and the OpenAPI document, each with the path it came from.
+async fn admin_reads(api: &TestApi) -> Vec<(&'static str, Value)> {
+    let mut answers = Vec::new();
+    for path in [
+        "/api/v1/targets",
+        "/api/v1/targets/edge",
+        "/api/v1/targets/edge/grants",
+        "/api/v1/openapi.json",
+    ] {
+        let (status, body) = admin(api, Method::GET, path, None).await;
+        assert!(status.is_success(), "{path}: {status}");
+        answers.push((path, body));
+    }
+    answers
+}
+
+/// Asserts that no answer holds any of `secrets`, nor a PEM private key.
+fn assert_no_answer_holds(answers: &[(&str, Value)], secrets: &[&str]) {
+    for (path, body) in answers {
+        let text = body.to_string();
+        for secret in secrets {
+            assert!(
+                !text.contains(secret),
+                "{path} returned TLS material: {text}"
+            );
+        }
+        assert!(!text.contains("BEGIN PRIVATE KEY"), "{path}: {text}");
+    }
+}
+
 #[tokio::test]
 async fn only_instance_admins_write_targets_whatever_their_project_role() {
     let (api, tokens) = instance().await;
@@ -147,17 +178,7 @@ async fn no_route_returns_tls_material_and_the_store_keeps_it_sealed() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    let mut answers = Vec::new();
-    for path in [
-        "/api/v1/targets",
-        "/api/v1/targets/edge",
-        "/api/v1/targets/edge/grants",
-        "/api/v1/openapi.json",
-    ] {
-        let (status, body) = admin(&api, Method::GET, path, None).await;
-        assert!(status.is_success(), "{path}: {status}");
-        answers.push((path, body));
-    }
+    let mut answers = admin_reads(&api).await;
     for token in [&alice, &dave] {
         let (status, body) = api
             .call(
@@ -174,14 +195,7 @@ async fn no_route_returns_tls_material_and_the_store_keeps_it_sealed() {
         );
         answers.push(("/api/v1/projects/shop/targets (member)", body));
     }
-    for (path, body) in &answers {
-        let text = body.to_string();
-        assert!(
-            !text.contains(&encoded),
-            "{path} returned TLS material: {text}"
-        );
-        assert!(!text.contains("BEGIN PRIVATE KEY"), "{path}: {text}");
-    }
+    assert_no_answer_holds(&answers, &[&encoded]);
     assert_eq!(
         answers[1].1["endpoint"],
         json!({"kind": "tcp", "address": "tcp://10.0.0.2:2376"})
@@ -527,4 +541,154 @@ async fn a_server_without_an_engine_starts_and_registers_nothing() {
     assert_eq!(listed["items"], json!([]), "{listed}");
     let log = std::fs::read_to_string(&server.log).unwrap();
     assert!(log.contains("no Docker Engine answers"), "{log}");
+}
+
+/// A certificate authority made by the test, and the certificates it signs.
+struct TestCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pem: String,
+}
+
+impl TestCa {
+    fn new(name: &str) -> TestCa {
+        let key = rcgen::KeyPair::generate().expect("a CA key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let pem = params.self_signed(&key).expect("a CA certificate").pem();
+        TestCa {
+            issuer: rcgen::Issuer::new(params, key),
+            pem,
+        }
+    }
+
+    /// A certificate for `names` (an IP address becomes an IP SAN) used for `usage`, and its
+    /// private key, both PEM.
+    fn sign(&self, names: &[&str], usage: rcgen::ExtendedKeyUsagePurpose) -> (String, String) {
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = rcgen::CertificateParams::new(names).expect("certificate params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "komander test");
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &self.issuer).expect("a certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; nothing else here binds it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Writes `pem` to `file` in `dir`, answering its path as an argument.
+fn pem_file(dir: &std::path::Path, file: &str, pem: &str) -> std::ffi::OsString {
+    let path = dir.join(file);
+    std::fs::write(&path, pem).expect(file);
+    path.into_os_string()
+}
+
+/// The base64 lines of `pem`: what would show if it leaked into a JSON answer.
+fn pem_body(pem: &str) -> Vec<&str> {
+    pem.lines().filter(|l| !l.starts_with("-----")).collect()
+}
+
+#[tokio::test]
+async fn a_tls_target_connects_to_a_dockerd_that_verifies_its_client_certificate() {
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    let ca = TestCa::new("komander test CA");
+    let (server_cert, server_key) = ca.sign(&["127.0.0.1"], ServerAuth);
+    let (client_cert, client_key) = ca.sign(&["komander"], ClientAuth);
+    let certs = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // Only TCP with mutual TLS on 127.0.0.1 besides its own socket; no bridge, no iptables:
+    // nothing it does touches the test command's engine.
+    let mut args = vec![
+        "--host".into(),
+        format!("tcp://127.0.0.1:{port}").into(),
+        "--tlsverify".into(),
+    ];
+    for (flag, file, pem) in [
+        ("--tlscacert", "ca.pem", &ca.pem),
+        ("--tlscert", "server-cert.pem", &server_cert),
+        ("--tlskey", "server-key.pem", &server_key),
+    ] {
+        args.extend([flag.into(), pem_file(certs.path(), file, pem)]);
+    }
+    for flag in ["--bridge", "none", "--iptables=false", "--ip6tables=false"] {
+        args.push(flag.into());
+    }
+    let Some(dockerd) = komander_e2e::dockerd::PrivateDockerd::start(&args).await else {
+        return;
+    };
+
+    let api = TestApi::new(Backend::Sqlite).await.unwrap();
+    let address = format!("tcp://127.0.0.1:{port}");
+    let endpoint = |cert: &str, key: &str| {
+        json!({"kind": "tcp", "address": address, "ca_pem": ca.pem, "cert_pem": cert,
+            "key_pem": key})
+    };
+    let body = json!({"name": "edge", "endpoint": endpoint(&client_cert, &client_key)});
+    let (status, answer) = admin(&api, Method::POST, "/api/v1/targets", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let record = api
+        .store
+        .store
+        .target(&"edge".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let connection = api.app.connect_target(&record).await.unwrap_or_else(|e| {
+        panic!(
+            "the TLS engine answers: {e}\ndockerd's log:\n{}",
+            dockerd.log_tail()
+        )
+    });
+    connection.client().ping().await.expect("a ping over TLS");
+
+    // A client certificate from another CA: the daemon refuses the handshake, and the app says
+    // which target does not answer, as a conflict on `target`.
+    let rogue_ca = TestCa::new("not the daemon's CA");
+    let (rogue_cert, rogue_key) = rogue_ca.sign(&["komander"], ClientAuth);
+    let body = json!({"name": "rogue", "endpoint": endpoint(&rogue_cert, &rogue_key)});
+    let (status, answer) = admin(&api, Method::POST, "/api/v1/targets", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let rogue = api
+        .store
+        .store
+        .target(&"rogue".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    match api.app.connect_target(&rogue).await {
+        Err(komander_app::AppError::Conflict { field, message }) => {
+            assert_eq!(field.as_deref(), Some("target"), "{message}");
+            assert!(
+                message.contains("\"rogue\"") && message.contains("does not answer"),
+                "{message}"
+            );
+        }
+        Err(other) => panic!("a conflict on target, not: {other}"),
+        Ok(_) => panic!("a client certificate the daemon's CA did not sign was accepted"),
+    }
+
+    // No answer holds a PEM of either target.
+    let answers = admin_reads(&api).await;
+    let pems = [&ca.pem, &client_cert, &client_key, &rogue_cert, &rogue_key];
+    let secrets: Vec<&str> = pems.iter().flat_map(|pem| pem_body(pem)).collect();
+    assert_no_answer_holds(&answers, &secrets);
+    assert_eq!(
+        answers[1].1["endpoint"],
+        json!({"kind": "tcp", "address": address})
+    );
 }

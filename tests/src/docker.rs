@@ -22,7 +22,8 @@ pub const IMAGE: &str = "komander-test/busybox:1";
 /// The static busybox binary baked into [`IMAGE`]; Debian's busybox-static installs it here.
 const BUSYBOX: &str = "/bin/busybox";
 
-fn ci() -> bool {
+/// Whether this is a CI run (`CI=true` or `1`), where a missing test engine fails.
+pub fn ci() -> bool {
     matches!(std::env::var("CI").as_deref(), Ok("true" | "1"))
 }
 

@@ -7,20 +7,15 @@
 //! docker.io and busybox-static installed, a private `dockerd` this benchmark starts in a
 //! temporary directory and stops by its process id.
 
-use std::{
-    collections::HashMap,
-    process::{Child, Command, Stdio},
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, sync::Arc, time::Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use bollard::{
     Docker,
     models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum},
     query_parameters::{CreateContainerOptions, RemoveContainerOptions},
 };
-use komander_e2e::{docker as test_docker, guests};
+use komander_e2e::{docker as test_docker, dockerd::PrivateDockerd, guests};
 use komander_plugin_host::{
     PluginEngine,
     capabilities::{
@@ -36,61 +31,6 @@ use crate::plugins::{median, spec};
 
 const CONTAINERS: usize = 10;
 const ROUNDS: usize = 15;
-
-/// A `dockerd` this benchmark started; stopped by its pid on drop.
-struct PrivateDockerd {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl PrivateDockerd {
-    fn start() -> anyhow::Result<(PrivateDockerd, String)> {
-        let dir = tempfile::Builder::new()
-            .prefix("komander-bench-docker")
-            .tempdir()?;
-        let socket = dir.path().join("docker.sock");
-        let child = Command::new("dockerd")
-            .arg("--data-root")
-            .arg(dir.path().join("root"))
-            .arg("--exec-root")
-            .arg(dir.path().join("exec"))
-            .arg("--pidfile")
-            .arg(dir.path().join("dockerd.pid"))
-            .arg("--host")
-            .arg(format!("unix://{}", socket.display()))
-            .args(["--shutdown-timeout", "5", "--log-level", "error"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting dockerd (Debian: apt-get install docker.io busybox-static)")?;
-        let dockerd = PrivateDockerd { child, dir };
-        let started = Instant::now();
-        while !socket.exists() {
-            if started.elapsed() > Duration::from_secs(30) {
-                bail!("dockerd made no socket within 30 s");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok((dockerd, format!("unix://{}", socket.display())))
-    }
-}
-
-impl Drop for PrivateDockerd {
-    fn drop(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = &self.dir;
-    }
-}
 
 /// The body the capability sends for the guest's `create-many` containers.
 fn body(ids: &DeploymentIds) -> ContainerCreateBody {
@@ -146,7 +86,10 @@ pub async fn run() -> anyhow::Result<()> {
     let (_dockerd, host) = match std::env::var("KOMANDER_TEST_DOCKER_HOST") {
         Ok(host) => (None, host),
         Err(_) => {
-            let (dockerd, host) = PrivateDockerd::start()?;
+            let dockerd = PrivateDockerd::start(&[])
+                .await
+                .context("no Docker Engine: set KOMANDER_TEST_DOCKER_HOST or run as root")?;
+            let host = dockerd.host();
             (Some(dockerd), host)
         }
     };
