@@ -677,6 +677,8 @@ async fn a_tls_target_connects_to_a_dockerd_that_verifies_its_client_certificate
                 message.contains("\"rogue\"") && message.contains("does not answer"),
                 "{message}"
             );
+            // The cause is named, not only the HTTP client's failure.
+            assert!(message.to_lowercase().contains("certificate"), "{message}");
         }
         Err(other) => panic!("a conflict on target, not: {other}"),
         Ok(_) => panic!("a client certificate the daemon's CA did not sign was accepted"),

@@ -212,6 +212,21 @@ fn check_policy(policy: &TargetPolicy) -> Result<()> {
     Ok(())
 }
 
+/// An error and the chain of its causes, `: `-separated: a TLS refusal shows as the
+/// certificate problem, not only as the HTTP client's "canceled".
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text = format!("{text}: {inner_text}");
+        }
+        cause = inner.source();
+    }
+    text
+}
+
 /// What a connected target gives each Docker scope built on it.
 pub struct TargetConnection {
     client: Docker,
@@ -594,11 +609,11 @@ impl App {
                 target.name.as_str()
             ),
         };
-        let client = client.map_err(|e| unanswered(e.to_string()))?;
+        let client = client.map_err(|e| unanswered(with_causes(&e)))?;
         let client = tokio::time::timeout(CONNECT_TIMEOUT, client.negotiate_version())
             .await
             .map_err(|_| unanswered(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
-            .map_err(|e| unanswered(e.to_string()))?;
+            .map_err(|e| unanswered(with_causes(&e)))?;
         // Checked when stored; a row that no longer parses allows nothing more.
         let publish_addresses = target
             .publish_addresses
