@@ -611,8 +611,9 @@ async fn a_tls_target_connects_to_a_dockerd_that_verifies_its_client_certificate
     let (client_cert, client_key) = ca.sign(&["komander"], ClientAuth);
     let certs = tempfile::tempdir().unwrap();
     let port = free_port();
-    // Only TCP with mutual TLS on 127.0.0.1 besides its own socket; no bridge, no iptables:
-    // nothing it does touches the test command's engine.
+    // Only TCP with mutual TLS on 127.0.0.1 besides its own socket, and no iptables rules. It
+    // keeps the default bridge: `--bridge none` would make it delete `docker0`, which the test
+    // command's engine serves its containers on.
     let mut args = vec![
         "--host".into(),
         format!("tcp://127.0.0.1:{port}").into(),
@@ -625,7 +626,7 @@ async fn a_tls_target_connects_to_a_dockerd_that_verifies_its_client_certificate
     ] {
         args.extend([flag.into(), pem_file(certs.path(), file, pem)]);
     }
-    for flag in ["--bridge", "none", "--iptables=false", "--ip6tables=false"] {
+    for flag in ["--iptables=false", "--ip6tables=false"] {
         args.push(flag.into());
     }
     let Some(dockerd) = komander_e2e::dockerd::PrivateDockerd::start(&args).await else {
