@@ -376,3 +376,64 @@ fn service_flags_reach_the_server_and_show_back() {
     );
     assert!(String::from_utf8_lossy(&cycle.stderr).contains("dependency cycle: db -> web -> db"));
 }
+
+#[tokio::test]
+async fn deployment_history_lists_operations_without_their_lease_token() {
+    let server = ServerProcess::start(&[], "info");
+    server.wait_for_first_party_plugins();
+    let scope = ["--project", "shop", "--environment", "dev"];
+    ok(&server, &["project", "create", "shop"]);
+    ok(
+        &server,
+        &[
+            "environment",
+            "create",
+            "--project",
+            "shop",
+            "dev",
+            "--runtime",
+            "compose",
+            "--executor",
+            "local",
+        ],
+    );
+    ok(
+        &server,
+        &[&["deployment", "create"][..], &scope, &["app"]].concat(),
+    );
+    let started: serde_json::Value = ServerProcess::client()
+        .post(format!(
+            "{}/api/v1/projects/shop/environments/dev/deployments/app/operations",
+            server.base
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"kind": "apply"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = started["operation"]["id"].as_str().expect("started");
+    let table = ok(
+        &server,
+        &[&["deployment", "history"][..], &scope, &["app"]].concat(),
+    );
+    assert!(table.starts_with("ID"), "{table}");
+    let row = table.lines().nth(1).expect("one operation");
+    for cell in [id, "apply", "local", "running", "bootstrap"] {
+        assert!(row.contains(cell), "{cell} in {row}");
+    }
+    let json = ok(
+        &server,
+        &[
+            &["--output", "json", "deployment", "history"][..],
+            &scope,
+            &["app"],
+        ]
+        .concat(),
+    );
+    let page: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(page["items"][0]["id"], id);
+    assert!(!json.contains(started["lease_token"].as_str().unwrap()));
+}

@@ -11,6 +11,7 @@ mod limits;
 mod local_admin;
 mod members;
 mod migrations;
+mod operations;
 mod plugins;
 mod runtimes;
 mod secrets;

@@ -37,6 +37,9 @@ pub enum AppError {
         /// What conflicts.
         message: String,
     },
+    /// Another operation is running on the object; the message names it.
+    #[error("{0}")]
+    Busy(String),
     /// A body larger than the use case accepts.
     #[error("{0}")]
     TooLarge(String),
@@ -107,6 +110,7 @@ impl AppError {
                 field: Some(field),
             },
             StoreError::Conflict { field, message } => AppError::Conflict { field, message },
+            err @ StoreError::Busy { .. } => AppError::Busy(err.to_string()),
             StoreError::Invalid { field, message } => AppError::InvalidInput {
                 field: Some(field),
                 message,

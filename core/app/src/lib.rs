@@ -4,7 +4,7 @@
 //! [`komander_domain::authorize`], never in handlers.
 //!
 //! Each module is one of the spec's nouns: [`users`], [`projects`], [`members`],
-//! [`environments`], [`deployments`], [`services`], [`targets`].
+//! [`environments`], [`deployments`], [`operations`], [`services`], [`targets`].
 //!
 //! It must not depend on axum, the web UI or any transport.
 #![deny(missing_docs)]
@@ -13,6 +13,7 @@ pub mod connections;
 pub mod deployments;
 pub mod environments;
 pub mod members;
+pub mod operations;
 pub mod plugins;
 pub mod projects;
 pub mod services;

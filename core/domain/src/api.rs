@@ -18,8 +18,8 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    DeploymentId, EnvironmentId, Executor, InvitationId, ProjectId, Role, ServiceId, TargetId,
-    TokenId, UserId,
+    DeploymentId, EnvironmentId, Executor, InvitationId, OperationId, ProjectId, Role, ServiceId,
+    TargetId, TokenId, UserId,
     names::{
         DeploymentName, EnvironmentName, ProjectName, RuntimeId, ServiceName, TargetName,
         UserHandle, VariableName, VolumeName,
@@ -1456,6 +1456,261 @@ impl fmt::Debug for Redacted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
     }
+}
+
+/// The header that carries an operation's lease token, which only its holder knows.
+pub const LEASE_HEADER: &str = "x-komander-lease";
+
+/// What an operation does to a deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OperationKind {
+    /// Creates or updates what the deployment's spec says.
+    Apply,
+    /// Removes what the deployment runs.
+    Destroy,
+    /// Stops the deployment's services, keeping them.
+    Stop,
+    /// Starts stopped services again.
+    Start,
+    /// Applies an earlier spec again.
+    Rollback,
+}
+
+/// Where an operation stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OperationState {
+    /// Its lease holder is working on it; no other operation of the deployment may start.
+    Running,
+    /// It ended as asked.
+    Done,
+    /// It ended with an error (`message` says which).
+    Failed,
+    /// It ended early because someone asked it to.
+    Cancelled,
+}
+
+/// How an operation ended, as its lease holder reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OperationOutcome {
+    /// It did what it was asked.
+    Done,
+    /// It failed; the message says why.
+    Failed,
+    /// It stopped after a cancel request.
+    Cancelled,
+}
+
+impl OperationKind {
+    /// The wire and storage spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationKind::Apply => "apply",
+            OperationKind::Destroy => "destroy",
+            OperationKind::Stop => "stop",
+            OperationKind::Start => "start",
+            OperationKind::Rollback => "rollback",
+        }
+    }
+
+    /// Parses the storage spelling; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            OperationKind::Apply,
+            OperationKind::Destroy,
+            OperationKind::Stop,
+            OperationKind::Start,
+            OperationKind::Rollback,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+impl OperationState {
+    /// The wire and storage spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationState::Running => "running",
+            OperationState::Done => "done",
+            OperationState::Failed => "failed",
+            OperationState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses the storage spelling; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            OperationState::Running,
+            OperationState::Done,
+            OperationState::Failed,
+            OperationState::Cancelled,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+impl From<OperationOutcome> for OperationState {
+    fn from(outcome: OperationOutcome) -> Self {
+        match outcome {
+            OperationOutcome::Done => OperationState::Done,
+            OperationOutcome::Failed => OperationState::Failed,
+            OperationOutcome::Cancelled => OperationState::Cancelled,
+        }
+    }
+}
+
+/// An operation on a deployment: who started it, where it runs, how it stands. Never shows
+/// its lease token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Operation {
+    /// Immutable id (time-ordered).
+    pub id: OperationId,
+    /// What it does.
+    pub kind: OperationKind,
+    /// Who runs it: the server, or the CLI on someone's machine.
+    pub executor: Executor,
+    /// Who started it.
+    pub started_by: UserHandle,
+    /// When it started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// When it ended; `null` while it runs.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    /// Where it stands.
+    pub state: OperationState,
+    /// Why it failed, or the holder's closing words.
+    pub message: Option<String>,
+    /// When its lease expires unless renewed; `null` once it ended.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub lease_expires_at: Option<OffsetDateTime>,
+    /// How many times another holder took it over after its lease expired.
+    pub resumes: u32,
+    /// Someone asked it to stop; its holder sees this when it renews the lease.
+    pub cancel_requested: bool,
+    /// Its steps in the order they were recorded: present when one operation is read,
+    /// absent from lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<StepTiming>>,
+}
+
+/// How long one step of an operation took.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepTiming {
+    /// The step's name (1 to 100 characters), such as `pull web`.
+    pub name: String,
+    /// When it started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// When it finished (not before it started).
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+}
+
+/// `POST .../deployments/{deployment}/operations`: starts an operation held by the caller.
+/// Responds 201 with [`StartedOperation`]; 409 `busy` naming the running operation when the
+/// deployment already has one.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOperation {
+    /// What to do.
+    pub kind: OperationKind,
+}
+
+/// An operation just started, with the token of its lease: shown once, sent back in the
+/// `X-Komander-Lease` header to renew the lease, record steps and finish.
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StartedOperation {
+    /// The operation.
+    pub operation: Operation,
+    /// The lease token: a secret, stored only hashed, never shown again.
+    pub lease_token: String,
+}
+
+impl fmt::Debug for StartedOperation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StartedOperation")
+            .field("operation", &self.operation)
+            .field("lease_token", &Redacted)
+            .finish()
+    }
+}
+
+/// `POST .../operations/{operation}/lease`: the renewed lease.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Lease {
+    /// When the lease now expires unless renewed again.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Someone asked the operation to stop: finish the running step, then finish the
+    /// operation as `cancelled`.
+    pub cancel_requested: bool,
+}
+
+/// `POST .../operations/{operation}/steps`: what one step did, recorded in one transaction by
+/// the lease holder. Responds 200 with [`StepRecorded`].
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepWrite {
+    /// The step's timing.
+    pub step: StepTiming,
+    /// Where to resume after this step (opaque to the server, up to 64 KiB); absent keeps the
+    /// previous one.
+    #[serde(default)]
+    pub continuation: Option<String>,
+    /// Progress lines the step printed, in order (up to 1000, each up to 4096 bytes).
+    #[serde(default)]
+    pub lines: Vec<String>,
+}
+
+/// A step recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StepRecorded {
+    /// The sequence number of the operation's last progress line (0 before the first).
+    pub last_sequence: u64,
+    /// Someone asked the operation to stop.
+    pub cancel_requested: bool,
+}
+
+/// `POST .../operations/{operation}/finish`: how the operation ended. Responds with the
+/// finished [`Operation`]; the deployment is free for the next one.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperationFinish {
+    /// How it ended.
+    pub outcome: OperationOutcome,
+    /// Why it failed, or closing words (up to 4096 bytes).
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// `GET .../operations/{operation}/progress?after=&limit=`: progress lines after a sequence
+/// number, in order.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProgressQuery {
+    /// The sequence number of the last line already read (0, the default, reads from the
+    /// first).
+    pub after: Option<u64>,
+    /// How many lines at most (1 to 1000; default 200).
+    pub limit: Option<u32>,
+}
+
+/// One progress line of an operation. Sequence numbers start at 1 and have no gap.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProgressLine {
+    /// Its place among the operation's lines.
+    pub sequence: u64,
+    /// What the step printed.
+    pub text: String,
+    /// When it was recorded.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
 }
 
 #[cfg(test)]

@@ -76,6 +76,8 @@ id_type! {
     VariableId,
     /// Identifies an audit log entry.
     AuditId,
+    /// Identifies an operation on a deployment (an apply, a destroy, ...).
+    OperationId,
 }
 
 #[cfg(test)]

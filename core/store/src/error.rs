@@ -15,6 +15,12 @@ pub enum StoreError {
         /// What conflicts, for people.
         message: String,
     },
+    /// The deployment already has a running operation; nothing was written.
+    #[error("the deployment is busy: operation {operation} is running")]
+    Busy {
+        /// The running operation.
+        operation: komander_domain::OperationId,
+    },
     /// A caller's check refused what a write would leave (see
     /// [`ServicesCheck`](crate::ServicesCheck)); nothing was written.
     #[error("{message}")]

@@ -1,5 +1,5 @@
 //! Komander's storage: one trait per noun ([`UserStore`], [`ProjectStore`], [`MemberStore`],
-//! [`EnvironmentStore`], [`DeploymentStore`], [`ServiceStore`], [`PluginStore`], [`TargetStore`], [`KvStore`],
+//! [`EnvironmentStore`], [`DeploymentStore`], [`ServiceStore`], [`PluginStore`], [`TargetStore`], [`OperationStore`], [`KvStore`],
 //! [`AuditStore`]), gathered by [`Store`], and implemented for SQLite (the default, a file in
 //! the data directory) and PostgreSQL (`KOMANDER_DATABASE_URL=postgres://…`).
 //!
@@ -52,6 +52,7 @@ mod environments;
 mod error;
 mod kv;
 mod members;
+mod operations;
 mod plugins;
 mod postgres;
 mod projects;
@@ -71,6 +72,10 @@ pub use environments::EnvironmentStore;
 pub use error::StoreError;
 pub use kv::{KvQuota, KvStore};
 pub use members::MemberStore;
+pub use operations::{
+    LEASE_TTL_MS, LeaseRecord, OperationRecord, OperationStore, ProgressRecord, StepRecord,
+    StepTimingRecord,
+};
 pub use plugins::PluginStore;
 pub use postgres::PostgresStore;
 pub use projects::ProjectStore;
@@ -85,8 +90,8 @@ pub use users::UserStore;
 /// `Arc<dyn Store>` it needs none).
 pub mod prelude {
     pub use crate::{
-        AuditStore, DeploymentStore, EnvironmentStore, KvStore, MemberStore, PluginStore,
-        ProjectStore, ServiceStore, Store, TargetStore, UserStore,
+        AuditStore, DeploymentStore, EnvironmentStore, KvStore, MemberStore, OperationStore,
+        PluginStore, ProjectStore, ServiceStore, Store, TargetStore, UserStore,
     };
 }
 
@@ -136,6 +141,7 @@ pub trait Store:
     + ServiceStore
     + PluginStore
     + TargetStore
+    + OperationStore
     + KvStore
     + AuditStore
     + Send

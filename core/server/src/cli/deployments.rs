@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::{
-    api::{Deployment, NewDeployment, ShareOutcome},
+    api::{Deployment, NewDeployment, Operation, ShareOutcome},
     names::DeploymentName,
 };
 
@@ -52,6 +52,15 @@ pub enum DeploymentCommand {
     /// Shares a deployment with the project's members; its secret values are cleared, for the
     /// owner to enter again.
     Share {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+    },
+    /// Lists a deployment's operations (applies, destroys, stops, starts, rollbacks), newest
+    /// first: who started each, where it ran, how it ended.
+    History {
         /// The environment.
         #[command(flatten)]
         scope: EnvironmentScope,
@@ -119,6 +128,13 @@ impl DeploymentCommand {
                     OutputFormat::Json => print_json(&outcome),
                 }
             }
+            Self::History { scope, name } => {
+                let path = format!("{}/operations", scope.item("deployments", &name));
+                print_list::<Operation>(api, out, &path, || {
+                    format!("listing the operations of deployment {scope}/{name}")
+                })
+                .await
+            }
         }
     }
 }
@@ -134,6 +150,32 @@ impl Row for Deployment {
             self.owner.to_string(),
             yes_no(self.shared),
             timestamp(self.updated_at),
+        ]
+    }
+}
+
+impl Row for Operation {
+    const COLUMNS: &'static [&'static str] = &[
+        "ID",
+        "KIND",
+        "EXECUTOR",
+        "STATE",
+        "STARTED BY",
+        "STARTED",
+        "FINISHED",
+        "MESSAGE",
+    ];
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.kind.as_str().to_owned(),
+            self.executor.as_str().to_owned(),
+            self.state.as_str().to_owned(),
+            self.started_by.to_string(),
+            timestamp(self.started_at),
+            self.finished_at.map(timestamp).unwrap_or_default(),
+            self.message.clone().unwrap_or_default(),
         ]
     }
 }

@@ -57,6 +57,7 @@ impl From<AppError> for ApiError {
             AppError::Forbidden(_) => (ErrorCode::Forbidden, None),
             AppError::NotFound(_) => (ErrorCode::NotFound, None),
             AppError::Conflict { field, .. } => (ErrorCode::Conflict, field.clone()),
+            AppError::Busy(_) => (ErrorCode::Busy, None),
             AppError::TooLarge(_) => (ErrorCode::PayloadTooLarge, None),
             _ => (ErrorCode::Internal, None),
         };

@@ -15,7 +15,8 @@ use komander_app::{
     upload::{Upload, UploadError},
 };
 use komander_domain::{
-    DeploymentRef, EnvironmentRef, ProjectRef, RefError, ServiceRef, api::ErrorCode,
+    DeploymentRef, EnvironmentRef, OperationId, ProjectRef, RefError, ServiceRef,
+    api::{ErrorCode, LEASE_HEADER},
 };
 use serde::{Deserialize, de::DeserializeOwned};
 use utoipa::IntoParams;
@@ -248,6 +249,58 @@ impl RefPath for DeploymentPath {
 
     fn parse(self) -> Result<DeploymentRef, RefError> {
         DeploymentRef::parse(&self.project, &self.environment, &self.deployment)
+    }
+}
+
+/// `.../deployments/{deployment}/operations/{operation}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct OperationPath {
+    /// The project's slug.
+    #[param(example = "shop")]
+    pub project: String,
+    /// The environment's slug.
+    #[param(example = "dev")]
+    pub environment: String,
+    /// The deployment's slug.
+    #[param(example = "app")]
+    pub deployment: String,
+    /// The operation's id.
+    pub operation: OperationId,
+}
+
+impl RefPath for OperationPath {
+    type Ref = (DeploymentRef, OperationId);
+
+    fn parse(self) -> Result<(DeploymentRef, OperationId), RefError> {
+        let deployment = DeploymentRef::parse(&self.project, &self.environment, &self.deployment)?;
+        Ok((deployment, self.operation))
+    }
+}
+
+/// The lease token of an operation, from the `X-Komander-Lease` header; 400 naming the header
+/// when it is missing.
+pub struct LeaseToken(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for LeaseToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .headers
+            .get(LEASE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 256)
+            .map(|t| LeaseToken(t.to_owned()))
+            .ok_or_else(|| {
+                AppError::invalid(
+                    LEASE_HEADER,
+                    "missing lease token: send the one the operation's start answered in the \
+                     X-Komander-Lease header",
+                )
+                .into()
+            })
     }
 }
 

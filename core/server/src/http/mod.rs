@@ -7,6 +7,7 @@ mod environments;
 pub mod error;
 mod extract;
 pub mod listener;
+mod operations;
 mod plugins;
 mod projects;
 mod targets;
@@ -90,6 +91,7 @@ struct Metrics {
         (name = "members", description = "Members and invitation links"),
         (name = "environments", description = "Environments of a project"),
         (name = "deployments", description = "Deployments of an environment"),
+        (name = "operations", description = "Operations on a deployment, held by a lease, with their steps and progress"),
         (name = "services", description = "Services of a deployment and their variables"),
         (name = "plugins", description = "Installed plugins (instance admins write)"),
         (name = "targets", description = "Docker Engines server deployments run on (instance admins write)"),
@@ -116,6 +118,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(projects::router())
         .merge(environments::router())
         .merge(deployments::router())
+        .merge(operations::router())
         .merge(plugins::router())
         .merge(targets::router())
         .split_for_parts()

@@ -11,6 +11,7 @@ mod deployments;
 mod environments;
 mod kv;
 mod members;
+mod operations;
 mod plugins;
 mod projects;
 mod services;
