@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod concurrency;
 mod connections;
+mod export;
 mod limits;
 mod local_admin;
 mod members;

@@ -154,6 +154,29 @@ impl TestApi {
         (status, body)
     }
 
+    /// `GET path` as `token`, answering the status, the headers and the body's bytes, for
+    /// answers that are not JSON (such as an archive).
+    pub async fn get_raw(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let request = Request::builder()
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .expect("a request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 16 << 20).await.expect("a body");
+        (parts.status, parts.headers, bytes.to_vec())
+    }
+
     /// Installs the component `guest` builds (a name of [`guests::GUESTS`]) through the API,
     /// with every capability it asks for granted, as an instance admin does; answers the
     /// plugin's view. A test that creates an environment installs its runtime first, as

@@ -16,6 +16,7 @@ pub mod members;
 pub mod operations;
 pub mod plugins;
 pub mod projects;
+pub mod runtimes;
 pub mod services;
 pub mod targets;
 pub mod upload;

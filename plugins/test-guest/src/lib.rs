@@ -1,10 +1,11 @@
 //! A runtime plugin that does what the deployment's `behavior` setting asks, including the
 //! hostile things a sandbox must stop: loop forever, exhaust memory, panic, spam logs, call
-//! capabilities it was not granted, reach addresses it may not.
+//! capabilities it was not granted, reach addresses it may not, export a bundle whose paths
+//! escape their folder.
 
 use komander_plugin_sdk::{
     host::{config, connections, kv, log, progress},
-    runtime::{DeploymentSpec, Error, Runtime, StepResult},
+    runtime::{Bundle, BundleFile, DeploymentSpec, Error, Runtime, StepResult},
 };
 
 struct TestGuest;
@@ -89,6 +90,15 @@ impl Runtime for TestGuest {
         }
     }
 
+    fn export_bundle(spec: DeploymentSpec) -> Result<Bundle, Error> {
+        match spec.setting("behavior").unwrap_or("ok") {
+            "escaping-bundle" => Ok(Self::escaping_bundle()),
+            other => Err(Error::InvalidInput(format!(
+                "no bundle for behavior {other:?}"
+            ))),
+        }
+    }
+
     fn apply_step(
         spec: DeploymentSpec,
         continuation: Option<Vec<u8>>,
@@ -107,6 +117,19 @@ impl Runtime for TestGuest {
             progress: vec![format!("service {} of {total}", step + 1)],
             done: false,
         })
+    }
+}
+
+impl TestGuest {
+    /// A bundle with one file path that escapes the folder it is unpacked in.
+    fn escaping_bundle() -> Bundle {
+        let file = |path: &str| BundleFile {
+            path: path.into(),
+            content: "escaped".into(),
+        };
+        Bundle {
+            files: vec![file("compose.yaml"), file("../outside.yaml")],
+        }
     }
 }
 

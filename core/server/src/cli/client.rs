@@ -137,6 +137,20 @@ impl ApiClient {
         self.json(Method::GET, path, &[], None::<&()>).await
     }
 
+    /// `GET path`, answered with raw bytes (such as an archive).
+    ///
+    /// # Errors
+    /// When the server cannot be reached or answers non-2xx ([`ApiError`]).
+    pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let response = self.send(Method::GET, path, &[], Body::<()>::None).await?;
+        let url = response.url().clone();
+        Ok(response
+            .bytes()
+            .await
+            .with_context(|| format!("reading the answer of {url}"))?
+            .to_vec())
+    }
+
     /// `POST path` with `body`, answered with a `T`.
     ///
     /// # Errors

@@ -1,5 +1,7 @@
 //! `komander deployment`: deployments in an environment, private to their owner until shared.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::{
@@ -57,6 +59,23 @@ pub enum DeploymentCommand {
         scope: EnvironmentScope,
         /// The deployment's slug.
         name: DeploymentName,
+    },
+    /// Exports a deployment as files to run without Komander (such as `compose.yaml` and
+    /// `.env.example`), written by its environment's runtime. No secret value is in them: fill
+    /// the secret variables in yourself. Prints the paths written.
+    Export {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+        /// The folder to write the files under [default: ./<deployment>]. (`--output` is the
+        /// global output format.)
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Overwrite files that exist already.
+        #[arg(long)]
+        force: bool,
     },
     /// Lists a deployment's operations (applies, destroys, stops, starts, rollbacks), newest
     /// first: who started each, where it ran, how it ended.
@@ -128,6 +147,23 @@ impl DeploymentCommand {
                     OutputFormat::Json => print_json(&outcome),
                 }
             }
+            Self::Export {
+                scope,
+                name,
+                dir,
+                force,
+            } => {
+                let path = format!("{}/export", scope.item("deployments", &name));
+                let archive = api
+                    .get_bytes(&path)
+                    .await
+                    .with_context(|| format!("exporting deployment {scope}/{name}"))?;
+                let dir = dir.unwrap_or_else(|| PathBuf::from(name.as_str()));
+                for written in unpack(&archive, &dir, force)? {
+                    println!("{}", written.display());
+                }
+                Ok(())
+            }
             Self::History { scope, name } => {
                 let path = format!("{}/operations", scope.item("deployments", &name));
                 print_list::<Operation>(api, out, &path, || {
@@ -137,6 +173,52 @@ impl DeploymentCommand {
             }
         }
     }
+}
+
+/// Writes the files of an exported deployment's tar archive under `dir` (created when
+/// missing) and answers their paths. Every path is checked again: only plain relative paths
+/// are written, so nothing lands outside `dir`. All paths are checked before any file is
+/// written; an existing file is refused unless `force`.
+fn unpack(archive: &[u8], dir: &Path, force: bool) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut entries = tar::Archive::new(archive);
+    for entry in entries.entries().context("reading the exported archive")? {
+        let mut entry = entry.context("reading the exported archive")?;
+        let relative = entry
+            .path()
+            .context("reading a path of the archive")?
+            .into_owned();
+        let plain = relative.components().count() > 0
+            && relative
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+        anyhow::ensure!(
+            plain && entry.header().entry_type() == tar::EntryType::Regular,
+            "the exported archive holds {}, which is not a plain relative file: refused",
+            relative.display()
+        );
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut content)
+            .with_context(|| format!("reading {} from the archive", relative.display()))?;
+        let target = dir.join(&relative);
+        anyhow::ensure!(
+            force || !target.exists(),
+            "{} exists already: pass --force to overwrite it",
+            target.display()
+        );
+        files.push((target, content));
+    }
+    let mut written = Vec::with_capacity(files.len());
+    for (target, content) in files {
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&target, content)
+            .with_context(|| format!("writing {}", target.display()))?;
+        written.push(target);
+    }
+    Ok(written)
 }
 
 impl Row for Deployment {

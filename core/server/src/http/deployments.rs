@@ -1,6 +1,12 @@
 //! `.../environments/{environment}/deployments`: deployments, their services and variables.
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{
+    Json,
+    extract::State,
+    http::{StatusCode, header},
+    response::IntoResponse,
+};
+use komander_app::{AppError, runtimes::ExportedDeployment};
 use komander_domain::api::{
     Deployment, DeploymentPatch, NewDeployment, NewService, Page, PageQuery, ResolvedDeployment,
     Service, ServicePatch, ShareOutcome, Variable, VariableWrite,
@@ -27,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(share_deployment))
         .routes(routes!(resolve_deployment))
+        .routes(routes!(export_deployment))
         .routes(routes!(list_services, create_service))
         .routes(routes!(get_service, update_service, delete_service))
         .routes(routes!(list_variables))
@@ -127,6 +134,53 @@ async fn resolve_deployment(
     PathRef(deployment): PathRef<DeploymentPath>,
 ) -> Result<Json<ResolvedDeployment>, ApiError> {
     Ok(Json(s.app.resolve_deployment(&caller, &deployment).await?))
+}
+
+/// The deployment as files to run without Komander (such as `compose.yaml` and
+/// `.env.example`), written by the environment's runtime plugin and answered as a tar archive.
+/// Anyone who sees the deployment may export it: no secret value is in it, only the secret
+/// variables' names. Audited.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/export",
+    tag = "deployments", params(DeploymentPath),
+    responses((status = 200, description = "A tar archive of the bundle's files, as `<deployment>.tar`",
+        content_type = "application/x-tar", body = Vec<u8>), ErrorResponses))]
+async fn export_deployment(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PathRef(deployment): PathRef<DeploymentPath>,
+) -> Result<impl IntoResponse, ApiError> {
+    let exported = s.app.export_deployment(&caller, &deployment).await?;
+    let archive = tar_archive(&exported)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}.tar\"", exported.deployment),
+            ),
+        ],
+        archive,
+    ))
+}
+
+/// The bundle's files as a tar archive (checked by `komander_app::runtimes::check_bundle`
+/// already): regular files, mode 0644, no owner, dated at the epoch so that one bundle always
+/// gives the same archive.
+fn tar_archive(exported: &ExportedDeployment) -> Result<Vec<u8>, AppError> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for file in &exported.bundle.files {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_size(file.content.len() as u64);
+        builder
+            .append_data(&mut header, &file.path, file.content.as_bytes())
+            .map_err(|e| AppError::internal(format!("archiving {:?}", file.path), e))?;
+    }
+    builder
+        .into_inner()
+        .map_err(|e| AppError::internal("archiving the bundle", e))
 }
 
 /// The deployment's services, by name.
