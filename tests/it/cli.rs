@@ -1,129 +1,88 @@
 //! The `komander` CLI against a real server process: tables for people, JSON for scripts,
 //! exit codes scripts can trust.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use komander_e2e::{ADMIN_TOKEN, ServerProcess, komander_binary};
-
-fn komander(server: &ServerProcess, args: &[&str]) -> Output {
-    Command::new(komander_binary())
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", server.data_dir.path())
-        .env("KOMANDER_SERVER", &server.base)
-        .env("KOMANDER_TOKEN", ADMIN_TOKEN)
-        .output()
-        .expect("running komander")
-}
-
-fn ok(server: &ServerProcess, args: &[&str]) -> String {
-    let out = komander(server, args);
-    assert!(
-        out.status.success(),
-        "komander {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[test]
 fn cli_drives_projects_to_services_with_trustworthy_exit_codes() {
     let server = ServerProcess::start(&[], "info");
     server.wait_for_first_party_plugins();
-    ok(&server, &["project", "create", "shop"]);
-    ok(
-        &server,
-        &[
-            "environment",
-            "create",
-            "--project",
-            "shop",
-            "dev",
-            "--runtime",
-            "compose",
-        ],
-    );
-    ok(
-        &server,
-        &[
-            "deployment",
-            "create",
-            "--project",
-            "shop",
-            "--environment",
-            "dev",
-            "mine",
-        ],
-    );
-    ok(
-        &server,
-        &[
-            "service",
-            "create",
-            "--project",
-            "shop",
-            "--environment",
-            "dev",
-            "--deployment",
-            "mine",
-            "web",
-            "--image",
-            "nginx:1",
-            "--port",
-            "80:8081",
-        ],
-    );
-    let table = ok(&server, &["project", "list"]);
+    server.cli_ok(&["project", "create", "shop"]);
+    server.cli_ok(&[
+        "environment",
+        "create",
+        "--project",
+        "shop",
+        "dev",
+        "--runtime",
+        "compose",
+    ]);
+    server.cli_ok(&[
+        "deployment",
+        "create",
+        "--project",
+        "shop",
+        "--environment",
+        "dev",
+        "mine",
+    ]);
+    server.cli_ok(&[
+        "service",
+        "create",
+        "--project",
+        "shop",
+        "--environment",
+        "dev",
+        "--deployment",
+        "mine",
+        "web",
+        "--image",
+        "nginx:1",
+        "--port",
+        "80:8081",
+    ]);
+    let table = server.cli_ok(&["project", "list"]);
     assert!(table.lines().next().unwrap().contains("NAME"), "{table}");
     assert!(table.contains("shop"), "{table}");
-    let json = ok(
-        &server,
-        &[
-            "--output",
-            "json",
-            "service",
-            "list",
-            "--project",
-            "shop",
-            "--environment",
-            "dev",
-            "--deployment",
-            "mine",
-        ],
-    );
+    let json = server.cli_ok(&[
+        "--output",
+        "json",
+        "service",
+        "list",
+        "--project",
+        "shop",
+        "--environment",
+        "dev",
+        "--deployment",
+        "mine",
+    ]);
     let services: serde_json::Value = serde_json::from_str(&json).unwrap();
     let services = services.get("items").unwrap_or(&services);
     assert_eq!(services[0]["ports"][0]["host"], 8081, "{json}");
-    let missing = komander(&server, &["project", "show", "nope"]);
+    let missing = server.cli(&["project", "show", "nope"]);
     assert_eq!(missing.status.code(), Some(3), "not found");
-    let taken = komander(&server, &["project", "create", "shop"]);
+    let taken = server.cli(&["project", "create", "shop"]);
     assert_eq!(taken.status.code(), Some(5), "conflict");
-    let invalid = komander(
-        &server,
-        &["project", "create", "fine", "--display-name", "   "],
-    );
+    let invalid = server.cli(&["project", "create", "fine", "--display-name", "   "]);
     assert_eq!(
         invalid.status.code(),
         Some(6),
         "invalid input, refused by the server"
     );
-    let malformed = komander(&server, &["project", "create", "Bad!"]);
+    let malformed = server.cli(&["project", "create", "Bad!"]);
     assert_eq!(
         malformed.status.code(),
         Some(2),
         "a malformed name is a usage error"
     );
-    let usage = komander(&server, &["project", "frobnicate"]);
+    let usage = server.cli(&["project", "frobnicate"]);
     assert_eq!(usage.status.code(), Some(2), "usage");
 
     // An environment's runtime: any installed runtime's id, or a first-party one's short name,
     // shown in full.
-    let shown = ok(
-        &server,
-        &["environment", "show", "--project", "shop", "dev"],
-    );
+    let shown = server.cli_ok(&["environment", "show", "--project", "shop", "dev"]);
     assert!(shown.contains("komander.compose"), "{shown}");
     let create = [
         "environment",
@@ -133,7 +92,7 @@ fn cli_drives_projects_to_services_with_trustworthy_exit_codes() {
         "other",
         "--runtime",
     ];
-    let unknown = komander(&server, &[&create[..], &["acme.nomad"]].concat());
+    let unknown = server.cli(&[&create[..], &["acme.nomad"]].concat());
     assert_eq!(unknown.status.code(), Some(6), "refused by the server");
     let said = String::from_utf8_lossy(&unknown.stderr);
     assert!(
@@ -141,9 +100,9 @@ fn cli_drives_projects_to_services_with_trustworthy_exit_codes() {
             && said.contains("komander.compose"),
         "names it and the runtimes there are: {said}"
     );
-    let malformed = komander(&server, &[&create[..], &["Nomad!"]].concat());
+    let malformed = server.cli(&[&create[..], &["Nomad!"]].concat());
     assert_eq!(malformed.status.code(), Some(2), "not even a plugin id");
-    ok(&server, &[&create[..], &["komander.compose"]].concat());
+    server.cli_ok(&[&create[..], &["komander.compose"]].concat());
     let denied = Command::new(komander_binary())
         .args(["project", "list"])
         .env_clear()
@@ -161,21 +120,16 @@ fn no_command_prints_a_secret_value() {
     server.wait_for_first_party_plugins();
     let scope = ["--project", "vault", "--environment", "dev"];
     let service = [&scope[..], &["--deployment", "app", "--service", "web"]].concat();
-    ok(&server, &["project", "create", "vault"]);
-    ok(
-        &server,
+    server.cli_ok(&["project", "create", "vault"]);
+    server.cli_ok(
         &[
             &["environment", "create", "--project", "vault", "dev"][..],
             &["--runtime", "compose"],
         ]
         .concat(),
     );
-    ok(
-        &server,
-        &[&["deployment", "create"][..], &scope, &["app"]].concat(),
-    );
-    ok(
-        &server,
+    server.cli_ok(&[&["deployment", "create"][..], &scope, &["app"]].concat());
+    server.cli_ok(
         &[
             &["service", "create"][..],
             &scope,
@@ -185,8 +139,7 @@ fn no_command_prints_a_secret_value() {
     );
     let secret = "cli-secret-value-4b1d";
     let set = |server: &ServerProcess| {
-        ok(
-            server,
+        server.cli_ok(
             &[
                 &["variable", "set"][..],
                 &service,
@@ -197,12 +150,9 @@ fn no_command_prints_a_secret_value() {
     };
     let mut printed = set(&server);
     for output in ["table", "json"] {
-        printed += &ok(
-            &server,
-            &[&["--output", output, "variable", "list"][..], &service].concat(),
-        );
-        printed += &ok(
-            &server,
+        printed +=
+            &server.cli_ok(&[&["--output", output, "variable", "list"][..], &service].concat());
+        printed += &server.cli_ok(
             &[
                 &["--output", output, "deployment", "show"][..],
                 &scope,
@@ -212,33 +162,24 @@ fn no_command_prints_a_secret_value() {
         );
     }
     // The command that printed them is gone.
-    let resolve = komander(
-        &server,
-        &[&["deployment", "resolve"][..], &scope, &["app"]].concat(),
-    );
+    let resolve = server.cli(&[&["deployment", "resolve"][..], &scope, &["app"]].concat());
     assert_eq!(resolve.status.code(), Some(2), "no such command");
     printed += &String::from_utf8_lossy(&resolve.stdout);
     // Switching to the local executor clears the value, and says so.
-    let switched = komander(
-        &server,
-        &[
-            "environment",
-            "edit",
-            "--project",
-            "vault",
-            "dev",
-            "--executor",
-            "local",
-        ],
-    );
+    let switched = server.cli(&[
+        "environment",
+        "edit",
+        "--project",
+        "vault",
+        "dev",
+        "--executor",
+        "local",
+    ]);
     assert!(switched.status.success());
     let told = String::from_utf8_lossy(&switched.stderr);
     assert!(told.contains("cleared 1 secret values"), "{told}");
     printed += &String::from_utf8_lossy(&switched.stdout);
-    let listed = ok(
-        &server,
-        &[&["--output", "json", "variable", "list"][..], &service].concat(),
-    );
+    let listed = server.cli_ok(&[&["--output", "json", "variable", "list"][..], &service].concat());
     let variables: serde_json::Value = serde_json::from_str(&listed).unwrap();
     let variables = variables.get("items").unwrap_or(&variables);
     assert_eq!(variables[0]["has_value"], false, "{listed}");
@@ -264,36 +205,27 @@ fn service_flags_reach_the_server_and_show_back() {
         "--deployment",
         "app",
     ];
-    ok(&server, &["project", "create", "shop"]);
-    ok(
-        &server,
-        &[
-            "environment",
-            "create",
-            "--project",
-            "shop",
-            "dev",
-            "--runtime",
-            "compose",
-        ],
-    );
-    ok(
-        &server,
-        &[
-            "deployment",
-            "create",
-            "--project",
-            "shop",
-            "--environment",
-            "dev",
-            "app",
-        ],
-    );
+    server.cli_ok(&["project", "create", "shop"]);
+    server.cli_ok(&[
+        "environment",
+        "create",
+        "--project",
+        "shop",
+        "dev",
+        "--runtime",
+        "compose",
+    ]);
+    server.cli_ok(&[
+        "deployment",
+        "create",
+        "--project",
+        "shop",
+        "--environment",
+        "dev",
+        "app",
+    ]);
     let create = |args: &[&str]| {
-        ok(
-            &server,
-            &[&["service", "create"][..], &scope, args].concat(),
-        );
+        server.cli_ok(&[&["service", "create"][..], &scope, args].concat());
     };
     create(&["db", "--image", "postgres:16", "--health-cmd", "pg_isready"]);
     create(&[
@@ -323,8 +255,7 @@ fn service_flags_reach_the_server_and_show_back() {
         "--pull",
         "always",
     ]);
-    ok(
-        &server,
+    server.cli_ok(
         &[
             &["service", "edit"][..],
             &scope,
@@ -332,10 +263,7 @@ fn service_flags_reach_the_server_and_show_back() {
         ]
         .concat(),
     );
-    let shown = ok(
-        &server,
-        &[&["service", "show"][..], &scope, &["web"]].concat(),
-    );
+    let shown = server.cli_ok(&[&["service", "show"][..], &scope, &["web"]].concat());
     let value = |field: &str| {
         shown
             .lines()
@@ -359,8 +287,7 @@ fn service_flags_reach_the_server_and_show_back() {
     assert_eq!(value("replicas"), "1");
     assert_eq!(value("pull"), "always");
     // The server's refusal of a dependency cycle is an invalid-input exit.
-    let cycle = komander(
-        &server,
+    let cycle = server.cli(
         &[
             &["service", "edit"][..],
             &scope,
@@ -382,25 +309,19 @@ async fn deployment_history_lists_operations_without_their_lease_token() {
     let server = ServerProcess::start(&[], "info");
     server.wait_for_first_party_plugins();
     let scope = ["--project", "shop", "--environment", "dev"];
-    ok(&server, &["project", "create", "shop"]);
-    ok(
-        &server,
-        &[
-            "environment",
-            "create",
-            "--project",
-            "shop",
-            "dev",
-            "--runtime",
-            "compose",
-            "--executor",
-            "local",
-        ],
-    );
-    ok(
-        &server,
-        &[&["deployment", "create"][..], &scope, &["app"]].concat(),
-    );
+    server.cli_ok(&["project", "create", "shop"]);
+    server.cli_ok(&[
+        "environment",
+        "create",
+        "--project",
+        "shop",
+        "dev",
+        "--runtime",
+        "compose",
+        "--executor",
+        "local",
+    ]);
+    server.cli_ok(&[&["deployment", "create"][..], &scope, &["app"]].concat());
     let started: serde_json::Value = ServerProcess::client()
         .post(format!(
             "{}/api/v1/projects/shop/environments/dev/deployments/app/operations",
@@ -415,17 +336,13 @@ async fn deployment_history_lists_operations_without_their_lease_token() {
         .await
         .unwrap();
     let id = started["operation"]["id"].as_str().expect("started");
-    let table = ok(
-        &server,
-        &[&["deployment", "history"][..], &scope, &["app"]].concat(),
-    );
+    let table = server.cli_ok(&[&["deployment", "history"][..], &scope, &["app"]].concat());
     assert!(table.starts_with("ID"), "{table}");
     let row = table.lines().nth(1).expect("one operation");
     for cell in [id, "apply", "local", "running", "bootstrap"] {
         assert!(row.contains(cell), "{cell} in {row}");
     }
-    let json = ok(
-        &server,
+    let json = server.cli_ok(
         &[
             &["--output", "json", "deployment", "history"][..],
             &scope,

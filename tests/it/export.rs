@@ -3,10 +3,10 @@
 //! plain values and secret names, never a secret value; hidden from whom the deployment is
 //! hidden; refused while the runtime is disabled; never overwriting files unless forced.
 
-use std::{io::Read, process::Command};
+use std::io::Read;
 
 use axum::http::{Method, StatusCode, header};
-use komander_e2e::{ADMIN_TOKEN, Backend, ServerProcess, TestApi, komander_binary};
+use komander_e2e::{ADMIN_TOKEN, Backend, ServerProcess, TestApi};
 use serde_json::{Value, json};
 
 const D: &str = "/api/v1/projects/shop/environments/dev/deployments/app";
@@ -213,28 +213,8 @@ async fn a_runtime_refusal_is_a_bad_request_and_an_escaping_bundle_is_refused() 
 fn the_cli_writes_the_exported_files_and_refuses_to_overwrite_them() {
     let server = ServerProcess::start(&[], "info");
     server.wait_for_first_party_plugins();
-    let komander = |args: &[&str]| {
-        Command::new(komander_binary())
-            .args(args)
-            .current_dir(server.data_dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", server.data_dir.path())
-            .env("KOMANDER_SERVER", &server.base)
-            .env("KOMANDER_TOKEN", ADMIN_TOKEN)
-            .output()
-            .expect("running komander")
-    };
-    let ok = |args: &[&str]| {
-        let out = komander(args);
-        assert!(
-            out.status.success(),
-            "komander {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let komander = |args: &[&str]| server.cli(args);
+    let ok = |args: &[&str]| server.cli_ok(args);
     let scope = ["--project", "shop", "--environment", "dev"];
     ok(&["project", "create", "shop"]);
     ok(&[

@@ -13,7 +13,7 @@ pub mod postgres;
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Command, Output, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -370,6 +370,36 @@ impl ServerProcess {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Runs the `komander` CLI against this server as the bootstrap admin, with nothing else
+    /// from the environment; its home and working directory are the server's temp dir.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(komander_binary())
+            .args(args)
+            .current_dir(self.data_dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.data_dir.path())
+            .env("KOMANDER_SERVER", &self.base)
+            .env("KOMANDER_TOKEN", ADMIN_TOKEN)
+            .output()
+            .expect("running komander")
+    }
+
+    /// As [`ServerProcess::cli`], asserting that it succeeds; answers its standard output.
+    ///
+    /// # Panics
+    /// When the command fails, with its output.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "komander {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8 output")
     }
 
     /// A blocking-free HTTP client for this server.
