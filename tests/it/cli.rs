@@ -9,25 +9,7 @@ use komander_e2e::{ADMIN_TOKEN, ServerProcess, komander_binary};
 fn cli_drives_projects_to_services_with_trustworthy_exit_codes() {
     let server = ServerProcess::start(&[], "info");
     server.wait_for_first_party_plugins();
-    server.cli_ok(&["project", "create", "shop"]);
-    server.cli_ok(&[
-        "environment",
-        "create",
-        "--project",
-        "shop",
-        "dev",
-        "--runtime",
-        "compose",
-    ]);
-    server.cli_ok(&[
-        "deployment",
-        "create",
-        "--project",
-        "shop",
-        "--environment",
-        "dev",
-        "mine",
-    ]);
+    server.cli_shop_deployment(&[], "mine");
     server.cli_ok(&[
         "service",
         "create",
@@ -205,25 +187,7 @@ fn service_flags_reach_the_server_and_show_back() {
         "--deployment",
         "app",
     ];
-    server.cli_ok(&["project", "create", "shop"]);
-    server.cli_ok(&[
-        "environment",
-        "create",
-        "--project",
-        "shop",
-        "dev",
-        "--runtime",
-        "compose",
-    ]);
-    server.cli_ok(&[
-        "deployment",
-        "create",
-        "--project",
-        "shop",
-        "--environment",
-        "dev",
-        "app",
-    ]);
+    server.cli_shop_deployment(&[], "app");
     let create = |args: &[&str]| {
         server.cli_ok(&[&["service", "create"][..], &scope, args].concat());
     };
@@ -309,19 +273,7 @@ async fn deployment_history_lists_operations_without_their_lease_token() {
     let server = ServerProcess::start(&[], "info");
     server.wait_for_first_party_plugins();
     let scope = ["--project", "shop", "--environment", "dev"];
-    server.cli_ok(&["project", "create", "shop"]);
-    server.cli_ok(&[
-        "environment",
-        "create",
-        "--project",
-        "shop",
-        "dev",
-        "--runtime",
-        "compose",
-        "--executor",
-        "local",
-    ]);
-    server.cli_ok(&[&["deployment", "create"][..], &scope, &["app"]].concat());
+    server.cli_shop_deployment(&["--executor", "local"], "app");
     let started: serde_json::Value = ServerProcess::client()
         .post(format!(
             "{}/api/v1/projects/shop/environments/dev/deployments/app/operations",

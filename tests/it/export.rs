@@ -216,17 +216,7 @@ fn the_cli_writes_the_exported_files_and_refuses_to_overwrite_them() {
     let komander = |args: &[&str]| server.cli(args);
     let ok = |args: &[&str]| server.cli_ok(args);
     let scope = ["--project", "shop", "--environment", "dev"];
-    ok(&["project", "create", "shop"]);
-    ok(&[
-        "environment",
-        "create",
-        "--project",
-        "shop",
-        "dev",
-        "--runtime",
-        "compose",
-    ]);
-    ok(&[&["deployment", "create"][..], &scope, &["app"]].concat());
+    server.cli_shop_deployment(&[], "app");
     ok(&[
         &["service", "create"][..],
         &scope,

@@ -402,6 +402,20 @@ impl ServerProcess {
         String::from_utf8(out.stdout).expect("UTF-8 output")
     }
 
+    /// Creates through the CLI the project `shop`, its Compose environment `dev` (with
+    /// `environment_flags` too, such as `--executor local`) and the deployment `deployment`.
+    ///
+    /// # Panics
+    /// When a command fails.
+    pub fn cli_shop_deployment(&self, environment_flags: &[&str], deployment: &str) {
+        self.cli_ok(&["project", "create", "shop"]);
+        let environment = ["environment", "create", "--project", "shop", "dev"];
+        let runtime = ["--runtime", "compose"];
+        self.cli_ok(&[&environment[..], &runtime, environment_flags].concat());
+        let scope = ["--project", "shop", "--environment", "dev"];
+        self.cli_ok(&[&["deployment", "create"][..], &scope, &[deployment]].concat());
+    }
+
     /// A blocking-free HTTP client for this server.
     pub fn client() -> reqwest::Client {
         reqwest::Client::builder()
