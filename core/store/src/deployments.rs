@@ -1,7 +1,10 @@
 //! An environment's deployments, and the one read that gives a deployment's whole spec.
 
 use async_trait::async_trait;
-use komander_domain::{DeploymentId, EnvironmentId, Visibility, names::DeploymentName};
+use komander_domain::{
+    DeploymentId, EnvironmentId, Visibility,
+    names::{DeploymentName, EnvironmentName, ProjectName},
+};
 
 use crate::{AuditRecord, DeploymentRecord, DeploymentWithServices, PageRequest, Result};
 
@@ -39,6 +42,13 @@ pub trait DeploymentStore: Send + Sync {
         &self,
         deployment: DeploymentId,
     ) -> Result<Option<DeploymentWithServices>>;
+
+    /// The slugs of deployment `deployment`'s project and environment and its own: how a
+    /// server that resumes an operation finds the deployment without a caller's path.
+    async fn deployment_path(
+        &self,
+        deployment: DeploymentId,
+    ) -> Result<Option<(ProjectName, EnvironmentName, DeploymentName)>>;
 
     /// Saves a deployment's display name.
     async fn update_deployment(

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use komander_domain::{
-    DeploymentId, Executor, OperationId, UserId,
+    DeploymentId, Executor, OperationId, TargetId, UserId,
     api::{OperationKind, OperationState},
     names::UserHandle,
 };
@@ -51,6 +51,15 @@ pub struct OperationRecord {
     pub cancel_requested: bool,
     /// How many progress lines it has (the last one's sequence number).
     pub lines: u64,
+    /// What it runs: the deployment's spec as its runtime gets it, as JSON, never holding a
+    /// secret value; after an apply, with each image pinned. `None` for operations a CLI runs.
+    pub spec: Option<String>,
+    /// The target (Docker Engine) it runs on, for `server` operations on one.
+    pub target_id: Option<TargetId>,
+    /// A destroy that removes named volumes too.
+    pub remove_volumes: bool,
+    /// The apply whose spec a rollback brings back.
+    pub rollback_of: Option<OperationId>,
 }
 
 /// One step an operation's holder records: its timing, the continuation after it and the
@@ -157,6 +166,22 @@ pub trait OperationStore: Send + Sync {
         message: Option<&str>,
         audit: &AuditRecord,
     ) -> Result<()>;
+
+    /// Replaces the spec of operation `id` for its lease's `holder` (an apply pins its images
+    /// once they are pulled).
+    async fn set_operation_spec(
+        &self,
+        id: OperationId,
+        holder: &str,
+        now: i64,
+        spec: &str,
+    ) -> Result<()>;
+
+    /// Takes back, when a server starts, the running operations `holder` held before it
+    /// stopped (a server's holder id survives its restarts), without waiting for their leases
+    /// to expire: each lease runs to `now` + [`LEASE_TTL_MS`] and its resume count goes up
+    /// by one, as for a takeover.
+    async fn reclaim_operations(&self, holder: &str, now: i64) -> Result<Vec<OperationRecord>>;
 
     /// Asks the running operation `id` to stop; its holder sees it when renewing.
     /// [`StoreError::Conflict`](crate::StoreError::Conflict) when it has ended.

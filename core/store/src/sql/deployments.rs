@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use komander_domain::{DeploymentId, EnvironmentId, ServiceId, Visibility, names::DeploymentName};
+use komander_domain::{
+    DeploymentId, EnvironmentId, ServiceId, Visibility,
+    names::{DeploymentName, EnvironmentName, ProjectName},
+};
 
 use super::{
     Conn, SqlStore,
@@ -15,7 +18,10 @@ use super::{
 use crate::{
     AuditRecord, DeploymentRecord, DeploymentStore, DeploymentWithServices, PageRequest, Result,
     ServiceRecord, ServiceWithVariables, StoreError, VariableRecord,
-    records::rows::{DeploymentRow, ServiceRow, VariableRow},
+    records::{
+        parse,
+        rows::{DeploymentRow, ServiceRow, VariableRow},
+    },
 };
 
 /// A deployment's columns with its owner's handle, up to the `WHERE`.
@@ -126,6 +132,28 @@ impl DeploymentStore for SqlStore {
                 .fetch_all(&self.pool)
                 .await?,
         )
+    }
+
+    async fn deployment_path(
+        &self,
+        deployment: DeploymentId,
+    ) -> Result<Option<(ProjectName, EnvironmentName, DeploymentName)>> {
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT p.name, e.name, d.name FROM deployments d \
+             JOIN environments e ON e.id = d.environment_id \
+             JOIN projects p ON p.id = e.project_id WHERE d.id = $1",
+        )
+        .bind(deployment.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(p, e, d)| {
+            Ok((
+                parse("projects", &p)?,
+                parse("environments", &e)?,
+                parse("deployments", &d)?,
+            ))
+        })
+        .transpose()
     }
 
     async fn deployment_with_services(

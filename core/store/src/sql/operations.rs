@@ -22,7 +22,8 @@ use crate::{
 
 const OPERATION_COLUMNS: &str = "o.id, o.deployment_id, o.kind, o.executor, o.started_by, \
      u.handle AS started_by_handle, o.started_at, o.finished_at, o.state, o.message, o.holder, \
-     o.lease_expires_at, o.continuation, o.resumes, o.cancel_requested, o.lines \
+     o.lease_expires_at, o.continuation, o.resumes, o.cancel_requested, o.lines, o.spec, \
+     o.target_id, o.remove_volumes, o.rollback_of \
      FROM operations o JOIN users u ON u.id = o.started_by";
 
 const TABLE: &str = "operations";
@@ -45,6 +46,10 @@ struct OperationRow {
     resumes: i64,
     cancel_requested: bool,
     lines: i64,
+    spec: Option<String>,
+    target_id: Option<String>,
+    remove_volumes: bool,
+    rollback_of: Option<String>,
 }
 
 impl TryFrom<OperationRow> for OperationRecord {
@@ -68,6 +73,10 @@ impl TryFrom<OperationRow> for OperationRecord {
             resumes: count(r.resumes)?,
             cancel_requested: r.cancel_requested,
             lines: count(r.lines)?,
+            spec: r.spec,
+            target_id: r.target_id.map(|t| parse(TABLE, &t)).transpose()?,
+            remove_volumes: r.remove_volumes,
+            rollback_of: r.rollback_of.map(|o| parse(TABLE, &o)).transpose()?,
         })
     }
 }
@@ -146,8 +155,9 @@ impl SqlStore {
         sqlx::query(
             "INSERT INTO operations (id, deployment_id, kind, executor, started_by, started_at, \
              finished_at, state, message, holder, lease_expires_at, continuation, resumes, \
-             cancel_requested, lines) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             cancel_requested, lines, spec, target_id, remove_volumes, rollback_of) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19)",
         )
         .bind(op.id.to_string())
         .bind(op.deployment_id.to_string())
@@ -164,6 +174,10 @@ impl SqlStore {
         .bind(i64::from(op.resumes))
         .bind(op.cancel_requested)
         .bind(i64::try_from(op.lines).unwrap_or(i64::MAX))
+        .bind(op.spec.as_deref())
+        .bind(op.target_id.map(|t| t.to_string()))
+        .bind(op.remove_volumes)
+        .bind(op.rollback_of.map(|o| o.to_string()))
         .execute(&mut *tx)
         .await?;
         write_audit(&mut tx, audit).await?;
@@ -355,6 +369,51 @@ impl OperationStore for SqlStore {
         write_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn set_operation_spec(
+        &self,
+        id: OperationId,
+        holder: &str,
+        now: i64,
+        spec: &str,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE operations SET spec = $1 \
+             WHERE id = $2 AND state = 'running' AND holder = $3 AND lease_expires_at > $4",
+        )
+        .bind(spec)
+        .bind(id.to_string())
+        .bind(holder)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(lease_refused(&mut tx, id).await);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn reclaim_operations(&self, holder: &str, now: i64) -> Result<Vec<OperationRecord>> {
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE operations SET lease_expires_at = $1, resumes = resumes + 1 \
+             WHERE state = 'running' AND holder = $2 RETURNING id",
+        )
+        .bind(now + LEASE_TTL_MS)
+        .bind(holder)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut records = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(op) = self.operation_by_id(parse(TABLE, &id)?).await? {
+                records.push(op);
+            }
+        }
+        Ok(records)
     }
 
     async fn request_cancel(&self, id: OperationId, audit: &AuditRecord) -> Result<()> {

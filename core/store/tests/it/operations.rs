@@ -22,6 +22,8 @@ on_both!(
     racing_starts_let_exactly_one_win,
     a_cancel_request_reaches_the_holder_and_ended_operations_refuse_it,
     operations_are_listed_newest_first,
+    what_an_operation_runs_is_kept_and_only_its_holder_changes_it,
+    a_restarted_holder_reclaims_its_operations_counting_a_resume,
 );
 
 /// When the tests' operations start (ms).
@@ -55,6 +57,10 @@ fn operation(deployment: DeploymentId, by: &UserRecord, holder: &str) -> Operati
         resumes: 0,
         cancel_requested: false,
         lines: 0,
+        spec: None,
+        target_id: None,
+        remove_volumes: false,
+        rollback_of: None,
     }
 }
 
@@ -369,4 +375,81 @@ async fn operations_are_listed_newest_first(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(rest.iter().map(|o| o.id).collect::<Vec<_>>(), ids[2..]);
+}
+
+async fn what_an_operation_runs_is_kept_and_only_its_holder_changes_it(db: &TestDb) {
+    let store = db.store.as_ref();
+    let (ann, deployment) = scene(store).await;
+    let first = OperationRecord {
+        spec: Some(r#"{"services":[]}"#.into()),
+        remove_volumes: true,
+        kind: OperationKind::Destroy,
+        ..operation(deployment, &ann, "a")
+    };
+    start(store, &first, &ann).await;
+    let read = store
+        .operation(deployment, first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.spec.as_deref(), Some(r#"{"services":[]}"#));
+    assert!(read.remove_volumes);
+    assert_eq!(read.rollback_of, None);
+    store
+        .set_operation_spec(first.id, "a", T0 + 1, r#"{"pinned":true}"#)
+        .await
+        .expect("the holder pins");
+    assert_lease_refused(
+        store.set_operation_spec(first.id, "b", T0 + 1, "{}").await,
+        "another holder",
+    );
+    let read = store
+        .operation(deployment, first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.spec.as_deref(), Some(r#"{"pinned":true}"#));
+    store
+        .finish_operation(
+            first.id,
+            "a",
+            T0 + 2,
+            OperationState::Done,
+            None,
+            &audit(&ann, None, "operation.finish"),
+        )
+        .await
+        .unwrap();
+    let rollback = OperationRecord {
+        kind: OperationKind::Rollback,
+        rollback_of: Some(first.id),
+        ..operation(deployment, &ann, "a")
+    };
+    start(store, &rollback, &ann).await;
+    let read = store
+        .operation(deployment, rollback.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.rollback_of, Some(first.id));
+}
+
+async fn a_restarted_holder_reclaims_its_operations_counting_a_resume(db: &TestDb) {
+    let store = db.store.as_ref();
+    let (ann, deployment) = scene(store).await;
+    let op = operation(deployment, &ann, "server-a");
+    start(store, &op, &ann).await;
+    assert!(
+        store
+            .reclaim_operations("server-b", T0 + 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another holder's operations stay where they are"
+    );
+    let reclaimed = store.reclaim_operations("server-a", T0 + 5).await.unwrap();
+    assert_eq!(reclaimed.len(), 1);
+    assert_eq!(reclaimed[0].id, op.id);
+    assert_eq!(reclaimed[0].resumes, 1);
+    assert_eq!(reclaimed[0].lease_expires_at, Some(T0 + 5 + LEASE_TTL_MS));
 }
