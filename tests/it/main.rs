@@ -14,6 +14,7 @@ mod members;
 mod migrations;
 mod operations;
 mod plugins;
+mod runs;
 mod runtimes;
 mod secrets;
 mod services;

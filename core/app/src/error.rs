@@ -40,6 +40,9 @@ pub enum AppError {
     /// Another operation is running on the object; the message names it.
     #[error("{0}")]
     Busy(String),
+    /// No target to run a deployment on; the message says how to add one.
+    #[error("{0}")]
+    NoTarget(String),
     /// A body larger than the use case accepts.
     #[error("{0}")]
     TooLarge(String),

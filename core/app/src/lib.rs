@@ -4,7 +4,8 @@
 //! [`komander_domain::authorize`], never in handlers.
 //!
 //! Each module is one of the spec's nouns: [`users`], [`projects`], [`members`],
-//! [`environments`], [`deployments`], [`operations`], [`services`], [`targets`].
+//! [`environments`], [`deployments`], [`operations`], [`services`], [`targets`]; [`runner`]
+//! runs the operations of `server` environments.
 //!
 //! It must not depend on axum, the web UI or any transport.
 #![deny(missing_docs)]
@@ -16,6 +17,7 @@ pub mod members;
 pub mod operations;
 pub mod plugins;
 pub mod projects;
+pub mod runner;
 pub mod runtimes;
 pub mod services;
 pub mod targets;
@@ -56,6 +58,8 @@ pub struct App {
     /// Where TLS targets' key files are written (`<data dir>/targets`); `None` connects to
     /// unix-socket targets only.
     target_files: Option<PathBuf>,
+    /// The runner of `server` operations: this server's lease holder id and what it drives.
+    runner: Arc<runner::Runner>,
 }
 
 /// An authenticated caller.
@@ -84,7 +88,19 @@ impl App {
             plugins: None,
             docker_gate: DockerGate::new(DockerGate::DEFAULT_SIZE),
             target_files: None,
+            runner: Arc::new(runner::Runner::new(
+                &uuid::Uuid::now_v7().to_string(),
+                runner::RunnerSettings::default(),
+            )),
         }
+    }
+
+    /// The application running `server` operations with leases held as `holder` (an id
+    /// that survives the server's restarts, so that it reclaims its own operations at once),
+    /// under `settings`.
+    pub fn with_runner(mut self, holder: &str, settings: runner::RunnerSettings) -> Self {
+        self.runner = Arc::new(runner::Runner::new(holder, settings));
+        self
     }
 
     /// The application with Docker: `gate` bounds the Docker operations of every scope it

@@ -53,7 +53,10 @@ fn step_view(s: StepTimingRecord) -> StepTiming {
     }
 }
 
-fn operation_view(op: OperationRecord, steps: Option<Vec<StepTimingRecord>>) -> Result<Operation> {
+pub(crate) fn operation_view(
+    op: OperationRecord,
+    steps: Option<Vec<StepTimingRecord>>,
+) -> Result<Operation> {
     Ok(Operation {
         id: op.id,
         kind: op.kind,
@@ -183,6 +186,10 @@ impl App {
             resumes: 0,
             cancel_requested: false,
             lines: 0,
+            spec: None,
+            target_id: None,
+            remove_volumes: false,
+            rollback_of: None,
         };
         let audit = about_deployment(
             self.audit(

@@ -197,7 +197,7 @@ pub fn check_bundle(bundle: &Bundle) -> std::result::Result<(), BundleError> {
 
 /// Maps a failed runtime call: what the runtime refuses about the deployment is the caller's
 /// to fix; a runtime that misbehaves or fails is a fault, logged with the plugin's name.
-fn runtime_error(runtime: &str, e: RuntimeCallError) -> AppError {
+pub(crate) fn runtime_error(runtime: &str, e: RuntimeCallError) -> AppError {
     match e {
         RuntimeCallError::Guest {
             error: GuestError::InvalidInput(message),

@@ -159,4 +159,40 @@ impl App {
             service: record,
         })
     }
+
+    /// The deployment with id `id` with its project and environment, without any
+    /// authorization: for the server's own work on an operation it took over, never for a
+    /// request.
+    ///
+    /// # Errors
+    /// Not found when the deployment (or its environment or project) is gone.
+    pub(crate) async fn unchecked_deployment_scope(
+        &self,
+        id: komander_domain::DeploymentId,
+    ) -> Result<DeploymentScope> {
+        let gone = || AppError::NotFound(format!("deployment {id}"));
+        let (project, environment, deployment) =
+            self.store.deployment_path(id).await?.ok_or_else(gone)?;
+        let system = self.system_caller().await?;
+        let (project, _) = self
+            .store
+            .project(&project, system.user.id)
+            .await?
+            .ok_or_else(gone)?;
+        let environment = self
+            .store
+            .environment(project.id, &environment)
+            .await?
+            .ok_or_else(gone)?;
+        let deployment = self
+            .store
+            .deployment(environment.id, &deployment)
+            .await?
+            .ok_or_else(gone)?;
+        Ok(DeploymentScope {
+            project,
+            environment,
+            deployment,
+        })
+    }
 }

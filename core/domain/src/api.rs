@@ -44,6 +44,9 @@ pub enum ErrorCode {
     Conflict,
     /// 409: another operation is running on the same object; retry later.
     Busy,
+    /// 409: the deployment's environment has no target (Docker Engine) to run on; the
+    /// message says how to add one.
+    NoTarget,
     /// 408: the request took longer than the server's request timeout.
     Timeout,
     /// 413: the body is larger than the server accepts.
@@ -501,6 +504,16 @@ pub enum Protocol {
     Tcp,
     /// UDP.
     Udp,
+}
+
+impl Protocol {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
 }
 
 /// A named volume mounted into a service.
@@ -1871,4 +1884,202 @@ mod tests {
         let named: EnvironmentPatch = serde_json::from_str(r#"{"target": "edge"}"#).unwrap();
         assert_eq!(named.target, Some(Some("edge".parse().unwrap())));
     }
+}
+
+/// What an operation ran: the deployment's services as they stood when it started, never
+/// holding a secret value. After an apply, each image is pinned to what ran. History shows it;
+/// a rollback writes its services and plain variables back and applies them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppliedSpec {
+    /// The services, in name order.
+    pub services: Vec<AppliedService>,
+}
+
+/// One service of an [`AppliedSpec`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AppliedService {
+    /// Its id.
+    pub id: ServiceId,
+    /// Its slug.
+    pub name: ServiceName,
+    /// The image reference as configured, such as `shop/api:1.4`.
+    pub image: String,
+    /// What the image was pinned to after the apply: `name@sha256:<repository digest>` when
+    /// the image has one, otherwise its image id `sha256:<id>`; absent before the apply
+    /// finished or when the runtime runs no local images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<String>,
+    /// Its ports.
+    pub ports: Vec<PortSpec>,
+    /// Its volumes.
+    pub volumes: Vec<VolumeSpec>,
+    /// How it runs.
+    pub settings: ServiceSettings,
+    /// Its variables, in name order: plain ones with their value, secret ones by name only.
+    pub variables: Vec<AppliedVariable>,
+}
+
+/// One variable of an [`AppliedService`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppliedVariable {
+    /// Its name.
+    pub name: VariableName,
+    /// Whether it is secret: its value is never recorded.
+    pub secret: bool,
+    /// A plain variable's value; always absent for a secret one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// `POST .../deployments/{deployment}/destroy?volumes=`: what a destroy removes besides
+/// containers and networks.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DestroyRequest {
+    /// Remove the named volumes and their data too (by default they are kept, as
+    /// `docker compose down` keeps them).
+    #[serde(default)]
+    pub volumes: bool,
+}
+
+/// `POST .../deployments/{deployment}/rollback`: the apply whose spec to bring back.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// An earlier apply (or rollback) of this deployment that succeeded.
+    pub operation: OperationId,
+}
+
+/// What a change of a plan does to an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeAction {
+    /// It will be created.
+    Create,
+    /// It will be changed or replaced.
+    Update,
+    /// It will be deleted.
+    Delete,
+}
+
+impl ChangeAction {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeAction::Create => "create",
+            ChangeAction::Update => "update",
+            ChangeAction::Delete => "delete",
+        }
+    }
+}
+
+/// One change an apply would make, with its reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PlannedChange {
+    /// What happens.
+    pub action: ChangeAction,
+    /// The object's kind in the runtime's words, such as `container` or `network`.
+    pub kind: String,
+    /// The object's name.
+    pub name: String,
+    /// Why, such as `image changed: api:1.2 -> api:1.3` or `variable MODE changed`.
+    pub reason: String,
+}
+
+/// `GET .../deployments/{deployment}/plan`: what applying the deployment now would change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentPlan {
+    /// The runtime's warnings about the spec (such as a port published on loopback only).
+    pub warnings: Vec<String>,
+    /// The changes in the order an apply would make them; empty when the deployment runs as
+    /// its spec says.
+    pub changes: Vec<PlannedChange>,
+}
+
+/// How a service is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceRunState {
+    /// Nothing runs for it.
+    Missing,
+    /// Starting, or rolling out.
+    Starting,
+    /// Running (and healthy, if it has a health check).
+    Running,
+    /// Running, but failing its health check.
+    Unhealthy,
+    /// Stopped on purpose, or exited with status 0.
+    Stopped,
+    /// Crashed, exited with an error, restarting in a loop, or failed to start.
+    Failed,
+}
+
+impl ServiceRunState {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceRunState::Missing => "missing",
+            ServiceRunState::Starting => "starting",
+            ServiceRunState::Running => "running",
+            ServiceRunState::Unhealthy => "unhealthy",
+            ServiceRunState::Stopped => "stopped",
+            ServiceRunState::Failed => "failed",
+        }
+    }
+}
+
+/// How one service of a deployment runs now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceRunStatus {
+    /// The service's slug.
+    pub service: ServiceName,
+    /// Its state.
+    pub state: ServiceRunState,
+    /// Details for people, such as `exited with code 137 (out of memory)`; may be empty.
+    pub message: String,
+}
+
+/// `GET .../deployments/{deployment}/status`: each service as it runs now, and how what
+/// runs differs from the spec.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentRunStatus {
+    /// One entry per service of the spec, in name order.
+    pub services: Vec<ServiceRunStatus>,
+    /// Drift: what an apply would change to make what runs match the spec; empty when it
+    /// matches.
+    pub drift: Vec<PlannedChange>,
+}
+
+/// One line of a service's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceLogLine {
+    /// When it was written.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// The line, without its newline; secret values are replaced by `[secret]`.
+    pub line: String,
+}
+
+/// `GET .../services/{service}/logs`: a page of a service's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceLogPage {
+    /// The lines, oldest first.
+    pub lines: Vec<ServiceLogLine>,
+    /// Pass as `cursor` to read the lines written after these.
+    pub next_cursor: String,
+}
+
+/// `?cursor=&limit=` of a service's log: without a cursor, its last `limit` lines; with one,
+/// the lines after it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    /// A `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+    /// How many lines (1 to 1000; default 100).
+    pub limit: Option<u32>,
 }

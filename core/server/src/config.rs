@@ -35,6 +35,7 @@ const KEYS: &[&str] = &[
     "max_connections",
     "docker_host",
     "docker_operations",
+    "apply_health_timeout_secs",
 ];
 
 /// The keys whose values are secrets: an error about one names the key and the problem, never
@@ -89,6 +90,14 @@ pub struct Config {
     /// Docker operations running at once across the whole server (default 32).
     #[serde(default = "default_docker_operations")]
     pub docker_operations: usize,
+    /// How long an apply waits for its services to run and pass their health checks before
+    /// it fails, naming the service (default 120 s).
+    #[serde(default = "default_apply_health_timeout")]
+    pub apply_health_timeout_secs: u64,
+}
+
+fn default_apply_health_timeout() -> u64 {
+    komander_app::runner::DEFAULT_HEALTH_TIMEOUT.as_secs()
 }
 
 fn default_docker_operations() -> usize {
@@ -251,6 +260,10 @@ impl Config {
         anyhow::ensure!(
             config.docker_operations > 0,
             "invalid configuration: docker_operations must be at least 1"
+        );
+        anyhow::ensure!(
+            (1..=3600).contains(&config.apply_health_timeout_secs),
+            "invalid configuration: apply_health_timeout_secs must be between 1 and 3600"
         );
         Ok(config)
     }

@@ -41,6 +41,27 @@ pub fn prepare(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// This server's id in `dir`: made at the first start, kept across restarts, so that the
+/// operations whose leases it held are its own again after a crash. Each server sharing one
+/// database has its own data directory, hence its own id.
+///
+/// # Errors
+/// When the file cannot be read or written.
+pub fn server_id(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("server-id");
+    match fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+        Ok(_) => anyhow::bail!("{} is empty: delete it to get a new id", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = format!("server-{}", uuid::Uuid::now_v7());
+            komander_secrets::write_private_file(&path, id.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(id)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +84,15 @@ mod tests {
         assert_eq!(mode(&fresh), 0o700);
         prepare(&fresh).unwrap();
         assert_eq!(mode(&fresh), 0o700);
+    }
+
+    #[test]
+    fn the_server_id_survives_a_restart() {
+        let root = tempfile::tempdir().unwrap();
+        let first = server_id(root.path()).unwrap();
+        assert!(first.starts_with("server-"));
+        assert_eq!(server_id(root.path()).unwrap(), first);
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(server_id(other.path()).unwrap(), first);
     }
 }

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Instant};
 
 use anyhow::Context as _;
 use komander_app::targets::DockerGate;
-use komander_app::{App, plugins::Plugins, targets::LocalTarget};
+use komander_app::{App, plugins::Plugins, runner::RunnerSettings, targets::LocalTarget};
 use komander_secrets::Keyring;
 use tracing::info;
 
@@ -37,7 +37,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let gate = DockerGate::new(config.docker_operations);
     let app = App::new(store.clone(), Arc::new(keyring))
         .with_plugins(Arc::new(plugins))
-        .with_docker(gate, &config.data_dir);
+        .with_docker(gate, &config.data_dir)
+        .with_runner(
+            &crate::data_dir::server_id(&config.data_dir)?,
+            RunnerSettings {
+                health_timeout: std::time::Duration::from_secs(config.apply_health_timeout_secs),
+            },
+        );
     if let Some(token) = &config.bootstrap_token {
         app.ensure_bootstrap_token(token)
             .await
@@ -73,7 +79,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("Komander listening on http://{address}");
     // Installed plugins load in the background (from their precompiled artifacts), then the
     // first-party plugins shipped in this binary install or upgrade: readiness never waits on
-    // a compile.
+    // a compile. The reaper starts after them.
     let loader = app.clone();
     tokio::spawn(async move {
         if let Err(e) = loader.load_installed_plugins().await {
@@ -86,6 +92,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         if let Err(e) = loader.install_first_party_plugins(&embedded).await {
             tracing::error!(error = %e.report(), "installing the first-party plugins failed");
         }
+        // Then the operations this server held before it stopped, and those whose holder
+        // died: resuming them calls their runtimes, now loaded.
+        loader.run_reaper().await;
     });
     let limits = config.http_limits()?;
     let state = AppState::new(app).with_request_timeout(limits.request_timeout);

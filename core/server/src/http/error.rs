@@ -40,7 +40,7 @@ impl ApiError {
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::Conflict | ErrorCode::Busy => StatusCode::CONFLICT,
+            ErrorCode::Conflict | ErrorCode::Busy | ErrorCode::NoTarget => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -58,6 +58,7 @@ impl From<AppError> for ApiError {
             AppError::NotFound(_) => (ErrorCode::NotFound, None),
             AppError::Conflict { field, .. } => (ErrorCode::Conflict, field.clone()),
             AppError::Busy(_) => (ErrorCode::Busy, None),
+            AppError::NoTarget(_) => (ErrorCode::NoTarget, Some("target".to_owned())),
             AppError::TooLarge(_) => (ErrorCode::PayloadTooLarge, None),
             _ => (ErrorCode::Internal, None),
         };

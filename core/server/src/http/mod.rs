@@ -10,6 +10,7 @@ pub mod listener;
 mod operations;
 mod plugins;
 mod projects;
+mod runs;
 mod targets;
 mod users;
 
@@ -119,6 +120,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(environments::router())
         .merge(deployments::router())
         .merge(operations::router())
+        .merge(runs::router())
         .merge(plugins::router())
         .merge(targets::router())
         .split_for_parts()

@@ -1,0 +1,218 @@
+//! What the runner asks a target's Docker Engine itself, outside any plugin: whether a host
+//! port is already published by a container outside the deployment (refused before an apply
+//! starts), and which repository digest or image id each applied image has (pinned in the
+//! operation's spec for history and rollback). Also the check of services against the
+//! target's resource maximums.
+
+use std::collections::HashMap;
+
+use bollard::{Docker, query_parameters::ListContainersOptions};
+use komander_domain::api::{AppliedSpec, Protocol};
+use komander_plugin_host::capabilities::docker::DEPLOYMENT_LABEL;
+use komander_store::TargetRecord;
+
+use crate::{AppError, Result};
+
+/// Refuses a service whose memory or CPU limit is above the target's maximum, or that sets
+/// none where the target has one (it would run unbounded), naming the service.
+///
+/// # Errors
+/// Invalid input naming every such service.
+pub(crate) fn check_maximums(target: &TargetRecord, applied: &AppliedSpec) -> Result<()> {
+    let mut problems = Vec::new();
+    for s in &applied.services {
+        if let Some(max) = target.max_memory_bytes {
+            match s.settings.memory_bytes {
+                Some(m) if i64::try_from(m).unwrap_or(i64::MAX) > max => problems.push(format!(
+                    "service {:?} asks for {m} bytes of memory, above target {:?}'s maximum of {max}",
+                    s.name.as_str(),
+                    target.name.as_str()
+                )),
+                None => problems.push(format!(
+                    "service {:?} sets no memory limit, and target {:?} allows at most {max} bytes",
+                    s.name.as_str(),
+                    target.name.as_str()
+                )),
+                Some(_) => {}
+            }
+        }
+        if let Some(max) = target.max_nano_cpus {
+            match s.settings.cpus {
+                Some(c) if (c * 1e9) as i64 > max => problems.push(format!(
+                    "service {:?} asks for {c} CPUs, above target {:?}'s maximum of {}",
+                    s.name.as_str(),
+                    target.name.as_str(),
+                    max as f64 / 1e9
+                )),
+                None => problems.push(format!(
+                    "service {:?} sets no CPU limit, and target {:?} allows at most {} CPUs",
+                    s.name.as_str(),
+                    target.name.as_str(),
+                    max as f64 / 1e9
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::invalid("services", problems.join("; ")))
+    }
+}
+
+/// Refuses host ports that a container on the target outside this deployment publishes
+/// (another deployment's, or one Komander did not create), naming the port and the
+/// container.
+///
+/// # Errors
+/// Invalid input naming every clash; conflict when the engine does not answer.
+pub(crate) async fn check_host_ports(
+    client: &Docker,
+    target: &TargetRecord,
+    deployment_id: &str,
+    applied: &AppliedSpec,
+) -> Result<()> {
+    let wanted: Vec<(u16, Protocol, &str)> = applied
+        .services
+        .iter()
+        .flat_map(|s| {
+            s.ports
+                .iter()
+                .filter_map(move |p| p.host.map(|h| (h, p.protocol, s.name.as_str())))
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let containers = client
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| AppError::Conflict {
+            field: Some("target".into()),
+            message: format!(
+                "the Docker Engine of target {:?} does not answer: {e}",
+                target.name.as_str()
+            ),
+        })?;
+    let mut clashes = Vec::new();
+    for c in &containers {
+        let ours = c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(DEPLOYMENT_LABEL))
+            .is_some_and(|d| d == deployment_id);
+        if ours {
+            continue;
+        }
+        let name = c
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .map_or("?", |n| n.trim_start_matches('/'));
+        for port in c.ports.iter().flatten() {
+            let Some(public) = port.public_port else {
+                continue;
+            };
+            let protocol = match port.typ.map(|t| t.to_string()).as_deref() {
+                Some("udp") => Protocol::Udp,
+                _ => Protocol::Tcp,
+            };
+            for (host, wanted_protocol, service) in &wanted {
+                if *host == public && *wanted_protocol == protocol {
+                    clashes.push(format!(
+                        "service {service:?} publishes host port {host}/{}, which container \
+                         {name:?} outside this deployment already publishes on target {:?}",
+                        protocol.as_str(),
+                        target.name.as_str()
+                    ));
+                }
+            }
+        }
+    }
+    clashes.sort();
+    clashes.dedup();
+    if clashes.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::invalid("ports", clashes.join("; ")))
+    }
+}
+
+/// `spec` (an [`AppliedSpec`] as JSON) with each service's image pinned: to
+/// `repository@sha256:<digest>` when the local image has a repository digest for the
+/// service's repository, otherwise to its image id. Answers the new JSON and a line per
+/// service for the operation's progress.
+///
+/// # Errors
+/// When the spec does not parse or the engine does not answer for an image.
+pub(crate) async fn pin_spec(
+    client: &Docker,
+    spec: &str,
+) -> std::result::Result<(String, Vec<String>), String> {
+    let mut applied: AppliedSpec =
+        serde_json::from_str(spec).map_err(|e| format!("the operation's spec: {e}"))?;
+    let mut lines = Vec::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for service in &mut applied.services {
+        let pinned = match seen.get(&service.image) {
+            Some(p) => p.clone(),
+            None => {
+                let found = client
+                    .inspect_image(&service.image)
+                    .await
+                    .map_err(|e| format!("inspecting image {}: {e}", service.image))?;
+                let repository = repository_of(&service.image);
+                let digest = found
+                    .repo_digests
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|d| d.split_once('@').is_some_and(|(r, _)| r == repository));
+                let pinned = match (digest, found.id) {
+                    (Some(d), _) => d,
+                    (None, Some(id)) => id,
+                    (None, None) => {
+                        return Err(format!("image {} has no id", service.image));
+                    }
+                };
+                seen.insert(service.image.clone(), pinned.clone());
+                pinned
+            }
+        };
+        lines.push(format!("{}: {} is {pinned}", service.name, service.image));
+        service.pinned = Some(pinned);
+    }
+    let json = serde_json::to_string(&applied).map_err(|e| e.to_string())?;
+    Ok((json, lines))
+}
+
+/// The repository of an image reference, as Docker lists it in `RepoDigests`: without tag
+/// or digest (`shop/api:1` is `shop/api`; `127.0.0.1:5000/api:1` is `127.0.0.1:5000/api`).
+pub(crate) fn repository_of(image: &str) -> &str {
+    let without_digest = image.split_once('@').map_or(image, |(r, _)| r);
+    match without_digest.rfind(':') {
+        // A colon after the last slash is a tag; before it, a registry's port.
+        Some(colon) if !without_digest[colon..].contains('/') => &without_digest[..colon],
+        _ => without_digest,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repository_of;
+
+    #[test]
+    fn a_repository_drops_tag_and_digest_but_keeps_a_registry_port() {
+        assert_eq!(repository_of("shop/api:1"), "shop/api");
+        assert_eq!(repository_of("busybox"), "busybox");
+        assert_eq!(repository_of("127.0.0.1:5000/api:1"), "127.0.0.1:5000/api");
+        assert_eq!(repository_of("127.0.0.1:5000/api"), "127.0.0.1:5000/api");
+        assert_eq!(
+            repository_of("127.0.0.1:5000/api:1@sha256:abc"),
+            "127.0.0.1:5000/api"
+        );
+    }
+}
