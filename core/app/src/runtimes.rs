@@ -254,9 +254,7 @@ impl App {
             })?;
         let spec = deployment_spec(&scope.project, &scope.environment, contents)?;
         let plugins = self.plugins()?;
-        let plugin = plugins.loaded(&runtime.id).await.ok_or_else(|| {
-            AppError::fault(format!("the runtime plugin {:?} is not loaded", runtime.id))
-        })?;
+        let plugin = self.loaded_plugin(&runtime).await?;
         let context = self
             .plugin_call(&runtime.id, Some(scope.project.id.to_string()))
             .await?

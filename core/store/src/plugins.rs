@@ -24,6 +24,16 @@ pub trait PluginStore: Send + Sync {
         artifact: Option<&str>,
     ) -> Result<bool>;
 
+    /// Keeps a component's bytes under their SHA-256 (hex) for every server sharing the
+    /// database; keeping one that is there already changes nothing.
+    async fn put_plugin_component(&self, sha256: &str, bytes: &[u8]) -> Result<()>;
+
+    /// The component whose SHA-256 (hex) is `sha256`, if kept.
+    async fn plugin_component(&self, sha256: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Deletes the kept components that no installed plugin uses; answers how many.
+    async fn prune_plugin_components(&self) -> Result<u64>;
+
     /// The plugin with this id.
     async fn plugin(&self, id: &str) -> Result<Option<PluginRecord>>;
 

@@ -55,7 +55,7 @@ fn world_name(kind: PluginKind) -> Option<String> {
 }
 
 /// Writes `bytes` to `path` through a temporary file, so a crash never leaves half of it.
-async fn write_component(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(super) async fn write_component(path: &Path, bytes: &[u8]) -> Result<()> {
     let temporary = path.with_extension("partial");
     let write = async {
         tokio::fs::write(&temporary, bytes).await?;
@@ -160,6 +160,9 @@ impl App {
         };
         let path = plugins.file(&record.digest);
         write_component(&path, &bytes).await?;
+        self.store
+            .put_plugin_component(&record.digest, &bytes)
+            .await?;
         let audit = self.audit(
             caller,
             None,
@@ -331,6 +334,9 @@ impl App {
         let plugins = self.plugins()?;
         let old_file = plugins.file(&record.digest);
         write_component(&plugins.file(&plugin.digest), &bytes).await?;
+        self.store
+            .put_plugin_component(&plugin.digest, &bytes)
+            .await?;
         let requested: Vec<String> = plugin.manifest.capabilities.keys().cloned().collect();
         record.granted.retain(|c| requested.contains(c));
         record.requested = requested;
@@ -350,6 +356,7 @@ impl App {
             .await?;
         plugins.remember(id.to_owned(), plugin).await;
         let _ = tokio::fs::remove_file(old_file).await;
+        self.prune_components().await;
         Ok(view)
     }
 
@@ -376,6 +383,7 @@ impl App {
         let plugins = self.plugins()?;
         plugins.forget(id).await;
         let _ = tokio::fs::remove_file(plugins.file(&record.digest)).await;
+        self.prune_components().await;
         info!(plugin = %id, "plugin uninstalled");
         Ok(())
     }

@@ -72,30 +72,92 @@ impl App {
         let plugins = self.plugins()?;
         let mut count = 0;
         for record in self.all_plugins().await? {
-            let loaded = match tokio::fs::read(plugins.file(&record.digest)).await {
-                Ok(bytes) => plugins
-                    .engine
-                    .load_cached(bytes, record.artifact.as_deref())
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            match loaded {
-                Ok(plugin) => {
-                    if plugin.artifact != record.artifact {
-                        self.record_artifact(&record.id, &record.digest, &plugin)
-                            .await;
-                    }
-                    plugins.remember(record.id, plugin).await;
-                    count += 1;
-                }
+            match self.load_plugin(plugins, &record).await {
+                Ok(_) => count += 1,
                 Err(error) => {
-                    warn!(plugin = %record.id, %error, "an installed plugin did not load")
+                    warn!(plugin = %record.id, error = %error.report(), "an installed plugin did not load")
                 }
             }
         }
         info!(plugins = count, "installed plugins loaded");
         Ok(count)
+    }
+
+    /// The loaded build of the installed plugin `record`: the one in memory when it is that
+    /// build, else loaded now ([`App::load_plugin`]), as when another server sharing the
+    /// database installed or upgraded it since this one started.
+    ///
+    /// # Errors
+    /// Internal when its component is neither on this server's disk nor in the database, or
+    /// does not load.
+    pub(crate) async fn loaded_plugin(
+        &self,
+        record: &komander_store::PluginRecord,
+    ) -> Result<LoadedPlugin> {
+        let plugins = self.plugins()?;
+        match plugins.loaded(&record.id).await {
+            Some(plugin) if plugin.digest == record.digest => Ok(plugin),
+            _ => self.load_plugin(plugins, record).await,
+        }
+    }
+
+    /// Loads the installed plugin `record` from this server's copy of its component, or from
+    /// the database's (checked against its digest, then copied to disk), using the cached
+    /// artifact when it has the digest recorded for it; remembers it.
+    async fn load_plugin(
+        &self,
+        plugins: &Plugins,
+        record: &komander_store::PluginRecord,
+    ) -> Result<LoadedPlugin> {
+        let path = plugins.file(&record.digest);
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let bytes = self
+                    .store
+                    .plugin_component(&record.digest)
+                    .await?
+                    .ok_or_else(|| {
+                        AppError::fault(format!(
+                            "the component of plugin {:?} ({}) is neither in {} nor in the \
+                             database: install it again",
+                            record.id,
+                            record.digest,
+                            path.display()
+                        ))
+                    })?;
+                if komander_plugin_host::digest(&bytes) != record.digest {
+                    return Err(AppError::fault(format!(
+                        "the database's component of plugin {:?} does not have its digest",
+                        record.id
+                    )));
+                }
+                super::lifecycle::write_component(&path, &bytes).await?;
+                bytes
+            }
+            Err(e) => {
+                return Err(AppError::internal(format!("reading {}", path.display()), e));
+            }
+        };
+        let plugin = plugins
+            .engine
+            .load_cached(bytes, record.artifact.as_deref())
+            .await
+            .map_err(|e| AppError::internal(format!("loading plugin {:?}", record.id), e))?;
+        if plugin.artifact != record.artifact {
+            self.record_artifact(&record.id, &record.digest, &plugin)
+                .await;
+        }
+        plugins.remember(record.id.clone(), plugin.clone()).await;
+        Ok(plugin)
+    }
+
+    /// Deletes the components no installed plugin uses any more from the database; a
+    /// failure is logged (the next prune catches up).
+    pub(super) async fn prune_components(&self) {
+        if let Err(e) = self.store.prune_plugin_components().await {
+            warn!(error = %e, "could not prune unused plugin components");
+        }
     }
 
     /// Every installed plugin's record, by id (read page by page: installs are few).

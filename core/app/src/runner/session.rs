@@ -122,9 +122,7 @@ impl App {
             Secrets::Closed => None,
         };
         let spec = deployment_spec(&scope.project, &scope.environment, contents)?;
-        let plugin = self.plugins()?.loaded(&record.id).await.ok_or_else(|| {
-            AppError::fault(format!("the runtime plugin {:?} is not loaded", record.id))
-        })?;
+        let plugin = self.loaded_plugin(&record).await?;
         let (docker, target) = match world {
             World::Docker => {
                 let target = self.session_target(scope).await?;

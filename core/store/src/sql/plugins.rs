@@ -98,6 +98,36 @@ impl PluginStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn put_plugin_component(&self, sha256: &str, bytes: &[u8]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO plugin_components (sha256, bytes) VALUES ($1, $2) \
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha256)
+        .bind(bytes)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn plugin_component(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+        Ok(
+            sqlx::query_scalar("SELECT bytes FROM plugin_components WHERE sha256 = $1")
+                .bind(sha256)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn prune_plugin_components(&self) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM plugin_components WHERE sha256 NOT IN (SELECT digest FROM plugins)",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn plugin(&self, id: &str) -> Result<Option<PluginRecord>> {
         let sql = format!("SELECT {PLUGIN_COLUMNS} FROM plugins WHERE id = $1");
         sqlx::query_as::<_, PluginRow>(&sql)

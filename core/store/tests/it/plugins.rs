@@ -52,3 +52,36 @@ async fn the_artifact_digest_is_kept_for_its_build_only(db: &TestDb) {
     let stored = store.plugin("acme.thing").await.unwrap().unwrap();
     assert_eq!(stored.artifact, Some(artifact));
 }
+
+on_both!(components_are_kept_once_and_pruned_when_unused);
+
+async fn components_are_kept_once_and_pruned_when_unused(db: &TestDb) {
+    let store = db.store.as_ref();
+    let ann = create_user(store, "ann").await;
+    let plugin = create_plugin(store, "acme.thing", &ann).await;
+    store
+        .put_plugin_component(&plugin.digest, b"\0asm-used")
+        .await
+        .unwrap();
+    store
+        .put_plugin_component(&plugin.digest, b"another copy is ignored")
+        .await
+        .unwrap();
+    store
+        .put_plugin_component("00ff", b"\0asm-unused")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.plugin_component(&plugin.digest).await.unwrap(),
+        Some(b"\0asm-used".to_vec())
+    );
+    assert_eq!(store.prune_plugin_components().await.unwrap(), 1);
+    assert_eq!(store.plugin_component("00ff").await.unwrap(), None);
+    assert!(
+        store
+            .plugin_component(&plugin.digest)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
