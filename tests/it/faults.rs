@@ -1,0 +1,160 @@
+//! Server operations when things go wrong, with real `komander serve` processes: two servers
+//! on one PostgreSQL racing to apply the same deployment (one wins, the other answers 409
+//! naming the running operation).
+
+use std::time::{Duration, Instant};
+
+use komander_e2e::{ADMIN_TOKEN, ServerProcess, docker};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// One REST call to `server` as the bootstrap admin.
+async fn call(
+    server: &ServerProcess,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = ServerProcess::client()
+        .request(method, format!("{}{path}", server.base))
+        .bearer_auth(ADMIN_TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("the server answers");
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn expect(
+    server: &ServerProcess,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    status: StatusCode,
+) -> Value {
+    let (got, answer) = call(server, method, path, body).await;
+    assert_eq!(got, status, "{path}: {answer}");
+    answer
+}
+
+/// Creates project `project`, its Compose environment `dev` (server executor, on the default
+/// target) and deployment `app` whose service `web` runs the test image; answers the
+/// deployment's path.
+async fn deployment(server: &ServerProcess, project: &str) -> String {
+    let e = format!("/api/v1/projects/{project}/environments/dev");
+    let d = format!("{e}/deployments/app");
+    for (path, body) in [
+        ("/api/v1/projects".to_owned(), json!({"name": project})),
+        (
+            format!("/api/v1/projects/{project}/environments"),
+            json!({"name": "dev", "runtime": "compose"}),
+        ),
+        (format!("{e}/deployments"), json!({"name": "app"})),
+        (
+            format!("{d}/services"),
+            json!({"name": "web", "image": docker::IMAGE}),
+        ),
+    ] {
+        expect(server, Method::POST, &path, Some(body), StatusCode::CREATED).await;
+    }
+    d
+}
+
+/// Waits (at most 90 s) until operation `id` of the deployment at `d` ended; answers it.
+async fn ended(server: &ServerProcess, d: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let op = expect(
+            server,
+            Method::GET,
+            &format!("{d}/operations/{id}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+        if op["state"] != "running" {
+            return op;
+        }
+        assert!(Instant::now() < deadline, "operation {id} still runs: {op}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_postgres_race_to_apply_the_same_deployment() {
+    let Some(engine) = docker::engine().await else {
+        return;
+    };
+    let Some(url) = komander_e2e::postgres_database().await else {
+        return;
+    };
+    let host = std::env::var("KOMANDER_TEST_DOCKER_HOST").unwrap();
+    let env = [
+        ("KOMANDER_DATABASE_URL", url.as_str()),
+        ("KOMANDER_DOCKER_HOST", host.as_str()),
+    ];
+    let a = ServerProcess::start(&env, "info");
+    a.wait_for_first_party_plugins();
+    let b = ServerProcess::start(&env, "info");
+    b.wait_for_first_party_plugins();
+    let d = deployment(&a, "race").await;
+    let id = expect(&a, Method::GET, &d, None, StatusCode::OK).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let path = format!("{d}/apply");
+    let (first, second) = tokio::join!(
+        call(&a, Method::POST, &path, None),
+        call(&b, Method::POST, &path, None)
+    );
+    let mut answers = [first, second];
+    answers.sort_by_key(|(status, _)| *status);
+    let [(won, operation), (lost, refusal)] = answers;
+    assert_eq!(won, StatusCode::ACCEPTED, "{operation}");
+    assert_eq!(
+        lost,
+        StatusCode::CONFLICT,
+        "{refusal}: {}{}",
+        std::fs::read_to_string(&a.log).unwrap_or_default(),
+        std::fs::read_to_string(&b.log).unwrap_or_default()
+    );
+    assert_eq!(refusal["error"]["code"], "busy", "{refusal}");
+    let op_id = operation["id"].as_str().unwrap();
+    assert!(
+        refusal["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(op_id),
+        "the refusal names the running operation: {refusal}"
+    );
+
+    // Either server reads the outcome; exactly one operation was stored.
+    let op = ended(&b, &d, op_id).await;
+    assert_eq!(op["state"], "done", "{op}");
+    let history = expect(
+        &a,
+        Method::GET,
+        &format!("{d}/operations"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(history["items"].as_array().unwrap().len(), 1, "{history}");
+    let destroyed = expect(
+        &b,
+        Method::POST,
+        &format!("{d}/destroy?volumes=true"),
+        None,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let op = ended(&a, &d, destroyed["id"].as_str().unwrap()).await;
+    assert_eq!(op["state"], "done", "{op}");
+    docker::remove_deployment(&engine, &id).await;
+}
