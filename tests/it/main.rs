@@ -16,6 +16,7 @@ mod migrations;
 mod operations;
 mod plugins;
 mod runs;
+mod runs_cli;
 mod runtimes;
 mod secrets;
 mod services;

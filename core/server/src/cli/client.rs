@@ -137,6 +137,18 @@ impl ApiClient {
         self.json(Method::GET, path, &[], None::<&()>).await
     }
 
+    /// `GET path?query`, answered with a `T`.
+    ///
+    /// # Errors
+    /// As [`ApiClient::get`].
+    pub async fn get_query<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> anyhow::Result<T> {
+        self.json(Method::GET, path, query, None::<&()>).await
+    }
+
     /// `GET path`, answered with raw bytes (such as an archive).
     ///
     /// # Errors

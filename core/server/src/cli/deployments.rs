@@ -5,13 +5,16 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::{
-    api::{Deployment, NewDeployment, Operation, ShareOutcome},
-    names::DeploymentName,
+    api::{
+        Deployment, DeploymentPlan, DeploymentRunStatus, NewDeployment, Operation, PlannedChange,
+        ServiceLogPage, ServiceRunStatus, ShareOutcome,
+    },
+    names::{DeploymentName, ServiceName},
 };
 
 use super::{
     ApiClient, OutputFormat,
-    output::{Row, print_item, print_json, print_list, timestamp, yes_no},
+    output::{Row, print_item, print_json, print_list, print_table, timestamp, yes_no},
     scope::{EnvironmentScope, Scope as _},
 };
 
@@ -85,6 +88,41 @@ pub enum DeploymentCommand {
         scope: EnvironmentScope,
         /// The deployment's slug.
         name: DeploymentName,
+    },
+    /// Shows what applying a deployment now would change, each change with its reason, and
+    /// the runtime's warnings. Changes nothing.
+    Plan {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+    },
+    /// Shows each service as it runs now, and the drift from the spec (what an apply would
+    /// change).
+    Status {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+    },
+    /// Prints a service's last log lines; with `--follow`, then the lines it writes, until
+    /// interrupted. Secret values are replaced by `[secret]`.
+    Logs {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+        /// The service's slug.
+        service: ServiceName,
+        /// How many of the last lines to print first (1 to 1000).
+        #[arg(long, default_value_t = 100)]
+        tail: u32,
+        /// Keep printing the lines the service writes.
+        #[arg(short, long)]
+        follow: bool,
     },
 }
 
@@ -171,7 +209,99 @@ impl DeploymentCommand {
                 })
                 .await
             }
+            Self::Plan { scope, name } => {
+                let path = format!("{}/plan", scope.item("deployments", &name));
+                let plan: DeploymentPlan = api
+                    .get(&path)
+                    .await
+                    .with_context(|| format!("planning deployment {scope}/{name}"))?;
+                match out {
+                    OutputFormat::Json => print_json(&plan),
+                    OutputFormat::Table => {
+                        for warning in &plan.warnings {
+                            eprintln!("warning: {warning}");
+                        }
+                        if plan.changes.is_empty() {
+                            println!("nothing to change");
+                            return Ok(());
+                        }
+                        print_table(&plan.changes)
+                    }
+                }
+            }
+            Self::Status { scope, name } => {
+                let path = format!("{}/status", scope.item("deployments", &name));
+                let status: DeploymentRunStatus = api
+                    .get(&path)
+                    .await
+                    .with_context(|| format!("reading the status of deployment {scope}/{name}"))?;
+                match out {
+                    OutputFormat::Json => print_json(&status),
+                    OutputFormat::Table => {
+                        print_table(&status.services)?;
+                        for change in &status.drift {
+                            println!(
+                                "drift: {} {} {}: {}",
+                                change.action.as_str(),
+                                change.kind,
+                                change.name,
+                                change.reason
+                            );
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            Self::Logs {
+                scope,
+                name,
+                service,
+                tail,
+                follow,
+            } => {
+                let path = format!(
+                    "{}/services/{service}/logs",
+                    scope.item("deployments", &name)
+                );
+                print_logs(api, out, &path, tail, follow)
+                    .await
+                    .with_context(|| format!("reading the log of {scope}/{name}/{service}"))
+            }
         }
+    }
+}
+
+/// How often `logs --follow` asks for new lines.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Prints the last `tail` lines of the log at `path`, then, when `follow`, the new ones
+/// every [`FOLLOW_EVERY`] until interrupted.
+async fn print_logs(
+    api: &ApiClient,
+    out: OutputFormat,
+    path: &str,
+    tail: u32,
+    follow: bool,
+) -> anyhow::Result<()> {
+    let tail = tail.to_string();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query: Vec<(&str, &str)> = match &cursor {
+            None => vec![("limit", tail.as_str())],
+            Some(c) => vec![("limit", "1000"), ("cursor", c.as_str())],
+        };
+        let page: ServiceLogPage = api.get_query(path, &query).await?;
+        for line in &page.lines {
+            match out {
+                OutputFormat::Json => println!("{}", serde_json::to_string(line)?),
+                OutputFormat::Table => println!("{}", line.line),
+            }
+        }
+        if !follow {
+            return Ok(());
+        }
+        cursor = Some(page.next_cursor);
+        tokio::time::sleep(FOLLOW_EVERY).await;
     }
 }
 
@@ -232,6 +362,31 @@ impl Row for Deployment {
             self.owner.to_string(),
             yes_no(self.shared),
             timestamp(self.updated_at),
+        ]
+    }
+}
+
+impl Row for PlannedChange {
+    const COLUMNS: &'static [&'static str] = &["ACTION", "KIND", "NAME", "REASON"];
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.action.as_str().to_owned(),
+            self.kind.clone(),
+            self.name.clone(),
+            self.reason.clone(),
+        ]
+    }
+}
+
+impl Row for ServiceRunStatus {
+    const COLUMNS: &'static [&'static str] = &["SERVICE", "STATE", "MESSAGE"];
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.service.to_string(),
+            self.state.as_str().to_owned(),
+            self.message.clone(),
         ]
     }
 }

@@ -72,7 +72,7 @@ pub fn print_item<T: Row>(format: OutputFormat, item: &T) -> anyhow::Result<()> 
 ///
 /// # Errors
 /// When standard output cannot be written.
-fn print_table<T: Row>(rows: &[T]) -> anyhow::Result<()> {
+pub fn print_table<T: Row>(rows: &[T]) -> anyhow::Result<()> {
     let rows: Vec<Vec<String>> = rows.iter().map(Row::cells).collect();
     io::stdout()
         .lock()
