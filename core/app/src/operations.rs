@@ -188,6 +188,7 @@ impl App {
             lines: 0,
             spec: None,
             target_id: None,
+            target_name: None,
             remove_volumes: false,
             rollback_of: None,
         };

@@ -286,6 +286,7 @@ impl App {
                     .map_err(|e| AppError::internal("writing the spec of an operation", e))?,
             ),
             target_id: session.target_id(),
+            target_name: None,
             remove_volumes,
             rollback_of: None,
         };
