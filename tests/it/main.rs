@@ -8,6 +8,7 @@ mod cli;
 mod concurrency;
 mod connections;
 mod export;
+mod history;
 mod limits;
 mod local_admin;
 mod members;
