@@ -4,13 +4,15 @@
 #   scripts/test.sh
 #
 # Stages, in order; the first failure stops the run with a non-zero exit:
-#   1. provision  install what is missing: Debian's postgresql, docker.io and busybox-static
+#   1. provision  install what is missing: Debian's postgresql, docker.io, busybox-static and
+#                 docker-registry
 #                 (and python3-venv if `python3 -m venv` fails), the rustfmt and clippy
 #                 components, the wasm32-wasip2 target, and schemathesis (pinned) in a venv
 #                 under ~/.cache/komander
 #   2. lint       cargo fmt --check; cargo clippy -D warnings
-#   3. test       a private PostgreSQL server and a private dockerd, then cargo test --workspace
-#                 (SQLite, PostgreSQL, the Docker capability against the real engine)
+#   3. test       a private PostgreSQL server, a private dockerd and a private image registry,
+#                 then cargo test --workspace (SQLite, PostgreSQL, the Docker capability
+#                 against the real engine, image pins against the registry)
 #   4. fuzz       schemathesis against a real `komander serve` on SQLite
 #   5. pg smoke   `komander serve` on a fresh PostgreSQL database becomes ready
 #
@@ -19,7 +21,7 @@
 # cannot be provisioned fails the run. Otherwise a missing PostgreSQL or Docker Engine is a loud
 # warning: their tests skip (saying so) and the PostgreSQL smoke test does not run.
 #
-# Everything this script starts (PostgreSQL, dockerd, komander) is stopped by process id when it exits,
+# Everything this script starts (PostgreSQL, dockerd, the registry, komander) is stopped by process id when it exits,
 # however it exits, and its temporary directories are removed.
 #
 # Environment:
@@ -54,6 +56,8 @@ POLICY_RC_CREATED='' # set while /usr/sbin/policy-rc.d is ours to remove
 source "$REPO_ROOT/scripts/postgres.sh"
 # shellcheck source=scripts/docker.sh
 source "$REPO_ROOT/scripts/docker.sh"
+# shellcheck source=scripts/registry.sh
+source "$REPO_ROOT/scripts/registry.sh"
 
 # --- output ---------------------------------------------------------------------------------
 
@@ -153,6 +157,7 @@ cleanup() {
         SERVER_PID=''
     fi
     pg_stop
+    registry_stop
     docker_stop
     remove_policy_rc
     if [[ -n $WORK ]]; then
@@ -269,6 +274,9 @@ provision() {
     if ! docker_installed; then
         need+=(docker.io busybox-static)
     fi
+    if ! registry_installed; then
+        need+=(docker-registry)
+    fi
     if ((${#need[@]})) && ! install_packages "${need[@]}"; then
         if is_ci; then
             die "could not install ${need[*]}; with CI=true everything must be provisioned"
@@ -371,6 +379,20 @@ start_docker() {
         "A Docker Engine could not be provisioned (see the warnings above)." \
         "The Docker tests will SKIP." \
         "CI runs them: install Debian's docker.io and busybox-static, as root, to run them here."
+}
+
+start_registry() {
+    if registry_start; then
+        return 0
+    fi
+    registry_stop # whatever half-started
+    if is_ci; then
+        die "could not start docker-registry; with CI=true the registry tests must run"
+    fi
+    loud_warning \
+        "An image registry could not be provisioned (see the warnings above)." \
+        "The tests of image pins against a registry will SKIP." \
+        "CI runs them: install Debian's docker-registry, as root, to run them here."
 }
 
 # Fuzzes the REST API with schemathesis against a real server on SQLite, authenticated as the
@@ -512,6 +534,7 @@ main() {
 
     start_postgres
     start_docker
+    start_registry
     if [[ -z ${KOMANDER_TEST_KUBECONFIG:-} ]]; then
         # Not a provisioning failure: no Kubernetes API server can be installed here.
         loud_warning \
@@ -519,6 +542,7 @@ main() {
             "Its refusals and the official-schema checks run; point it at a kubeconfig to run the rest."
     fi
     step "test" cargo test --workspace
+    registry_stop
     docker_stop
 
     fuzz_api

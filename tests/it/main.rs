@@ -9,6 +9,7 @@ mod concurrency;
 mod connections;
 mod export;
 mod faults;
+mod history;
 mod limits;
 mod local_admin;
 mod members;

@@ -20,7 +20,7 @@ use bollard::{
 use komander_e2e::{ADMIN_TOKEN, Backend, TestApi, docker};
 use serde_json::{Value, json};
 
-async fn call(
+pub(crate) async fn call(
     api: &TestApi,
     method: Method,
     path: &str,
@@ -29,7 +29,7 @@ async fn call(
     api.call(method, path, Some(ADMIN_TOKEN), body).await
 }
 
-async fn expect(
+pub(crate) async fn expect(
     api: &TestApi,
     method: Method,
     path: &str,
@@ -41,7 +41,7 @@ async fn expect(
     answer
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -58,7 +58,7 @@ fn engine_socket() -> String {
 /// An instance with the Compose runtime, the test engine as default target `local`, project
 /// `project` (distinct per test: the runtime names Docker objects by slugs), environment `dev` (server executor) and the admin's deployment `app` with service
 /// `web`: busybox printing `started $MODE` then serving HTTP on `port`.
-async fn setup(project: &str, port: u16) -> Option<(TestApi, Docker, String)> {
+pub(crate) async fn setup(project: &str, port: u16) -> Option<(TestApi, Docker, String)> {
     let e = format!("/api/v1/projects/{project}/environments/dev");
     let d = format!("{e}/deployments/app");
     let engine = docker::engine().await?;
@@ -95,7 +95,7 @@ async fn setup(project: &str, port: u16) -> Option<(TestApi, Docker, String)> {
     Some((api, engine, d))
 }
 
-async fn set_variable(api: &TestApi, d: &str, name: &str, value: &str) {
+pub(crate) async fn set_variable(api: &TestApi, d: &str, name: &str, value: &str) {
     let path = format!("{d}/services/web/variables/{name}");
     let (status, answer) = call(api, Method::PUT, &path, Some(json!({"value": value}))).await;
     assert!(status.is_success(), "{path}: {answer}");
@@ -103,7 +103,7 @@ async fn set_variable(api: &TestApi, d: &str, name: &str, value: &str) {
 
 /// Starts an operation (`apply`, `destroy?volumes=true`…) and waits (at most 90 s) until it
 /// ended; answers it with its steps.
-async fn run(api: &TestApi, d: &str, action: &str) -> Value {
+pub(crate) async fn run(api: &TestApi, d: &str, action: &str) -> Value {
     let started = expect(
         api,
         Method::POST,
@@ -134,7 +134,7 @@ async fn run(api: &TestApi, d: &str, action: &str) -> Value {
 }
 
 /// Every progress line of operation `op`.
-async fn lines(api: &TestApi, d: &str, op: &Value) -> Vec<String> {
+pub(crate) async fn lines(api: &TestApi, d: &str, op: &Value) -> Vec<String> {
     let path = format!(
         "{d}/operations/{}/progress?limit=1000",
         op["id"].as_str().unwrap()
@@ -158,7 +158,7 @@ fn step_names(op: &Value) -> Vec<String> {
 }
 
 /// The ids of the containers labelled with the deployment `id`.
-async fn containers(engine: &Docker, id: &str) -> Vec<String> {
+pub(crate) async fn containers(engine: &Docker, id: &str) -> Vec<String> {
     let filters = std::collections::HashMap::from([(
         "label".to_owned(),
         vec![format!("dev.komander.deployment={id}")],

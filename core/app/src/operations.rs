@@ -10,8 +10,9 @@
 use komander_domain::{
     Action, DeploymentRef, Executor, OperationId,
     api::{
-        Lease, NewOperation, Operation, OperationFinish, OperationState, Page, PageQuery,
-        ProgressLine, ProgressQuery, StartedOperation, StepRecorded, StepTiming, StepWrite,
+        AppliedSpec, Lease, NewOperation, Operation, OperationFinish, OperationState, Page,
+        PageQuery, ProgressLine, ProgressQuery, StartedOperation, StepRecorded, StepTiming,
+        StepWrite,
     },
     timestamps,
 };
@@ -53,11 +54,25 @@ fn step_view(s: StepTimingRecord) -> StepTiming {
     }
 }
 
+/// An operation as the API shows it; with `steps` (one operation read), its spec too.
 pub(crate) fn operation_view(
     op: OperationRecord,
     steps: Option<Vec<StepTimingRecord>>,
 ) -> Result<Operation> {
+    let spec = match (&steps, &op.spec) {
+        (Some(_), Some(spec)) => Some(
+            serde_json::from_str::<AppliedSpec>(spec)
+                .map_err(|e| AppError::internal(format!("the spec of operation {}", op.id), e))?,
+        ),
+        _ => None,
+    };
     Ok(Operation {
+        duration_ms: op
+            .finished_at
+            .map(|end| u64::try_from(end - op.started_at).unwrap_or(0)),
+        target: op.target_name,
+        rollback_of: op.rollback_of,
+        spec,
         id: op.id,
         kind: op.kind,
         executor: op.executor,
@@ -188,6 +203,7 @@ impl App {
             lines: 0,
             spec: None,
             target_id: None,
+            target_name: None,
             remove_volumes: false,
             rollback_of: None,
         };

@@ -1605,6 +1605,17 @@ pub struct Operation {
     pub resumes: u32,
     /// Someone asked it to stop; its holder sees this when it renews the lease.
     pub cancel_requested: bool,
+    /// How long it ran, in milliseconds (`finished_at - started_at`); `null` while it runs.
+    pub duration_ms: Option<u64>,
+    /// The target (Docker Engine) it ran on, by name; `null` for operations run by a CLI or
+    /// a runtime without targets, and once the target was deleted.
+    pub target: Option<TargetName>,
+    /// For a rollback: the apply (or rollback) whose spec it brought back.
+    pub rollback_of: Option<OperationId>,
+    /// What it ran, without secret values, each image pinned once an apply pulled it:
+    /// present when one operation is read and it recorded a spec, absent from lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<AppliedSpec>,
     /// Its steps in the order they were recorded: present when one operation is read,
     /// absent from lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1945,6 +1956,11 @@ pub struct DestroyRequest {
 }
 
 /// `POST .../deployments/{deployment}/rollback`: the apply whose spec to bring back.
+/// Responds 202 with the rollback [`Operation`] (kind `rollback`, `rollback_of` set) after
+/// writing that spec's services and plain variables back in one audited transaction
+/// (`deployment.rollback`); 400 naming the operation when it is not a successful apply or
+/// rollback of this deployment with a recorded spec, or naming each secret variable of the
+/// spec that has no value now, with nothing changed.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {

@@ -80,7 +80,7 @@ pub use plugins::PluginStore;
 pub use postgres::PostgresStore;
 pub use projects::ProjectStore;
 pub use records::*;
-pub use services::{ServiceStore, ServicesCheck};
+pub use services::{RestoredService, ServiceStore, ServicesCheck};
 pub use sqlite::SqliteStore;
 pub use targets::TargetStore;
 pub use users::UserStore;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use komander_domain::{
     DeploymentId, Executor, OperationId, TargetId, UserId,
     api::{OperationKind, OperationState},
-    names::UserHandle,
+    names::{TargetName, UserHandle},
 };
 
 use crate::{AuditRecord, PageRequest, Result};
@@ -56,6 +56,8 @@ pub struct OperationRecord {
     pub spec: Option<String>,
     /// The target (Docker Engine) it runs on, for `server` operations on one.
     pub target_id: Option<TargetId>,
+    /// That target's name (read back; ignored on insert); `None` once the target is deleted.
+    pub target_name: Option<TargetName>,
     /// A destroy that removes named volumes too.
     pub remove_volumes: bool,
     /// The apply whose spec a rollback brings back.

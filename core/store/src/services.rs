@@ -8,6 +8,19 @@ use komander_domain::{
 
 use crate::{AuditRecord, PageRequest, Result, ServiceRecord, VariableRecord};
 
+/// A service as a rollback writes it back (see [`ServiceStore::restore_services`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoredService {
+    /// The service's row as the earlier spec had it, under its id then (`created_at`
+    /// counts only when it is recreated; the deployment is the one restored).
+    pub service: ServiceRecord,
+    /// Its plain variables with their recorded values (each row with a fresh id; the
+    /// service id and name are what identify it).
+    pub plain: Vec<VariableRecord>,
+    /// Its secret variables by name: each keeps the sealed value it has now.
+    pub secrets: Vec<VariableName>,
+}
+
 /// A rule over a deployment's services as a write would leave them (in name order). The store
 /// runs it inside the write's transaction, with the deployment's row locked so that concurrent
 /// writes to its services take turns, and writes nothing when it fails: it returns the error
@@ -74,6 +87,23 @@ pub trait ServiceStore: Send + Sync {
     /// Creates or replaces a variable (keyed by service and name; the row takes
     /// `variable.id`, the id its ciphertext was sealed for).
     async fn put_variable(&self, variable: &VariableRecord, audit: &AuditRecord) -> Result<()>;
+
+    /// Writes `services` back as the whole of `deployment`'s services and variables, in one
+    /// transaction with the deployment's row locked: services are updated by id, recreated
+    /// under their id when deleted since, and deleted (with their variables) when not among
+    /// `services`; plain variables are set to their values, secret ones keep their sealed
+    /// value, and every other variable is deleted.
+    ///
+    /// [`StoreError::Invalid`](crate::StoreError::Invalid) on `variables`, naming every
+    /// secret variable (`service.NAME`) that has no sealed value now (also when its service
+    /// is gone or it became plain), with nothing written;
+    /// [`StoreError::NotFound`](crate::StoreError::NotFound) when the deployment is gone.
+    async fn restore_services(
+        &self,
+        deployment: DeploymentId,
+        services: &[RestoredService],
+        audit: &AuditRecord,
+    ) -> Result<()>;
 
     /// Deletes a variable.
     async fn delete_variable(

@@ -1,8 +1,8 @@
 //! What the runner asks a target's Docker Engine itself, outside any plugin: whether a host
 //! port is already published by a container outside the deployment (refused before an apply
 //! starts), and which repository digest or image id each applied image has (pinned in the
-//! operation's spec for history and rollback). Also the check of services against the
-//! target's resource maximums.
+//! operation's spec for history and rollback), and which image a tag names now (a rollback
+//! warns when it moved). Also the check of services against the target's resource maximums.
 
 use std::collections::HashMap;
 
@@ -187,6 +187,31 @@ pub(crate) async fn pin_spec(
     }
     let json = serde_json::to_string(&applied).map_err(|e| e.to_string())?;
     Ok((json, lines))
+}
+
+/// The id of the image `image` names on the engine now; `None` when the engine has no such
+/// image.
+///
+/// # Errors
+/// Conflict naming the target when the engine does not answer.
+pub(crate) async fn image_id(
+    client: &Docker,
+    target: &TargetRecord,
+    image: &str,
+) -> Result<Option<String>> {
+    match client.inspect_image(image).await {
+        Ok(found) => Ok(found.id),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(None),
+        Err(e) => Err(AppError::Conflict {
+            field: Some("target".into()),
+            message: format!(
+                "the Docker Engine of target {:?} could not say which image {image} is: {e}",
+                target.name.as_str()
+            ),
+        }),
+    }
 }
 
 /// The repository of an image reference, as Docker lists it in `RepoDigests`: without tag

@@ -12,6 +12,7 @@
 mod drive;
 mod engine;
 mod reaper;
+mod rollback;
 pub(crate) mod session;
 
 use std::{
@@ -31,8 +32,10 @@ use komander_domain::{
     timestamps,
 };
 use komander_plugin_host::runtime::{self as wit, LogSource, ServiceState, ServiceStatus};
-use komander_store::{DeploymentWithServices, LEASE_TTL_MS, OperationRecord, StoredValue};
-use tracing::{info, instrument};
+use komander_store::{
+    DeploymentWithServices, LEASE_TTL_MS, OperationRecord, StepRecord, StoredValue,
+};
+use tracing::{info, instrument, warn};
 
 use self::{
     drive::{Drive, runtime_message},
@@ -141,6 +144,21 @@ pub(crate) fn applied_spec(contents: &DeploymentWithServices) -> Result<AppliedS
     Ok(AppliedSpec { services })
 }
 
+/// Refuses a deployment whose environment runs its operations on its members' machines.
+fn require_server(scope: &DeploymentScope) -> Result<()> {
+    if scope.environment.executor == Executor::Server {
+        return Ok(());
+    }
+    Err(AppError::Conflict {
+        field: Some("executor".into()),
+        message: format!(
+            "environment {:?} runs its deployments on its members' machines (executor \
+             `local`): run `komander up` there",
+            scope.environment.name.as_str()
+        ),
+    })
+}
+
 /// A plan's change as the API shows it.
 fn planned(change: &wit::Change) -> PlannedChange {
     PlannedChange {
@@ -209,8 +227,15 @@ impl App {
         caller: &Caller,
         deployment: &DeploymentRef,
     ) -> Result<Operation> {
-        self.start_on_server(caller, deployment, OperationKind::Apply, false)
-            .await
+        self.start_on_server(
+            caller,
+            deployment,
+            OperationKind::Apply,
+            false,
+            None,
+            Vec::new(),
+        )
+        .await
     }
 
     /// `POST .../deployments/{deployment}/destroy`: starts removing what the deployment runs,
@@ -225,34 +250,35 @@ impl App {
         deployment: &DeploymentRef,
         request: DestroyRequest,
     ) -> Result<Operation> {
-        self.start_on_server(caller, deployment, OperationKind::Destroy, request.volumes)
-            .await
+        self.start_on_server(
+            caller,
+            deployment,
+            OperationKind::Destroy,
+            request.volumes,
+            None,
+            Vec::new(),
+        )
+        .await
     }
 
-    /// Checks, stores and spawns a server operation.
+    /// Checks, stores and spawns a server operation: a rollback names the operation whose
+    /// spec it brings back; `first_lines` become its first step's progress lines.
     async fn start_on_server(
         &self,
         caller: &Caller,
         deployment: &DeploymentRef,
         kind: OperationKind,
         remove_volumes: bool,
+        rollback_of: Option<OperationId>,
+        first_lines: Vec<String>,
     ) -> Result<Operation> {
         let scope = self
             .deployment_scope(caller, deployment, Action::ApplyDeployment)
             .await?;
-        if scope.environment.executor != Executor::Server {
-            return Err(AppError::Conflict {
-                field: Some("executor".into()),
-                message: format!(
-                    "environment {:?} runs its deployments on its members' machines (executor \
-                     `local`): run `komander up` there",
-                    scope.environment.name.as_str()
-                ),
-            });
-        }
+        require_server(&scope)?;
         let contents = self.deployment_contents(&scope).await?;
         let applied = applied_spec(&contents)?;
-        let creates = kind == OperationKind::Apply;
+        let creates = matches!(kind, OperationKind::Apply | OperationKind::Rollback);
         let secrets = if creates {
             Secrets::Open
         } else {
@@ -286,8 +312,9 @@ impl App {
                     .map_err(|e| AppError::internal("writing the spec of an operation", e))?,
             ),
             target_id: session.target_id(),
+            target_name: None,
             remove_volumes,
-            rollback_of: None,
+            rollback_of,
         };
         let audit = about_deployment(
             self.audit(
@@ -304,6 +331,24 @@ impl App {
             .await
             .map_err(|e| AppError::from_store(e, "operation"))?;
         info!(operation = %op.id, kind = kind.as_str(), "server operation started");
+        if !first_lines.is_empty() {
+            let now = now_ms();
+            let step = StepRecord {
+                name: kind.as_str().to_owned(),
+                started_at: now,
+                finished_at: now,
+                continuation: None,
+                lines: first_lines,
+            };
+            // The drive goes on without them rather than leave a stored operation undriven.
+            if let Err(e) = self
+                .store
+                .record_step(op.id, &self.runner.holder, now, &step)
+                .await
+            {
+                warn!(error = %e, "could not record an operation's first lines");
+            }
+        }
         self.spawn_drive(op.clone(), session, caller.clone(), &scope);
         operation_view(op, None)
     }

@@ -162,7 +162,7 @@ impl App {
     }
 
     /// The target of `scope`'s environment, or the instance's default, connected.
-    async fn session_target(&self, scope: &DeploymentScope) -> Result<SessionTarget> {
+    pub(super) async fn session_target(&self, scope: &DeploymentScope) -> Result<SessionTarget> {
         let record = match &scope.environment.target_name {
             Some(name) => self.store.target(name).await?,
             None => self.store.default_target().await?,

@@ -1,17 +1,18 @@
-//! `.../deployments/{deployment}/{apply,destroy,plan,status}` and a service's `logs`: running
+//! `.../deployments/{deployment}/{apply,destroy,rollback,plan,status}` and a service's `logs`: running
 //! a deployment of a `server` environment and reading how it runs. Starting an operation
 //! answers `202` with it; follow it under `.../operations/{operation}`.
 
 use axum::{Json, extract::State, http::StatusCode};
 use komander_domain::api::{
-    DeploymentPlan, DeploymentRunStatus, DestroyRequest, LogQuery, Operation, ServiceLogPage,
+    DeploymentPlan, DeploymentRunStatus, DestroyRequest, LogQuery, Operation, RollbackRequest,
+    ServiceLogPage,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     AppState,
     error::{ApiError, ErrorResponses},
-    extract::{AppQuery, Authenticated, DeploymentPath, PathRef, ServicePath},
+    extract::{AppJson, AppQuery, Authenticated, DeploymentPath, PathRef, ServicePath},
 };
 
 /// The routes of this module.
@@ -19,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(apply_deployment))
         .routes(routes!(destroy_deployment))
+        .routes(routes!(rollback_deployment))
         .routes(routes!(plan_deployment))
         .routes(routes!(deployment_status))
         .routes(routes!(service_logs))
@@ -59,6 +61,31 @@ async fn destroy_deployment(
         Json(
             s.app
                 .destroy_deployment(&caller, &deployment, request)
+                .await?,
+        ),
+    ))
+}
+
+/// Brings back what an earlier successful apply (or rollback) of the deployment ran: writes
+/// its services (images pinned to their repository digests) and plain variables back in one
+/// audited transaction, then applies them as an operation of kind `rollback` naming it.
+/// Refused with nothing changed: an operation that is no successful apply or rollback of this
+/// deployment with a recorded spec, or a secret variable of that spec without a value now,
+/// named (400); otherwise as an apply.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/rollback",
+    tag = "runs", params(DeploymentPath), request_body = RollbackRequest,
+    responses((status = 202, body = Operation), ErrorResponses))]
+async fn rollback_deployment(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PathRef(deployment): PathRef<DeploymentPath>,
+    AppJson(request): AppJson<RollbackRequest>,
+) -> Result<(StatusCode, Json<Operation>), ApiError> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(
+            s.app
+                .rollback_deployment(&caller, &deployment, request)
                 .await?,
         ),
     ))

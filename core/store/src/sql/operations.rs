@@ -23,8 +23,9 @@ use crate::{
 const OPERATION_COLUMNS: &str = "o.id, o.deployment_id, o.kind, o.executor, o.started_by, \
      u.handle AS started_by_handle, o.started_at, o.finished_at, o.state, o.message, o.holder, \
      o.lease_expires_at, o.continuation, o.resumes, o.cancel_requested, o.lines, o.spec, \
-     o.target_id, o.remove_volumes, o.rollback_of \
-     FROM operations o JOIN users u ON u.id = o.started_by";
+     o.target_id, t.name AS target_name, o.remove_volumes, o.rollback_of \
+     FROM operations o JOIN users u ON u.id = o.started_by \
+     LEFT JOIN targets t ON t.id = o.target_id";
 
 const TABLE: &str = "operations";
 
@@ -48,6 +49,7 @@ struct OperationRow {
     lines: i64,
     spec: Option<String>,
     target_id: Option<String>,
+    target_name: Option<String>,
     remove_volumes: bool,
     rollback_of: Option<String>,
 }
@@ -75,6 +77,7 @@ impl TryFrom<OperationRow> for OperationRecord {
             lines: count(r.lines)?,
             spec: r.spec,
             target_id: r.target_id.map(|t| parse(TABLE, &t)).transpose()?,
+            target_name: r.target_name.map(|t| parse(TABLE, &t)).transpose()?,
             remove_volumes: r.remove_volumes,
             rollback_of: r.rollback_of.map(|o| parse(TABLE, &o)).transpose()?,
         })

@@ -8,8 +8,8 @@ use komander_domain::{
 
 use super::{Conn, SqlStore, audit::write_audit, decode_all, expect_one};
 use crate::{
-    AuditRecord, PageRequest, Result, ServiceRecord, ServiceStore, ServicesCheck, StoreError,
-    StoredValue, VariableRecord,
+    AuditRecord, PageRequest, RestoredService, Result, ServiceRecord, ServiceStore, ServicesCheck,
+    StoreError, StoredValue, VariableRecord,
     records::{
         parse,
         rows::{ServiceRow, VariableRow},
@@ -42,6 +42,32 @@ async fn lock_services(conn: &mut Conn, deployment: DeploymentId) -> Result<Vec<
 /// A variable's columns, qualified by `v` (`variables v`).
 pub(super) const VARIABLE_COLUMNS: &str =
     "v.id, v.service_id, v.name, v.secret, v.value, v.sealed, v.updated_at";
+
+/// Creates or replaces a variable, keyed by service and name; the row takes `variable.id`.
+async fn upsert_variable(conn: &mut Conn, variable: &VariableRecord) -> Result<()> {
+    let (value, sealed) = match &variable.value {
+        StoredValue::Empty => (None, None),
+        StoredValue::Plain(plain) => (Some(plain.as_str()), None),
+        StoredValue::Sealed(sealed) => (None, Some(sealed.as_slice())),
+    };
+    sqlx::query(
+        "INSERT INTO variables (id, service_id, name, secret, value, sealed, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (service_id, name) DO UPDATE SET id = excluded.id, \
+         secret = excluded.secret, value = excluded.value, \
+         sealed = excluded.sealed, updated_at = excluded.updated_at",
+    )
+    .bind(variable.id.to_string())
+    .bind(variable.service_id.to_string())
+    .bind(variable.name.as_str())
+    .bind(variable.secret)
+    .bind(value)
+    .bind(sealed)
+    .bind(variable.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
 
 #[async_trait]
 impl ServiceStore for SqlStore {
@@ -202,28 +228,109 @@ impl ServiceStore for SqlStore {
     }
 
     async fn put_variable(&self, variable: &VariableRecord, audit: &AuditRecord) -> Result<()> {
-        let (value, sealed) = match &variable.value {
-            StoredValue::Empty => (None, None),
-            StoredValue::Plain(plain) => (Some(plain.as_str()), None),
-            StoredValue::Sealed(sealed) => (None, Some(sealed.as_slice())),
-        };
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO variables (id, service_id, name, secret, value, sealed, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (service_id, name) DO UPDATE SET id = excluded.id, \
-             secret = excluded.secret, value = excluded.value, \
-             sealed = excluded.sealed, updated_at = excluded.updated_at",
-        )
-        .bind(variable.id.to_string())
-        .bind(variable.service_id.to_string())
-        .bind(variable.name.as_str())
-        .bind(variable.secret)
-        .bind(value)
-        .bind(sealed)
-        .bind(variable.updated_at)
-        .execute(&mut *tx)
-        .await?;
+        upsert_variable(&mut tx, variable).await?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn restore_services(
+        &self,
+        deployment: DeploymentId,
+        services: &[RestoredService],
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let current = lock_services(&mut tx, deployment).await?;
+        let mut missing = Vec::new();
+        for restored in services {
+            for name in &restored.secrets {
+                let sealed: Option<(bool, Option<Vec<u8>>)> = sqlx::query_as(
+                    "SELECT secret, sealed FROM variables WHERE service_id = $1 AND name = $2",
+                )
+                .bind(restored.service.id.to_string())
+                .bind(name.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if !matches!(sealed, Some((true, Some(_)))) {
+                    missing.push(format!("{}.{name}", restored.service.name));
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Err(StoreError::Invalid {
+                field: "variables".into(),
+                message: format!(
+                    "secret variables without a value now: {}; set them with `komander variable \
+                     set --secret` first",
+                    missing.join(", ")
+                ),
+            });
+        }
+        for gone in current
+            .iter()
+            .filter(|c| !services.iter().any(|r| r.service.id == c.id))
+        {
+            sqlx::query("DELETE FROM services WHERE id = $1")
+                .bind(gone.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for restored in services {
+            let s = &restored.service;
+            let done = if current.iter().any(|c| c.id == s.id) {
+                sqlx::query(
+                    "UPDATE services SET name = $1, image = $2, ports = $3, volumes = $4, \
+                     settings = $5, updated_at = $6 WHERE id = $7",
+                )
+                .bind(s.name.as_str())
+                .bind(&s.image)
+                .bind(s.ports.to_string())
+                .bind(s.volumes.to_string())
+                .bind(s.settings.to_string())
+                .bind(s.updated_at)
+                .bind(s.id.to_string())
+                .execute(&mut *tx)
+                .await?
+            } else {
+                sqlx::query(
+                    "INSERT INTO services (id, deployment_id, name, image, ports, volumes, \
+                     settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(s.id.to_string())
+                .bind(deployment.to_string())
+                .bind(s.name.as_str())
+                .bind(&s.image)
+                .bind(s.ports.to_string())
+                .bind(s.volumes.to_string())
+                .bind(s.settings.to_string())
+                .bind(s.created_at)
+                .bind(s.updated_at)
+                .execute(&mut *tx)
+                .await?
+            };
+            expect_one(done.rows_affected(), "service")?;
+            let names: Vec<String> =
+                sqlx::query_scalar("SELECT name FROM variables WHERE service_id = $1")
+                    .bind(s.id.to_string())
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let kept = |name: &str| {
+                restored.plain.iter().any(|v| v.name.as_str() == name)
+                    || restored.secrets.iter().any(|v| v.as_str() == name)
+            };
+            for name in names.iter().filter(|n| !kept(n)) {
+                sqlx::query("DELETE FROM variables WHERE service_id = $1 AND name = $2")
+                    .bind(s.id.to_string())
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for variable in &restored.plain {
+                upsert_variable(&mut tx, variable).await?;
+            }
+        }
         write_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())

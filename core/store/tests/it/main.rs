@@ -14,6 +14,7 @@ mod members;
 mod operations;
 mod plugins;
 mod projects;
+mod restore;
 mod services;
 mod sqlite_files;
 mod targets;

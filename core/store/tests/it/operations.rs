@@ -59,6 +59,7 @@ fn operation(deployment: DeploymentId, by: &UserRecord, holder: &str) -> Operati
         lines: 0,
         spec: None,
         target_id: None,
+        target_name: None,
         remove_volumes: false,
         rollback_of: None,
     }

@@ -463,6 +463,8 @@ async fn pull(
                 None => continue,
             },
             Err(bollard::errors::Error::DockerStreamError { error }) => error,
+            // The engine relays the registry's refusal (an unreachable registry) this way.
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => message,
             Err(e) => return Err(engine_error(e)),
         };
         return Err(pull_error(&image, message));
