@@ -4,7 +4,8 @@
 //! [`komander_domain::authorize`], never in handlers.
 //!
 //! Each module is one of the spec's nouns: [`users`], [`projects`], [`members`],
-//! [`environments`], [`deployments`], [`operations`], [`services`], [`targets`].
+//! [`environments`], [`deployments`], [`operations`] (followed live through
+//! [`operation_events`]), [`services`], [`targets`].
 //!
 //! It must not depend on axum, the web UI or any transport.
 #![deny(missing_docs)]
@@ -13,6 +14,7 @@ pub mod connections;
 pub mod deployments;
 pub mod environments;
 pub mod members;
+pub mod operation_events;
 pub mod operations;
 pub mod plugins;
 pub mod projects;
@@ -56,6 +58,8 @@ pub struct App {
     /// Where TLS targets' key files are written (`<data dir>/targets`); `None` connects to
     /// unix-socket targets only.
     target_files: Option<PathBuf>,
+    /// What live feeds of operations share: their wake-up signals and stream slots.
+    events: operation_events::EventHub,
 }
 
 /// An authenticated caller.
@@ -84,7 +88,14 @@ impl App {
             plugins: None,
             docker_gate: DockerGate::new(DockerGate::DEFAULT_SIZE),
             target_files: None,
+            events: operation_events::EventHub::new(operation_events::StreamLimits::default()),
         }
+    }
+
+    /// The application with these bounds on operations' event streams.
+    pub fn with_stream_limits(mut self, limits: operation_events::StreamLimits) -> Self {
+        self.events = operation_events::EventHub::new(limits);
+        self
     }
 
     /// The application with Docker: `gate` bounds the Docker operations of every scope it

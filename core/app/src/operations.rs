@@ -311,6 +311,7 @@ impl App {
             .record_step(id, &holder_of(token), now, &record)
             .await
             .map_err(|e| AppError::from_store(e, "operation"))?;
+        self.operation_changed(id);
         Ok(StepRecorded {
             last_sequence: lease.last_sequence,
             cancel_requested: lease.cancel_requested,
@@ -365,6 +366,7 @@ impl App {
             )
             .await
             .map_err(|e| AppError::from_store(e, "operation"))?;
+        self.operation_changed(id);
         info!(state = state.as_str(), "operation finished");
         self.get_operation(caller, deployment, id).await
     }
@@ -396,6 +398,7 @@ impl App {
             .request_cancel(id, &audit)
             .await
             .map_err(|e| AppError::from_store(e, "operation"))?;
+        self.operation_changed(id);
         info!("operation cancel requested");
         self.get_operation(caller, deployment, id).await
     }

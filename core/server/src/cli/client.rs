@@ -65,6 +65,7 @@ impl ApiError {
             408 => ErrorCode::Timeout,
             413 => ErrorCode::PayloadTooLarge,
             415 => ErrorCode::UnsupportedMediaType,
+            429 => ErrorCode::TooManyRequests,
             _ => ErrorCode::Internal,
         };
         Self {
