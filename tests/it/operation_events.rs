@@ -5,7 +5,14 @@
 //! limit and the lifetime; then `komander deployment follow`, its exit codes and its resume
 //! through a connection cut by a proxy.
 
-use std::time::{Duration, Instant};
+use std::{
+    process::{Output, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use komander_domain::api::LEASE_HEADER;
 use komander_e2e::{
@@ -16,7 +23,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
+    net::{TcpListener, TcpStream},
 };
 
 const DEPLOYMENT: &str = "/api/v1/projects/shop/environments/dev/deployments/app";
@@ -358,4 +365,182 @@ async fn a_stream_past_its_lifetime_ends_with_a_resume_event() {
         ["progress", "progress", "progress", "step", "step", "resume"]
     );
     assert_eq!(events[5].data, json!({"after": 3, "steps": 2}));
+    // The CLI opens the stream again after each `resume` and prints nothing twice.
+    let child = follow(&server, &server.base, &holder, &[]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    holder.step("start", 1).await;
+    holder.finish("done", "ok").await;
+    let out = exited(child).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "pull 1\npull 2\ncreate 1\nstart 1\n",
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("step pull took").count(), 1, "{stderr}");
+}
+
+/// Starts `komander deployment follow` of `holder`'s operation in the background, against
+/// `server_url`, with `extra` arguments.
+fn follow(
+    server: &ServerProcess,
+    server_url: &str,
+    holder: &Holder,
+    extra: &[&str],
+) -> std::process::Child {
+    let scope = ["--project", "shop", "--environment", "dev"];
+    let args = [
+        &["deployment", "follow"][..],
+        &scope,
+        &["app", &holder.id],
+        extra,
+    ]
+    .concat();
+    server
+        .cli_command(&args)
+        .env("KOMANDER_SERVER", server_url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting komander deployment follow")
+}
+
+/// Waits (at most 30 s) for a background CLI to exit.
+async fn exited(child: std::process::Child) -> Output {
+    let waited = tokio::task::spawn_blocking(move || child.wait_with_output());
+    tokio::time::timeout(Duration::from_secs(30), waited)
+        .await
+        .expect("komander exits")
+        .expect("the waiting task")
+        .expect("its output")
+}
+
+#[tokio::test]
+async fn deployment_follow_prints_every_line_and_exits_0_when_done_and_7_when_failed() {
+    let server = shop(&[]);
+    let holder = Holder::start(&server).await;
+    holder.step("pull", 2).await;
+    let child = follow(&server, &server.base, &holder, &[]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    holder.step("start", 2).await;
+    holder.finish("done", "all running").await;
+    let out = exited(child).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "pull 1\npull 2\nstart 1\nstart 2\n"
+    );
+    assert!(stderr.contains("step start took 2.0 s"), "{stderr}");
+    assert!(stderr.contains("operation done: all running"), "{stderr}");
+
+    let holder = Holder::start(&server).await;
+    let child = follow(&server, &server.base, &holder, &["--output", "json"]);
+    holder.step("pull", 1).await;
+    holder.finish("failed", "image missing").await;
+    let out = exited(child).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains(&format!("operation {} failed: image missing", holder.id)),
+        "{stderr}"
+    );
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object a line"))
+        .collect();
+    let names: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(names, ["progress", "step", "end"]);
+    assert_eq!(events[0]["data"]["text"], "pull 1");
+    assert_eq!(events[2]["data"]["state"], "failed");
+}
+
+/// A proxy on 127.0.0.1 in front of `upstream` (`host:port`) that cuts its first connection
+/// in the middle of the third `progress` event it passes on; later connections pass whole.
+/// Answers its URL and how many connections it took.
+async fn cutting_proxy(upstream: String) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let url = format!("http://{}", listener.local_addr().expect("its address"));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
+            let server = TcpStream::connect(&upstream).await.expect("the server");
+            tokio::spawn(relay(client, server, first));
+        }
+    });
+    (url, connections)
+}
+
+async fn relay(client: TcpStream, server: TcpStream, cut: bool) {
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+    });
+    let mut passed = Vec::new();
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        let n = match server_read.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let start = passed.len();
+        passed.extend_from_slice(&buffer[..n]);
+        let third = cut
+            .then(|| {
+                let text = String::from_utf8_lossy(&passed);
+                text.match_indices("event: progress")
+                    .nth(2)
+                    .map(|(at, _)| at)
+            })
+            .flatten();
+        match third {
+            Some(at) => {
+                // Half of the third event, then the connection drops.
+                let end = (at + 20).clamp(start, passed.len());
+                let _ = client_write.write_all(&passed[start..end]).await;
+                break;
+            }
+            None => {
+                if client_write.write_all(&buffer[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = client_write.shutdown().await;
+}
+
+#[tokio::test]
+async fn deployment_follow_resumes_through_a_cut_connection_without_lost_or_doubled_lines() {
+    let server = shop(&[]);
+    let (proxy, connections) =
+        cutting_proxy(server.base.trim_start_matches("http://").to_owned()).await;
+    let holder = Holder::start(&server).await;
+    holder.step("pull", 5).await;
+    let child = follow(&server, &proxy, &holder, &[]);
+    // Recorded while the CLI is cut off or resuming.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    holder.step("start", 2).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    holder.step("wait", 1).await;
+    holder.finish("done", "ok").await;
+    let out = exited(child).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "pull 1\npull 2\npull 3\npull 4\npull 5\nstart 1\nstart 2\nwait 1\n",
+        "every line once, in order: {stderr}"
+    );
+    assert!(stderr.contains("resuming after line 2"), "{stderr}");
+    assert_eq!(
+        stderr.matches("step pull took").count(),
+        1,
+        "no step twice: {stderr}"
+    );
+    assert!(connections.load(Ordering::SeqCst) >= 2);
 }

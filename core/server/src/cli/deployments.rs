@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::{
+    OperationId,
     api::{Deployment, NewDeployment, Operation, ShareOutcome},
     names::DeploymentName,
 };
 
 use super::{
     ApiClient, OutputFormat,
+    follow::{follow_operation, require_done},
     output::{Row, print_item, print_json, print_list, timestamp, yes_no},
     scope::{EnvironmentScope, Scope as _},
 };
@@ -85,6 +87,18 @@ pub enum DeploymentCommand {
         scope: EnvironmentScope,
         /// The deployment's slug.
         name: DeploymentName,
+    },
+    /// Follows an operation live until it ends: prints its progress lines as they come
+    /// (`--output json`: one JSON object per event), resumes after a dropped connection, and
+    /// exits 0 when it is done, 7 when it failed or was cancelled.
+    Follow {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+        /// The operation's id (`komander deployment history` lists them).
+        operation: OperationId,
     },
 }
 
@@ -170,6 +184,20 @@ impl DeploymentCommand {
                     format!("listing the operations of deployment {scope}/{name}")
                 })
                 .await
+            }
+            Self::Follow {
+                scope,
+                name,
+                operation,
+            } => {
+                let path = format!(
+                    "{}/operations/{operation}",
+                    scope.item("deployments", &name)
+                );
+                let ended = follow_operation(api, &path, out).await.with_context(|| {
+                    format!("following operation {operation} of {scope}/{name}")
+                })?;
+                Ok(require_done(operation, ended)?)
             }
         }
     }
