@@ -381,6 +381,32 @@ async fn a_stream_past_its_lifetime_ends_with_a_resume_event() {
     assert_eq!(stderr.matches("step pull took").count(), 1, "{stderr}");
 }
 
+#[tokio::test]
+async fn a_server_shutting_down_ends_its_streams_with_resume_instead_of_waiting_for_them() {
+    let mut server = shop(&[]);
+    let holder = Holder::start(&server).await;
+    holder.step("pull", 1).await;
+    let mut stream = EventStream::open(&holder.events(), ADMIN_TOKEN, None)
+        .await
+        .expect("a stream");
+    take(&mut stream, 2).await;
+    let stopping = Instant::now();
+    let stopped = tokio::task::spawn_blocking(move || {
+        server.stop();
+        server
+    });
+    let rest = stream.rest(WAIT).await;
+    let names: Vec<&str> = rest.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["resume"]);
+    assert_eq!(rest[0].data, json!({"after": 1, "steps": 1}));
+    let _server = stopped.await.expect("the stopping task");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "the shutdown took {:?}",
+        stopping.elapsed()
+    );
+}
+
 /// Starts `komander deployment follow` of `holder`'s operation in the background, against
 /// `server_url`, with `extra` arguments.
 fn follow(
@@ -543,4 +569,35 @@ async fn deployment_follow_resumes_through_a_cut_connection_without_lost_or_doub
         "no step twice: {stderr}"
     );
     assert!(connections.load(Ordering::SeqCst) >= 2);
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_event_stream() {
+    let api = komander_e2e::TestApi::new(komander_e2e::Backend::Sqlite)
+        .await
+        .expect("an instance");
+    let (status, doc) = api
+        .call(axum::http::Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status.as_u16(), 200);
+    let events = &doc["paths"]["/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/operations/{operation}/events"]
+        ["get"];
+    assert!(
+        events["responses"]["200"]["content"]["text/event-stream"].is_object(),
+        "{events}"
+    );
+    assert!(events["responses"]["429"].is_object(), "{events}");
+    let parameters = events["parameters"].as_array().expect("parameters");
+    for (name, place) in [
+        ("last-event-id", "header"),
+        ("after", "query"),
+        ("steps", "query"),
+    ] {
+        assert!(
+            parameters
+                .iter()
+                .any(|p| p["name"] == name && p["in"] == place),
+            "{name} in {place}: {events}"
+        );
+    }
 }
