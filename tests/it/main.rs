@@ -14,6 +14,7 @@ mod limits;
 mod local_admin;
 mod members;
 mod migrations;
+mod operation_events;
 mod operations;
 mod plugins;
 mod runs;

@@ -9,6 +9,7 @@ pub mod docker;
 pub mod dockerd;
 pub mod guests;
 pub mod postgres;
+pub mod sse;
 
 use std::{
     io::{BufRead, BufReader},
@@ -375,16 +376,22 @@ impl ServerProcess {
     /// Runs the `komander` CLI against this server as the bootstrap admin, with nothing else
     /// from the environment; its home and working directory are the server's temp dir.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(komander_binary())
+        self.cli_command(args).output().expect("running komander")
+    }
+
+    /// The command [`ServerProcess::cli`] runs, for a test that starts it in the background
+    /// or points it elsewhere (`KOMANDER_SERVER`).
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(komander_binary());
+        command
             .args(args)
             .current_dir(self.data_dir.path())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.data_dir.path())
             .env("KOMANDER_SERVER", &self.base)
-            .env("KOMANDER_TOKEN", ADMIN_TOKEN)
-            .output()
-            .expect("running komander")
+            .env("KOMANDER_TOKEN", ADMIN_TOKEN);
+        command
     }
 
     /// As [`ServerProcess::cli`], asserting that it succeeds; answers its standard output.

@@ -46,6 +46,10 @@ pub enum AppError {
     /// A body larger than the use case accepts.
     #[error("{0}")]
     TooLarge(String),
+    /// The caller holds as many of a bounded resource (open event streams) as allowed; the
+    /// message names the limit.
+    #[error("{0}")]
+    TooMany(String),
     /// A fault inside Komander (database, keys, files): never shown to callers in detail. Log
     /// it with [`AppError::report`], which follows the chain of its sources.
     #[error("internal error: {context}")]

@@ -4,8 +4,9 @@
 //! [`komander_domain::authorize`], never in handlers.
 //!
 //! Each module is one of the spec's nouns: [`users`], [`projects`], [`members`],
-//! [`environments`], [`deployments`], [`operations`], [`services`], [`targets`]; [`runner`]
-//! runs the operations of `server` environments.
+//! [`environments`], [`deployments`], [`operations`] (followed live through
+//! [`operation_events`]), [`services`], [`targets`]; [`runner`] runs the operations of
+//! `server` environments.
 //!
 //! It must not depend on axum, the web UI or any transport.
 #![deny(missing_docs)]
@@ -14,6 +15,7 @@ pub mod connections;
 pub mod deployments;
 pub mod environments;
 pub mod members;
+pub mod operation_events;
 pub mod operations;
 pub mod plugins;
 pub mod projects;
@@ -60,6 +62,8 @@ pub struct App {
     target_files: Option<PathBuf>,
     /// The runner of `server` operations: this server's lease holder id and what it drives.
     runner: Arc<runner::Runner>,
+    /// What live feeds of operations share: their wake-up signals and stream slots.
+    events: operation_events::EventHub,
 }
 
 /// An authenticated caller.
@@ -92,6 +96,7 @@ impl App {
                 &uuid::Uuid::now_v7().to_string(),
                 runner::RunnerSettings::default(),
             )),
+            events: operation_events::EventHub::new(operation_events::StreamLimits::default()),
         }
     }
 
@@ -100,6 +105,12 @@ impl App {
     /// under `settings`.
     pub fn with_runner(mut self, holder: &str, settings: runner::RunnerSettings) -> Self {
         self.runner = Arc::new(runner::Runner::new(holder, settings));
+        self
+    }
+
+    /// The application with these bounds on operations' event streams.
+    pub fn with_stream_limits(mut self, limits: operation_events::StreamLimits) -> Self {
+        self.events = operation_events::EventHub::new(limits);
         self
     }
 

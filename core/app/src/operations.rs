@@ -334,6 +334,7 @@ impl App {
             .record_step(id, &holder_of(token), now, &record)
             .await
             .map_err(|e| AppError::from_store(e, "operation"))?;
+        self.operation_changed(id);
         Ok(StepRecorded {
             last_sequence: lease.last_sequence,
             cancel_requested: lease.cancel_requested,
@@ -388,6 +389,7 @@ impl App {
             )
             .await
             .map_err(|e| AppError::from_store(e, "operation"))?;
+        self.operation_changed(id);
         info!(state = state.as_str(), "operation finished");
         self.get_operation(caller, deployment, id).await
     }
@@ -419,6 +421,7 @@ impl App {
             .request_cancel(id, &audit)
             .await
             .map_err(|e| AppError::from_store(e, "operation"))?;
+        self.operation_changed(id);
         info!("operation cancel requested");
         self.get_operation(caller, deployment, id).await
     }

@@ -53,6 +53,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 415: the body is not `application/json`.
     UnsupportedMediaType,
+    /// 429: the caller holds as many of a bounded resource (such as open event streams) as
+    /// the server allows; close one, or retry later.
+    TooManyRequests,
     /// 500: a fault on the server; details are in its logs, never in the response.
     Internal,
 }
@@ -1735,6 +1738,63 @@ pub struct ProgressLine {
     /// When it was recorded.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+}
+
+/// `GET .../operations/{operation}/events`: where a stream of an operation's events starts.
+/// The `Last-Event-ID` header, when sent, takes the place of `after`.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OperationEventsQuery {
+    /// The sequence number of the last progress line already read (0, the default, replays
+    /// from the first). At most the operation's last line.
+    pub after: Option<u64>,
+    /// The position of the last `step` event already read (0, the default, sends every step).
+    pub steps: Option<u32>,
+}
+
+/// The name of the event carrying a [`ProgressLine`]; its SSE id is the line's sequence number.
+pub const EVENT_PROGRESS: &str = "progress";
+/// The name of the event carrying a [`StepEvent`]; it has no SSE id.
+pub const EVENT_STEP: &str = "step";
+/// The name of the last event of a stream, carrying an [`OperationEnded`].
+pub const EVENT_END: &str = "end";
+/// The name of the event closing a stream that reached its maximum lifetime, carrying a
+/// [`StreamResume`].
+pub const EVENT_RESUME: &str = "resume";
+
+/// The `step` event: a step the operation's holder recorded, after its progress lines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StepEvent {
+    /// Its place among the operation's steps, from 1; pass the last one seen as `steps` when
+    /// resuming to skip the steps already read.
+    pub position: u32,
+    /// The step's name.
+    pub name: String,
+    /// When it started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// When it finished.
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+}
+
+/// The `end` event: the operation ended; the server closes the stream after it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OperationEnded {
+    /// How it ended: `done`, `failed` or `cancelled`.
+    pub state: OperationState,
+    /// Why it failed, or the holder's closing words.
+    pub message: Option<String>,
+}
+
+/// The `resume` event: the stream reached its maximum lifetime and the server closes it; open
+/// it again from here (`Last-Event-ID` or `after`, and `steps`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StreamResume {
+    /// The sequence number of the last progress line sent.
+    pub after: u64,
+    /// The position of the last step sent.
+    pub steps: u32,
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use figment::{
     error::{Actual, Kind},
     providers::{Env, Format, Serialized, Toml},
 };
-use komander_app::targets::DockerGate;
+use komander_app::{operation_events::StreamLimits, targets::DockerGate};
 use komander_secrets::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +36,8 @@ const KEYS: &[&str] = &[
     "docker_host",
     "docker_operations",
     "apply_health_timeout_secs",
+    "event_streams_per_user",
+    "event_stream_lifetime_secs",
 ];
 
 /// The keys whose values are secrets: an error about one names the key and the problem, never
@@ -94,10 +96,25 @@ pub struct Config {
     /// it fails, naming the service (default 120 s).
     #[serde(default = "default_apply_health_timeout")]
     pub apply_health_timeout_secs: u64,
+    /// Operation event streams one user may hold open at once; more answer 429 (default 8).
+    #[serde(default = "default_event_streams_per_user")]
+    pub event_streams_per_user: usize,
+    /// Seconds an operation event stream lives before it ends with a `resume` event
+    /// (default 3,600).
+    #[serde(default = "default_event_stream_lifetime_secs")]
+    pub event_stream_lifetime_secs: u64,
 }
 
 fn default_apply_health_timeout() -> u64 {
     komander_app::runner::DEFAULT_HEALTH_TIMEOUT.as_secs()
+}
+
+fn default_event_streams_per_user() -> usize {
+    StreamLimits::default().per_user
+}
+
+fn default_event_stream_lifetime_secs() -> u64 {
+    StreamLimits::default().lifetime.as_secs()
 }
 
 fn default_docker_operations() -> usize {
@@ -257,6 +274,7 @@ impl Config {
             );
         }
         config.http_limits()?;
+        config.stream_limits()?;
         anyhow::ensure!(
             config.docker_operations > 0,
             "invalid configuration: docker_operations must be at least 1"
@@ -275,6 +293,26 @@ impl Config {
             .clone()
             .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
             .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_owned())
+    }
+
+    /// The bounds on operations' event streams.
+    ///
+    /// # Errors
+    /// A zero count or lifetime, naming the key.
+    pub fn stream_limits(&self) -> anyhow::Result<StreamLimits> {
+        for (key, value) in [
+            ("event_streams_per_user", self.event_streams_per_user as u64),
+            (
+                "event_stream_lifetime_secs",
+                self.event_stream_lifetime_secs,
+            ),
+        ] {
+            anyhow::ensure!(value > 0, "invalid configuration: {key} must be at least 1");
+        }
+        Ok(StreamLimits {
+            per_user: self.event_streams_per_user,
+            lifetime: Duration::from_secs(self.event_stream_lifetime_secs),
+        })
     }
 
     /// The HTTP server's limits.
@@ -316,6 +354,7 @@ mod tests {
             assert_eq!(limits.header_read_timeout, Duration::from_secs(10));
             assert_eq!(limits.request_timeout, Duration::from_secs(60));
             assert_eq!(limits.max_connections, 1024);
+            assert_eq!(config.stream_limits().unwrap(), StreamLimits::default());
             jail.set_env("KOMANDER_LISTEN", "127.0.0.1:9000");
             jail.set_env("KOMANDER_DATA_DIR", "/tmp/from-env");
             let args = ServeArgs {
@@ -347,6 +386,28 @@ mod tests {
             jail.set_env("KOMANDER_DOCKER_OPERATIONS", "0");
             let err = Config::load(&ServeArgs::default()).unwrap_err();
             assert!(err.to_string().contains("docker_operations"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn event_stream_limits_come_from_the_environment_and_zero_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("KOMANDER_EVENT_STREAMS_PER_USER", "2");
+            jail.set_env("KOMANDER_EVENT_STREAM_LIFETIME_SECS", "5");
+            let limits = Config::load(&ServeArgs::default())
+                .unwrap()
+                .stream_limits()
+                .unwrap();
+            assert_eq!(limits.per_user, 2);
+            assert_eq!(limits.lifetime, Duration::from_secs(5));
+            jail.set_env("KOMANDER_EVENT_STREAM_LIFETIME_SECS", "0");
+            let err = Config::load(&ServeArgs::default()).unwrap_err();
+            assert!(
+                err.to_string().contains("event_stream_lifetime_secs"),
+                "{err}"
+            );
             Ok(())
         });
     }

@@ -43,7 +43,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             RunnerSettings {
                 health_timeout: std::time::Duration::from_secs(config.apply_health_timeout_secs),
             },
-        );
+        )
+        .with_stream_limits(config.stream_limits()?);
     if let Some(token) = &config.bootstrap_token {
         app.ensure_bootstrap_token(token)
             .await
@@ -98,7 +99,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     });
     let limits = config.http_limits()?;
     let state = AppState::new(app).with_request_timeout(limits.request_timeout);
-    listener::serve(listener, router(state), limits, shutdown_signal())
+    let closing = state.app.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Event streams would hold the graceful shutdown for up to their lifetime: they end
+        // now, telling their clients to resume (on another server, or this one restarted).
+        closing.close_feeds();
+    };
+    listener::serve(listener, router(state), limits, shutdown)
         .await
         .context("serving the API")?;
     info!("komander stopped");

@@ -15,6 +15,13 @@ pub const MAX_PAGES: usize = 100;
 /// How long one request may take, from connecting to the last byte of the answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long connecting may take, for event streams (which have no overall timeout).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an event stream may stay silent before the client gives it up as dead: three of
+/// the server's 15 s heartbeats.
+const STREAM_SILENCE: Duration = Duration::from_secs(45);
+
 /// A non-2xx answer of the server, from its [`ErrorBody`] when it sent one.
 #[derive(Debug, thiserror::Error)]
 #[error("the server answered {status}: {message}{}", field_note(.field))]
@@ -65,6 +72,7 @@ impl ApiError {
             408 => ErrorCode::Timeout,
             413 => ErrorCode::PayloadTooLarge,
             415 => ErrorCode::UnsupportedMediaType,
+            429 => ErrorCode::TooManyRequests,
             _ => ErrorCode::Internal,
         };
         Self {
@@ -80,6 +88,8 @@ impl ApiError {
 #[derive(Clone)]
 pub struct ApiClient {
     http: reqwest::Client,
+    /// For event streams: no overall timeout, a bound on silence instead.
+    streams: reqwest::Client,
     server: String,
     token: Option<String>,
 }
@@ -112,8 +122,15 @@ impl ApiClient {
             .timeout(REQUEST_TIMEOUT)
             .build()
             .context("setting up the HTTP client")?;
+        let streams = reqwest::Client::builder()
+            .user_agent(concat!("komander/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(STREAM_SILENCE)
+            .build()
+            .context("setting up the HTTP client")?;
         Ok(Self {
             http,
+            streams,
             server,
             token,
         })
@@ -251,6 +268,31 @@ impl ApiClient {
         Ok(())
     }
 
+    /// `GET path?query` as a stream of server-sent events, resuming after `last_event_id`
+    /// when given: the answer, whose body the caller reads chunk by chunk. The stream has no
+    /// overall timeout; it fails when the server stays silent for 45 s.
+    ///
+    /// # Errors
+    /// When the server cannot be reached or answers non-2xx ([`ApiError`]).
+    pub async fn open_events(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        last_event_id: Option<u64>,
+    ) -> anyhow::Result<Response> {
+        let mut request = self
+            .streams
+            .get(format!("{}{path}", self.server))
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        self.dispatch(request).await
+    }
+
     /// `GET path` of a list, following `next_cursor` page after page: all items in one
     /// [`Page`] whose `next_cursor` is `null`, unless [`MAX_PAGES`] were not enough (then it is
     /// the cursor to go on from, and a warning says so).
@@ -320,9 +362,6 @@ impl ApiClient {
         if !query.is_empty() {
             request = request.query(query);
         }
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
         request = match body {
             Body::None => request,
             Body::Json(body) => request.json(body),
@@ -330,6 +369,14 @@ impl ApiClient {
                 .header(reqwest::header::CONTENT_TYPE, "application/wasm")
                 .body(bytes),
         };
+        self.dispatch(request).await
+    }
+
+    /// Sends a prepared request with the token; a non-2xx answer becomes an [`ApiError`].
+    async fn dispatch(&self, mut request: reqwest::RequestBuilder) -> anyhow::Result<Response> {
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
         let response = request
             .send()
             .await

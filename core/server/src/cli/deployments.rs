@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::{
+    OperationId,
     api::{
         Deployment, DeploymentPlan, DeploymentRunStatus, NewDeployment, Operation, PlannedChange,
         ServiceLogPage, ServiceRunStatus, ShareOutcome,
@@ -14,6 +15,7 @@ use komander_domain::{
 
 use super::{
     ApiClient, OutputFormat,
+    follow::{follow_operation, require_done},
     output::{Row, print_item, print_json, print_list, print_table, timestamp, yes_no},
     scope::{EnvironmentScope, Scope as _},
 };
@@ -123,6 +125,18 @@ pub enum DeploymentCommand {
         /// Keep printing the lines the service writes.
         #[arg(short, long)]
         follow: bool,
+    },
+    /// Follows an operation live until it ends: prints its progress lines as they come
+    /// (`--output json`: one JSON object per event), resumes after a dropped connection, and
+    /// exits 0 when it is done, 7 when it failed or was cancelled.
+    Follow {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+        /// The operation's id (`komander deployment history` lists them).
+        operation: OperationId,
     },
 }
 
@@ -266,6 +280,20 @@ impl DeploymentCommand {
                 print_logs(api, out, &path, tail, follow)
                     .await
                     .with_context(|| format!("reading the log of {scope}/{name}/{service}"))
+            }
+            Self::Follow {
+                scope,
+                name,
+                operation,
+            } => {
+                let path = format!(
+                    "{}/operations/{operation}",
+                    scope.item("deployments", &name)
+                );
+                let ended = follow_operation(api, &path, out).await.with_context(|| {
+                    format!("following operation {operation} of {scope}/{name}")
+                })?;
+                Ok(require_done(operation, ended)?)
             }
         }
     }

@@ -15,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod deployments;
 pub mod environments;
+pub mod follow;
 pub mod output;
 pub mod plugins;
 pub mod projects;
@@ -165,8 +166,9 @@ pub async fn run(args: ClientArgs, command: ClientCommand) -> anyhow::Result<Exi
 /// | 2 | usage error (clap's own, before anything runs) |
 /// | 3 | not found (404) |
 /// | 4 | unauthenticated or forbidden (401, 403) |
-/// | 5 | conflict or busy (409) |
+/// | 5 | conflict or busy (409), too many requests (429) |
 /// | 6 | invalid input (400, 413, 415, 422) |
+/// | 7 | the operation followed failed or was cancelled ([`follow::OperationFailed`]) |
 ///
 /// The status is taken from the first [`ApiError`] in the error's chain.
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
@@ -174,10 +176,16 @@ pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
 }
 
 fn exit_status(err: &anyhow::Error) -> u8 {
+    if err
+        .chain()
+        .any(|cause| cause.is::<follow::OperationFailed>())
+    {
+        return 7;
+    }
     match api_error(err).map(|e| e.status.as_u16()) {
         Some(404) => 3,
         Some(401 | 403) => 4,
-        Some(409) => 5,
+        Some(409 | 429) => 5,
         Some(400 | 413 | 415 | 422) => 6,
         _ => 1,
     }
@@ -291,6 +299,14 @@ mod tests {
         assert_eq!(exit_status(&answered(StatusCode::NOT_FOUND)), 3);
         assert_eq!(exit_status(&answered(StatusCode::FORBIDDEN)), 4);
         assert_eq!(exit_status(&answered(StatusCode::CONFLICT)), 5);
+        assert_eq!(exit_status(&answered(StatusCode::TOO_MANY_REQUESTS)), 5);
+        let failed = anyhow::Error::new(follow::OperationFailed {
+            operation: komander_domain::OperationId::new(),
+            state: komander_domain::api::OperationState::Cancelled,
+            message: None,
+        })
+        .context("following the apply");
+        assert_eq!(exit_status(&failed), 7);
         assert_eq!(exit_status(&answered(StatusCode::UNPROCESSABLE_ENTITY)), 6);
         assert_eq!(exit_status(&answered(StatusCode::BAD_GATEWAY)), 1);
         assert_eq!(exit_status(&anyhow::anyhow!("connection refused")), 1);

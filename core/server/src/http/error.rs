@@ -44,6 +44,7 @@ impl ApiError {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -60,6 +61,7 @@ impl From<AppError> for ApiError {
             AppError::Busy(_) => (ErrorCode::Busy, None),
             AppError::NoTarget(_) => (ErrorCode::NoTarget, Some("target".to_owned())),
             AppError::TooLarge(_) => (ErrorCode::PayloadTooLarge, None),
+            AppError::TooMany(_) => (ErrorCode::TooManyRequests, None),
             _ => (ErrorCode::Internal, None),
         };
         if code == ErrorCode::Internal {

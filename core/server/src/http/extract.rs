@@ -304,6 +304,38 @@ impl<S: Send + Sync> FromRequestParts<S> for LeaseToken {
     }
 }
 
+/// The `Last-Event-ID` header of a client resuming an event stream: the sequence number of
+/// the last progress line it read; `None` when absent. 400 naming the header when it is not
+/// a number.
+pub struct LastEventId(pub Option<u64>);
+
+/// The header an `EventSource` sends when it reconnects.
+pub const LAST_EVENT_ID: &str = "last-event-id";
+
+impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(LAST_EVENT_ID) else {
+            return Ok(LastEventId(None));
+        };
+        value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|after| LastEventId(Some(after)))
+            .ok_or_else(|| {
+                AppError::invalid(
+                    LAST_EVENT_ID,
+                    "Last-Event-ID must be the id of an event this stream sent: the sequence \
+                     number of a progress line",
+                )
+                .into()
+            })
+    }
+}
+
 /// `.../deployments/{deployment}/services/{service}`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]

@@ -24,7 +24,9 @@ pub struct HttpLimits {
     /// connection may stay idle (default 10 s).
     pub header_read_timeout: Duration,
     /// How long a request may take until its answer starts (default 60 s). A streamed answer's
-    /// body is not bounded by it.
+    /// body (an operation's event stream) is not bounded by it: the router's deadline layer
+    /// times the handler until it returns the response head, and hyper's header-read timer
+    /// runs only while a request's head is being read.
     pub request_timeout: Duration,
     /// How many connections are served at once (default 1,024).
     pub max_connections: usize,

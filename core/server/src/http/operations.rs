@@ -1,9 +1,25 @@
 //! `.../deployments/{deployment}/operations`: operations held by a lease, their steps and
-//! progress lines. The lease token travels in the `X-Komander-Lease` header.
+//! progress lines, and the live event stream that follows them. The lease token travels in
+//! the `X-Komander-Lease` header.
 
-use axum::{Json, extract::State, http::StatusCode};
+use std::{convert::Infallible, time::Duration};
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderName, HeaderValue, StatusCode},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+};
+use komander_app::{
+    AppError,
+    operation_events::{FeedEvent, OperationFeed},
+};
 use komander_domain::api::{
-    Lease, NewOperation, Operation, OperationFinish, Page, PageQuery, ProgressLine, ProgressQuery,
+    EVENT_END, EVENT_PROGRESS, EVENT_RESUME, EVENT_STEP, ErrorBody, Lease, NewOperation, Operation,
+    OperationEventsQuery, OperationFinish, Page, PageQuery, ProgressLine, ProgressQuery,
     StartedOperation, StepRecorded, StepWrite,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -12,9 +28,14 @@ use super::{
     AppState,
     error::{ApiError, ErrorResponses},
     extract::{
-        AppJson, AppQuery, Authenticated, DeploymentPath, LeaseToken, OperationPath, PathRef,
+        AppJson, AppQuery, Authenticated, DeploymentPath, LastEventId, LeaseToken, OperationPath,
+        PathRef,
     },
 };
+
+/// How long an event stream stays silent before the server sends a comment line, so that
+/// proxies and clients see it alive (and the server learns early of a closed connection).
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// The routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -26,6 +47,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(finish_operation))
         .routes(routes!(cancel_operation))
         .routes(routes!(operation_progress))
+        .routes(routes!(operation_events))
 }
 
 /// The deployment's operations, newest first.
@@ -160,4 +182,87 @@ async fn operation_progress(
             .operation_progress(&caller, &deployment, id, &q)
             .await?,
     ))
+}
+
+/// Follows the operation live as server-sent events. `progress` events (id: the line's
+/// sequence number; data: a `ProgressLine`) replay the lines after `Last-Event-ID` (or
+/// `after`), then follow new ones; `step` events (no id; data: a `StepEvent`) follow their
+/// step's lines; `end` (data: an `OperationEnded`) comes last, after which the server closes
+/// the stream. A comment line every 15 s of silence keeps it alive. A stream ends after its
+/// maximum lifetime (`event_stream_lifetime_secs`, default 1 h), or when the server shuts
+/// down, with a `resume` event (data: a `StreamResume`): open it again from there. One user
+/// may hold `event_streams_per_user` streams (default 8): 429 `too_many_requests` beyond.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/operations/{operation}/events",
+    tag = "operations",
+    params(OperationPath, OperationEventsQuery,
+        ("last-event-id" = Option<u64>, Header, description = "The id of the last `progress` event read; takes the place of `after`")),
+    responses(
+        (status = 200, content_type = "text/event-stream", body = String,
+            description = "`event: progress|step|end|resume`, `id:` (progress only), `data:` one JSON document"),
+        (status = 429, body = ErrorBody, description = "The caller already holds as many event streams as one user may"),
+        ErrorResponses))]
+async fn operation_events(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppQuery(q): AppQuery<OperationEventsQuery>,
+    LastEventId(last): LastEventId,
+    PathRef((deployment, id)): PathRef<OperationPath>,
+) -> Result<Response, ApiError> {
+    let after = last.or(q.after).unwrap_or(0);
+    let feed = s
+        .app
+        .follow_operation(&caller, &deployment, id, after, q.steps.unwrap_or(0))
+        .await?;
+    let events = futures_util::stream::unfold(feed, |mut feed| async move {
+        let event = next_event(&mut feed).await?;
+        Some((Ok::<_, Infallible>(event), feed))
+    });
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
+        .into_response();
+    // Tells a buffering reverse proxy (nginx) to pass the events on as they come.
+    response.headers_mut().insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    Ok(response)
+}
+
+/// The feed's next event as an SSE event; `None` ends the stream: after the last event, or
+/// when the feed fails (the caller lost access to the deployment, or the store failed: a
+/// client that resumes learns which).
+async fn next_event(feed: &mut OperationFeed) -> Option<Event> {
+    let event = match feed.next().await {
+        Ok(event) => event?,
+        Err(AppError::NotFound(what)) => {
+            tracing::debug!(what, "event stream ended: no longer visible");
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e.report(), "event stream failed");
+            return None;
+        }
+    };
+    let (name, id, data) = match event {
+        FeedEvent::Progress(line) => (
+            EVENT_PROGRESS,
+            Some(line.sequence),
+            serde_json::to_string(&line),
+        ),
+        FeedEvent::Step(step) => (EVENT_STEP, None, serde_json::to_string(&step)),
+        FeedEvent::End(end) => (EVENT_END, None, serde_json::to_string(&end)),
+        FeedEvent::Resume(resume) => (EVENT_RESUME, None, serde_json::to_string(&resume)),
+    };
+    let data = match data {
+        Ok(data) => data,
+        Err(e) => {
+            tracing::error!(error = %e, "serializing an event failed");
+            return None;
+        }
+    };
+    let event = Event::default().event(name).data(data);
+    Some(match id {
+        Some(id) => event.id(id.to_string()),
+        None => event,
+    })
 }
