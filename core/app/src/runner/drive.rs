@@ -122,7 +122,10 @@ impl Drive {
             )
             .await
         {
-            Ok(()) => info!(state = state.as_str(), "operation finished"),
+            Ok(()) => {
+                self.app.operation_changed(self.op.id);
+                info!(state = state.as_str(), "operation finished");
+            }
             Err(e) => warn!(error = %e, "could not record the operation's end"),
         }
     }
@@ -365,7 +368,10 @@ impl Drive {
             .record_step(self.op.id, &self.app.runner.holder, now_ms(), &step)
             .await
         {
-            Ok(lease) => Ok(lease.cancel_requested),
+            Ok(lease) => {
+                self.app.operation_changed(self.op.id);
+                Ok(lease.cancel_requested)
+            }
             Err(StoreError::Conflict { .. }) => Err(Outcome::LeaseLost),
             Err(e) => Err(Outcome::Failed(format!(
                 "could not record step `{name}`: {e}"

@@ -167,7 +167,10 @@ impl App {
             )
             .await
         {
-            Ok(()) => warn!(operation = %op.id, why, "operation failed after a takeover"),
+            Ok(()) => {
+                self.operation_changed(op.id);
+                warn!(operation = %op.id, why, "operation failed after a takeover");
+            }
             Err(e) => warn!(error = %e, "could not fail a taken-over operation"),
         }
     }
