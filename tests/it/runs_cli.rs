@@ -1,5 +1,6 @@
 //! The CLI's commands for what the server runs, against a `komander serve` process with the
-//! test Docker Engine as its target `local`: plan, status and logs of an applied deployment.
+//! test Docker Engine as its target `local`: apply (following the operation live), plan, status
+//! and logs of the applied deployment, a failed apply exiting 7, destroy.
 
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,7 @@ fn deployment_cli(server: &ServerProcess, command: &str, extra: &[&str]) -> Stri
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plan_status_and_logs_of_an_applied_deployment() {
+async fn apply_plan_status_logs_and_destroy_through_the_cli() {
     let Some(engine) = docker::engine().await else {
         return;
     };
@@ -44,26 +45,11 @@ async fn plan_status_and_logs_of_an_applied_deployment() {
     let plan = deployment_cli(&server, "plan", &[]);
     assert!(plan.contains("create") && plan.contains("web"), "{plan}");
 
-    let op = post(&server, &format!("{D}/apply"), None, 202).await;
-    let id = op["id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let read: Value = ServerProcess::client()
-            .get(format!("{}{D}/operations/{id}", server.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if read["state"] != "running" {
-            assert_eq!(read["state"], "done", "{read}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the apply still runs");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let applied = deployment_cli(&server, "apply", &[]);
+    assert!(
+        applied.lines().any(|l| l.starts_with("web: running")),
+        "the apply's progress lines come live: {applied}"
+    );
 
     assert_eq!(
         deployment_cli(&server, "plan", &[]).trim(),
@@ -88,6 +74,23 @@ async fn plan_status_and_logs_of_an_applied_deployment() {
         assert!(Instant::now() < deadline, "the log holds the line: {logs}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // A failed operation exits 7 and says why.
+    let bad = json!({"image": "127.0.0.1:1/missing:1"});
+    let patched = ServerProcess::client()
+        .patch(format!("{}{D}/services/web", server.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert!(patched.status().is_success());
+    let failed = server.cli(&[&["deployment", "apply"][..], &SCOPE, &["app"]].concat());
+    assert_eq!(failed.status.code(), Some(7), "{failed:?}");
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("127.0.0.1:1/missing"),
+        "{failed:?}"
+    );
+    deployment_cli(&server, "destroy", &["--volumes"]);
     let deployment_id: Value = ServerProcess::client()
         .get(format!("{}{D}", server.base))
         .bearer_auth(ADMIN_TOKEN)

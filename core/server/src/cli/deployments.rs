@@ -8,7 +8,7 @@ use komander_domain::{
     OperationId,
     api::{
         Deployment, DeploymentPlan, DeploymentRunStatus, NewDeployment, Operation, PlannedChange,
-        ServiceLogPage, ServiceRunStatus, ShareOutcome,
+        RollbackRequest, ServiceLogPage, ServiceRunStatus, ShareOutcome,
     },
     names::{DeploymentName, ServiceName},
 };
@@ -125,6 +125,48 @@ pub enum DeploymentCommand {
         /// Keep printing the lines the service writes.
         #[arg(short, long)]
         follow: bool,
+    },
+    /// Applies a deployment of a `server` environment on the server and follows the operation
+    /// live until it ends: exit 0 done, 5 busy (another operation runs), 7 failed or
+    /// cancelled.
+    Apply {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+        /// Print the operation and return at once instead of following it.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Removes what a deployment runs on the server (containers, networks; named volumes
+    /// only with `--volumes`) and follows the operation as `apply` does.
+    Destroy {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+        /// Remove the named volumes and their data too.
+        #[arg(long)]
+        volumes: bool,
+        /// Print the operation and return at once instead of following it.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Brings back the services and plain variables of an earlier apply (images pinned to
+    /// what ran then) and applies them, following the operation as `apply` does.
+    Rollback {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+        /// The earlier apply's operation id (`komander deployment history` lists them).
+        operation: OperationId,
+        /// Print the operation and return at once instead of following it.
+        #[arg(long)]
+        detach: bool,
     },
     /// Follows an operation live until it ends: prints its progress lines as they come
     /// (`--output json`: one JSON object per event), resumes after a dropped connection, and
@@ -281,6 +323,38 @@ impl DeploymentCommand {
                     .await
                     .with_context(|| format!("reading the log of {scope}/{name}/{service}"))
             }
+            Self::Apply {
+                scope,
+                name,
+                detach,
+            } => {
+                let path = format!("{}/apply", scope.item("deployments", &name));
+                let started = api.post_action(&path).await;
+                run_operation(api, out, &scope, &name, started, detach).await
+            }
+            Self::Destroy {
+                scope,
+                name,
+                volumes,
+                detach,
+            } => {
+                let path = format!(
+                    "{}/destroy?volumes={volumes}",
+                    scope.item("deployments", &name)
+                );
+                let started = api.post_action(&path).await;
+                run_operation(api, out, &scope, &name, started, detach).await
+            }
+            Self::Rollback {
+                scope,
+                name,
+                operation,
+                detach,
+            } => {
+                let path = format!("{}/rollback", scope.item("deployments", &name));
+                let started = api.post(&path, &RollbackRequest { operation }).await;
+                run_operation(api, out, &scope, &name, started, detach).await
+            }
             Self::Follow {
                 scope,
                 name,
@@ -297,6 +371,36 @@ impl DeploymentCommand {
             }
         }
     }
+}
+
+/// What `apply`, `destroy` and `rollback` do once the server answered `started`: print the
+/// operation and, unless `detach`, follow it live until it ends (exit 7 unless done).
+async fn run_operation(
+    api: &ApiClient,
+    out: OutputFormat,
+    scope: &EnvironmentScope,
+    name: &DeploymentName,
+    started: anyhow::Result<Operation>,
+    detach: bool,
+) -> anyhow::Result<()> {
+    let operation = started.with_context(|| format!("starting an operation on {scope}/{name}"))?;
+    if detach {
+        return print_item(out, &operation);
+    }
+    eprintln!(
+        "{} {} started on {scope}/{name}",
+        operation.kind.as_str(),
+        operation.id
+    );
+    let path = format!(
+        "{}/operations/{}",
+        scope.item("deployments", name),
+        operation.id
+    );
+    let ended = follow_operation(api, &path, out)
+        .await
+        .with_context(|| format!("following operation {} of {scope}/{name}", operation.id))?;
+    Ok(require_done(operation.id, ended)?)
 }
 
 /// How often `logs --follow` asks for new lines.
