@@ -206,7 +206,7 @@ async fn http_status_line(port: u16) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_apply_runs_on_the_target_answers_over_http_replaces_what_changed_and_destroys() {
     let port = free_port();
-    let Some((api, engine, d)) = setup("shop", port).await else {
+    let Some((api, engine, d)) = setup("served", port).await else {
         return;
     };
     let id = expect(&api, Method::GET, &d, None, StatusCode::OK).await["id"]

@@ -4,11 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use komander_e2e::{ADMIN_TOKEN, ServerProcess, docker};
+use komander_e2e::{ADMIN_TOKEN, ServerProcess, docker, sse::EventStream};
 use serde_json::{Value, json};
 
 const D: &str = "/api/v1/projects/shop/environments/dev/deployments/app";
 const SCOPE: [&str; 4] = ["--project", "shop", "--environment", "dev"];
+const T: &str = "/api/v1/projects/tail/environments/dev/deployments/app";
+const TAIL_SCOPE: [&str; 4] = ["--project", "tail", "--environment", "dev"];
 
 /// A POST to `server` as the bootstrap admin; answers the JSON body after checking `status`.
 async fn post(server: &ServerProcess, path: &str, body: Option<Value>, status: u16) -> Value {
@@ -101,4 +103,107 @@ async fn apply_plan_status_logs_and_destroy_through_the_cli() {
         .await
         .unwrap();
     docker::remove_deployment(&engine, deployment_id["id"].as_str().unwrap()).await;
+}
+
+/// The numbers of `lines` printed as `n 17`.
+fn numbers<'a>(lines: impl IntoIterator<Item = &'a Value>) -> Vec<u64> {
+    lines
+        .into_iter()
+        .map(|l| {
+            l["line"]
+                .as_str()
+                .and_then(|t| t.strip_prefix("n "))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("a numbered line: {l}"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_followed_live_resumes_after_a_disconnect_without_a_lost_or_doubled_line() {
+    let Some(engine) = docker::engine().await else {
+        return;
+    };
+    let host = std::env::var("KOMANDER_TEST_DOCKER_HOST").unwrap();
+    let server = ServerProcess::start(&[("KOMANDER_DOCKER_HOST", host.as_str())], "info");
+    server.wait_for_first_party_plugins();
+    // Its own project: Docker names follow slugs, and the tests run at once on one engine.
+    server.cli_ok(&["project", "create", "tail"]);
+    server.cli_ok(&[
+        "environment",
+        "create",
+        "--project",
+        "tail",
+        "dev",
+        "--runtime",
+        "compose",
+    ]);
+    server.cli_ok(&[
+        "deployment",
+        "create",
+        "--project",
+        "tail",
+        "--environment",
+        "dev",
+        "app",
+    ]);
+    let service = json!({"name": "web", "image": docker::IMAGE,
+        "command": ["/bin/busybox", "sh", "-c",
+                    "i=0; while true; do i=$((i+1)); echo \"n $i\"; /bin/busybox sleep 0.1; done"]});
+    post(&server, &format!("{T}/services"), Some(service), 201).await;
+    server.cli_ok(&[&["deployment", "apply"][..], &TAIL_SCOPE, &["app"]].concat());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let url = format!("{}{T}/services/web/logs/events?tail=3", server.base);
+    let mut stream = EventStream::open(&url, ADMIN_TOKEN, None).await.unwrap();
+    let tail = stream.next(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(tail.name, "tail");
+    let mut seen = numbers(tail.data.as_array().unwrap());
+    assert_eq!(seen.len(), 3, "{tail:?}");
+    let mut last_id = tail.id.clone().unwrap();
+    for round in 0..3 {
+        for _ in 0..5 {
+            let event = stream.next(Duration::from_secs(10)).await.unwrap();
+            assert_eq!(event.name, "line", "{event:?}");
+            seen.extend(numbers([&event.data]));
+            last_id = event.id.unwrap();
+        }
+        // The client drops the connection; the service goes on printing meanwhile.
+        drop(stream);
+        tokio::time::sleep(Duration::from_millis(300 * (round + 1))).await;
+        stream = EventStream::open(&url, ADMIN_TOKEN, Some(&last_id))
+            .await
+            .unwrap();
+    }
+    let first = seen[0];
+    assert_eq!(
+        seen,
+        (first..first + seen.len() as u64).collect::<Vec<_>>(),
+        "every line once, in order"
+    );
+
+    let (status, answer) = EventStream::open(&url, ADMIN_TOKEN, Some("not-an-id"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status.as_u16(), 400, "{answer}");
+    drop(stream);
+    server.cli_ok(
+        &[
+            &["deployment", "destroy"][..],
+            &TAIL_SCOPE,
+            &["app", "--volumes"],
+        ]
+        .concat(),
+    );
+    let deployment: Value = ServerProcess::client()
+        .get(format!("{}{T}", server.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    docker::remove_deployment(&engine, deployment["id"].as_str().unwrap()).await;
 }

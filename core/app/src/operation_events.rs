@@ -58,9 +58,9 @@ impl Default for StreamLimits {
 pub(crate) struct EventHub {
     signals: broadcast::Sender<OperationId>,
     /// Set when the server shuts down: every feed ends with a `resume` event.
-    closing: Arc<watch::Sender<bool>>,
+    pub(crate) closing: Arc<watch::Sender<bool>>,
     open: Arc<Mutex<HashMap<UserId, usize>>>,
-    limits: StreamLimits,
+    pub(crate) limits: StreamLimits,
 }
 
 impl EventHub {
@@ -74,13 +74,13 @@ impl EventHub {
     }
 
     /// Takes one of `user`'s stream slots, or refuses past the limit.
-    fn take_slot(&self, user: UserId) -> Result<StreamSlot> {
+    pub(crate) fn take_slot(&self, user: UserId) -> Result<StreamSlot> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let held = open.entry(user).or_insert(0);
         if *held >= self.limits.per_user {
             return Err(AppError::TooMany(format!(
-                "you already follow {held} operations, the most one user may at once: close \
-                 a stream first"
+                "you already hold {held} event streams (operations or logs followed), the most \
+                 one user may at once: close a stream first"
             )));
         }
         *held += 1;
@@ -92,7 +92,7 @@ impl EventHub {
 }
 
 /// One of a user's stream slots, given back when dropped.
-struct StreamSlot {
+pub(crate) struct StreamSlot {
     open: Arc<Mutex<HashMap<UserId, usize>>>,
     user: UserId,
 }

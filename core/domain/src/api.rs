@@ -2159,3 +2159,19 @@ pub struct LogQuery {
     /// How many lines (1 to 1000; default 100).
     pub limit: Option<u32>,
 }
+
+/// The name of a log stream's first event: the last lines, as a JSON array of
+/// [`ServiceLogLine`]s, with an SSE id to resume from.
+pub const EVENT_LOG_TAIL: &str = "tail";
+/// The name of a log stream's event carrying one new [`ServiceLogLine`], with an SSE id to
+/// resume from.
+pub const EVENT_LOG_LINE: &str = "line";
+
+/// `?tail=` of a service's log stream.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LogEventsQuery {
+    /// How many of the last lines the first event holds (1 to 1000; default 100); ignored
+    /// when resuming with `Last-Event-ID`.
+    pub tail: Option<u32>,
+}

@@ -11,6 +11,7 @@
 
 mod drive;
 mod engine;
+pub mod log_feed;
 mod reaper;
 mod rollback;
 pub(crate) mod session;
@@ -498,11 +499,20 @@ impl App {
         let scope = self
             .service_scope(caller, service, Action::ViewDeployment)
             .await?;
-        let name = scope.service.name.to_string();
         let contents = self.deployment_contents(&scope.deployment).await?;
         let session = self
             .runtime_session(&scope.deployment, contents, Secrets::Closed)
             .await?;
+        self.read_log(&session, service, query).await
+    }
+
+    /// A page of `service`'s log through `session`'s runtime.
+    async fn read_log(
+        &self,
+        session: &RuntimeSession,
+        service: &ServiceRef,
+        query: &LogQuery,
+    ) -> Result<ServiceLogPage> {
         let context = session.context(self, None).await?;
         let page = self
             .plugins()?
@@ -511,9 +521,9 @@ impl App {
                 session.plugin(),
                 context,
                 session.spec.clone(),
-                name,
+                service.name.to_string(),
                 query.cursor.clone(),
-                limit,
+                query.limit.unwrap_or(LOG_LINES_DEFAULT),
             )
             .await
             .map_err(|e| match e {

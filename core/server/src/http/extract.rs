@@ -336,6 +336,29 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
     }
 }
 
+/// The `Last-Event-ID` header as its text, for streams whose ids are not numbers (a log's
+/// resume points); at most 8 KiB.
+pub struct LastEventText(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for LastEventText {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(LAST_EVENT_ID) else {
+            return Ok(LastEventText(None));
+        };
+        value
+            .to_str()
+            .ok()
+            .filter(|v| v.len() <= 8192)
+            .map(|v| LastEventText(Some(v.trim().to_owned())))
+            .ok_or_else(|| {
+                AppError::invalid(LAST_EVENT_ID, "Last-Event-ID is not an id this server sent")
+                    .into()
+            })
+    }
+}
+
 /// `.../deployments/{deployment}/services/{service}`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]

@@ -217,15 +217,24 @@ async fn operation_events(
         let event = next_event(&mut feed).await?;
         Some((Ok::<_, Infallible>(event), feed))
     });
+    Ok(event_stream(events))
+}
+
+/// A server-sent events answer of `events`: a comment every [`HEARTBEAT`] of silence keeps
+/// it alive, and a header tells a buffering reverse proxy (nginx) to pass the events on as
+/// they come.
+pub(super) fn event_stream<S>(events: S) -> Response
+where
+    S: futures_util::Stream<Item = Result<Event, Infallible>> + Send + 'static,
+{
     let mut response = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
         .into_response();
-    // Tells a buffering reverse proxy (nginx) to pass the events on as they come.
     response.headers_mut().insert(
         HeaderName::from_static("x-accel-buffering"),
         HeaderValue::from_static("no"),
     );
-    Ok(response)
+    response
 }
 
 /// The feed's next event as an SSE event; `None` ends the stream: after the last event, or

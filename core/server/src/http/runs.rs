@@ -1,18 +1,30 @@
-//! `.../deployments/{deployment}/{apply,destroy,rollback,plan,status}` and a service's `logs`: running
-//! a deployment of a `server` environment and reading how it runs. Starting an operation
-//! answers `202` with it; follow it under `.../operations/{operation}`.
+//! `.../deployments/{deployment}/{apply,destroy,rollback,plan,status}` and a service's `logs`
+//! (paged, or followed live as server-sent events): running a deployment of a `server`
+//! environment and reading how it runs. Starting an operation answers `202` with it; follow it
+//! under `.../operations/{operation}`.
 
-use axum::{Json, extract::State, http::StatusCode};
+use std::convert::Infallible;
+
+use axum::{
+    Json,
+    extract::State,
+    http::StatusCode,
+    response::{Response, sse::Event},
+};
+use komander_app::runner::log_feed::{LogEvent, LogFeed, ResumePoint};
 use komander_domain::api::{
-    DeploymentPlan, DeploymentRunStatus, DestroyRequest, LogQuery, Operation, RollbackRequest,
-    ServiceLogPage,
+    DeploymentPlan, DeploymentRunStatus, DestroyRequest, EVENT_LOG_LINE, EVENT_LOG_TAIL,
+    EVENT_RESUME, ErrorBody, LogEventsQuery, LogQuery, Operation, RollbackRequest, ServiceLogPage,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     AppState,
     error::{ApiError, ErrorResponses},
-    extract::{AppJson, AppQuery, Authenticated, DeploymentPath, PathRef, ServicePath},
+    extract::{
+        AppJson, AppQuery, Authenticated, DeploymentPath, LastEventText, PathRef, ServicePath,
+    },
+    operations::event_stream,
 };
 
 /// The routes of this module.
@@ -24,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(plan_deployment))
         .routes(routes!(deployment_status))
         .routes(routes!(service_logs))
+        .routes(routes!(service_log_events))
 }
 
 /// Starts applying the deployment on the server (a `server` environment). Refused before
@@ -128,4 +141,69 @@ async fn service_logs(
     PathRef(service): PathRef<ServicePath>,
 ) -> Result<Json<ServiceLogPage>, ApiError> {
     Ok(Json(s.app.service_logs(&caller, &service, &query).await?))
+}
+
+/// Follows the service's log live as server-sent events: first a `tail` event (data: a JSON
+/// array of the last `tail` lines), then a `line` event (data: one line) for each line the
+/// service writes, read every second. Every event has an id: reconnect with `Last-Event-ID`
+/// to get the lines after it, none lost or doubled (no `tail` then). Bounded like operation
+/// streams: `event_streams_per_user` (429 beyond) and `event_stream_lifetime_secs`, after
+/// which a `resume` event ends the stream.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/services/{service}/logs/events",
+    tag = "runs",
+    params(ServicePath, LogEventsQuery,
+        ("last-event-id" = Option<String>, Header, description = "The id of the last event read")),
+    responses(
+        (status = 200, content_type = "text/event-stream", body = String,
+            description = "`event: tail|line|resume`, `id:`, `data:` one JSON document"),
+        (status = 429, body = ErrorBody, description = "The caller already holds as many event streams as one user may"),
+        ErrorResponses))]
+async fn service_log_events(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppQuery(query): AppQuery<LogEventsQuery>,
+    LastEventText(last): LastEventText,
+    PathRef(service): PathRef<ServicePath>,
+) -> Result<Response, ApiError> {
+    let resume = last.as_deref().map(ResumePoint::parse).transpose()?;
+    let feed = s
+        .app
+        .follow_service_logs(&caller, &service, resume, query.tail.unwrap_or(100))
+        .await?;
+    let events = futures_util::stream::unfold(feed, |mut feed| async move {
+        let event = next_log_event(&mut feed).await?;
+        Some((Ok::<_, Infallible>(event), feed))
+    });
+    Ok(event_stream(events))
+}
+
+/// The feed's next event as an SSE event; `None` ends the stream (after `resume`, or when the
+/// feed fails: a client that reconnects learns why).
+async fn next_log_event(feed: &mut LogFeed) -> Option<Event> {
+    let event = match feed.next().await {
+        Ok(event) => event?,
+        Err(e) => {
+            tracing::debug!(error = %e, "log stream ended");
+            return None;
+        }
+    };
+    let (name, id, data) = match event {
+        LogEvent::Tail { lines, resume } => (
+            EVENT_LOG_TAIL,
+            Some(resume.id()),
+            serde_json::to_string(&lines),
+        ),
+        LogEvent::Line { line, resume } => (
+            EVENT_LOG_LINE,
+            Some(resume.id()),
+            serde_json::to_string(&line),
+        ),
+        LogEvent::Resume => (EVENT_RESUME, None, Ok("{}".to_owned())),
+    };
+    let data = data.ok()?;
+    let event = Event::default().event(name).data(data);
+    Some(match id {
+        Some(id) => event.id(id),
+        None => event,
+    })
 }
