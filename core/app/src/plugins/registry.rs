@@ -2,7 +2,8 @@
 
 use std::{collections::HashMap, path::PathBuf};
 
-use komander_plugin_host::{LoadedPlugin, PluginEngine};
+use komander_domain::{api::PluginStatus, timestamps};
+use komander_plugin_host::{LoadedPlugin, PluginEngine, PluginError};
 use tokio::sync::RwLock;
 use tracing::{info, warn};
 
@@ -67,7 +68,10 @@ impl App {
     /// Loads every installed plugin (from the cached artifacts when they are there and have
     /// the digest recorded for them, compiling the others and recording their new artifact),
     /// at start, in the background: readiness never waits on it. Answers how many loaded; one
-    /// that fails is logged and skipped.
+    /// that fails is logged and skipped. One built for an interface version this Komander does
+    /// not run (a runtime of `komander:runtime@0.1`) is marked
+    /// [`PluginStatus::Incompatible`]: it stays installed and unloaded, its environments'
+    /// operations answer 409 naming it, until an admin upgrades it.
     pub async fn load_installed_plugins(&self) -> Result<usize> {
         let plugins = self.plugins()?;
         let mut count = 0;
@@ -77,8 +81,8 @@ impl App {
                     .engine
                     .load_cached(bytes, record.artifact.as_deref())
                     .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
+                    .map_err(LoadError::Plugin),
+                Err(e) => Err(LoadError::Read(e)),
             };
             match loaded {
                 Ok(plugin) => {
@@ -88,6 +92,12 @@ impl App {
                     }
                     plugins.remember(record.id, plugin).await;
                     count += 1;
+                }
+                Err(LoadError::Plugin(error @ PluginError::Incompatible { .. })) => {
+                    warn!(plugin = %record.id, %error, "an installed plugin is incompatible: upgrade it");
+                    if record.status != PluginStatus::Incompatible {
+                        self.mark_incompatible(&record.id, &record.digest).await;
+                    }
                 }
                 Err(error) => {
                     warn!(plugin = %record.id, %error, "an installed plugin did not load")
@@ -116,6 +126,15 @@ impl App {
         }
     }
 
+    /// Marks install `id` (build `digest`) incompatible; a failure is logged (its status stays,
+    /// and it is not loaded either way).
+    async fn mark_incompatible(&self, id: &str, digest: &str) {
+        let now = timestamps::to_millis(timestamps::now());
+        if let Err(e) = self.store.mark_plugin_incompatible(id, digest, now).await {
+            warn!(plugin = %id, error = %e, "could not mark a plugin incompatible");
+        }
+    }
+
     /// Records the digest of the artifact just compiled for install `id` (build `digest`),
     /// so that the next start loads it; a failure is logged (that start compiles again).
     async fn record_artifact(&self, id: &str, digest: &str, plugin: &LoadedPlugin) {
@@ -124,4 +143,15 @@ impl App {
             warn!(plugin = %id, error = %e, "could not record a plugin's artifact digest");
         }
     }
+}
+
+/// Why an installed plugin did not load at start.
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    /// Its component file could not be read.
+    #[error("reading its component: {0}")]
+    Read(std::io::Error),
+    /// The plugin host refused it.
+    #[error(transparent)]
+    Plugin(PluginError),
 }
