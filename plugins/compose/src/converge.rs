@@ -52,15 +52,23 @@ enum Action {
     Replace(String),
 }
 
-/// Whether a container that exited with status 0 completed its work and stays as it is: a
-/// service whose restart policy does not restart it after a clean exit (a migration, say).
-fn completed(service: &ServiceSpec, c: &ContainerSummary) -> bool {
+/// Whether a container that exited with status 0 is a job that completed, and stays as it is
+/// (an apply or a start does not run it again): a service that another waits on to complete
+/// successfully (a migration, say), whose restart policy does not restart it after a clean
+/// exit. Any other stopped container is started again.
+fn completed(spec: &DeploymentSpec, service: &ServiceSpec, c: &ContainerSummary) -> bool {
     c.state == ContainerState::Exited
         && c.status.starts_with("Exited (0)")
         && matches!(
             service.restart,
             RestartPolicy::No | RestartPolicy::OnFailure(_)
         )
+        && spec.services.iter().any(|s| {
+            s.depends_on.iter().any(|d| {
+                d.service == service.name
+                    && d.condition == DependencyCondition::CompletedSuccessfully
+            })
+        })
 }
 
 fn action(
@@ -87,7 +95,7 @@ fn action(
     }
     match c.state {
         ContainerState::Running | ContainerState::Restarting => Action::Keep,
-        _ if completed(service, c) => Action::Keep,
+        _ if completed(spec, service, c) => Action::Keep,
         ContainerState::Created | ContainerState::Exited => Action::Start,
         // Paused, dead or being removed: Docker will not start it; a new one replaces it.
         _ => Action::Replace(format!("its container is {:?}", c.state).to_lowercase()),
@@ -114,7 +122,7 @@ fn actions(
 fn surplus<'a>(
     spec: &DeploymentSpec,
     current: &'a BTreeMap<String, Replicas>,
-) -> Vec<&'a ContainerSummary> {
+) -> Vec<(String, &'a ContainerSummary)> {
     current
         .iter()
         .flat_map(|(name, replicas)| {
@@ -126,7 +134,7 @@ fn surplus<'a>(
             replicas
                 .iter()
                 .filter(move |(n, _)| **n > wanted)
-                .map(|(_, c)| c)
+                .map(move |(n, c)| (format!("remove:{name}:{n}"), c))
         })
         .collect()
 }
@@ -251,7 +259,7 @@ pub fn plan(spec: &DeploymentSpec) -> Result<DeploymentPlan, Error> {
             });
         }
     }
-    for c in surplus(spec, &current) {
+    for (_, c) in surplus(spec, &current) {
         let gone = label(c, names::SERVICE_LABEL)
             .is_none_or(|s| !spec.services.iter().any(|x| x.name == s));
         changes.push(Change {
@@ -337,6 +345,7 @@ enum Readiness {
 }
 
 fn readiness(
+    spec: &DeploymentSpec,
     dependency: &ServiceSpec,
     condition: DependencyCondition,
     containers: Option<&Replicas>,
@@ -367,7 +376,7 @@ fn readiness(
                 matches!(
                     c.state,
                     ContainerState::Running | ContainerState::Restarting
-                ) || completed(dependency, c)
+                ) || completed(spec, dependency, c)
             }) {
                 Readiness::Ready
             } else {
@@ -479,7 +488,7 @@ pub fn step(
             let Some(other) = spec.services.iter().find(|s| s.name == name) else {
                 continue; // order::services refused unknown names
             };
-            match readiness(other, dependency.condition, current.get(name), mode) {
+            match readiness(spec, other, dependency.condition, current.get(name), mode) {
                 Readiness::Ready => {}
                 Readiness::Wait(what) => {
                     ready = false;
@@ -589,9 +598,9 @@ pub fn step(
         }
     }
     if mode == Mode::Apply {
-        for c in surplus(spec, &current) {
+        for (id, c) in surplus(spec, &current) {
             batch.push(entry(
-                format!("remove:{}", c.name),
+                id,
                 vec![],
                 Operation::RemoveContainer(ContainerRemove {
                     name: c.name.clone(),

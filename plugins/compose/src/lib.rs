@@ -107,6 +107,9 @@ fn named(operation: &str, error: Error) -> Error {
     }
 }
 
+/// Operation ids name services and replica numbers, never containers: a container's name may
+/// be longer than the 64 bytes an id may have.
+///
 /// Containers one deployment may hold: each takes up to three operations of one batch
 /// (remove, create, start) beside its service's pull, and a batch holds at most 256.
 const MAX_CONTAINERS: u32 = 60;
@@ -300,18 +303,20 @@ impl Runtime for Compose {
         let mut batch = Vec::new();
         let mut containers = Vec::new();
         let mut lines = Vec::new();
-        for c in current.values().flat_map(|r| r.values()) {
-            let id = format!("remove:{}", c.name);
-            batch.push(entry(
-                id.clone(),
-                vec![],
-                Operation::RemoveContainer(ContainerRemove {
-                    name: c.name.clone(),
-                    force: true,
-                }),
-            ));
-            containers.push(id);
-            lines.push(format!("removed container {}", c.name));
+        for (service, replicas) in &current {
+            for (n, c) in replicas {
+                let id = format!("remove:{service}:{n}");
+                batch.push(entry(
+                    id.clone(),
+                    vec![],
+                    Operation::RemoveContainer(ContainerRemove {
+                        name: c.name.clone(),
+                        force: true,
+                    }),
+                ));
+                containers.push(id);
+                lines.push(format!("removed container {}", c.name));
+            }
         }
         batch.push(entry(
             "network".into(),

@@ -92,17 +92,19 @@ pub fn status(
     spec: &DeploymentSpec,
     current: &BTreeMap<String, Replicas>,
 ) -> Result<DeploymentStatus, Error> {
+    // Operation ids name the service and replica: a container's name may be too long for one.
     let batch = spec
         .services
         .iter()
-        .filter_map(|s| current.get(&s.name))
-        .flat_map(|r| r.values())
-        .map(|c| {
-            entry(
-                c.name.clone(),
-                vec![],
-                Operation::InspectContainer(c.name.clone()),
-            )
+        .filter_map(|s| Some((s, current.get(&s.name)?)))
+        .flat_map(|(s, r)| {
+            r.iter().map(move |(n, c)| {
+                entry(
+                    format!("inspect:{}:{n}", s.name),
+                    vec![],
+                    Operation::InspectContainer(c.name.clone()),
+                )
+            })
         })
         .collect::<Vec<_>>();
     let mut inspected: BTreeMap<String, ContainerInfo> = BTreeMap::new();
@@ -110,7 +112,7 @@ pub fn status(
         for result in engine::run_batch(&batch)? {
             // A container removed since it was listed is not there: it counts as missing.
             if let Outcome::Ok(OpOutput::Inspected(info)) = result.outcome {
-                inspected.insert(result.id, info);
+                inspected.insert(info.summary.name.clone(), info);
             }
         }
     }

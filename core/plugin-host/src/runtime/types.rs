@@ -270,6 +270,33 @@ pub struct ServiceSpec {
     pub pull: PullPolicy,
 }
 
+impl ServiceSpec {
+    /// Service `name` (id `id`) of `source` with nothing else set: no ports, volumes or
+    /// variables; the image's command, entrypoint, working directory and user; no health
+    /// check; restart `no`; no dependencies or limits; one replica, pulled when missing.
+    pub fn new(id: impl Into<String>, name: impl Into<String>, source: ServiceSource) -> Self {
+        ServiceSpec {
+            id: id.into(),
+            name: name.into(),
+            source,
+            ports: Vec::new(),
+            volumes: Vec::new(),
+            env: Vec::new(),
+            command: None,
+            entrypoint: None,
+            working_dir: None,
+            user: None,
+            health_check: None,
+            restart: RestartPolicy::No,
+            depends_on: Vec::new(),
+            memory_bytes: None,
+            nano_cpus: None,
+            replicas: 1,
+            pull: PullPolicy::IfMissing,
+        }
+    }
+}
+
 /// A deployment as a runtime receives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeploymentSpec {
