@@ -1,13 +1,10 @@
--- no-transaction
 -- A plugin may be `incompatible`: built for an interface version this Komander does not run
 -- (a runtime of komander:runtime@0.1), found so at start; it runs again once upgraded.
 --
--- SQLite cannot change a CHECK constraint: the table is rebuilt by SQLite's own procedure
--- (create, copy, drop, rename), inside a transaction of its own, with foreign keys off so that
--- dropping the old table does not delete the rows of plugin_kv and plugin_connections, which
--- name the table and find the new one under the same name.
-PRAGMA foreign_keys = OFF;
-BEGIN;
+-- SQLite cannot change a CHECK constraint: the table is rebuilt (create, copy, drop, rename).
+-- Migrations run in a transaction, where foreign keys cannot be turned off, so dropping the old
+-- table deletes the rows of plugin_kv and plugin_connections (ON DELETE CASCADE): they are kept
+-- aside first and put back once the new table has the old one's name.
 CREATE TABLE plugins_new (
     id TEXT PRIMARY KEY NOT NULL,
     version TEXT NOT NULL,
@@ -29,7 +26,11 @@ INSERT INTO plugins_new (id, version, kind, world, digest, manifest, requested, 
 SELECT id, version, kind, world, digest, manifest, requested, granted, status, installed_by,
     installed_at, updated_at, config, artifact_sha256
 FROM plugins;
+CREATE TEMP TABLE plugin_kv_kept AS SELECT * FROM plugin_kv;
+CREATE TEMP TABLE plugin_connections_kept AS SELECT * FROM plugin_connections;
 DROP TABLE plugins;
 ALTER TABLE plugins_new RENAME TO plugins;
-COMMIT;
-PRAGMA foreign_keys = ON;
+INSERT INTO plugin_kv SELECT * FROM plugin_kv_kept;
+INSERT INTO plugin_connections SELECT * FROM plugin_connections_kept;
+DROP TABLE plugin_kv_kept;
+DROP TABLE plugin_connections_kept;

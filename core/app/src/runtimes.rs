@@ -6,8 +6,7 @@
 use komander_domain::{
     Action, DeploymentRef,
     api::{
-        self, DependencyCondition as Condition, PortSpec, Protocol as PortProtocol,
-        ServiceSettings,
+        self, DependencyCondition as Condition, PortSpec, Protocol as PortProtocol, ServiceSettings,
     },
 };
 use komander_plugin_host::runtime::{

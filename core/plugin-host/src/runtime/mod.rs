@@ -15,8 +15,8 @@ pub use types::{
     BuildContextRef, BuildSource, Bundle, BundleFile, Change, ChangeAction, Dependency,
     DependencyCondition, DeploymentPlan, DeploymentSpec, DeploymentStatus, EnvValue, EnvVar,
     GuestError, HealthCheck, LogEntry, LogPage, LogSource, Protocol, PullPolicy, RateLimit,
-    RestartPolicy, SecretRef, ServiceHealth, ServicePort, ServiceSource, ServiceSpec,
-    ServiceState, ServiceStatus, ServiceVolume, StepResult,
+    RestartPolicy, SecretRef, ServiceHealth, ServicePort, ServiceSource, ServiceSpec, ServiceState,
+    ServiceStatus, ServiceVolume, StepResult,
 };
 
 /// Why a runtime call failed: the sandbox stopped it, or the guest answered an error.

@@ -12,8 +12,8 @@ use komander_plugin_host::{
     capabilities::CallContext,
     runtime::{
         Dependency, DependencyCondition, DeploymentSpec, DeploymentStatus, EnvValue, EnvVar,
-        GuestError, HealthCheck, Protocol, RuntimeCallError, SecretRef, ServiceHealth,
-        ServicePort, ServiceSource, ServiceSpec, ServiceState, ServiceVolume, StepResult,
+        GuestError, HealthCheck, Protocol, RuntimeCallError, SecretRef, ServiceHealth, ServicePort,
+        ServiceSource, ServiceSpec, ServiceState, ServiceVolume, StepResult,
     },
 };
 
@@ -372,7 +372,12 @@ async fn a_healthy_dependency_is_waited_for_and_health_shows_in_status() {
          while true; do /bin/busybox sleep 0.2; done",
     );
     db.health_check = Some(HealthCheck {
-        command: vec!["/bin/busybox".into(), "test".into(), "-f".into(), "/ready".into()],
+        command: vec![
+            "/bin/busybox".into(),
+            "test".into(),
+            "-f".into(),
+            "/ready".into(),
+        ],
         interval_ms: 300,
         timeout_ms: 1_000,
         retries: 3,
@@ -392,7 +397,9 @@ async fn a_healthy_dependency_is_waited_for_and_health_shows_in_status() {
     let first = &results[0];
     assert!(!first.done && first.continuation.is_some(), "{first:?}");
     assert!(
-        first.progress.contains(&format!("created container {project}_db")),
+        first
+            .progress
+            .contains(&format!("created container {project}_db")),
         "{first:?}"
     );
     assert!(
@@ -408,7 +415,8 @@ async fn a_healthy_dependency_is_waited_for_and_health_shows_in_status() {
     );
     let last = results.last().unwrap();
     assert!(
-        last.progress.contains(&format!("created container {project}_web")),
+        last.progress
+            .contains(&format!("created container {project}_web")),
         "{results:?}"
     );
 
@@ -466,7 +474,9 @@ async fn stop_then_start_keeps_the_containers_and_destroy_keeps_volumes_unless_a
     let volume = format!("{project}_data");
 
     steps(&engine, &plugin, context, &spec, Steps::Apply).await;
-    let id = container_id(&deployment, &container).await.expect("created");
+    let id = container_id(&deployment, &container)
+        .await
+        .expect("created");
 
     let stopped = engine
         .stop_step(&plugin, context(), spec.clone(), None)
@@ -489,7 +499,10 @@ async fn stop_then_start_keeps_the_containers_and_destroy_keeps_volumes_unless_a
     );
     assert_eq!(container_id(&deployment, &container).await, Some(id));
     let web = status(&engine, &plugin, context(), &spec).await.services[0].clone();
-    assert_eq!((web.state, web.replicas_running), (ServiceState::Running, 1));
+    assert_eq!(
+        (web.state, web.replicas_running),
+        (ServiceState::Running, 1)
+    );
 
     // Destroy keeps the named volume unless asked to remove it.
     destroy(&engine, &plugin, context(), &spec, false).await;
@@ -523,7 +536,11 @@ async fn replicas_run_as_several_containers_and_cannot_share_a_host_port() {
         host_address: None,
     }];
     let refused = engine
-        .validate(&plugin, context(), deployment_of(&deployment, vec![published]))
+        .validate(
+            &plugin,
+            context(),
+            deployment_of(&deployment, vec![published]),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -540,10 +557,16 @@ async fn replicas_run_as_several_containers_and_cannot_share_a_host_port() {
     let (first, second) = (format!("{project}_web"), format!("{project}_web_2"));
     steps(&engine, &plugin, context, &spec, Steps::Apply).await;
     let first_id = container_id(&deployment, &first).await.expect("replica 1");
-    assert!(container_id(&deployment, &second).await.is_some(), "replica 2");
+    assert!(
+        container_id(&deployment, &second).await.is_some(),
+        "replica 2"
+    );
     let status = status(&engine, &plugin, context(), &spec).await;
     assert_eq!(
-        (status.services[0].state, status.services[0].replicas_running),
+        (
+            status.services[0].state,
+            status.services[0].replicas_running
+        ),
         (ServiceState::Running, 2),
         "{status:?}"
     );
@@ -589,7 +612,10 @@ async fn a_host_address_the_target_does_not_allow_is_refused() {
         "{refused}"
     );
     let project = format!("shop_dev_{}", deployment.prefix);
-    assert_eq!(container_id(&deployment, &format!("{project}_web")).await, None);
+    assert_eq!(
+        container_id(&deployment, &format!("{project}_web")).await,
+        None
+    );
 
     // A target that lists the address lets it through.
     let allowed = deployment.guest_context(PLUGIN, GRANTS, |scope| {

@@ -59,7 +59,10 @@ async fn the_test_guest_loads_as_a_remote_runtime_and_answers() {
     let (engine, plugin) = loading::load("komander_test_guest").await;
     assert_eq!(plugin.kind, PluginKind::Runtime(RuntimeWorld::Remote));
     assert_eq!(plugin.manifest.id, "komander.test-guest");
-    assert_eq!(plugin.wit_version, komander_plugin_host::RUNTIME_WIT_VERSION);
+    assert_eq!(
+        plugin.wit_version,
+        komander_plugin_host::RUNTIME_WIT_VERSION
+    );
     let warnings = engine
         .validate(&plugin, context(ALL), spec(&[]))
         .await
