@@ -172,7 +172,6 @@ const OLD_PLUGIN_ROWS: &[&str] = &[
 /// the plugin markable `incompatible`.
 async fn plugins_keep_their_data_and_may_become_incompatible(backend: komander_e2e::Backend) {
     use komander_e2e::Backend;
-    use komander_store::PluginStore as _;
     use sqlx::{Executor as _, PgPool, SqlitePool, sqlite::SqliteConnectOptions};
 
     let dir = tempfile::tempdir().unwrap();
