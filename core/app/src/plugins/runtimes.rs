@@ -6,8 +6,8 @@
 //! disables or uninstalls is not refused there: its environments stay, and every operation that
 //! needs their runtime answers 409 naming the plugin and its state, until it is enabled or
 //! installed again ([`App::environment_runtime`]). So does a runtime marked `incompatible` at
-//! start (built for `komander:runtime@0.1`), until it is upgraded. Uninstalling a runtime that environments
-//! still name is therefore allowed: an admin may reinstall another build of it.
+//! start (built for `komander:runtime@0.1`), until it is upgraded. Uninstalling a runtime that
+//! environments still name is therefore allowed: an admin may reinstall another build of it.
 
 use std::fmt;
 
