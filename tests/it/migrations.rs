@@ -149,3 +149,113 @@ async fn sqlite_stored_short_runtimes_become_plugin_ids() {
 async fn postgres_stored_short_runtimes_become_plugin_ids() {
     old_runtimes_become_plugin_ids(komander_e2e::Backend::Postgres).await;
 }
+
+/// The first migration that lets a plugin be `incompatible`.
+const INCOMPATIBLE_PLUGINS: i64 = 20261201190000;
+
+/// An installed plugin with kv data and a connection, as the migrations before
+/// [`INCOMPATIBLE_PLUGINS`] left them.
+const OLD_PLUGIN_ROWS: &[&str] = &[
+    "INSERT INTO plugins (id, version, kind, world, digest, manifest, requested, granted, status, \
+     installed_by, installed_at, updated_at, config, artifact_sha256) VALUES ('acme.old', \
+     '1.0.0', 'runtime', 'remote', 'd1', 'id = \"acme.old\"', '[]', '[]', 'enabled', \
+     '01900000-0000-7000-8000-000000000001', 1, 1, '{}', NULL)",
+    "INSERT INTO plugin_kv (plugin_id, project_id, key, value, size) \
+     VALUES ('acme.old', '', 'k', 'v', 2)",
+    "INSERT INTO plugin_connections (id, plugin_id, name, base_url, credential, allow_private, \
+     path_prefixes, requests_per_minute, updated_at) VALUES ('c1', 'acme.old', 'api', \
+     'https://example.com', NULL, FALSE, '[]', NULL, 1)",
+];
+
+/// Writes [`OLD_PLUGIN_ROWS`] into a database migrated up to [`INCOMPATIBLE_PLUGINS`], opens it
+/// as the store (which runs the rest), and finds the plugin's kv data and connection kept and
+/// the plugin markable `incompatible`.
+async fn plugins_keep_their_data_and_may_become_incompatible(backend: komander_e2e::Backend) {
+    use komander_e2e::Backend;
+    use sqlx::{Executor as _, PgPool, SqlitePool, sqlite::SqliteConnectOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let count =
+        "SELECT (SELECT COUNT(*) FROM plugin_kv) + (SELECT COUNT(*) FROM plugin_connections)";
+    let url = match backend {
+        Backend::Sqlite => {
+            let options = SqliteConnectOptions::new()
+                .filename(dir.path().join("komander.db"))
+                .create_if_missing(true)
+                .foreign_keys(true);
+            let pool = SqlitePool::connect_with(options).await.unwrap();
+            migrations_before("sqlite", INCOMPATIBLE_PLUGINS)
+                .await
+                .run(&pool)
+                .await
+                .unwrap();
+            for row in OLD_PLUGIN_ROWS {
+                pool.execute(*row).await.unwrap();
+            }
+            pool.close().await;
+            None
+        }
+        Backend::Postgres => {
+            let Some(url) = komander_e2e::postgres_database().await else {
+                return;
+            };
+            let pool = PgPool::connect(&url).await.unwrap();
+            migrations_before("postgres", INCOMPATIBLE_PLUGINS)
+                .await
+                .run(&pool)
+                .await
+                .unwrap();
+            for row in OLD_PLUGIN_ROWS {
+                pool.execute(*row).await.unwrap();
+            }
+            pool.close().await;
+            Some(url)
+        }
+    };
+    let store = komander_store::connect(url.as_deref(), dir.path())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .mark_plugin_incompatible("acme.old", "d1", 5)
+            .await
+            .unwrap()
+    );
+    let plugin = store.plugin("acme.old").await.unwrap().unwrap();
+    assert_eq!(
+        plugin.status,
+        komander_domain::api::PluginStatus::Incompatible
+    );
+    // Marked once: a second start changes nothing.
+    assert!(
+        !store
+            .mark_plugin_incompatible("acme.old", "d1", 6)
+            .await
+            .unwrap()
+    );
+    let kept: i64 = match &url {
+        None => {
+            let file = SqliteConnectOptions::new().filename(dir.path().join("komander.db"));
+            let pool = SqlitePool::connect_with(file).await.unwrap();
+            sqlx::query_scalar(count).fetch_one(&pool).await.unwrap()
+        }
+        Some(url) => {
+            let pool = PgPool::connect(url).await.unwrap();
+            sqlx::query_scalar(count).fetch_one(&pool).await.unwrap()
+        }
+    };
+    assert_eq!(
+        kept, 2,
+        "the plugin's kv data and connection survive the migration"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_plugins_keep_their_data_and_may_become_incompatible() {
+    plugins_keep_their_data_and_may_become_incompatible(komander_e2e::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_plugins_keep_their_data_and_may_become_incompatible() {
+    plugins_keep_their_data_and_may_become_incompatible(komander_e2e::Backend::Postgres).await;
+}

@@ -521,15 +521,7 @@ async fn connections_are_configured_by_admins_and_their_credential_stays_sealed(
         .unwrap();
     let engine = PluginEngine::new(None).unwrap();
     let plugin = engine.load(webhook).await.unwrap();
-    let web = ServiceSpec {
-        id: "s".into(),
-        name: "web".into(),
-        source: ServiceSource::Image("busybox:1".into()),
-        ports: vec![],
-        volumes: vec![],
-        env: vec![],
-        command: None,
-    };
+    let web = ServiceSpec::new("s", "web", ServiceSource::Image("busybox:1".into()));
     let spec = spec("p", vec![web], &[]);
     let context = CallContext::builder(&plugin.manifest, [Capability::Connections])
         .unwrap()
@@ -830,6 +822,141 @@ async fn first_party_plugins_install_at_first_start_and_upgrade_like_any_other()
         komander_plugin_host::digest(compose.bytes)
     );
     assert_eq!(upgraded["granted"], json!(["docker", "progress"]));
+}
+
+/// Answers a request to a running server as admin: its status and its JSON body.
+async fn admin_call(
+    server: &ServerProcess,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> (StatusCode, serde_json::Value) {
+    let mut request = ServerProcess::client()
+        .request(method, format!("{}{path}", server.base))
+        .bearer_auth(ADMIN_TOKEN);
+    if let Some(bytes) = body {
+        request = request
+            .header(header::CONTENT_TYPE, "application/wasm")
+            .body(bytes);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_runtime_built_for_0_1_is_refused_and_an_installed_one_is_marked_incompatible_at_start() {
+    use reqwest::Method;
+    let mut server = ServerProcess::start(&[], "info");
+    let old = guests::bytes("komander_test_guest_v0_1");
+    let (status, refused) =
+        admin_call(&server, Method::POST, "/api/v1/plugins", Some(old.clone())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(
+        refused["error"]["message"],
+        "plugin refused: this runtime is built for komander:runtime@0.1.0; this Komander runs \
+         runtimes of komander:runtime@0.2.0: rebuild it with the 0.2 SDK (see wit/CHANGELOG.md)"
+    );
+    let (_, listed) = admin_call(&server, Method::GET, "/api/v1/plugins", None).await;
+    assert!(
+        !listed.to_string().contains("komander.test-guest"),
+        "nothing installed: {listed}"
+    );
+
+    // A 0.2 build installed, named by an environment; then, as if an earlier Komander had
+    // installed it, its stored component is the 0.1 build of the same plugin.
+    let current = guests::bytes("komander_test_guest");
+    let (status, plugin) = admin_call(
+        &server,
+        Method::POST,
+        "/api/v1/plugins?grant_all=true",
+        Some(current.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{plugin}");
+    assert_eq!(plugin["status"], "enabled");
+    server.cli_ok(&["project", "create", "shop"]);
+    server.cli_ok(&[
+        "environment",
+        "create",
+        "--project",
+        "shop",
+        "dev",
+        "--runtime",
+        "komander.test-guest",
+    ]);
+    server.cli_ok(&[
+        "deployment",
+        "create",
+        "--project",
+        "shop",
+        "--environment",
+        "dev",
+        "app",
+    ]);
+    server.stop();
+    let stored = server
+        .data_dir
+        .path()
+        .join("data/plugins")
+        .join(format!("{}.wasm", komander_plugin_host::digest(&current)));
+    assert!(stored.exists(), "{} is kept", stored.display());
+    std::fs::write(&stored, &old).unwrap();
+
+    // At start it is marked incompatible, and the server serves.
+    server.restart(&[], "info");
+    let marked = plugin_when(&server, "komander.test-guest", |p| {
+        p["status"] == "incompatible"
+    })
+    .await;
+    assert_eq!(marked["kind"], "runtime");
+    let (status, _) = admin_call(&server, Method::GET, "/api/v1/plugins", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains("an installed plugin is incompatible"), "{log}");
+
+    // It cannot be enabled, and its environment's operations answer 409 naming it.
+    let (status, refused) = admin_call(
+        &server,
+        Method::POST,
+        "/api/v1/plugins/komander.test-guest/enable",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is incompatible"),
+        "{refused}"
+    );
+    let (status, refused) = admin_call(
+        &server,
+        Method::GET,
+        "/api/v1/projects/shop/environments/dev/deployments/app/export",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"komander.test-guest\"") && message.contains("is incompatible"),
+        "{message}"
+    );
+
+    // Upgraded to a 0.2 build, it runs again.
+    let newer = with_manifest_edit(&current, r#"version = "0.1.0""#, r#"version = "0.1.1""#);
+    let (status, upgraded) = admin_call(
+        &server,
+        Method::POST,
+        "/api/v1/plugins/komander.test-guest/upgrade",
+        Some(newer),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{upgraded}");
+    assert_eq!(upgraded["status"], "enabled");
+    assert_eq!(upgraded["version"], "0.1.1");
 }
 
 #[test]

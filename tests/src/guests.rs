@@ -29,6 +29,10 @@ pub const GUESTS: &[(&str, &str)] = &[
     ),
     ("komander_test_kubernetes_guest", "plugin host kubernetes"),
     ("webhook_runtime", "plugin host sandbox"),
+    (
+        "komander_test_guest_v0_1",
+        "plugin host install refusal, plugin lifecycle: a runtime of komander:runtime@0.1",
+    ),
 ];
 
 /// The repository's root, found from the running crate's manifest directory.

@@ -5,11 +5,14 @@
 
 use komander_domain::{
     Action, DeploymentRef,
-    api::{Protocol as PortProtocol, ServiceSettings},
+    api::{
+        self, DependencyCondition as Condition, PortSpec, Protocol as PortProtocol, ServiceSettings,
+    },
 };
 use komander_plugin_host::runtime::{
-    Bundle, DeploymentSpec, EnvValue, EnvVar, GuestError, Protocol, RuntimeCallError, SecretRef,
-    ServicePort, ServiceSource, ServiceSpec, ServiceVolume,
+    Bundle, Dependency, DependencyCondition, DeploymentSpec, EnvValue, EnvVar, GuestError,
+    HealthCheck, Protocol, PullPolicy, RestartPolicy, RuntimeCallError, SecretRef, ServicePort,
+    ServiceSource, ServiceSpec, ServiceVolume,
 };
 use komander_store::{
     DeploymentWithServices, EnvironmentRecord, ProjectRecord, ServiceWithVariables, StoredValue,
@@ -40,17 +43,15 @@ pub struct ExportedDeployment {
 
 /// The runtime's view of a deployment read in one transaction (`Store::deployment_with_services`)
 /// with its project and environment: ids and slugs from the records, the environment's runtime
-/// settings, and for each service its image, ports, volumes, command and variables.
+/// settings, and for each service its image, ports (with their host address), volumes,
+/// variables and settings ([`ServiceSettings`]: command, entrypoint, working directory, user,
+/// health check in milliseconds, restart policy, dependencies, memory limit, CPU limit in
+/// billionths of a CPU, replicas, pull policy).
 ///
 /// No secret value is in it: a secret variable becomes a [`SecretRef`] named
 /// `service/VARIABLE`, whether a value is stored or not; the runner that applies a deployment
 /// substitutes the values itself. A plain variable carries its value; one without a value is
 /// left out, as when the deployment is resolved for a local executor.
-///
-/// The runtime WIT 0.1 carries only what is here. What a service's settings hold beyond its
-/// command (the entrypoint, working directory, user, health check, restart policy, depends-on,
-/// memory and CPU limits, replicas) and a port's host address are not in the spec yet: they
-/// come with the runtime WIT 0.2.
 ///
 /// # Errors
 /// Internal when a stored service's ports, volumes or settings no longer parse.
@@ -90,18 +91,7 @@ pub fn deployment_spec(
 fn service_spec(
     ServiceWithVariables { service, variables }: ServiceWithVariables,
 ) -> Result<ServiceSpec> {
-    let ServiceSettings { command, .. } = service_settings(&service)?;
-    let ports = service_ports(&service)?
-        .into_iter()
-        .map(|p| ServicePort {
-            container_port: p.container,
-            protocol: match p.protocol {
-                PortProtocol::Tcp => Protocol::Tcp,
-                PortProtocol::Udp => Protocol::Udp,
-            },
-            host_port: p.host,
-        })
-        .collect();
+    let ports = service_ports(&service)?.into_iter().map(port).collect();
     let volumes = service_volumes(&service)?
         .into_iter()
         .map(|v| ServiceVolume {
@@ -130,15 +120,117 @@ fn service_spec(
             })
         })
         .collect();
-    Ok(ServiceSpec {
-        id: service.id.to_string(),
-        name: service.name.to_string(),
-        source: ServiceSource::Image(service.image),
+    Ok(with_settings(
+        ServiceBase {
+            id: service.id.to_string(),
+            name: service.name.to_string(),
+            source: ServiceSource::Image(service.image.clone()),
+            ports,
+            volumes,
+            env,
+        },
+        service_settings(&service)?,
+    ))
+}
+
+/// What a [`ServiceSpec`] holds beyond a service's settings.
+struct ServiceBase {
+    id: String,
+    name: String,
+    source: ServiceSource,
+    ports: Vec<ServicePort>,
+    volumes: Vec<ServiceVolume>,
+    env: Vec<EnvVar>,
+}
+
+/// A stored port as the runtime sees it: the host address only when it is not 127.0.0.1 (the
+/// runtime's default).
+fn port(p: PortSpec) -> ServicePort {
+    ServicePort {
+        container_port: p.container,
+        protocol: match p.protocol {
+            PortProtocol::Tcp => Protocol::Tcp,
+            PortProtocol::Udp => Protocol::Udp,
+        },
+        host_port: p.host,
+        host_address: (p.host_address != PortSpec::LOOPBACK).then(|| p.host_address.to_string()),
+    }
+}
+
+/// Milliseconds in `seconds`.
+fn millis(seconds: u32) -> u64 {
+    u64::from(seconds) * 1000
+}
+
+/// A service's spec from `base` and its stored settings: an empty command or entrypoint keeps
+/// the image's, durations become milliseconds and CPUs billionths of a CPU (rounded to the
+/// nearest).
+fn with_settings(base: ServiceBase, settings: ServiceSettings) -> ServiceSpec {
+    let ServiceSettings {
+        command,
+        entrypoint,
+        working_dir,
+        user,
+        health_check,
+        restart,
+        depends_on,
+        memory_bytes,
+        cpus,
+        replicas,
+        pull,
+    } = settings;
+    let ServiceBase {
+        id,
+        name,
+        source,
+        ports,
+        volumes,
+        env,
+    } = base;
+    ServiceSpec {
+        id,
+        name,
+        source,
         ports,
         volumes,
         env,
         command: (!command.is_empty()).then_some(command),
-    })
+        entrypoint: (!entrypoint.is_empty()).then_some(entrypoint),
+        working_dir,
+        user,
+        health_check: health_check.map(|h| HealthCheck {
+            command: h.command,
+            interval_ms: millis(h.interval_seconds),
+            timeout_ms: millis(h.timeout_seconds),
+            retries: h.retries,
+            start_period_ms: millis(h.start_period_seconds),
+        }),
+        restart: match restart {
+            api::RestartPolicy::No => RestartPolicy::No,
+            api::RestartPolicy::Always => RestartPolicy::Always,
+            api::RestartPolicy::OnFailure { max_retries } => RestartPolicy::OnFailure(max_retries),
+            api::RestartPolicy::UnlessStopped => RestartPolicy::UnlessStopped,
+        },
+        depends_on: depends_on
+            .into_iter()
+            .map(|d| Dependency {
+                service: d.service.to_string(),
+                condition: match d.condition {
+                    Condition::Started => DependencyCondition::Started,
+                    Condition::Healthy => DependencyCondition::Healthy,
+                    Condition::CompletedSuccessfully => DependencyCondition::CompletedSuccessfully,
+                },
+            })
+            .collect(),
+        memory_bytes,
+        // The domain keeps CPUs positive and bounded, so the product fits a u64.
+        nano_cpus: cpus.map(|c| (c * 1e9).round() as u64),
+        replicas,
+        pull: match pull {
+            api::PullPolicy::Missing => PullPolicy::IfMissing,
+            api::PullPolicy::Always => PullPolicy::Always,
+        },
+    }
 }
 
 /// Why a runtime's bundle is refused on the host side.
@@ -292,9 +384,138 @@ impl App {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
+    use komander_domain::api::{Dependency as StoredDependency, HealthCheck as StoredHealthCheck};
     use komander_plugin_host::runtime::BundleFile;
 
     use super::*;
+
+    fn base() -> ServiceBase {
+        ServiceBase {
+            id: "s".into(),
+            name: "api".into(),
+            source: ServiceSource::Image("api:1".into()),
+            ports: vec![],
+            volumes: vec![],
+            env: vec![],
+        }
+    }
+
+    #[test]
+    fn every_stored_setting_reaches_the_runtime_spec() {
+        let settings = ServiceSettings {
+            command: vec!["serve".into()],
+            entrypoint: vec!["/bin/api".into(), "--quiet".into()],
+            working_dir: Some("/srv".into()),
+            user: Some("1000:1000".into()),
+            health_check: Some(StoredHealthCheck {
+                command: vec!["/bin/check".into()],
+                interval_seconds: 5,
+                timeout_seconds: 2,
+                retries: 4,
+                start_period_seconds: 10,
+            }),
+            restart: api::RestartPolicy::OnFailure {
+                max_retries: Some(3),
+            },
+            depends_on: vec![
+                StoredDependency {
+                    service: "db".parse().unwrap(),
+                    condition: Condition::Healthy,
+                },
+                StoredDependency {
+                    service: "migrate".parse().unwrap(),
+                    condition: Condition::CompletedSuccessfully,
+                },
+            ],
+            memory_bytes: Some(256 << 20),
+            cpus: Some(0.5),
+            replicas: 3,
+            pull: api::PullPolicy::Always,
+        };
+        let spec = with_settings(base(), settings);
+        assert_eq!(spec.command, Some(vec!["serve".to_owned()]));
+        assert_eq!(
+            spec.entrypoint,
+            Some(vec!["/bin/api".to_owned(), "--quiet".to_owned()])
+        );
+        assert_eq!(spec.working_dir.as_deref(), Some("/srv"));
+        assert_eq!(spec.user.as_deref(), Some("1000:1000"));
+        assert_eq!(
+            spec.health_check,
+            Some(HealthCheck {
+                command: vec!["/bin/check".into()],
+                interval_ms: 5_000,
+                timeout_ms: 2_000,
+                retries: 4,
+                start_period_ms: 10_000,
+            })
+        );
+        assert_eq!(spec.restart, RestartPolicy::OnFailure(Some(3)));
+        assert_eq!(
+            spec.depends_on,
+            [
+                Dependency {
+                    service: "db".into(),
+                    condition: DependencyCondition::Healthy,
+                },
+                Dependency {
+                    service: "migrate".into(),
+                    condition: DependencyCondition::CompletedSuccessfully,
+                },
+            ]
+        );
+        assert_eq!(spec.memory_bytes, Some(256 << 20));
+        assert_eq!(spec.nano_cpus, Some(500_000_000));
+        assert_eq!(spec.replicas, 3);
+        assert_eq!(spec.pull, PullPolicy::Always);
+        assert_eq!((spec.id.as_str(), spec.name.as_str()), ("s", "api"));
+    }
+
+    #[test]
+    fn default_settings_keep_the_image_and_run_one_replica() {
+        let spec = with_settings(base(), ServiceSettings::default());
+        assert_eq!(
+            (spec.command, spec.entrypoint, spec.working_dir, spec.user),
+            (None, None, None, None)
+        );
+        assert_eq!(spec.health_check, None);
+        assert_eq!(spec.restart, RestartPolicy::No);
+        assert!(spec.depends_on.is_empty());
+        assert_eq!((spec.memory_bytes, spec.nano_cpus), (None, None));
+        assert_eq!(spec.replicas, 1);
+        assert_eq!(spec.pull, PullPolicy::IfMissing);
+        let unlimited = with_settings(
+            base(),
+            ServiceSettings {
+                restart: api::RestartPolicy::OnFailure { max_retries: None },
+                cpus: Some(1.25),
+                ..ServiceSettings::default()
+            },
+        );
+        assert_eq!(unlimited.restart, RestartPolicy::OnFailure(None));
+        assert_eq!(unlimited.nano_cpus, Some(1_250_000_000));
+    }
+
+    #[test]
+    fn a_port_names_its_host_address_unless_it_is_loopback() {
+        let stored = |address: &str| PortSpec {
+            container: 80,
+            host: Some(8080),
+            protocol: PortProtocol::Udp,
+            host_address: address.parse::<IpAddr>().unwrap(),
+        };
+        let loopback = port(stored("127.0.0.1"));
+        assert_eq!(loopback.host_address, None);
+        assert_eq!(loopback.host_port, Some(8080));
+        assert_eq!(loopback.protocol, Protocol::Udp);
+        assert_eq!(
+            port(stored("0.0.0.0")).host_address.as_deref(),
+            Some("0.0.0.0")
+        );
+        assert_eq!(port(stored("::1")).host_address.as_deref(), Some("::1"));
+    }
 
     fn bundle(paths: &[&str]) -> Bundle {
         Bundle {

@@ -1150,6 +1150,11 @@ pub enum PluginStatus {
     Enabled,
     /// Kept installed but not run.
     Disabled,
+    /// Built for an interface version this Komander does not run (a runtime of
+    /// `komander:runtime@0.1`), found so when the server started: it is not run and cannot be
+    /// enabled until an instance admin upgrades it to a build this Komander runs, which
+    /// enables it again.
+    Incompatible,
 }
 
 impl PluginStatus {
@@ -1159,6 +1164,7 @@ impl PluginStatus {
             PluginStatus::PendingGrant => "pending-grant",
             PluginStatus::Enabled => "enabled",
             PluginStatus::Disabled => "disabled",
+            PluginStatus::Incompatible => "incompatible",
         }
     }
 
@@ -1168,6 +1174,7 @@ impl PluginStatus {
             "pending-grant" => Some(PluginStatus::PendingGrant),
             "enabled" => Some(PluginStatus::Enabled),
             "disabled" => Some(PluginStatus::Disabled),
+            "incompatible" => Some(PluginStatus::Incompatible),
             _ => None,
         }
     }

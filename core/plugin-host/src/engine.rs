@@ -44,8 +44,13 @@ const KEEP_RESIDENT_BYTES: usize = 1 << 20;
 /// Pooled slots decommitted together.
 const DECOMMIT_BATCH: usize = 8;
 
-/// The WIT version this host implements; components built against any `0.1.x` link.
-pub const WIT_VERSION: semver::Version = semver::Version::new(0, 1, 0);
+/// The version of `komander:runtime` this host runs: runtimes built for any `0.2.x` link; a
+/// runtime of another minor version is refused with [`PluginError::Incompatible`].
+pub const RUNTIME_WIT_VERSION: semver::Version = semver::Version::new(0, 2, 0);
+
+/// The version of `komander:git-provider` this host runs: providers built for any `0.1.x`
+/// link.
+pub const GIT_PROVIDER_WIT_VERSION: semver::Version = semver::Version::new(0, 1, 0);
 
 /// A future a call runs, borrowing the call's store.
 pub type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
@@ -185,9 +190,9 @@ impl PluginEngine {
     /// see [`PluginEngine::load_cached`]. Runs the compilation on a blocking thread.
     ///
     /// # Errors
-    /// [`PluginError::Refused`] naming what is wrong: no or bad manifest, an unsupported kind
-    /// or version, a kind that disagrees with the manifest, or an import the host does not
-    /// provide.
+    /// [`PluginError::Refused`] naming what is wrong: no or bad manifest, an unsupported kind,
+    /// a kind that disagrees with the manifest, or an import the host does not provide;
+    /// [`PluginError::Incompatible`] for an interface version this host does not run.
     pub async fn load(&self, bytes: Vec<u8>) -> Result<LoadedPlugin, PluginError> {
         self.load_cached(bytes, None).await
     }
@@ -302,11 +307,18 @@ impl PluginEngine {
         let version = version.map_err(|e| {
             PluginError::refused(format!("its interface version is not semver: {e}"))
         })?;
-        if version.major != WIT_VERSION.major || version.minor != WIT_VERSION.minor {
-            return Err(PluginError::refused(format!(
-                "it targets WIT {version}; this host supports {}.{}.x",
-                WIT_VERSION.major, WIT_VERSION.minor
-            )));
+        let (supported, interface) = match kind {
+            PluginKind::GitProvider => (GIT_PROVIDER_WIT_VERSION, "komander:git-provider"),
+            PluginKind::Runtime(_) => (RUNTIME_WIT_VERSION, "komander:runtime"),
+        };
+        // 0.x versions are semver-compatible only within one minor version.
+        if version.major != supported.major || version.minor != supported.minor {
+            return Err(PluginError::Incompatible {
+                kind: kind.manifest_name(),
+                interface,
+                built_for: version,
+                supported,
+            });
         }
         Ok((kind, version))
     }

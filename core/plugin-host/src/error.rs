@@ -9,6 +9,25 @@ pub enum PluginError {
     /// mismatch, unknown imports.
     #[error("plugin refused: {0}")]
     Refused(String),
+    /// The component implements another version of its interface than this host runs (a
+    /// runtime built for `komander:runtime@0.1`): it cannot be installed, and an install of it
+    /// made before the host changed cannot run until it is upgraded.
+    #[error(
+        "this {kind} is built for {interface}@{built_for}; this Komander runs {kind}s of \
+         {interface}@{supported}: rebuild it with the {}.{} SDK (see wit/CHANGELOG.md)",
+        supported.major,
+        supported.minor
+    )]
+    Incompatible {
+        /// `runtime` or `git-provider`.
+        kind: &'static str,
+        /// The interface's package, such as `komander:runtime`.
+        interface: &'static str,
+        /// The version the component exports.
+        built_for: semver::Version,
+        /// The version this host runs.
+        supported: semver::Version,
+    },
     /// The call used up its CPU budget or its wall-clock time.
     #[error("plugin {plugin} timed out: {detail}")]
     Timeout {

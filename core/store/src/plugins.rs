@@ -34,6 +34,13 @@ pub trait PluginStore: Send + Sync {
     /// Deletes the kept components that no installed plugin uses; answers how many.
     async fn prune_plugin_components(&self) -> Result<u64>;
 
+    /// Marks install `id` as `incompatible` (see
+    /// [`PluginStatus::Incompatible`](komander_domain::api::PluginStatus::Incompatible)) at
+    /// `at` (ms), when its component is still `digest` and it is not marked yet. The server's
+    /// own finding at start, not a change anyone made: no audit entry. Answers whether it
+    /// changed.
+    async fn mark_plugin_incompatible(&self, id: &str, digest: &str, at: i64) -> Result<bool>;
+
     /// The plugin with this id.
     async fn plugin(&self, id: &str) -> Result<Option<PluginRecord>>;
 

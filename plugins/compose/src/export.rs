@@ -2,7 +2,8 @@
 //! `.env.example` naming the secret variables the user fills in.
 
 use komander_plugin_sdk::runtime::{
-    Bundle, BundleFile, DeploymentSpec, EnvValue, Protocol, ServiceSource,
+    Bundle, BundleFile, DependencyCondition, DeploymentSpec, EnvValue, Protocol, PullPolicy,
+    RestartPolicy, ServiceSource, ServiceSpec,
 };
 
 use crate::names;
@@ -25,6 +26,80 @@ fn quoted(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// A list of strings as a YAML flow sequence.
+fn list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|c| quoted(c)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Milliseconds as a Compose duration, such as `1500ms`.
+fn duration(ms: u64) -> String {
+    format!("{ms}ms")
+}
+
+/// Writes a service's settings beyond its image, ports, variables and volumes.
+fn settings(yaml: &mut String, service: &ServiceSpec) {
+    if let Some(entrypoint) = &service.entrypoint {
+        yaml.push_str(&format!("    entrypoint: {}\n", list(entrypoint)));
+    }
+    if let Some(command) = &service.command {
+        yaml.push_str(&format!("    command: {}\n", list(command)));
+    }
+    if let Some(dir) = &service.working_dir {
+        yaml.push_str(&format!("    working_dir: {}\n", quoted(dir)));
+    }
+    if let Some(user) = &service.user {
+        yaml.push_str(&format!("    user: {}\n", quoted(user)));
+    }
+    let restart = match service.restart {
+        RestartPolicy::No => "no".to_owned(),
+        RestartPolicy::Always => "always".to_owned(),
+        RestartPolicy::OnFailure(None) => "on-failure".to_owned(),
+        RestartPolicy::OnFailure(Some(max)) => format!("on-failure:{max}"),
+        RestartPolicy::UnlessStopped => "unless-stopped".to_owned(),
+    };
+    yaml.push_str(&format!("    restart: {}\n", quoted(&restart)));
+    if let Some(check) = &service.health_check {
+        let mut test = vec!["CMD".to_owned()];
+        test.extend(check.command.iter().cloned());
+        yaml.push_str(&format!(
+            "    healthcheck:\n      test: {}\n      interval: {}\n      timeout: {}\n      \
+             retries: {}\n      start_period: {}\n",
+            list(&test),
+            duration(check.interval_ms),
+            duration(check.timeout_ms),
+            check.retries,
+            duration(check.start_period_ms)
+        ));
+    }
+    if !service.depends_on.is_empty() {
+        yaml.push_str("    depends_on:\n");
+        for dependency in &service.depends_on {
+            let condition = match dependency.condition {
+                DependencyCondition::Started => "service_started",
+                DependencyCondition::Healthy => "service_healthy",
+                DependencyCondition::CompletedSuccessfully => "service_completed_successfully",
+            };
+            yaml.push_str(&format!(
+                "      {}:\n        condition: {condition}\n",
+                dependency.service
+            ));
+        }
+    }
+    if let Some(bytes) = service.memory_bytes {
+        yaml.push_str(&format!("    mem_limit: {bytes}\n"));
+    }
+    if let Some(nano) = service.nano_cpus {
+        yaml.push_str(&format!("    cpus: {}\n", nano as f64 / 1e9));
+    }
+    if service.replicas > 1 {
+        yaml.push_str(&format!("    scale: {}\n", service.replicas));
+    }
+    if let (ServiceSource::Image(_), PullPolicy::Always) = (&service.source, service.pull) {
+        yaml.push_str("    pull_policy: always\n");
+    }
 }
 
 /// The bundle of `spec`.
@@ -66,10 +141,7 @@ pub fn bundle(spec: &DeploymentSpec) -> Bundle {
                 }
             }
         }
-        if let Some(command) = &service.command {
-            let items: Vec<String> = command.iter().map(|c| quoted(c)).collect();
-            yaml.push_str(&format!("    command: [{}]\n", items.join(", ")));
-        }
+        settings(&mut yaml, service);
         if !service.env.is_empty() {
             yaml.push_str("    environment:\n");
             for var in &service.env {
@@ -90,10 +162,18 @@ pub fn bundle(spec: &DeploymentSpec) -> Bundle {
                     Protocol::Tcp => "tcp",
                     Protocol::Udp => "udp",
                 };
+                let address = match port.host_address.as_deref() {
+                    None => "127.0.0.1".to_owned(),
+                    Some(v6) if v6.contains(':') => format!("[{v6}]"),
+                    Some(v4) => v4.to_owned(),
+                };
                 yaml.push_str(&format!(
-                    "      - \"127.0.0.1:{}:{}/{protocol}\"\n",
-                    port.host_port.unwrap_or_default(),
-                    port.container_port
+                    "      - {}\n",
+                    quoted(&format!(
+                        "{address}:{}:{}/{protocol}",
+                        port.host_port.unwrap_or_default(),
+                        port.container_port
+                    ))
                 ));
             }
         }

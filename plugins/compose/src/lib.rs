@@ -2,16 +2,29 @@
 //! containers on the environment's Docker Engine, on one network of the deployment where each
 //! service answers to its name, as Docker Compose would run them.
 //!
-//! - `plan` and `apply-step` compare each service's spec with a hash stored in its container's
-//!   labels: an unchanged service is left alone (a spec that already runs changes nothing), a
-//!   changed one is replaced, a removed one deleted. An apply is one batch: network, volumes
-//!   and images first, then each container after what it needs, independent services at
-//!   once.
-//! - `destroy-step` removes the containers, the network, the volumes and built images.
+//! - `plan` and `apply-step` compare each container with the spec's fields stored in its labels
+//!   ([`names::fields`]): an unchanged container is left alone (a spec that already runs
+//!   changes nothing), a changed one is replaced (the plan says why: `image changed: a -> b`,
+//!   `variable MODE changed`), a removed service's deleted. A service with `pull: always` has
+//!   its image pulled first, and its containers replaced when the image id changed.
+//! - Services start after those they depend on ([`order`]): a `started` dependency in the same
+//!   batch; a `healthy` or `completed-successfully` one makes the step return a continuation
+//!   until it is, so an apply may take several steps ([`converge`]).
+//! - A service of several replicas runs as containers `<project>_<service>` and
+//!   `<project>_<service>_<n>`; it cannot publish a host port (`validate` refuses it).
+//! - `stop-step` stops every container, dependents first, keeping them; `start-step` starts them
+//!   again in dependency order, creating nothing.
+//! - `status` inspects each container: state, health, restart count, since when, replicas
+//!   running.
+//! - `destroy-step` removes the containers, the network and built images; the named volumes
+//!   only when asked.
 //! - `export-bundle` writes a `compose.yaml` and a `.env.example`.
 
+mod converge;
 mod export;
 mod names;
+mod order;
+mod status;
 
 use std::collections::BTreeMap;
 
@@ -19,29 +32,37 @@ use komander_plugin_sdk::{
     docker::{
         engine,
         types::{
-            ContainerRemove, ContainerSpec, ContainerState, ContainerSummary, Health, ImageBuild,
-            ImagePull, Mount, NetworkAttachment, NetworkSpec, Operation, OperationEntry, Outcome,
-            PortBinding, PullPolicy, Resources, RestartPolicy, VolumeMount, VolumeSpec,
+            ContainerRemove, ContainerState, ContainerStop, ContainerSummary, Operation,
+            OperationEntry, OperationResult, Outcome,
         },
     },
-    host::progress,
     runtime::{
-        Bundle, Change, ChangeAction, DeploymentPlan, DeploymentSpec, DeploymentStatus, Error,
-        LogPage, Runtime, ServiceSource, ServiceSpec, ServiceState, ServiceStatus, StepResult,
+        Bundle, DeploymentPlan, DeploymentSpec, DeploymentStatus, Error, LogEntry, LogPage,
+        Runtime, ServiceSource, StepResult,
     },
 };
 
 struct Compose;
 
-/// The deployment's containers by service name.
-fn running() -> Result<BTreeMap<String, ContainerSummary>, Error> {
-    Ok(engine::list_containers(&[])?
-        .into_iter()
-        .filter_map(|c| {
-            let service = label(&c, names::SERVICE_LABEL)?.to_owned();
-            Some((service, c))
-        })
-        .collect())
+/// A service's containers, by replica number.
+type Replicas = BTreeMap<u32, ContainerSummary>;
+
+/// The deployment's containers by service name, then replica number.
+fn running() -> Result<BTreeMap<String, Replicas>, Error> {
+    let mut services: BTreeMap<String, Replicas> = BTreeMap::new();
+    for container in engine::list_containers(&[])? {
+        let Some(service) = label(&container, names::SERVICE_LABEL) else {
+            continue;
+        };
+        let replica = label(&container, names::REPLICA_LABEL)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        services
+            .entry(service.to_owned())
+            .or_default()
+            .insert(replica, container);
+    }
+    Ok(services)
 }
 
 fn label<'a>(container: &'a ContainerSummary, key: &str) -> Option<&'a str> {
@@ -52,116 +73,23 @@ fn label<'a>(container: &'a ContainerSummary, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// What an apply does to one service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Action {
-    /// Its container is what the spec asks for and runs.
-    Keep,
-    /// Its container is what the spec asks for but does not run.
-    Start,
-    /// It has no container yet.
-    Create,
-    /// Its container was made from another spec.
-    Replace,
-}
-
-fn action(
-    spec: &DeploymentSpec,
-    service: &ServiceSpec,
-    current: Option<&ContainerSummary>,
-) -> Action {
-    match current {
-        None => Action::Create,
-        Some(c) if label(c, names::SPEC_HASH_LABEL) != Some(&names::spec_hash(spec, service)) => {
-            Action::Replace
-        }
-        Some(c)
-            if matches!(
-                c.state,
-                ContainerState::Running | ContainerState::Restarting
-            ) =>
-        {
-            Action::Keep
-        }
-        Some(c) if matches!(c.state, ContainerState::Created | ContainerState::Exited) => {
-            Action::Start
-        }
-        // Paused, dead or being removed: Docker will not start it; a new one replaces it.
-        Some(_) => Action::Replace,
-    }
-}
-
-/// The container a service runs in.
-fn container(spec: &DeploymentSpec, service: &ServiceSpec) -> ContainerSpec {
-    ContainerSpec {
-        name: names::container(spec, &service.name),
-        image: names::image(spec, service),
-        command: service.command.clone(),
-        entrypoint: None,
-        env: service.env.clone(),
-        working_dir: None,
-        user: None,
-        hostname: Some(service.name.clone()),
-        ports: service
-            .ports
-            .iter()
-            .filter(|p| p.host_port.is_some())
-            .map(|p| PortBinding {
-                container_port: p.container_port,
-                protocol: p.protocol,
-                host_port: p.host_port,
-                host_ip: None,
-            })
-            .collect(),
-        mounts: service
-            .volumes
-            .iter()
-            .map(|v| {
-                Mount::Volume(VolumeMount {
-                    name: names::volume(spec, &v.name),
-                    target: v.target.clone(),
-                    read_only: v.read_only,
-                })
-            })
-            .collect(),
-        networks: vec![NetworkAttachment {
-            network: names::network(spec),
-            aliases: vec![service.name.clone()],
-        }],
-        restart: RestartPolicy::UnlessStopped,
-        healthcheck: None,
-        labels: vec![
-            (names::PROJECT_LABEL.into(), names::project(spec)),
-            (names::SERVICE_LABEL.into(), service.name.clone()),
-            ("com.docker.compose.container-number".into(), "1".into()),
-            ("com.docker.compose.oneoff".into(), "False".into()),
-            (
-                names::SPEC_HASH_LABEL.into(),
-                names::spec_hash(spec, service),
-            ),
-        ],
-        resources: Resources {
-            memory_bytes: None,
-            nano_cpus: None,
-        },
-    }
-}
-
 fn entry(id: String, depends_on: Vec<String>, op: Operation) -> OperationEntry {
     OperationEntry { id, depends_on, op }
 }
 
 /// Runs a batch; the first failure (in batch order) fails the step, naming its operation.
-fn run(batch: Vec<OperationEntry>) -> Result<(), Error> {
+/// Answers the results.
+fn run(batch: Vec<OperationEntry>) -> Result<Vec<OperationResult>, Error> {
     if batch.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    for result in engine::run_batch(&batch)? {
-        if let Outcome::Failed(error) = result.outcome {
-            return Err(named(&result.id, error));
+    let results = engine::run_batch(&batch)?;
+    for result in &results {
+        if let Outcome::Failed(error) = &result.outcome {
+            return Err(named(&result.id, error.clone()));
         }
     }
-    Ok(())
+    Ok(results)
 }
 
 /// `error` with the operation that failed named in its message.
@@ -179,15 +107,34 @@ fn named(operation: &str, error: Error) -> Error {
     }
 }
 
-/// Services one deployment may hold: each takes up to four operations of one batch (pull,
-/// remove, create, start), and a batch holds at most 256.
-const MAX_SERVICES: usize = 60;
+/// Operation ids name services and replica numbers, never containers: a container's name may
+/// be longer than the 64 bytes an id may have.
+///
+/// Containers one deployment may hold: each takes up to three operations of one batch
+/// (remove, create, start) beside its service's pull, and a batch holds at most 256.
+const MAX_CONTAINERS: u32 = 60;
+
+/// Seconds a container has to stop after SIGTERM before SIGKILL (Docker Compose's default).
+const STOP_TIMEOUT_S: u32 = 10;
+
+/// The most lines of progress one step reports (the WIT's limit).
+const PROGRESS_LINES: usize = 100;
 
 fn finished(progress_lines: Vec<String>) -> StepResult {
     StepResult {
         continuation: None,
-        progress: progress_lines.into_iter().take(100).collect(),
+        progress: progress_lines.into_iter().take(PROGRESS_LINES).collect(),
         done: true,
+    }
+}
+
+/// Refuses a continuation: the steps of this operation finish in one call.
+fn one_step(operation: &str, continuation: &Option<Vec<u8>>) -> Result<(), Error> {
+    match continuation {
+        Some(_) => Err(Error::InvalidInput(format!(
+            "this runtime {operation} in one step and issues no continuation"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -198,226 +145,124 @@ impl Runtime for Compose {
                 "this runtime has no setting {key:?}"
             )));
         }
-        if spec.services.len() > MAX_SERVICES {
-            return Err(Error::InvalidInput(format!(
-                "this runtime runs at most {MAX_SERVICES} services in one deployment, not {}",
-                spec.services.len()
-            )));
+        let mut problems = Vec::new();
+        let containers: u32 = spec
+            .services
+            .iter()
+            .map(|s| s.replicas)
+            .fold(0, u32::saturating_add);
+        if containers > MAX_CONTAINERS {
+            problems.push(format!(
+                "this runtime runs at most {MAX_CONTAINERS} containers in one deployment, not \
+                 {containers} (replicas included)"
+            ));
         }
         let mut warnings = Vec::new();
         for service in &spec.services {
-            for port in service.ports.iter().filter_map(|p| p.host_port) {
-                warnings.push(format!(
-                    "service {}: port {port} is published on 127.0.0.1 only",
-                    service.name
+            let name = &service.name;
+            if service.replicas == 0 {
+                problems.push(format!("service {name}: replicas must be at least 1"));
+            }
+            let published: Vec<&_> = service
+                .ports
+                .iter()
+                .filter(|p| p.host_port.is_some())
+                .collect();
+            if service.replicas > 1 && !published.is_empty() {
+                problems.push(format!(
+                    "service {name}: {} replicas cannot share host port {}: publish no host \
+                     port, or run one replica",
+                    service.replicas,
+                    published[0].host_port.unwrap_or_default()
                 ));
             }
+            if let Some(check) = &service.health_check {
+                problems.extend(converge::health_check_problems(name, check));
+            }
+            for port in published {
+                if matches!(port.host_address.as_deref(), None | Some("127.0.0.1")) {
+                    warnings.push(format!(
+                        "service {name}: port {} is published on 127.0.0.1 only",
+                        port.host_port.unwrap_or_default()
+                    ));
+                }
+            }
         }
-        Ok(warnings)
+        if let Err(Error::InvalidInput(problem)) = order::services(&spec) {
+            problems.push(problem);
+        }
+        if problems.is_empty() {
+            Ok(warnings)
+        } else {
+            Err(Error::InvalidInput(problems.join("; ")))
+        }
     }
 
     fn plan(spec: DeploymentSpec) -> Result<DeploymentPlan, Error> {
-        let current = running()?;
-        let mut changes = Vec::new();
-        for service in &spec.services {
-            let (action, reason) = match action(&spec, service, current.get(&service.name)) {
-                Action::Keep => continue,
-                Action::Start => (ChangeAction::Update, "not running: start it".to_owned()),
-                Action::Create => (ChangeAction::Create, "new service".to_owned()),
-                Action::Replace => (
-                    ChangeAction::Update,
-                    "its spec changed: replace it".to_owned(),
-                ),
-            };
-            changes.push(Change {
-                action,
-                kind: "container".into(),
-                name: names::container(&spec, &service.name),
-                reason,
-            });
-        }
-        for (name, c) in &current {
-            if !spec.services.iter().any(|s| &s.name == name) {
-                changes.push(Change {
-                    action: ChangeAction::Delete,
-                    kind: "container".into(),
-                    name: c.name.clone(),
-                    reason: "no longer in the deployment".into(),
-                });
-            }
-        }
-        Ok(DeploymentPlan { changes })
+        converge::plan(&spec)
     }
 
     fn apply_step(
         spec: DeploymentSpec,
         continuation: Option<Vec<u8>>,
     ) -> Result<StepResult, Error> {
-        if continuation.is_some() {
-            return Err(Error::InvalidInput(
-                "this runtime applies in one step and issues no continuation".into(),
-            ));
-        }
+        converge::step(&spec, continuation, converge::Mode::Apply)
+    }
+
+    fn stop_step(spec: DeploymentSpec, continuation: Option<Vec<u8>>) -> Result<StepResult, Error> {
+        one_step("stops", &continuation)?;
         let current = running()?;
         let mut batch = Vec::new();
         let mut lines = Vec::new();
-        let mut needs: Vec<String> = Vec::new();
-        let to_create: Vec<(&ServiceSpec, Action)> = spec
-            .services
-            .iter()
-            .map(|s| (s, action(&spec, s, current.get(&s.name))))
-            .filter(|(_, a)| *a != Action::Keep)
-            .collect();
-        if to_create
-            .iter()
-            .any(|(_, a)| matches!(a, Action::Create | Action::Replace))
-        {
-            batch.push(entry(
-                "network".into(),
-                vec![],
-                Operation::CreateNetwork(NetworkSpec {
-                    name: names::network(&spec),
-                    internal: false,
-                    labels: vec![(names::PROJECT_LABEL.into(), names::project(&spec))],
-                    options: vec![],
-                }),
-            ));
-            needs.push("network".into());
-            for volume in names::volumes(to_create.iter().map(|(s, _)| *s)) {
-                let id = format!("volume:{volume}");
+        let stop_id = |service: &str, replica: u32| format!("stop:{service}:{replica}");
+        for (service, replicas) in &current {
+            // Dependents stop first: a service stops after every service that depends on it.
+            let dependents: Vec<String> = spec
+                .services
+                .iter()
+                .filter(|s| s.depends_on.iter().any(|d| &d.service == service))
+                .flat_map(|s| {
+                    current
+                        .get(&s.name)
+                        .into_iter()
+                        .flat_map(|r| r.keys())
+                        .map(|n| stop_id(&s.name, *n))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            for (replica, c) in replicas {
                 batch.push(entry(
-                    id.clone(),
-                    vec![],
-                    Operation::CreateVolume(VolumeSpec {
-                        name: names::volume(&spec, volume),
-                        labels: vec![(names::PROJECT_LABEL.into(), names::project(&spec))],
-                    }),
-                ));
-                needs.push(id);
-            }
-        }
-        for (service, action) in &to_create {
-            let name = names::container(&spec, &service.name);
-            let start = format!("start:{}", service.name);
-            if *action == Action::Start {
-                batch.push(entry(
-                    start,
-                    vec![],
-                    Operation::StartContainer(name.clone()),
-                ));
-                lines.push(format!("started container {name}"));
-                continue;
-            }
-            let image = format!("image:{}", service.name);
-            batch.push(entry(
-                image.clone(),
-                vec![],
-                match &service.source {
-                    ServiceSource::Image(reference) => Operation::PullImage(ImagePull {
-                        image: reference.clone(),
-                        policy: PullPolicy::IfMissing,
-                        platform: None,
-                    }),
-                    ServiceSource::Build(build) => Operation::BuildImage(ImageBuild {
-                        context: build.context.clone(),
-                        dockerfile: build.dockerfile.clone(),
-                        tag: names::built_image(&spec, service),
-                        build_args: build.args.clone(),
-                        target: build.target.clone(),
-                        labels: vec![],
-                    }),
-                },
-            ));
-            let mut create_after = vec![image];
-            create_after.extend(
-                needs
-                    .iter()
-                    .filter(|n| {
-                        *n == "network"
-                            || service
-                                .volumes
-                                .iter()
-                                .any(|v| **n == format!("volume:{}", v.name))
-                    })
-                    .cloned(),
-            );
-            if *action == Action::Replace {
-                // The old container goes only once everything the new one needs is there.
-                let remove = format!("remove:{}", service.name);
-                batch.push(entry(
-                    remove.clone(),
-                    create_after.clone(),
-                    Operation::RemoveContainer(ContainerRemove {
-                        name: name.clone(),
-                        force: true,
-                    }),
-                ));
-                create_after.push(remove);
-                lines.push(format!("replaced container {name}"));
-            } else {
-                lines.push(format!("created container {name}"));
-            }
-            let create = format!("create:{}", service.name);
-            batch.push(entry(
-                create.clone(),
-                create_after,
-                Operation::CreateContainer(container(&spec, service)),
-            ));
-            batch.push(entry(start, vec![create], Operation::StartContainer(name)));
-        }
-        for (service, c) in &current {
-            if !spec.services.iter().any(|s| &s.name == service) {
-                batch.push(entry(
-                    format!("remove:{service}"),
-                    vec![],
-                    Operation::RemoveContainer(ContainerRemove {
+                    stop_id(service, *replica),
+                    dependents.clone(),
+                    Operation::StopContainer(ContainerStop {
                         name: c.name.clone(),
-                        force: true,
+                        timeout_s: STOP_TIMEOUT_S,
                     }),
                 ));
-                lines.push(format!("removed container {}", c.name));
+                if matches!(
+                    c.state,
+                    ContainerState::Running | ContainerState::Restarting | ContainerState::Paused
+                ) {
+                    lines.push(format!("stopped container {}", c.name));
+                }
             }
         }
-        let total = batch.len() as u32;
         run(batch)?;
-        progress::report("apply", total, total);
         if lines.is_empty() {
-            lines.push("nothing to change".into());
+            lines.push("nothing to stop".into());
         }
         Ok(finished(lines))
     }
 
+    fn start_step(
+        spec: DeploymentSpec,
+        continuation: Option<Vec<u8>>,
+    ) -> Result<StepResult, Error> {
+        converge::step(&spec, continuation, converge::Mode::Start)
+    }
+
     fn status(spec: DeploymentSpec) -> Result<DeploymentStatus, Error> {
-        let current = running()?;
-        let services = spec
-            .services
-            .iter()
-            .map(|service| {
-                let (state, message) = match current.get(&service.name) {
-                    None => (ServiceState::Missing, String::new()),
-                    Some(c) => (
-                        match (c.state, c.health) {
-                            (ContainerState::Running, Health::Unhealthy) => ServiceState::Unhealthy,
-                            (ContainerState::Running, Health::Starting) => ServiceState::Starting,
-                            (ContainerState::Running, _) => ServiceState::Running,
-                            (ContainerState::Created, _) => ServiceState::Starting,
-                            (ContainerState::Paused, _) => ServiceState::Stopped,
-                            (ContainerState::Exited, _) if c.status.starts_with("Exited (0)") => {
-                                ServiceState::Stopped
-                            }
-                            _ => ServiceState::Failed,
-                        },
-                        c.status.clone(),
-                    ),
-                };
-                ServiceStatus {
-                    service: service.name.clone(),
-                    state,
-                    message,
-                }
-            })
-            .collect();
-        Ok(DeploymentStatus { services })
+        status::status(&spec, &running()?)
     }
 
     fn logs(
@@ -431,48 +276,66 @@ impl Runtime for Compose {
                 "the deployment has no service {service:?}"
             )));
         }
-        engine::logs(
-            &names::container(&spec, &service),
-            cursor.as_deref(),
-            max_lines,
-        )
+        let current = running()?;
+        let containers: Vec<&ContainerSummary> = current
+            .get(&service)
+            .map(|r| r.values().collect())
+            .unwrap_or_default();
+        match containers.as_slice() {
+            // One container (or none yet): the engine's own cursor.
+            [] => engine::logs(
+                &names::container(&spec, &service, 1),
+                cursor.as_deref(),
+                max_lines,
+            ),
+            [one] => engine::logs(&one.name, cursor.as_deref(), max_lines),
+            several => merged_logs(several, cursor.as_deref(), max_lines),
+        }
     }
 
     fn destroy_step(
         spec: DeploymentSpec,
         continuation: Option<Vec<u8>>,
+        remove_volumes: bool,
     ) -> Result<StepResult, Error> {
-        if continuation.is_some() {
-            return Err(Error::InvalidInput(
-                "this runtime destroys in one step and issues no continuation".into(),
-            ));
-        }
+        one_step("destroys", &continuation)?;
         let current = running()?;
         let mut batch = Vec::new();
         let mut containers = Vec::new();
-        for (service, c) in &current {
-            let id = format!("remove:{service}");
-            batch.push(entry(
-                id.clone(),
-                vec![],
-                Operation::RemoveContainer(ContainerRemove {
-                    name: c.name.clone(),
-                    force: true,
-                }),
-            ));
-            containers.push(id);
+        let mut lines = Vec::new();
+        for (service, replicas) in &current {
+            for (n, c) in replicas {
+                let id = format!("remove:{service}:{n}");
+                batch.push(entry(
+                    id.clone(),
+                    vec![],
+                    Operation::RemoveContainer(ContainerRemove {
+                        name: c.name.clone(),
+                        force: true,
+                    }),
+                ));
+                containers.push(id);
+                lines.push(format!("removed container {}", c.name));
+            }
         }
         batch.push(entry(
             "network".into(),
             containers.clone(),
             Operation::RemoveNetwork(names::network(&spec)),
         ));
+        lines.push(format!("removed network {}", names::network(&spec)));
         for volume in names::volumes(&spec.services) {
-            batch.push(entry(
-                format!("volume:{volume}"),
-                containers.clone(),
-                Operation::RemoveVolume(names::volume(&spec, volume)),
-            ));
+            let name = names::volume(&spec, volume);
+            if remove_volumes {
+                batch.push(entry(
+                    format!("volume:{volume}"),
+                    containers.clone(),
+                    Operation::RemoveVolume(name.clone()),
+                ));
+                lines.push(format!("removed volume {name}"));
+            } else {
+                lines.push(format!("kept volume {name}"));
+            }
         }
         for service in &spec.services {
             if let ServiceSource::Build(_) = service.source {
@@ -484,21 +347,49 @@ impl Runtime for Compose {
             }
         }
         run(batch)?;
-        Ok(finished(
-            current
-                .values()
-                .map(|c| format!("removed container {}", c.name))
-                .chain(std::iter::once(format!(
-                    "removed network {}",
-                    names::network(&spec)
-                )))
-                .collect(),
-        ))
+        Ok(finished(lines))
     }
 
     fn export_bundle(spec: DeploymentSpec) -> Result<Bundle, Error> {
         Ok(export::bundle(&spec))
     }
+}
+
+/// The log of a service of several containers: each container's page (an even share of
+/// `max_lines`, at least one line) merged by time. The cursor holds each container's own, one
+/// `<container> <cursor>` a line.
+fn merged_logs(
+    containers: &[&ContainerSummary],
+    cursor: Option<&str>,
+    max_lines: u32,
+) -> Result<LogPage, Error> {
+    let cursors: BTreeMap<&str, &str> = match cursor {
+        None => BTreeMap::new(),
+        Some(text) => text
+            .lines()
+            .map(|l| {
+                l.split_once(' ').ok_or_else(|| {
+                    Error::InvalidInput("this cursor is not one of this service's".into())
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let share = (max_lines / containers.len() as u32).max(1);
+    let mut entries: Vec<LogEntry> = Vec::new();
+    let mut next = String::new();
+    let mut more = false;
+    for c in containers {
+        let page = engine::logs(&c.name, cursors.get(c.name.as_str()).copied(), share)?;
+        entries.extend(page.entries);
+        more |= page.more;
+        next.push_str(&format!("{} {}\n", c.name, page.next));
+    }
+    entries.sort_by_key(|e| e.timestamp_ms);
+    Ok(LogPage {
+        entries,
+        next,
+        more,
+    })
 }
 
 komander_plugin_sdk::export_runtime!(Compose, manifest = "komander-plugin.toml");

@@ -15,6 +15,18 @@
 //! komander_plugin_sdk::export_runtime!(Mine, manifest = "komander-plugin.toml");
 //! ```
 //!
+//! The SDK builds runtimes of `komander:runtime@0.2.0` (`wit/CHANGELOG.md` says what changed
+//! from `0.1` and how to migrate). A [`runtime::Runtime`] implements what its backend supports
+//! of `validate`, `plan`, `apply_step`, `stop_step`, `start_step`, `status`, `logs`,
+//! `destroy_step` (whose `remove_volumes` says whether named volumes go too) and
+//! `export_bundle`; a [`runtime::ServiceSpec`] carries the service's image, ports (with their
+//! `host_address`), volumes, variables, `command`, `entrypoint`, `working_dir`, `user`,
+//! `health_check` ([`runtime::HealthCheck`]), `restart` ([`runtime::RestartPolicy`]),
+//! `depends_on` ([`runtime::Dependency`], [`runtime::DependencyCondition`]), `memory_bytes`,
+//! `nano_cpus`, `replicas` and `pull` ([`runtime::PullPolicy`]); a [`runtime::ServiceStatus`]
+//! answers its state with its `health` ([`runtime::ServiceHealth`]), `restarts`, `since_ms`
+//! and `replicas_running`.
+//!
 //! [`export_runtime!`] exports the type and embeds the manifest (`komander-plugin.toml`:
 //! id, version, kind, capabilities) as the custom section `komander-plugin`, which the host reads
 //! before running anything. Operations a type does not implement answer an error naming them.
@@ -32,9 +44,9 @@ pub mod bindings {
             package komander:sdk;
 
             world every-runtime {
-                include komander:runtime/docker-runtime@0.1.0;
-                include komander:runtime/kubernetes-runtime@0.1.0;
-                include komander:runtime/remote-runtime@0.1.0;
+                include komander:runtime/docker-runtime@0.2.0;
+                include komander:runtime/kubernetes-runtime@0.2.0;
+                include komander:runtime/remote-runtime@0.2.0;
             }
         ",
         world: "komander:sdk/every-runtime",
@@ -71,8 +83,9 @@ pub mod runtime {
         RateLimit, SecretRef,
     };
     pub use crate::bindings::komander::runtime::types::{
-        BuildSource, Bundle, BundleFile, Change, ChangeAction, DeploymentPlan, DeploymentSpec,
-        DeploymentStatus, ServicePort, ServiceSource, ServiceSpec, ServiceState, ServiceStatus,
+        BuildSource, Bundle, BundleFile, Change, ChangeAction, Dependency, DependencyCondition,
+        DeploymentPlan, DeploymentSpec, DeploymentStatus, HealthCheck, PullPolicy, RestartPolicy,
+        ServiceHealth, ServicePort, ServiceSource, ServiceSpec, ServiceState, ServiceStatus,
         ServiceVolume, StepResult,
     };
 
@@ -134,12 +147,32 @@ pub mod runtime {
             let _ = (spec, service, cursor, max_lines);
             missing("logs")
         }
-        /// One bounded step of destroying `spec`.
-        fn destroy_step(
+        /// One bounded step of stopping every service of `spec`, keeping its containers,
+        /// networks and volumes, resumed from `continuation` (the contract of `apply_step`).
+        fn stop_step(
             spec: DeploymentSpec,
             continuation: Option<Vec<u8>>,
         ) -> Result<StepResult, Error> {
             let _ = (spec, continuation);
+            missing("stop-step")
+        }
+        /// One bounded step of starting again what `stop_step` stopped, creating nothing,
+        /// resumed from `continuation` (the contract of `apply_step`).
+        fn start_step(
+            spec: DeploymentSpec,
+            continuation: Option<Vec<u8>>,
+        ) -> Result<StepResult, Error> {
+            let _ = (spec, continuation);
+            missing("start-step")
+        }
+        /// One bounded step of destroying `spec`: named volumes and their data go only when
+        /// `remove_volumes` is true.
+        fn destroy_step(
+            spec: DeploymentSpec,
+            continuation: Option<Vec<u8>>,
+            remove_volumes: bool,
+        ) -> Result<StepResult, Error> {
+            let _ = (spec, continuation, remove_volumes);
             missing("destroy-step")
         }
         /// Files a user can take away (a compose file, manifests).
@@ -176,11 +209,24 @@ pub mod runtime {
         ) -> Result<LogPage, Error> {
             T::logs(spec, service, cursor, max_lines)
         }
-        fn destroy_step(
+        fn stop_step(
             spec: DeploymentSpec,
             continuation: Option<Vec<u8>>,
         ) -> Result<StepResult, Error> {
-            T::destroy_step(spec, continuation)
+            T::stop_step(spec, continuation)
+        }
+        fn start_step(
+            spec: DeploymentSpec,
+            continuation: Option<Vec<u8>>,
+        ) -> Result<StepResult, Error> {
+            T::start_step(spec, continuation)
+        }
+        fn destroy_step(
+            spec: DeploymentSpec,
+            continuation: Option<Vec<u8>>,
+            remove_volumes: bool,
+        ) -> Result<StepResult, Error> {
+            T::destroy_step(spec, continuation, remove_volumes)
         }
         fn export_bundle(spec: DeploymentSpec) -> Result<Bundle, Error> {
             T::export_bundle(spec)

@@ -247,7 +247,8 @@ impl App {
     /// `POST /api/v1/plugins/{plugin}/disable` or `/enable` (instance admins).
     ///
     /// # Errors
-    /// Forbidden, not found; conflict when enabling a plugin nobody granted yet.
+    /// Forbidden, not found; conflict when enabling a plugin nobody granted yet, and for an
+    /// `incompatible` one, which only an upgrade changes.
     #[instrument(skip_all, fields(actor = %caller.user.handle, plugin = id))]
     pub async fn set_plugin_enabled(
         &self,
@@ -258,6 +259,17 @@ impl App {
         Self::may_manage_plugins(caller)?;
         let mut record = self.plugin_record(id).await?;
         record.status = match (enabled, record.status) {
+            (_, PluginStatus::Incompatible) => {
+                return Err(AppError::Conflict {
+                    field: None,
+                    message: format!(
+                        "plugin {id:?} is incompatible: it is built for an interface version \
+                         this Komander does not run; upgrade it to a build of \
+                         komander:runtime@{} (`komander plugin upgrade {id} <file>`)",
+                        komander_plugin_host::RUNTIME_WIT_VERSION
+                    ),
+                });
+            }
             (true, PluginStatus::PendingGrant) => {
                 return Err(AppError::Conflict {
                     field: None,
@@ -279,7 +291,8 @@ impl App {
     /// `POST /api/v1/plugins/{plugin}/upgrade` (instance admins): replaces the component with
     /// another build of the same plugin, read (as for an install) only once the caller is
     /// authorized and the plugin found. Grants carry over for the capabilities it still asks
-    /// for; new ones wait for a grant.
+    /// for; new ones wait for a grant. An `incompatible` install becomes `enabled` with a build
+    /// this Komander runs (it was marked only because the host changed).
     ///
     /// # Errors
     /// As [`App::install_plugin`]; invalid input for another plugin's component, conflict for
@@ -346,12 +359,15 @@ impl App {
         record.artifact = plugin.artifact.clone();
         record.manifest = toml_text(&bytes)?;
         record.installed_by = caller.user.id;
+        if record.status == PluginStatus::Incompatible {
+            record.status = PluginStatus::Enabled;
+        }
         let view = self
             .save_plugin(
                 caller,
                 record,
                 "plugin.upgrade",
-                &["version", "sha256", "granted"],
+                &["version", "sha256", "granted", "status"],
             )
             .await?;
         plugins.remember(id.to_owned(), plugin).await;

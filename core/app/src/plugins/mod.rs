@@ -45,6 +45,9 @@ fn refused(e: PluginError) -> AppError {
         PluginError::Refused(reason) => {
             AppError::invalid("component", format!("plugin refused: {reason}"))
         }
+        incompatible @ PluginError::Incompatible { .. } => {
+            AppError::invalid("component", format!("plugin refused: {incompatible}"))
+        }
         other => internal(other),
     }
 }

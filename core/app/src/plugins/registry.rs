@@ -2,7 +2,8 @@
 
 use std::{collections::HashMap, path::PathBuf};
 
-use komander_plugin_host::{LoadedPlugin, PluginEngine};
+use komander_domain::{api::PluginStatus, timestamps};
+use komander_plugin_host::{LoadedPlugin, PluginEngine, PluginError};
 use tokio::sync::RwLock;
 use tracing::{info, warn};
 
@@ -67,15 +68,24 @@ impl App {
     /// Loads every installed plugin (from the cached artifacts when they are there and have
     /// the digest recorded for them, compiling the others and recording their new artifact),
     /// at start, in the background: readiness never waits on it. Answers how many loaded; one
-    /// that fails is logged and skipped.
+    /// that fails is logged and skipped. One built for an interface version this Komander does
+    /// not run (a runtime of `komander:runtime@0.1`) is marked
+    /// [`PluginStatus::Incompatible`]: it stays installed and unloaded, its environments'
+    /// operations answer 409 naming it, until an admin upgrades it.
     pub async fn load_installed_plugins(&self) -> Result<usize> {
         let plugins = self.plugins()?;
         let mut count = 0;
         for record in self.all_plugins().await? {
             match self.load_plugin(plugins, &record).await {
                 Ok(_) => count += 1,
+                Err(LoadError::Plugin(error @ PluginError::Incompatible { .. })) => {
+                    warn!(plugin = %record.id, %error, "an installed plugin is incompatible: upgrade it");
+                    if record.status != PluginStatus::Incompatible {
+                        self.mark_incompatible(&record.id, &record.digest).await;
+                    }
+                }
                 Err(error) => {
-                    warn!(plugin = %record.id, error = %error.report(), "an installed plugin did not load")
+                    warn!(plugin = %record.id, %error, "an installed plugin did not load")
                 }
             }
         }
@@ -97,7 +107,10 @@ impl App {
         let plugins = self.plugins()?;
         match plugins.loaded(&record.id).await {
             Some(plugin) if plugin.digest == record.digest => Ok(plugin),
-            _ => self.load_plugin(plugins, record).await,
+            _ => self
+                .load_plugin(plugins, record)
+                .await
+                .map_err(|e| AppError::internal(format!("loading plugin {:?}", record.id), e)),
         }
     }
 
@@ -108,7 +121,7 @@ impl App {
         &self,
         plugins: &Plugins,
         record: &komander_store::PluginRecord,
-    ) -> Result<LoadedPlugin> {
+    ) -> std::result::Result<LoadedPlugin, LoadError> {
         let path = plugins.file(&record.digest);
         let bytes = match tokio::fs::read(&path).await {
             Ok(bytes) => bytes,
@@ -116,34 +129,24 @@ impl App {
                 let bytes = self
                     .store
                     .plugin_component(&record.digest)
-                    .await?
-                    .ok_or_else(|| {
-                        AppError::fault(format!(
-                            "the component of plugin {:?} ({}) is neither in {} nor in the \
-                             database: install it again",
-                            record.id,
-                            record.digest,
-                            path.display()
-                        ))
-                    })?;
+                    .await
+                    .map_err(LoadError::Store)?
+                    .ok_or(LoadError::Missing)?;
                 if komander_plugin_host::digest(&bytes) != record.digest {
-                    return Err(AppError::fault(format!(
-                        "the database's component of plugin {:?} does not have its digest",
-                        record.id
-                    )));
+                    return Err(LoadError::Digest);
                 }
-                super::lifecycle::write_component(&path, &bytes).await?;
+                super::lifecycle::write_component(&path, &bytes)
+                    .await
+                    .map_err(|e| LoadError::Write(Box::new(e)))?;
                 bytes
             }
-            Err(e) => {
-                return Err(AppError::internal(format!("reading {}", path.display()), e));
-            }
+            Err(e) => return Err(LoadError::Read(e)),
         };
         let plugin = plugins
             .engine
             .load_cached(bytes, record.artifact.as_deref())
             .await
-            .map_err(|e| AppError::internal(format!("loading plugin {:?}", record.id), e))?;
+            .map_err(LoadError::Plugin)?;
         if plugin.artifact != record.artifact {
             self.record_artifact(&record.id, &record.digest, &plugin)
                 .await;
@@ -178,6 +181,15 @@ impl App {
         }
     }
 
+    /// Marks install `id` (build `digest`) incompatible; a failure is logged (its status stays,
+    /// and it is not loaded either way).
+    async fn mark_incompatible(&self, id: &str, digest: &str) {
+        let now = timestamps::to_millis(timestamps::now());
+        if let Err(e) = self.store.mark_plugin_incompatible(id, digest, now).await {
+            warn!(plugin = %id, error = %e, "could not mark a plugin incompatible");
+        }
+    }
+
     /// Records the digest of the artifact just compiled for install `id` (build `digest`),
     /// so that the next start loads it; a failure is logged (that start compiles again).
     async fn record_artifact(&self, id: &str, digest: &str, plugin: &LoadedPlugin) {
@@ -186,4 +198,27 @@ impl App {
             warn!(plugin = %id, error = %e, "could not record a plugin's artifact digest");
         }
     }
+}
+
+/// Why an installed plugin did not load.
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    /// Its component file could not be read.
+    #[error("reading its component: {0}")]
+    Read(std::io::Error),
+    /// Its component is neither on this server's disk nor in the database.
+    #[error("its component is neither on this server's disk nor in the database: install it again")]
+    Missing,
+    /// The database's copy of its component does not have its digest.
+    #[error("the database's copy of its component does not have its digest")]
+    Digest,
+    /// The database failed.
+    #[error("reading its component from the database: {0}")]
+    Store(komander_store::StoreError),
+    /// This server's copy could not be written.
+    #[error("keeping a copy of its component: {0}")]
+    Write(Box<AppError>),
+    /// The plugin host refused it.
+    #[error(transparent)]
+    Plugin(PluginError),
 }

@@ -5,8 +5,9 @@
 //! environment is created (it cannot change afterwards); a runtime that an instance admin later
 //! disables or uninstalls is not refused there: its environments stay, and every operation that
 //! needs their runtime answers 409 naming the plugin and its state, until it is enabled or
-//! installed again ([`App::environment_runtime`]). Uninstalling a runtime that environments
-//! still name is therefore allowed: an admin may reinstall another build of it.
+//! installed again ([`App::environment_runtime`]). So does a runtime marked `incompatible` at
+//! start (built for `komander:runtime@0.1`), until it is upgraded. Uninstalling a runtime that
+//! environments still name is therefore allowed: an admin may reinstall another build of it.
 
 use std::fmt;
 
@@ -42,6 +43,12 @@ impl Unavailable {
             Unavailable::Inactive(PluginStatus::PendingGrant) => {
                 format!("an instance admin grants it (`komander plugin grant {id}`)")
             }
+            Unavailable::Inactive(PluginStatus::Incompatible) => format!(
+                "it is built for an older komander:runtime than this Komander runs ({}): an \
+                 instance admin upgrades it to a build of the new one (`komander plugin upgrade \
+                 {id} <file>`)",
+                komander_plugin_host::RUNTIME_WIT_VERSION
+            ),
             // Enabled is not unavailable; named so that a new status gets its own remedy.
             Unavailable::Inactive(PluginStatus::Disabled | PluginStatus::Enabled) => {
                 format!("an instance admin enables it (`komander plugin enable {id}`)")

@@ -35,11 +35,17 @@ const STEP_RETRIES: u32 = 3;
 /// The log lines a failed health wait quotes of the service at fault.
 const FAILED_LOG_LINES: u32 = 20;
 
+/// How long the host waits before calling a step again that handed back a continuation: a
+/// runtime that waits (for a dependency to become healthy) costs no guest time meanwhile.
+const STEP_PAUSE: Duration = Duration::from_secs(1);
+
 /// Which runtime function an operation's steps call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum StepKind {
     Apply,
     Destroy { remove_volumes: bool },
+    Stop,
+    Start,
 }
 
 impl StepKind {
@@ -47,7 +53,14 @@ impl StepKind {
         match self {
             StepKind::Apply => "apply",
             StepKind::Destroy { .. } => "destroy",
+            StepKind::Stop => "stop",
+            StepKind::Start => "start",
         }
+    }
+
+    /// Whether the services must run afterwards: the health wait follows.
+    fn runs_services(self) -> bool {
+        matches!(self, StepKind::Apply | StepKind::Start)
     }
 }
 
@@ -154,12 +167,8 @@ impl Drive {
             OperationKind::Destroy => StepKind::Destroy {
                 remove_volumes: self.op.remove_volumes,
             },
-            other => {
-                return Outcome::Failed(format!(
-                    "this server does not run {} operations",
-                    other.as_str()
-                ));
-            }
+            OperationKind::Stop => StepKind::Stop,
+            OperationKind::Start => StepKind::Start,
         };
         if resume.is_none()
             && kind == StepKind::Apply
@@ -211,11 +220,14 @@ impl Drive {
             }
             continuation = next;
             number += 1;
+            tokio::time::sleep(STEP_PAUSE).await;
+        }
+        if kind.runs_services()
+            && let Err(outcome) = self.health_wait(cancel, lost).await
+        {
+            return outcome;
         }
         if kind == StepKind::Apply {
-            if let Err(outcome) = self.health_wait(cancel, lost).await {
-                return outcome;
-            }
             self.pin_images().await;
         }
         Outcome::Done
@@ -304,9 +316,19 @@ impl Drive {
                         .apply_step(plugin, context, spec, continuation.clone())
                         .await
                 }
-                StepKind::Destroy { remove_volumes: _ } => {
+                StepKind::Destroy { remove_volumes } => {
                     engine
-                        .destroy_step(plugin, context, spec, continuation.clone())
+                        .destroy_step(plugin, context, spec, continuation.clone(), remove_volumes)
+                        .await
+                }
+                StepKind::Stop => {
+                    engine
+                        .stop_step(plugin, context, spec, continuation.clone())
+                        .await
+                }
+                StepKind::Start => {
+                    engine
+                        .start_step(plugin, context, spec, continuation.clone())
                         .await
                 }
             };

@@ -12,9 +12,10 @@ use crate::{
 };
 
 pub use types::{
-    BuildContextRef, BuildSource, Bundle, BundleFile, Change, ChangeAction, DeploymentPlan,
-    DeploymentSpec, DeploymentStatus, EnvValue, EnvVar, GuestError, LogEntry, LogPage, LogSource,
-    Protocol, RateLimit, SecretRef, ServicePort, ServiceSource, ServiceSpec, ServiceState,
+    BuildContextRef, BuildSource, Bundle, BundleFile, Change, ChangeAction, Dependency,
+    DependencyCondition, DeploymentPlan, DeploymentSpec, DeploymentStatus, EnvValue, EnvVar,
+    GuestError, HealthCheck, LogEntry, LogPage, LogSource, Protocol, PullPolicy, RateLimit,
+    RestartPolicy, SecretRef, ServiceHealth, ServicePort, ServiceSource, ServiceSpec, ServiceState,
     ServiceStatus, ServiceVolume, StepResult,
 };
 
@@ -130,10 +131,29 @@ impl PluginEngine {
     );
 
     runtime_function!(
-        /// `destroy-step(spec, continuation)`: one bounded step of destroying a deployment,
-        /// under the same contract as [`PluginEngine::apply_step`].
-        destroy_step(spec: DeploymentSpec, continuation: Option<Vec<u8>>) -> StepResult
-            => call_destroy_step(&spec, continuation.as_deref()), checked by check_step
+        /// `stop-step(spec, continuation)`: one bounded step of stopping a deployment's
+        /// services, keeping their containers, networks and volumes, under the same contract
+        /// as [`PluginEngine::apply_step`].
+        stop_step(spec: DeploymentSpec, continuation: Option<Vec<u8>>) -> StepResult
+            => call_stop_step(&spec, continuation.as_deref()), checked by check_step
+    );
+
+    runtime_function!(
+        /// `start-step(spec, continuation)`: one bounded step of starting again what
+        /// [`PluginEngine::stop_step`] stopped, under the same contract as
+        /// [`PluginEngine::apply_step`].
+        start_step(spec: DeploymentSpec, continuation: Option<Vec<u8>>) -> StepResult
+            => call_start_step(&spec, continuation.as_deref()), checked by check_step
+    );
+
+    runtime_function!(
+        /// `destroy-step(spec, continuation, remove-volumes)`: one bounded step of destroying
+        /// a deployment, under the same contract as [`PluginEngine::apply_step`]. Named
+        /// volumes are removed only with `remove_volumes`.
+        destroy_step(spec: DeploymentSpec, continuation: Option<Vec<u8>>, remove_volumes: bool)
+            -> StepResult
+            => call_destroy_step(&spec, continuation.as_deref(), remove_volumes),
+            checked by check_step
     );
 
     runtime_function!(
@@ -148,7 +168,7 @@ pub const CONTINUATION_BYTES: usize = 1 << 20;
 fn check_step(plugin: &LoadedPlugin, step: StepResult) -> Result<StepResult, RuntimeCallError> {
     let broken = |why: &str| RuntimeCallError::Guest {
         plugin: plugin.label(),
-        error: GuestError::Internal(format!("the plugin broke the apply-step contract: {why}")),
+        error: GuestError::Internal(format!("the plugin broke the step contract: {why}")),
     };
     match (&step.continuation, step.done) {
         (None, false) => Err(broken("not done, yet no continuation")),

@@ -137,6 +137,8 @@ pub struct ServicePort {
     pub protocol: Protocol,
     /// The port published on the host, if any.
     pub host_port: Option<u16>,
+    /// The host address `host_port` is published on, an IP address; `None` is 127.0.0.1.
+    pub host_address: Option<String>,
 }
 
 /// A named volume mounted into a service.
@@ -172,6 +174,63 @@ pub enum ServiceSource {
     Build(BuildSource),
 }
 
+/// A health check run inside each of a service's containers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// The program and its arguments, run without a shell.
+    pub command: Vec<String>,
+    /// Milliseconds between two checks.
+    pub interval_ms: u64,
+    /// Milliseconds one check may take.
+    pub timeout_ms: u64,
+    /// Failed checks in a row that make the service unhealthy.
+    pub retries: u32,
+    /// Milliseconds after start during which failures do not count.
+    pub start_period_ms: u64,
+}
+
+/// When a service's containers are restarted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartPolicy {
+    /// Never.
+    No,
+    /// Whenever they stop.
+    Always,
+    /// When they exit with a non-zero status, at most this many times (`None`: no limit).
+    OnFailure(Option<u32>),
+    /// Whenever they stop, unless someone stopped them.
+    UnlessStopped,
+}
+
+/// What a service waits for from one it depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DependencyCondition {
+    /// Its containers have started.
+    Started,
+    /// Its health check passes.
+    Healthy,
+    /// It exited with status 0.
+    CompletedSuccessfully,
+}
+
+/// A service of the same deployment that a service waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dependency {
+    /// The other service's name.
+    pub service: String,
+    /// What it waits for.
+    pub condition: DependencyCondition,
+}
+
+/// When a service's image is pulled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Only when it is not there.
+    IfMissing,
+    /// On every apply.
+    Always,
+}
+
 /// One service of a deployment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
@@ -187,8 +246,55 @@ pub struct ServiceSpec {
     pub volumes: Vec<ServiceVolume>,
     /// Its environment.
     pub env: Vec<EnvVar>,
-    /// The command, when not the image's.
+    /// The command (the entrypoint's arguments), when not the image's.
     pub command: Option<Vec<String>>,
+    /// The entrypoint, when not the image's.
+    pub entrypoint: Option<Vec<String>>,
+    /// The working directory, when not the image's.
+    pub working_dir: Option<String>,
+    /// The user, when not the image's.
+    pub user: Option<String>,
+    /// Its health check, if it has one.
+    pub health_check: Option<HealthCheck>,
+    /// When its containers are restarted.
+    pub restart: RestartPolicy,
+    /// The services it waits for.
+    pub depends_on: Vec<Dependency>,
+    /// The memory limit per container, in bytes.
+    pub memory_bytes: Option<u64>,
+    /// The CPU limit per container, in billionths of a CPU.
+    pub nano_cpus: Option<u64>,
+    /// How many containers run it.
+    pub replicas: u32,
+    /// When its image is pulled.
+    pub pull: PullPolicy,
+}
+
+impl ServiceSpec {
+    /// Service `name` (id `id`) of `source` with nothing else set: no ports, volumes or
+    /// variables; the image's command, entrypoint, working directory and user; no health
+    /// check; restart `no`; no dependencies or limits; one replica, pulled when missing.
+    pub fn new(id: impl Into<String>, name: impl Into<String>, source: ServiceSource) -> Self {
+        ServiceSpec {
+            id: id.into(),
+            name: name.into(),
+            source,
+            ports: Vec::new(),
+            volumes: Vec::new(),
+            env: Vec::new(),
+            command: None,
+            entrypoint: None,
+            working_dir: None,
+            user: None,
+            health_check: None,
+            restart: RestartPolicy::No,
+            depends_on: Vec::new(),
+            memory_bytes: None,
+            nano_cpus: None,
+            replicas: 1,
+            pull: PullPolicy::IfMissing,
+        }
+    }
 }
 
 /// A deployment as a runtime receives it.
@@ -243,7 +349,7 @@ pub struct DeploymentPlan {
     pub changes: Vec<Change>,
 }
 
-/// One step of applying or destroying a deployment.
+/// One step of applying, stopping, starting or destroying a deployment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StepResult {
     /// What the next step needs; `None` once done.
@@ -271,6 +377,19 @@ pub enum ServiceState {
     Failed,
 }
 
+/// A service's health, as its health check tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceHealth {
+    /// No health check, or nothing runs.
+    None,
+    /// No verdict yet.
+    Starting,
+    /// Its last check passed.
+    Healthy,
+    /// Its check keeps failing.
+    Unhealthy,
+}
+
 /// One service's status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceStatus {
@@ -280,6 +399,14 @@ pub struct ServiceStatus {
     pub state: ServiceState,
     /// Details.
     pub message: String,
+    /// Its health.
+    pub health: ServiceHealth,
+    /// How many times its containers were restarted.
+    pub restarts: u32,
+    /// When it entered its current state, in milliseconds since the Unix epoch.
+    pub since_ms: Option<u64>,
+    /// How many of its containers run.
+    pub replicas_running: u32,
 }
 
 /// How each service of a deployment is doing.

@@ -55,6 +55,7 @@ async fn refusal(bytes: Vec<u8>) -> String {
     let engine = PluginEngine::new(None).unwrap();
     match engine.load(bytes).await {
         Err(PluginError::Refused(reason)) => reason,
+        Err(incompatible @ PluginError::Incompatible { .. }) => incompatible.to_string(),
         Err(other) => panic!("expected a refusal, got {other:?}"),
         Ok(plugin) => panic!("{} was accepted", plugin.label()),
     }
@@ -62,16 +63,25 @@ async fn refusal(bytes: Vec<u8>) -> String {
 
 #[tokio::test]
 async fn unsupported_versions_kinds_and_imports_are_refused() {
-    let v2 = with_manifest(component("komander:runtime/runtime@0.2.0", None), MANIFEST);
+    let v3 = with_manifest(component("komander:runtime/runtime@0.3.0", None), MANIFEST);
+    assert_eq!(
+        refusal(v3).await,
+        "this runtime is built for komander:runtime@0.3.0; this Komander runs runtimes of \
+         komander:runtime@0.2.0: rebuild it with the 0.2 SDK (see wit/CHANGELOG.md)"
+    );
+    let provider = with_manifest(
+        component("komander:git-provider/provider@0.2.0", None),
+        &MANIFEST.replace("runtime", "git-provider"),
+    );
     assert!(
-        refusal(v2)
+        refusal(provider)
             .await
-            .contains("targets WIT 0.2.0; this host supports 0.1.x")
+            .contains("this Komander runs git-providers of komander:git-provider@0.1.0")
     );
     let unknown = with_manifest(component("acme:other/api@1.0.0", None), MANIFEST);
     assert!(refusal(unknown).await.contains("exports neither"));
     let mismatch = with_manifest(
-        component("komander:runtime/runtime@0.1.0", None),
+        component("komander:runtime/runtime@0.2.0", None),
         &MANIFEST.replace("runtime", "git-provider"),
     );
     assert!(
@@ -81,7 +91,7 @@ async fn unsupported_versions_kinds_and_imports_are_refused() {
     );
     let evil = with_manifest(
         component(
-            "komander:runtime/runtime@0.1.0",
+            "komander:runtime/runtime@0.2.0",
             Some("acme:evil/thing@1.0.0"),
         ),
         MANIFEST,
@@ -95,8 +105,27 @@ async fn unsupported_versions_kinds_and_imports_are_refused() {
 }
 
 #[tokio::test]
+async fn a_runtime_built_for_0_1_is_refused_naming_both_versions() {
+    let engine = PluginEngine::new(None).unwrap();
+    let error = engine
+        .load(guests::bytes("komander_test_guest_v0_1"))
+        .await
+        .err()
+        .expect("a 0.1 runtime is refused");
+    assert!(
+        matches!(error, PluginError::Incompatible { .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "this runtime is built for komander:runtime@0.1.0; this Komander runs runtimes of \
+         komander:runtime@0.2.0: rebuild it with the 0.2 SDK (see wit/CHANGELOG.md)"
+    );
+}
+
+#[tokio::test]
 async fn components_without_a_good_manifest_are_refused() {
-    let bare = component("komander:runtime/runtime@0.1.0", None);
+    let bare = component("komander:runtime/runtime@0.2.0", None);
     assert!(
         refusal(bare.clone())
             .await

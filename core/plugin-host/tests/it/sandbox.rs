@@ -33,15 +33,11 @@ pub fn spec(settings: &[(&str, &str)]) -> DeploymentSpec {
         environment: "dev".into(),
         deployment_id: "d-id".into(),
         deployment: "mine".into(),
-        services: vec![ServiceSpec {
-            id: "s-id".into(),
-            name: "web".into(),
-            source: ServiceSource::Image("busybox:1".into()),
-            ports: vec![],
-            volumes: vec![],
-            env: vec![],
-            command: None,
-        }],
+        services: vec![ServiceSpec::new(
+            "s-id",
+            "web",
+            ServiceSource::Image("busybox:1".into()),
+        )],
         settings: settings
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -63,7 +59,10 @@ async fn the_test_guest_loads_as_a_remote_runtime_and_answers() {
     let (engine, plugin) = loading::load("komander_test_guest").await;
     assert_eq!(plugin.kind, PluginKind::Runtime(RuntimeWorld::Remote));
     assert_eq!(plugin.manifest.id, "komander.test-guest");
-    assert_eq!(plugin.wit_version, komander_plugin_host::WIT_VERSION);
+    assert_eq!(
+        plugin.wit_version,
+        komander_plugin_host::RUNTIME_WIT_VERSION
+    );
     let warnings = engine
         .validate(&plugin, context(ALL), spec(&[]))
         .await

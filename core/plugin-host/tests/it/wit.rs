@@ -17,7 +17,7 @@ fn resolve() -> Resolve {
 }
 
 #[test]
-fn packages_and_worlds_are_there_at_0_1_0() {
+fn packages_and_worlds_are_there_at_their_versions() {
     let resolve = resolve();
     let mut packages: Vec<String> = resolve
         .packages
@@ -32,7 +32,7 @@ fn packages_and_worlds_are_there_at_0_1_0() {
             "komander:git-provider@0.1.0",
             "komander:host@0.1.0",
             "komander:kubernetes@0.1.0",
-            "komander:runtime@0.1.0"
+            "komander:runtime@0.2.0"
         ]
     );
     let mut worlds: Vec<&str> = resolve

@@ -128,6 +128,19 @@ impl PluginStore for SqlStore {
         Ok(done.rows_affected())
     }
 
+    async fn mark_plugin_incompatible(&self, id: &str, digest: &str, at: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE plugins SET status = 'incompatible', updated_at = $1 \
+             WHERE id = $2 AND digest = $3 AND status <> 'incompatible'",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(digest)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn plugin(&self, id: &str) -> Result<Option<PluginRecord>> {
         let sql = format!("SELECT {PLUGIN_COLUMNS} FROM plugins WHERE id = $1");
         sqlx::query_as::<_, PluginRow>(&sql)

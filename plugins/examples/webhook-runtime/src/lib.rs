@@ -4,13 +4,21 @@
 //! - `validate` refuses services built from source (the deployer takes images only);
 //! - `apply-step` sends `PUT /deployments/{deployment-id}/services/{name}` with the service as
 //!   JSON, one service per step, and reports progress;
-//! - `destroy-step` sends `DELETE /deployments/{deployment-id}`.
+//! - `status` sends `GET /deployments/{deployment-id}`, whose answer is
+//!   `{"services": {"<name>": {"state": "running", "message": "…"}}}` (`state` one of
+//!   `starting`, `running`, `unhealthy`, `stopped`, `failed`); a service it does not name, or a
+//!   404, is `missing`;
+//! - `destroy-step` sends `DELETE /deployments/{deployment-id}`, with `?volumes=true` when the
+//!   deployment's volumes go too.
 //!
 //! The connection's credential never reaches this code: the host adds it.
 
 use komander_plugin_sdk::{
     host::{connections, log, progress},
-    runtime::{DeploymentSpec, EnvValue, Error, Runtime, ServiceSource, StepResult},
+    runtime::{
+        DeploymentSpec, DeploymentStatus, EnvValue, Error, Runtime, ServiceHealth, ServiceSource,
+        ServiceState, ServiceStatus, StepResult,
+    },
 };
 use serde_json::json;
 
@@ -18,18 +26,27 @@ struct WebhookRuntime;
 
 const CONNECTION: &str = "deployer";
 
-fn send(method: connections::HttpMethod, path: String, body: Option<Vec<u8>>) -> Result<(), Error> {
-    let response = connections::request(
+/// Sends a request to the deployer and answers its response, whatever its status.
+fn request(
+    method: connections::HttpMethod,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<connections::HttpResponse, Error> {
+    connections::request(
         CONNECTION,
         &connections::HttpRequest {
             method,
-            path: path.clone(),
+            path: path.to_owned(),
             headers: vec![("content-type".into(), "application/json".into())],
             body,
             secrets: vec![],
             timeout_ms: Some(10_000),
         },
-    )?;
+    )
+}
+
+fn send(method: connections::HttpMethod, path: String, body: Option<Vec<u8>>) -> Result<(), Error> {
+    let response = request(method, &path, body)?;
     if (200..300).contains(&response.status) {
         Ok(())
     } else {
@@ -38,6 +55,18 @@ fn send(method: connections::HttpMethod, path: String, body: Option<Vec<u8>>) ->
             response.status
         )))
     }
+}
+
+/// A service's state as the deployer spells it.
+fn state(text: &str) -> Option<ServiceState> {
+    Some(match text {
+        "starting" => ServiceState::Starting,
+        "running" => ServiceState::Running,
+        "unhealthy" => ServiceState::Unhealthy,
+        "stopped" => ServiceState::Stopped,
+        "failed" => ServiceState::Failed,
+        _ => return None,
+    })
 }
 
 impl Runtime for WebhookRuntime {
@@ -102,13 +131,57 @@ impl Runtime for WebhookRuntime {
         })
     }
 
+    fn status(spec: DeploymentSpec) -> Result<DeploymentStatus, Error> {
+        let path = format!("/deployments/{}", spec.deployment_id);
+        let response = request(connections::HttpMethod::Get, &path, None)?;
+        let answer = match response.status {
+            404 => serde_json::Value::Null,
+            200..=299 => serde_json::from_slice(&response.body).map_err(|e| {
+                Error::Unavailable(format!("the deployer answered {path} with bad JSON: {e}"))
+            })?,
+            status => {
+                return Err(Error::Unavailable(format!(
+                    "the deployer answered {status} to {path}"
+                )));
+            }
+        };
+        let services = spec
+            .services
+            .iter()
+            .map(|service| {
+                let reported = &answer["services"][service.name.as_str()];
+                let text = reported["state"].as_str().unwrap_or("missing");
+                let state = state(text).unwrap_or(ServiceState::Missing);
+                let message = match (state, reported["message"].as_str()) {
+                    (ServiceState::Missing, _) if text != "missing" => {
+                        format!("the deployer answered an unknown state {text:?}")
+                    }
+                    (_, Some(message)) => message.to_owned(),
+                    (_, None) => String::new(),
+                };
+                ServiceStatus {
+                    service: service.name.clone(),
+                    state,
+                    message,
+                    health: ServiceHealth::None,
+                    restarts: 0,
+                    since_ms: None,
+                    replicas_running: u32::from(state == ServiceState::Running),
+                }
+            })
+            .collect();
+        Ok(DeploymentStatus { services })
+    }
+
     fn destroy_step(
         spec: DeploymentSpec,
         _continuation: Option<Vec<u8>>,
+        remove_volumes: bool,
     ) -> Result<StepResult, Error> {
+        let query = if remove_volumes { "?volumes=true" } else { "" };
         send(
             connections::HttpMethod::Delete,
-            format!("/deployments/{}", spec.deployment_id),
+            format!("/deployments/{}{query}", spec.deployment_id),
             None,
         )?;
         Ok(StepResult {
