@@ -276,7 +276,7 @@ async fn an_apply_runs_on_the_target_answers_over_http_replaces_what_changed_and
         .map(|c| c["reason"].as_str().unwrap())
         .collect();
     assert_eq!(plan["changes"][0]["action"], "update", "{plan}");
-    assert!(!reasons[0].is_empty(), "{plan}");
+    assert!(reasons.iter().any(|r| r.contains("MODE")), "{plan}");
     let status = expect(
         &api,
         Method::GET,
@@ -530,4 +530,42 @@ async fn bad_input_is_refused_before_anything_is_created() {
         containers(&engine, &id).await.is_empty(),
         "nothing was created"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unhealthy_service_fails_the_apply_naming_it_and_quoting_its_log() {
+    let port = free_port();
+    let Some((api, engine, d)) = setup("sickly", port).await else {
+        return;
+    };
+    let id = expect(&api, Method::GET, &d, None, StatusCode::OK).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let patch = json!({
+        "command": ["/bin/busybox", "sh", "-c", "echo about to be sick; exec /bin/busybox sleep 600"],
+        "health_check": {"command": ["/bin/busybox", "false"], "interval_seconds": 1,
+                         "timeout_seconds": 1, "retries": 2}});
+    expect(
+        &api,
+        Method::PATCH,
+        &format!("{d}/services/web"),
+        Some(patch),
+        StatusCode::OK,
+    )
+    .await;
+    let op = run(&api, &d, "apply").await;
+    assert_eq!(op["state"], "failed", "{op}");
+    let message = op["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"web\"") && message.contains("unhealthy"),
+        "{message}"
+    );
+    assert!(
+        message.contains("about to be sick"),
+        "its last log lines: {message}"
+    );
+    let destroyed = run(&api, &d, "destroy?volumes=true").await;
+    assert_eq!(destroyed["state"], "done", "{destroyed}");
+    docker::remove_deployment(&engine, &id).await;
 }

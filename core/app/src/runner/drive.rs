@@ -401,8 +401,9 @@ impl Drive {
         }
     }
 
-    /// Reads the status every [`STATUS_EVERY`] until every service is ready or the health
-    /// timeout passes; then the failure names the service and quotes its last log lines.
+    /// Reads the status every [`STATUS_EVERY`] until every service is ready, one failed or
+    /// became unhealthy, or the health timeout passes; a failure names the service and quotes
+    /// its last log lines.
     async fn health_wait(&self, cancel: &AtomicBool, lost: &AtomicBool) -> Result<(), Outcome> {
         let started = now_ms();
         let deadline = tokio::time::Instant::now() + self.app.runner.settings.health_timeout;
@@ -425,10 +426,11 @@ impl Drive {
                 self.record("health", started, None, lines).await?;
                 return Ok(());
             }
+            // Unhealthy is final too: the health check failed `retries` times in a row.
             let failed = status
                 .services
                 .iter()
-                .find(|s| s.state == ServiceState::Failed);
+                .find(|s| matches!(s.state, ServiceState::Failed | ServiceState::Unhealthy));
             if failed.is_some() || tokio::time::Instant::now() >= deadline {
                 let culprit = failed
                     .or_else(|| {
