@@ -1,6 +1,8 @@
 //! Server operations when things go wrong, with real `komander serve` processes: two servers
 //! on one PostgreSQL racing to apply the same deployment (one wins, the other answers 409
-//! naming the running operation).
+//! naming the running operation); `kill -9` of the server in the middle of an apply, on SQLite
+//! and on PostgreSQL (after a restart the server reclaims the operation, resumes it and the
+//! deployment converges, with nothing orphaned and no row lost).
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +48,16 @@ async fn expect(
 /// target) and deployment `app` whose service `web` runs the test image; answers the
 /// deployment's path.
 async fn deployment(server: &ServerProcess, project: &str) -> String {
+    deployment_with(
+        server,
+        project,
+        json!({"name": "web", "image": docker::IMAGE}),
+    )
+    .await
+}
+
+/// As [`deployment`], with `service` as its service.
+async fn deployment_with(server: &ServerProcess, project: &str, service: Value) -> String {
     let e = format!("/api/v1/projects/{project}/environments/dev");
     let d = format!("{e}/deployments/app");
     for (path, body) in [
@@ -55,10 +67,7 @@ async fn deployment(server: &ServerProcess, project: &str) -> String {
             json!({"name": "dev", "runtime": "compose"}),
         ),
         (format!("{e}/deployments"), json!({"name": "app"})),
-        (
-            format!("{d}/services"),
-            json!({"name": "web", "image": docker::IMAGE}),
-        ),
+        (format!("{d}/services"), service),
     ] {
         expect(server, Method::POST, &path, Some(body), StatusCode::CREATED).await;
     }
@@ -80,7 +89,11 @@ async fn ended(server: &ServerProcess, d: &str, id: &str) -> Value {
         if op["state"] != "running" {
             return op;
         }
-        assert!(Instant::now() < deadline, "operation {id} still runs: {op}");
+        assert!(
+            Instant::now() < deadline,
+            "operation {id} still runs: {op}\n{}",
+            std::fs::read_to_string(&server.log).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -157,4 +170,159 @@ async fn two_servers_on_one_postgres_race_to_apply_the_same_deployment() {
     let op = ended(&a, &d, destroyed["id"].as_str().unwrap()).await;
     assert_eq!(op["state"], "done", "{op}");
     docker::remove_deployment(&engine, &id).await;
+}
+
+/// A service that becomes healthy only some seconds after it starts: the apply's health wait
+/// lasts that long, long enough to kill the server in the middle of it.
+fn slow_service() -> Value {
+    json!({"name": "web", "image": docker::IMAGE,
+        "command": ["/bin/busybox", "sh", "-c",
+                    "/bin/busybox sleep 6; /bin/busybox touch /ready; exec /bin/busybox sleep 600"],
+        "health_check": {"command": ["/bin/busybox", "test", "-f", "/ready"],
+                         "interval_seconds": 1, "timeout_seconds": 1, "retries": 30}})
+}
+
+/// Applies a slow deployment, kills the server with SIGKILL once the apply is past its apply
+/// step (in its health wait), starts it again on the same data directory and database, and
+/// checks that the operation was resumed and ended `done`, with exactly one container and no
+/// lost row.
+async fn killed_mid_apply(env: &[(&str, &str)], project: &str) {
+    let engine = docker::engine().await.expect("checked by the caller");
+    let mut server = ServerProcess::start(env, "info");
+    server.wait_for_first_party_plugins();
+    let d = deployment_with(&server, project, slow_service()).await;
+    let id = expect(&server, Method::GET, &d, None, StatusCode::OK).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let op = expect(
+        &server,
+        Method::POST,
+        &format!("{d}/apply"),
+        None,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let op_id = op["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let read = expect(
+            &server,
+            Method::GET,
+            &format!("{d}/operations/{op_id}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(
+            read["state"], "running",
+            "the apply must still run when killed: {read}"
+        );
+        let applied = read["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "apply #1");
+        if applied {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the apply step never ran: {read}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    server.restart(env, "info");
+    let op = ended(&server, &d, &op_id).await;
+    assert_eq!(op["state"], "done", "{op}");
+    assert!(op["resumes"].as_u64().unwrap() >= 1, "it was resumed: {op}");
+    let steps: Vec<&str> = op["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(steps.contains(&"health"), "{steps:?}");
+    let progress = expect(
+        &server,
+        Method::GET,
+        &format!("{d}/operations/{op_id}/progress?limit=1000"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    let sequences: Vec<u64> = progress
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        sequences,
+        (1..=sequences.len() as u64).collect::<Vec<_>>(),
+        "no line lost or doubled"
+    );
+    let containers = engine
+        .list_containers(Some(bollard::query_parameters::ListContainersOptions {
+            all: true,
+            filters: Some(std::collections::HashMap::from([(
+                "label".to_owned(),
+                vec![format!("dev.komander.deployment={id}")],
+            )])),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert_eq!(containers.len(), 1, "nothing orphaned, nothing doubled");
+    // The next apply converges: nothing to change.
+    let plan = expect(
+        &server,
+        Method::GET,
+        &format!("{d}/plan"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(plan["changes"], json!([]), "{plan}");
+    let destroyed = expect(
+        &server,
+        Method::POST,
+        &format!("{d}/destroy?volumes=true"),
+        None,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let op = ended(&server, &d, destroyed["id"].as_str().unwrap()).await;
+    assert_eq!(op["state"], "done", "{op}");
+    docker::remove_deployment(&engine, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_apply_resumes_it_on_sqlite() {
+    if docker::engine().await.is_none() {
+        return;
+    }
+    let host = std::env::var("KOMANDER_TEST_DOCKER_HOST").unwrap();
+    killed_mid_apply(&[("KOMANDER_DOCKER_HOST", host.as_str())], "killed-lite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_apply_resumes_it_on_postgres() {
+    if docker::engine().await.is_none() {
+        return;
+    }
+    let Some(url) = komander_e2e::postgres_database().await else {
+        return;
+    };
+    let host = std::env::var("KOMANDER_TEST_DOCKER_HOST").unwrap();
+    let env = [
+        ("KOMANDER_DATABASE_URL", url.as_str()),
+        ("KOMANDER_DOCKER_HOST", host.as_str()),
+    ];
+    killed_mid_apply(&env, "killed-pg").await;
 }
