@@ -15,7 +15,13 @@ use komander_plugin_sdk::{
 
 use crate::{Replicas, entry};
 
-/// One container's state, with Docker's own words for people.
+/// Exit codes of a process ended by `docker stop`: SIGTERM (143), or SIGKILL (137) once the
+/// stop's grace period passed.
+const STOPPED_BY_SIGNAL: [i32; 2] = [128 + 15, 128 + 9];
+
+/// One container's state, with Docker's own words for people. An exited container counts as
+/// stopped when it exited 0 or was ended by `docker stop` (SIGTERM, or SIGKILL without running
+/// out of memory); any other exit is a failure.
 fn state(info: &ContainerInfo) -> ServiceState {
     let c = &info.summary;
     match (c.state, c.health) {
@@ -25,6 +31,14 @@ fn state(info: &ContainerInfo) -> ServiceState {
         (ContainerState::Created, _) => ServiceState::Starting,
         (ContainerState::Paused, _) => ServiceState::Stopped,
         (ContainerState::Exited, _) if info.exit_code == Some(0) => ServiceState::Stopped,
+        (ContainerState::Exited, _)
+            if !info.oom_killed
+                && info
+                    .exit_code
+                    .is_some_and(|code| STOPPED_BY_SIGNAL.contains(&code)) =>
+        {
+            ServiceState::Stopped
+        }
         _ => ServiceState::Failed,
     }
 }
