@@ -569,3 +569,133 @@ async fn an_unhealthy_service_fails_the_apply_naming_it_and_quoting_its_log() {
     assert_eq!(destroyed["state"], "done", "{destroyed}");
     docker::remove_deployment(&engine, &id).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_keeps_the_containers_that_start_runs_again() {
+    let port = free_port();
+    let Some((api, engine, d)) = setup("paused", port).await else {
+        return;
+    };
+    let id = expect(&api, Method::GET, &d, None, StatusCode::OK).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(run(&api, &d, "apply").await["state"], "done");
+    let before = containers(&engine, &id).await;
+    let stopped = run(&api, &d, "stop").await;
+    assert_eq!(stopped["state"], "done", "{stopped}");
+    assert_eq!(stopped["kind"], "stop");
+    let status = expect(
+        &api,
+        Method::GET,
+        &format!("{d}/status"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(status["services"][0]["state"], "stopped", "{status}");
+    assert_eq!(
+        containers(&engine, &id).await,
+        before,
+        "stop keeps the containers"
+    );
+    let started = run(&api, &d, "start").await;
+    assert_eq!(started["state"], "done", "{started}");
+    assert!(
+        step_names(&started).contains(&"health".to_owned()),
+        "{started}"
+    );
+    let status = expect(
+        &api,
+        Method::GET,
+        &format!("{d}/status"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(status["services"][0]["state"], "running", "{status}");
+    assert_eq!(
+        containers(&engine, &id).await,
+        before,
+        "start runs the same containers"
+    );
+    assert!(http_status_line(port).await.starts_with("HTTP/1."));
+    assert_eq!(run(&api, &d, "destroy?volumes=true").await["state"], "done");
+    docker::remove_deployment(&engine, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_apply_ends_cancelled_and_the_next_apply_converges() {
+    let port = free_port();
+    let Some((api, engine, d)) = setup("cancelled", port).await else {
+        return;
+    };
+    let id = expect(&api, Method::GET, &d, None, StatusCode::OK).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Healthy only after 5 s: the apply waits in its health check long enough to cancel it.
+    let patch = json!({
+        "command": ["/bin/busybox", "sh", "-c",
+                    "/bin/busybox sleep 5; /bin/busybox touch /ready; exec /bin/busybox sleep 600"],
+        "health_check": {"command": ["/bin/busybox", "test", "-f", "/ready"],
+                         "interval_seconds": 1, "timeout_seconds": 1, "retries": 30}});
+    expect(
+        &api,
+        Method::PATCH,
+        &format!("{d}/services/web"),
+        Some(patch),
+        StatusCode::OK,
+    )
+    .await;
+    let started = expect(
+        &api,
+        Method::POST,
+        &format!("{d}/apply"),
+        None,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let op = started["id"].as_str().unwrap().to_owned();
+    let (status, busy) = call(&api, Method::POST, &format!("{d}/apply"), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{busy}");
+    assert_eq!(busy["error"]["code"], "busy");
+    assert!(
+        busy["error"]["message"].as_str().unwrap().contains(&op),
+        "{busy}"
+    );
+    let cancel = expect(
+        &api,
+        Method::POST,
+        &format!("{d}/operations/{op}/cancel"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(cancel["cancel_requested"], true);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ended = loop {
+        let read = expect(
+            &api,
+            Method::GET,
+            &format!("{d}/operations/{op}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+        if read["state"] != "running" {
+            break read;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cancelled apply still runs: {read}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(ended["state"], "cancelled", "{ended}");
+    let next = run(&api, &d, "apply").await;
+    assert_eq!(next["state"], "done", "{next}");
+    assert_eq!(containers(&engine, &id).await.len(), 1);
+    assert_eq!(run(&api, &d, "destroy?volumes=true").await["state"], "done");
+    docker::remove_deployment(&engine, &id).await;
+}

@@ -239,6 +239,50 @@ impl App {
         .await
     }
 
+    /// `POST .../deployments/{deployment}/stop`: starts stopping the deployment's services,
+    /// keeping their containers, networks and volumes; answers the operation (`202`).
+    ///
+    /// # Errors
+    /// As [`App::apply_deployment`].
+    #[instrument(skip_all, fields(actor = %caller.user.handle, deployment = %deployment))]
+    pub async fn stop_deployment(
+        &self,
+        caller: &Caller,
+        deployment: &DeploymentRef,
+    ) -> Result<Operation> {
+        self.start_on_server(
+            caller,
+            deployment,
+            OperationKind::Stop,
+            false,
+            None,
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// `POST .../deployments/{deployment}/start`: starts again what a stop stopped, then waits
+    /// for the services to run as an apply does; answers the operation (`202`).
+    ///
+    /// # Errors
+    /// As [`App::apply_deployment`].
+    #[instrument(skip_all, fields(actor = %caller.user.handle, deployment = %deployment))]
+    pub async fn start_deployment(
+        &self,
+        caller: &Caller,
+        deployment: &DeploymentRef,
+    ) -> Result<Operation> {
+        self.start_on_server(
+            caller,
+            deployment,
+            OperationKind::Start,
+            false,
+            None,
+            Vec::new(),
+        )
+        .await
+    }
+
     /// `POST .../deployments/{deployment}/destroy`: starts removing what the deployment runs,
     /// its named volumes too when asked; answers the operation (`202`).
     ///

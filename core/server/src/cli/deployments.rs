@@ -154,6 +154,30 @@ pub enum DeploymentCommand {
         #[arg(long)]
         detach: bool,
     },
+    /// Stops a deployment's services on the server, keeping what they are made of for
+    /// `start`; follows the operation as `apply` does.
+    Stop {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+        /// Print the operation and return at once instead of following it.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Starts again what `stop` stopped and waits for the services to run; follows the
+    /// operation as `apply` does.
+    Start {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+        /// Print the operation and return at once instead of following it.
+        #[arg(long)]
+        detach: bool,
+    },
     /// Brings back the services and plain variables of an earlier apply (images pinned to
     /// what ran then) and applies them, following the operation as `apply` does.
     Rollback {
@@ -327,11 +351,17 @@ impl DeploymentCommand {
                 scope,
                 name,
                 detach,
-            } => {
-                let path = format!("{}/apply", scope.item("deployments", &name));
-                let started = api.post_action(&path).await;
-                run_operation(api, out, &scope, &name, started, detach).await
-            }
+            } => run_action(api, out, &scope, &name, "apply", detach).await,
+            Self::Stop {
+                scope,
+                name,
+                detach,
+            } => run_action(api, out, &scope, &name, "stop", detach).await,
+            Self::Start {
+                scope,
+                name,
+                detach,
+            } => run_action(api, out, &scope, &name, "start", detach).await,
             Self::Destroy {
                 scope,
                 name,
@@ -371,6 +401,20 @@ impl DeploymentCommand {
             }
         }
     }
+}
+
+/// `POST .../{action}` on the deployment, then as [`run_operation`].
+async fn run_action(
+    api: &ApiClient,
+    out: OutputFormat,
+    scope: &EnvironmentScope,
+    name: &DeploymentName,
+    action: &str,
+    detach: bool,
+) -> anyhow::Result<()> {
+    let path = format!("{}/{action}", scope.item("deployments", name));
+    let started = api.post_action(&path).await;
+    run_operation(api, out, scope, name, started, detach).await
 }
 
 /// What `apply`, `destroy` and `rollback` do once the server answered `started`: print the

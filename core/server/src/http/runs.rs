@@ -1,4 +1,4 @@
-//! `.../deployments/{deployment}/{apply,destroy,rollback,plan,status}` and a service's `logs`
+//! `.../deployments/{deployment}/{apply,destroy,stop,start,rollback,plan,status}` and a service's `logs`
 //! (paged, or followed live as server-sent events): running a deployment of a `server`
 //! environment and reading how it runs. Starting an operation answers `202` with it; follow it
 //! under `.../operations/{operation}`.
@@ -32,6 +32,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(apply_deployment))
         .routes(routes!(destroy_deployment))
+        .routes(routes!(stop_deployment))
+        .routes(routes!(start_deployment))
         .routes(routes!(rollback_deployment))
         .routes(routes!(plan_deployment))
         .routes(routes!(deployment_status))
@@ -101,6 +103,38 @@ async fn rollback_deployment(
                 .rollback_deployment(&caller, &deployment, request)
                 .await?,
         ),
+    ))
+}
+
+/// Starts stopping the deployment's services on the server, keeping their containers,
+/// networks and volumes for `start`.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/stop",
+    tag = "runs", params(DeploymentPath),
+    responses((status = 202, body = Operation), ErrorResponses))]
+async fn stop_deployment(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PathRef(deployment): PathRef<DeploymentPath>,
+) -> Result<(StatusCode, Json<Operation>), ApiError> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(s.app.stop_deployment(&caller, &deployment).await?),
+    ))
+}
+
+/// Starts again, on the server, what `stop` stopped, then waits for the services to run (and
+/// pass their health checks) as an apply does.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/start",
+    tag = "runs", params(DeploymentPath),
+    responses((status = 202, body = Operation), ErrorResponses))]
+async fn start_deployment(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PathRef(deployment): PathRef<DeploymentPath>,
+) -> Result<(StatusCode, Json<Operation>), ApiError> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(s.app.start_deployment(&caller, &deployment).await?),
     ))
 }
 
