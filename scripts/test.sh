@@ -400,7 +400,10 @@ start_registry() {
 fuzz_api() {
     local token status
     token=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-    start_komander fuzz KOMANDER_BOOTSTRAP_TOKEN="$token"
+    # No Docker Engine for the fuzzer: a generated apply must never reach a real engine (and
+    # pull from a public registry); with no target, runs answer 409 `no_target`.
+    start_komander fuzz KOMANDER_BOOTSTRAP_TOKEN="$token" \
+        KOMANDER_DOCKER_HOST="unix://$WORK/fuzz/no-docker.sock"
 
     # Without this, a broken bootstrap token makes every request 401 and the run passes empty.
     status=$(http_status "$SERVER_URL/api/v1/me" "$token")
