@@ -696,6 +696,13 @@ async fn a_cancelled_apply_ends_cancelled_and_the_next_apply_converges() {
     let next = run(&api, &d, "apply").await;
     assert_eq!(next["state"], "done", "{next}");
     assert_eq!(containers(&engine, &id).await.len(), 1);
+    let status = expect(&api, Method::GET, &format!("{d}/status"), None, StatusCode::OK).await;
+    let web = &status["services"][0];
+    assert_eq!(web["state"], "running", "{status}");
+    assert_eq!(web["health"], "healthy", "{status}");
+    assert_eq!(web["replicas_running"], 1, "{status}");
+    assert_eq!(web["restarts"], 0, "{status}");
+    assert!(web["since"].is_string(), "{status}");
     assert_eq!(run(&api, &d, "destroy?volumes=true").await["state"], "done");
     docker::remove_deployment(&engine, &id).await;
 }

@@ -2122,6 +2122,41 @@ pub struct ServiceRunStatus {
     pub state: ServiceRunState,
     /// Details for people, such as `exited with code 137 (out of memory)`; may be empty.
     pub message: String,
+    /// What its health check says.
+    pub health: ServiceHealth,
+    /// How many times its containers were restarted.
+    pub restarts: u32,
+    /// When it entered its current state; absent when the runtime does not know.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub since: Option<OffsetDateTime>,
+    /// How many of its containers (or pods) run.
+    pub replicas_running: u32,
+}
+
+/// What a service's health check says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceHealth {
+    /// No health check, or nothing runs.
+    None,
+    /// No verdict yet.
+    Starting,
+    /// Its last check passed.
+    Healthy,
+    /// Its check keeps failing.
+    Unhealthy,
+}
+
+impl ServiceHealth {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceHealth::None => "none",
+            ServiceHealth::Starting => "starting",
+            ServiceHealth::Healthy => "healthy",
+            ServiceHealth::Unhealthy => "unhealthy",
+        }
+    }
 }
 
 /// `GET .../deployments/{deployment}/status`: each service as it runs now, and how what

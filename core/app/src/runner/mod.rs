@@ -27,8 +27,8 @@ use komander_domain::{
     api::{
         AppliedService, AppliedSpec, AppliedVariable, ChangeAction, DependencyCondition,
         DeploymentPlan, DeploymentRunStatus, DestroyRequest, LogQuery, Operation, OperationKind,
-        OperationState, PlannedChange, ServiceLogLine, ServiceLogPage, ServiceRunState,
-        ServiceRunStatus,
+        OperationState, PlannedChange, ServiceHealth, ServiceLogLine, ServiceLogPage,
+        ServiceRunState, ServiceRunStatus,
     },
     timestamps,
 };
@@ -508,6 +508,18 @@ impl App {
                     })?,
                     state: run_state(s.state),
                     message: s.message,
+                    health: match s.health {
+                        wit::ServiceHealth::None => ServiceHealth::None,
+                        wit::ServiceHealth::Starting => ServiceHealth::Starting,
+                        wit::ServiceHealth::Healthy => ServiceHealth::Healthy,
+                        wit::ServiceHealth::Unhealthy => ServiceHealth::Unhealthy,
+                    },
+                    restarts: s.restarts,
+                    since: s
+                        .since_ms
+                        .and_then(|ms| i64::try_from(ms).ok())
+                        .map(timestamps::from_millis),
+                    replicas_running: s.replicas_running,
                 })
             })
             .collect::<Result<_>>()?;

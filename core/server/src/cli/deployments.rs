@@ -556,12 +556,18 @@ impl Row for PlannedChange {
 }
 
 impl Row for ServiceRunStatus {
-    const COLUMNS: &'static [&'static str] = &["SERVICE", "STATE", "MESSAGE"];
+    const COLUMNS: &'static [&'static str] = &[
+        "SERVICE", "STATE", "HEALTH", "RUNNING", "RESTARTS", "SINCE", "MESSAGE",
+    ];
 
     fn cells(&self) -> Vec<String> {
         vec![
             self.service.to_string(),
             self.state.as_str().to_owned(),
+            self.health.as_str().to_owned(),
+            self.replicas_running.to_string(),
+            self.restarts.to_string(),
+            self.since.map(timestamp).unwrap_or_default(),
             self.message.clone(),
         ]
     }
