@@ -17,6 +17,7 @@ mod migrations;
 mod operation_events;
 mod operations;
 mod plugins;
+mod remote_runtime;
 mod runs;
 mod runs_cli;
 mod runtimes;

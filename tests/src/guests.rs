@@ -28,7 +28,7 @@ pub const GUESTS: &[(&str, &str)] = &[
         "plugin host docker, benchmark",
     ),
     ("komander_test_kubernetes_guest", "plugin host kubernetes"),
-    ("webhook_runtime", "plugin host sandbox"),
+    ("webhook_runtime", "plugin host sandbox, remote runtime"),
     (
         "komander_test_guest_v0_1",
         "plugin host install refusal, plugin lifecycle: a runtime of komander:runtime@0.1",

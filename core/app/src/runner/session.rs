@@ -1,14 +1,16 @@
 //! A deployment as its runtime plugin sees it during one operation or one read: the loaded
 //! plugin, the spec, and what each call of it gets (settings, kv, connections, and for a
 //! Docker runtime the target's engine scoped to the deployment, with its secret values when
-//! it applies).
+//! it applies; for a remote runtime those values go to its connections' `secret-substitution`).
 
 use std::sync::Arc;
 
 use komander_domain::{TargetId, timestamps};
 use komander_plugin_host::{
     LoadedPlugin,
-    capabilities::{CallContext, DeploymentIds, ProgressEvent, ProgressSink, docker::DockerScope},
+    capabilities::{
+        CallContext, DeploymentIds, ProgressEvent, ProgressSink, SecretValues, docker::DockerScope,
+    },
     runtime::DeploymentSpec,
 };
 use komander_store::{DeploymentWithServices, StoredValue, TargetRecord};
@@ -53,6 +55,8 @@ pub(crate) struct RuntimeSession {
     /// The spec every call gets.
     pub spec: DeploymentSpec,
     docker: Option<Arc<DockerScope>>,
+    /// A remote runtime's secret values, which its connection requests may carry.
+    secrets: Arc<SecretValues>,
     /// Where a Docker runtime's containers run.
     pub target: Option<SessionTarget>,
 }
@@ -71,6 +75,7 @@ impl RuntimeSession {
         if let Some(docker) = &self.docker {
             call = call.docker(docker.clone());
         }
+        call = call.secrets(self.secrets.clone());
         if let Some(sink) = progress {
             call = call.progress(sink);
         }
@@ -123,6 +128,7 @@ impl App {
         };
         let spec = deployment_spec(&scope.project, &scope.environment, contents)?;
         let plugin = self.loaded_plugin(&record).await?;
+        let mut secrets = SecretValues::default();
         let (docker, target) = match world {
             World::Docker => {
                 let target = self.session_target(scope).await?;
@@ -149,7 +155,12 @@ impl App {
                     ),
                 });
             }
-            World::Remote => (None, None),
+            World::Remote => {
+                for (name, value) in opened.into_iter().flatten() {
+                    secrets.insert(name, value);
+                }
+                (None, None)
+            }
         };
         Ok(RuntimeSession {
             runtime: record.id,
@@ -157,6 +168,7 @@ impl App {
             project: scope.project.id.to_string(),
             spec,
             docker,
+            secrets: Arc::new(secrets),
             target,
         })
     }

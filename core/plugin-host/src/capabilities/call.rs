@@ -14,7 +14,8 @@ use std::{
 };
 
 use super::{
-    Connection, KvScope, KvStore, docker::DockerScope, kubernetes::KubernetesScope, log::LogBudget,
+    Connection, KvScope, KvStore, SecretValues, docker::DockerScope, kubernetes::KubernetesScope,
+    log::LogBudget,
 };
 use crate::{PluginError, bindings::types::Error as WitError, manifest::Manifest};
 
@@ -191,6 +192,8 @@ pub struct CallContext {
     /// `None` inside: granted, but the embedder gave this call no kv store.
     pub(crate) kv: Option<Option<(Arc<dyn KvStore>, KvScope)>>,
     pub(crate) connections: Option<Vec<Arc<Connection>>>,
+    /// What `connections.secret-substitution` may write into request bodies (none by default).
+    pub(crate) secrets: Arc<SecretValues>,
     pub(crate) progress: Option<ProgressSink>,
     /// `None` inside: granted, but this call acts for no deployment on a Docker environment.
     pub(crate) docker: Option<Option<Arc<DockerScope>>>,
@@ -220,6 +223,7 @@ impl CallContext {
             config: Arc::from("{}"),
             kv: None,
             connections: Vec::new(),
+            secrets: Arc::default(),
             progress: ProgressSink::default(),
             docker: None,
             kubernetes: None,
@@ -253,6 +257,7 @@ pub struct CallBuilder {
     config: Arc<str>,
     kv: Option<(Arc<dyn KvStore>, KvScope)>,
     connections: Vec<Arc<Connection>>,
+    secrets: Arc<SecretValues>,
     progress: ProgressSink,
     docker: Option<Arc<DockerScope>>,
     kubernetes: Option<Arc<KubernetesScope>>,
@@ -281,6 +286,14 @@ impl CallBuilder {
     /// The connections the install may use.
     pub fn connections(mut self, connections: Vec<Arc<Connection>>) -> Self {
         self.connections = connections;
+        self
+    }
+
+    /// The secret values the call's connection requests may carry (`secret-substitution`),
+    /// by reference name: a deployment's, for a remote runtime's apply. None when not given,
+    /// and then every substitution is `denied`.
+    pub fn secrets(mut self, secrets: Arc<SecretValues>) -> Self {
+        self.secrets = secrets;
         self
     }
 
@@ -315,6 +328,7 @@ impl CallBuilder {
             config,
             kv,
             connections,
+            secrets,
             progress,
             docker,
             kubernetes,
@@ -327,6 +341,7 @@ impl CallBuilder {
             kv: granted(Capability::Kv).then(|| KvCapability::prepare(kv)),
             connections: granted(Capability::Connections)
                 .then(|| ConnectionsCapability::prepare(connections)),
+            secrets,
             progress: granted(Capability::Progress).then(|| ProgressCapability::prepare(progress)),
             docker: granted(Capability::Docker).then(|| DockerCapability::prepare(docker)),
             kubernetes: granted(Capability::Kubernetes)

@@ -2,7 +2,9 @@
 //! so the guest never sees it; only granted base URLs and path prefixes are reachable; private,
 //! loopback, link-local (cloud metadata) and other non-public addresses are refused unless the
 //! grant allows them, checked on the resolved address the request is then pinned to (no DNS
-//! rebinding); redirects are not followed.
+//! rebinding); redirects are not followed. The secret values in scope for a call (a
+//! deployment's, for a remote runtime's apply) are written into request bodies where the guest
+//! put their placeholders, and taken out again of what the server answers.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -10,13 +12,20 @@ use std::{
     time::Duration,
 };
 
+use base64::Engine as _;
 use komander_domain::names::ConnectionName;
 use reqwest::{Method, Url, header::HeaderValue};
 
-use super::call::{CallContext, Capability, HostCapability};
+use super::{
+    SecretValues,
+    call::{CallContext, Capability, HostCapability},
+    deployment::REDACTED_MIN_BYTES,
+};
 use crate::{
     bindings::{
-        connections::{Host, HttpMethod, HttpRequest, HttpResponse},
+        connections::{
+            Host, HttpMethod, HttpRequest, HttpResponse, SecretEncoding, SecretSubstitution,
+        },
         types::{Error as WitError, RateLimit},
     },
     error::HostError,
@@ -303,11 +312,6 @@ fn target(connection: &Connection, req: &HttpRequest) -> Result<Url, WitError> {
             )));
         }
     }
-    if !req.secrets.is_empty() {
-        return Err(WitError::Denied(
-            "no secret is in scope for this call".into(),
-        ));
-    }
     if req.body.as_ref().is_some_and(|b| b.len() > REQUEST_BYTES) {
         return Err(WitError::InvalidInput(format!(
             "a request body is at most {REQUEST_BYTES} bytes"
@@ -338,6 +342,123 @@ fn target(connection: &Connection, req: &HttpRequest) -> Result<Url, WitError> {
     Ok(url)
 }
 
+/// The shortest and longest placeholder of a secret substitution.
+const PLACEHOLDER_CHARS: std::ops::RangeInclusive<usize> = 16..=64;
+
+/// `value` as `encoding` writes it.
+fn encode(value: &str, encoding: SecretEncoding) -> String {
+    match encoding {
+        SecretEncoding::Raw => value.to_owned(),
+        SecretEncoding::JsonString => {
+            let quoted = serde_json::Value::from(value).to_string();
+            quoted[1..quoted.len() - 1].to_owned()
+        }
+        SecretEncoding::Base64 => base64::engine::general_purpose::STANDARD.encode(value),
+    }
+}
+
+/// `haystack` with every occurrence of `needle` (not empty) replaced by `with`.
+fn replace(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut rest = haystack;
+    while let Some(at) = rest.windows(needle.len()).position(|w| w == needle) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(with);
+        rest = &rest[at + needle.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+/// A substitution made in a request body: what to take out of the answer again.
+struct Substituted {
+    placeholder: String,
+    /// The value's raw and encoded forms, long enough to redact.
+    forms: Vec<String>,
+}
+
+/// Writes each secret of `substitutions` into `body` where its placeholder stands.
+///
+/// # Errors
+/// `denied` when no secret is in scope for the call or a reference is not one of its secrets;
+/// `invalid-input` for a placeholder of the wrong shape, given twice or absent from the body,
+/// for substitutions without a body, or a body over [`REQUEST_BYTES`] once substituted.
+fn substitute(
+    body: Option<Vec<u8>>,
+    substitutions: &[SecretSubstitution],
+    secrets: &SecretValues,
+) -> Result<(Option<Vec<u8>>, Vec<Substituted>), WitError> {
+    if substitutions.is_empty() {
+        return Ok((body, Vec::new()));
+    }
+    if secrets.is_empty() {
+        return Err(WitError::Denied(
+            "no secret is in scope for this call: only a remote runtime's apply steps carry \
+             the deployment's secrets"
+                .into(),
+        ));
+    }
+    let Some(mut body) = body else {
+        return Err(WitError::InvalidInput(
+            "secret substitutions need a body to write the values into".into(),
+        ));
+    };
+    let mut done: Vec<Substituted> = Vec::new();
+    for substitution in substitutions {
+        let placeholder = &substitution.placeholder;
+        if !PLACEHOLDER_CHARS.contains(&placeholder.len())
+            || !placeholder
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(WitError::InvalidInput(format!(
+                "the placeholder {placeholder:?} must be 16 to 64 characters of A-Z a-z 0-9 _ -"
+            )));
+        }
+        if done.iter().any(|d| &d.placeholder == placeholder) {
+            return Err(WitError::InvalidInput(format!(
+                "the placeholder {placeholder:?} is given twice"
+            )));
+        }
+        if !body
+            .windows(placeholder.len())
+            .any(|w| w == placeholder.as_bytes())
+        {
+            return Err(WitError::InvalidInput(format!(
+                "the placeholder {placeholder:?} is not in the body"
+            )));
+        }
+        let value = secrets.get(&substitution.secret.name)?;
+        let encoded = encode(value, substitution.encoding);
+        body = replace(&body, placeholder.as_bytes(), encoded.as_bytes());
+        let mut forms = vec![value.to_owned()];
+        if encoded != value {
+            forms.push(encoded);
+        }
+        forms.retain(|f| f.len() >= REDACTED_MIN_BYTES);
+        done.push(Substituted {
+            placeholder: placeholder.clone(),
+            forms,
+        });
+    }
+    if body.len() > REQUEST_BYTES {
+        return Err(WitError::InvalidInput(format!(
+            "a request body is at most {REQUEST_BYTES} bytes once its secrets are written in"
+        )));
+    }
+    Ok((Some(body), done))
+}
+
+/// `body` with every secret value it echoes replaced by its placeholder.
+fn redact(mut body: Vec<u8>, substituted: &[Substituted]) -> Vec<u8> {
+    for substitution in substituted {
+        for form in &substitution.forms {
+            body = replace(&body, form.as_bytes(), substitution.placeholder.as_bytes());
+        }
+    }
+    body
+}
+
 /// Resolves the URL's host and checks every address; answers the one to connect to.
 async fn resolve(connection: &Connection, url: &Url) -> Result<SocketAddr, HostError> {
     // The admin's base URL was checked to have a host, and a guest's path cannot remove it.
@@ -366,8 +487,13 @@ async fn resolve(connection: &Connection, url: &Url) -> Result<SocketAddr, HostE
     Ok(first)
 }
 
-async fn send(connection: &Connection, req: HttpRequest) -> Result<HttpResponse, HostError> {
+async fn send(
+    connection: &Connection,
+    req: HttpRequest,
+    secrets: &SecretValues,
+) -> Result<HttpResponse, HostError> {
     let url = target(connection, &req)?;
+    let (body, substituted) = substitute(req.body, &req.secrets, secrets)?;
     connection.take_token()?;
     let address = resolve(connection, &url).await?;
     let timeout = req.timeout_ms.map_or(REQUEST_TIMEOUT, |ms| {
@@ -390,7 +516,7 @@ async fn send(connection: &Connection, req: HttpRequest) -> Result<HttpResponse,
     if let Some(authorization) = &connection.authorization {
         request = request.header(reqwest::header::AUTHORIZATION, authorization.clone());
     }
-    if let Some(body) = req.body {
+    if let Some(body) = body {
         request = request.body(body);
     }
     let mut response = request.send().await.map_err(|e| {
@@ -429,7 +555,7 @@ async fn send(connection: &Connection, req: HttpRequest) -> Result<HttpResponse,
     Ok(HttpResponse {
         status,
         headers,
-        body,
+        body: redact(body, &substituted),
     })
 }
 
@@ -446,7 +572,7 @@ impl Host for HostState {
             ))
             .into());
         };
-        send(&found.clone(), req).await
+        send(&found.clone(), req, &self.call.secrets).await
     }
 }
 
@@ -560,6 +686,127 @@ mod tests {
             }
         }
         assert!(target(&api, &get("/v1/x", &[("X-Request-Id", "1")])).is_ok());
+    }
+
+    /// Values for the references `api/TOKEN` and `api/NOTE`.
+    fn secrets() -> SecretValues {
+        let mut secrets = SecretValues::default();
+        secrets.insert("api/TOKEN", "s3cr\"t-value");
+        secrets.insert("api/NOTE", "line\nbreak");
+        secrets
+    }
+
+    fn substitution(placeholder: &str, name: &str, encoding: SecretEncoding) -> SecretSubstitution {
+        SecretSubstitution {
+            placeholder: placeholder.into(),
+            secret: crate::bindings::types::SecretRef { name: name.into() },
+            encoding,
+        }
+    }
+
+    const TOKEN: &str = "__komander_secret_0__";
+    const NOTE: &str = "__komander_secret_1__";
+
+    #[test]
+    fn secrets_are_written_where_their_placeholders_stand_and_taken_out_of_the_answer() {
+        let body = format!(r#"{{"a":"{TOKEN}","b":"{TOKEN}","c":"{NOTE}"}}"#);
+        let (sent, substituted) = substitute(
+            Some(body.into_bytes()),
+            &[
+                substitution(TOKEN, "api/TOKEN", SecretEncoding::JsonString),
+                substitution(NOTE, "api/NOTE", SecretEncoding::Base64),
+            ],
+            &secrets(),
+        )
+        .unwrap();
+        let sent = String::from_utf8(sent.unwrap()).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&sent).unwrap();
+        assert_eq!(parsed["a"], "s3cr\"t-value", "{sent}");
+        assert_eq!(parsed["b"], "s3cr\"t-value", "every occurrence: {sent}");
+        assert_eq!(parsed["c"], "bGluZQpicmVhaw==", "{sent}");
+        // An answer echoing a value, raw or as sent, gets the placeholder back.
+        let echoed = format!("raw s3cr\"t-value, sent {sent}");
+        let redacted = String::from_utf8(redact(echoed.into_bytes(), &substituted)).unwrap();
+        assert!(!redacted.contains("t-value"), "{redacted}");
+        assert!(!redacted.contains("bGluZQpicmVhaw=="), "{redacted}");
+        assert!(
+            redacted.contains(TOKEN) && redacted.contains(NOTE),
+            "{redacted}"
+        );
+        let raw = substitute(
+            Some(TOKEN.as_bytes().to_vec()),
+            &[substitution(TOKEN, "api/TOKEN", SecretEncoding::Raw)],
+            &secrets(),
+        )
+        .unwrap();
+        assert_eq!(raw.0.unwrap(), b"s3cr\"t-value");
+    }
+
+    #[test]
+    fn a_bad_substitution_is_refused_naming_what_is_wrong() {
+        let body = || Some(format!("x {TOKEN} y").into_bytes());
+        let json = SecretEncoding::JsonString;
+        for (subs, secrets, body, denied, needle) in [
+            (
+                vec![substitution(TOKEN, "api/TOKEN", json)],
+                SecretValues::default(),
+                body(),
+                true,
+                "no secret is in scope".to_owned(),
+            ),
+            (
+                vec![substitution(TOKEN, "other/TOKEN", json)],
+                secrets(),
+                body(),
+                true,
+                "\"other/TOKEN\" is not one of this deployment's secrets".to_owned(),
+            ),
+            (
+                vec![substitution("short", "api/TOKEN", json)],
+                secrets(),
+                Some(b"short".to_vec()),
+                false,
+                "\"short\" must be 16 to 64 characters".to_owned(),
+            ),
+            (
+                vec![substitution("__komander secret 0__", "api/TOKEN", json)],
+                secrets(),
+                Some(b"__komander secret 0__".to_vec()),
+                false,
+                "must be 16 to 64 characters".to_owned(),
+            ),
+            (
+                vec![substitution(NOTE, "api/NOTE", json)],
+                secrets(),
+                body(),
+                false,
+                format!("{NOTE:?} is not in the body"),
+            ),
+            (
+                vec![
+                    substitution(TOKEN, "api/TOKEN", json),
+                    substitution(TOKEN, "api/NOTE", json),
+                ],
+                secrets(),
+                body(),
+                false,
+                format!("{TOKEN:?} is given twice"),
+            ),
+            (
+                vec![substitution(TOKEN, "api/TOKEN", json)],
+                secrets(),
+                None,
+                false,
+                "need a body".to_owned(),
+            ),
+        ] {
+            match (substitute(body, &subs, &secrets), denied) {
+                (Err(WitError::Denied(m)), true) | (Err(WitError::InvalidInput(m)), false) => {
+                    assert!(m.contains(&needle), "{needle:?} not in {m:?}")
+                }
+                (other, _) => panic!("{needle}: got {:?}", other.map(|(b, _)| b)),
+            }
+        }
     }
 
     #[test]

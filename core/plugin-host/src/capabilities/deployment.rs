@@ -42,6 +42,11 @@ impl SecretValues {
         self.0.insert(name.into(), value.into());
     }
 
+    /// Whether no value is in it.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// `line` with every value (and its base64 form, as in a Kubernetes Secret's data)
     /// replaced by [`REDACTED`]: what a container prints of its environment does not reach
     /// the guest that reads its log. A value transformed otherwise is not caught.
