@@ -251,7 +251,8 @@ async fn a_remote_runtime_applies_plans_reads_status_and_destroys_through_its_co
     assert_eq!(
         status["services"],
         json!([{"service": "web", "state": "running",
-                "message": format!("serving \"{IMAGE}\"")}]),
+                "message": format!("serving \"{IMAGE}\""), "health": "none",
+                "restarts": 0, "since": null, "replicas_running": 1}]),
         "{status}"
     );
     assert_eq!(status["drift"], json!([]), "{status}");
