@@ -17,7 +17,12 @@ use bollard::{
         StartContainerOptions,
     },
 };
+use komander_domain::{
+    AuditId, DeploymentId, Executor, OperationId,
+    api::{OperationKind, OperationState},
+};
 use komander_e2e::{ADMIN_TOKEN, Backend, TestApi, docker};
+use komander_store::{AuditRecord, LEASE_TTL_MS, OperationRecord, StepRecord};
 use serde_json::{Value, json};
 
 pub(crate) async fn call(
@@ -696,7 +701,14 @@ async fn a_cancelled_apply_ends_cancelled_and_the_next_apply_converges() {
     let next = run(&api, &d, "apply").await;
     assert_eq!(next["state"], "done", "{next}");
     assert_eq!(containers(&engine, &id).await.len(), 1);
-    let status = expect(&api, Method::GET, &format!("{d}/status"), None, StatusCode::OK).await;
+    let status = expect(
+        &api,
+        Method::GET,
+        &format!("{d}/status"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
     let web = &status["services"][0];
     assert_eq!(web["state"], "running", "{status}");
     assert_eq!(web["health"], "healthy", "{status}");
@@ -705,4 +717,134 @@ async fn a_cancelled_apply_ends_cancelled_and_the_next_apply_converges() {
     assert!(web["since"].is_string(), "{status}");
     assert_eq!(run(&api, &d, "destroy?volumes=true").await["state"], "done");
     docker::remove_deployment(&engine, &id).await;
+}
+
+/// Stores a running `executor` operation of the deployment at `d`, held by a server that died
+/// long ago, resumed `resumes` times already, with one step `apply #2` recorded.
+async fn orphan(api: &TestApi, d: &str, executor: Executor, resumes: u32) -> String {
+    let store = &api.store.store;
+    let deployment: DeploymentId = expect(api, Method::GET, d, None, StatusCode::OK).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let admin = store
+        .user_by_handle(&"bootstrap".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let long_ago = 1_000_000;
+    let op = OperationRecord {
+        id: OperationId::new(),
+        deployment_id: deployment,
+        kind: OperationKind::Apply,
+        executor,
+        started_by: admin.id,
+        started_by_handle: None,
+        started_at: long_ago,
+        finished_at: None,
+        state: OperationState::Running,
+        message: None,
+        holder: Some("a-server-that-died".into()),
+        lease_expires_at: Some(long_ago + LEASE_TTL_MS),
+        continuation: None,
+        resumes,
+        cancel_requested: false,
+        lines: 0,
+        spec: None,
+        target_id: None,
+        target_name: None,
+        remove_volumes: false,
+        rollback_of: None,
+    };
+    let audit = AuditRecord {
+        id: AuditId::new(),
+        project_id: None,
+        actor_id: admin.id,
+        actor_handle: "bootstrap".into(),
+        action: "operation.start".into(),
+        target: "test".into(),
+        fields: Vec::new(),
+        at: long_ago,
+        private_to: None,
+    };
+    store.start_operation(&op, &audit).await.unwrap();
+    let step = StepRecord {
+        name: "apply #2".into(),
+        started_at: long_ago,
+        finished_at: long_ago,
+        continuation: None,
+        lines: vec!["half way".into()],
+    };
+    store
+        .record_step(op.id, "a-server-that-died", long_ago + 1, &step)
+        .await
+        .unwrap();
+    op.id.to_string()
+}
+
+/// Waits (at most 30 s) until operation `id` of the deployment at `d` ended; answers it.
+async fn ended(api: &TestApi, d: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let op = expect(
+            api,
+            Method::GET,
+            &format!("{d}/operations/{id}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+        if op["state"] != "running" {
+            return op;
+        }
+        assert!(Instant::now() < deadline, "operation {id} still runs: {op}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_gives_up_after_three_resumes_and_fails_what_a_dead_cli_held() {
+    let port = free_port();
+    let Some((api, _engine, d)) = setup("reaped", port).await else {
+        return;
+    };
+    let worn_out = orphan(&api, &d, Executor::Server, 3).await;
+    let reaper = tokio::spawn(api.app.clone().run_reaper());
+    let op = ended(&api, &d, &worn_out).await;
+    assert_eq!(op["state"], "failed", "{op}");
+    assert_eq!(op["resumes"], 4, "{op}");
+    let message = op["message"].as_str().unwrap();
+    assert!(
+        message.contains("3 resumes") && message.contains("apply #2"),
+        "{message}"
+    );
+
+    // A CLI's operation whose lease expired: only that CLI could go on with it.
+    let local = json!({"name": "laptop", "runtime": "compose", "executor": "local"});
+    expect(
+        &api,
+        Method::POST,
+        "/api/v1/projects/reaped/environments",
+        Some(local),
+        StatusCode::CREATED,
+    )
+    .await;
+    let l = "/api/v1/projects/reaped/environments/laptop/deployments/app";
+    expect(
+        &api,
+        Method::POST,
+        "/api/v1/projects/reaped/environments/laptop/deployments",
+        Some(json!({"name": "app"})),
+        StatusCode::CREATED,
+    )
+    .await;
+    let abandoned = orphan(&api, l, Executor::Local, 0).await;
+    let op = ended(&api, l, &abandoned).await;
+    assert_eq!(op["state"], "failed", "{op}");
+    assert!(
+        op["message"].as_str().unwrap().contains("stopped renewing"),
+        "{op}"
+    );
+    reaper.abort();
 }
