@@ -44,7 +44,7 @@ fn registry() -> Option<String> {
 
 /// Builds `tag` from the test image with one more file, `/variant` holding `text`: an
 /// image whose id differs from the test image's.
-async fn build_variant(engine: &Docker, tag: &str, text: &str) {
+pub(crate) async fn build_variant(engine: &Docker, tag: &str, text: &str) {
     let mut tar = tar::Builder::new(Vec::new());
     let dockerfile = format!("FROM {}\nCOPY variant /variant\n", docker::IMAGE);
     for (name, bytes) in [
@@ -71,7 +71,7 @@ async fn build_variant(engine: &Docker, tag: &str, text: &str) {
 }
 
 /// Tags `image` as `repository:tag`.
-async fn tag(engine: &Docker, image: &str, repository: &str, tag: &str) {
+pub(crate) async fn tag(engine: &Docker, image: &str, repository: &str, tag: &str) {
     let options = TagImageOptions {
         repo: Some(repository.into()),
         tag: Some(tag.into()),
@@ -96,7 +96,7 @@ async fn push(engine: &Docker, repository: &str, tag: &str) {
 }
 
 /// The id of the image `image` names on the engine.
-async fn image_id(engine: &Docker, image: &str) -> String {
+pub(crate) async fn image_id(engine: &Docker, image: &str) -> String {
     engine
         .inspect_image(image)
         .await
@@ -106,7 +106,7 @@ async fn image_id(engine: &Docker, image: &str) -> String {
 }
 
 /// The image id the deployment's only container runs.
-async fn running_image(engine: &Docker, deployment: &str) -> String {
+pub(crate) async fn running_image(engine: &Docker, deployment: &str) -> String {
     let ids = containers(engine, deployment).await;
     assert_eq!(ids.len(), 1, "{ids:?}");
     engine
@@ -155,7 +155,7 @@ async fn networks_and_volumes(engine: &Docker, id: &str) -> (Vec<String>, Vec<St
 }
 
 /// Asserts that nothing is labelled with the deployment `id` any more.
-async fn nothing_labelled(engine: &Docker, id: &str) {
+pub(crate) async fn nothing_labelled(engine: &Docker, id: &str) {
     assert!(containers(engine, id).await.is_empty(), "no container");
     let (networks, volumes) = networks_and_volumes(engine, id).await;
     assert!(networks.is_empty(), "no network: {networks:?}");
@@ -175,7 +175,7 @@ async fn set_image(api: &TestApi, d: &str, image: &str) {
 }
 
 /// Starts a rollback to `operation` and waits (like [`run`]) until it ended.
-async fn roll_back(api: &TestApi, d: &str, operation: &Value) -> Value {
+pub(crate) async fn roll_back(api: &TestApi, d: &str, operation: &Value) -> Value {
     let started = expect(
         api,
         Method::POST,
@@ -199,7 +199,7 @@ async fn roll_back(api: &TestApi, d: &str, operation: &Value) -> Value {
 }
 
 /// Asserts that `op` ended `done`, showing its progress otherwise.
-async fn assert_done(api: &TestApi, d: &str, op: &Value) {
+pub(crate) async fn assert_done(api: &TestApi, d: &str, op: &Value) {
     assert_eq!(op["state"], "done", "{op}: {:?}", lines(api, d, op).await);
 }
 

@@ -23,5 +23,6 @@ mod runs_cli;
 mod runtimes;
 mod secrets;
 mod services;
+mod stack;
 mod targets;
 mod users;

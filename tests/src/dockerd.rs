@@ -25,6 +25,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct PrivateDockerd {
     child: Child,
     dir: tempfile::TempDir,
+    /// The arguments it was started with, for [`PrivateDockerd::start_again`].
+    args: Vec<OsString>,
 }
 
 impl PrivateDockerd {
@@ -45,39 +47,53 @@ impl PrivateDockerd {
             .tempdir()
             .expect("a temporary directory for dockerd");
         // An empty configuration file: /etc/docker/daemon.json must not add hosts or flags.
-        let config = dir.path().join("daemon.json");
-        std::fs::write(&config, "{}").expect("writing dockerd's configuration");
-        let log = std::fs::File::create(dir.path().join("dockerd.log")).expect("dockerd's log");
-        let spawned = Command::new("dockerd")
-            .arg("--config-file")
-            .arg(&config)
-            .arg("--data-root")
-            .arg(dir.path().join("root"))
-            .arg("--exec-root")
-            .arg(dir.path().join("exec"))
-            .arg("--pidfile")
-            .arg(dir.path().join("dockerd.pid"))
-            .arg("--host")
-            .arg(format!(
-                "unix://{}",
-                dir.path().join("docker.sock").display()
-            ))
-            .args(["--shutdown-timeout", "5", "--log-level", "warn"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dockerd's log"))
-            .stderr(log)
-            .spawn();
-        let child = match spawned {
+        std::fs::write(dir.path().join("daemon.json"), "{}")
+            .expect("writing dockerd's configuration");
+        let child = match spawn(dir.path(), args) {
             Ok(child) => child,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return skip("dockerd is not installed (Debian: apt-get install docker.io)");
             }
             Err(e) => panic!("starting dockerd: {e}"),
         };
-        let mut dockerd = PrivateDockerd { child, dir };
+        let mut dockerd = PrivateDockerd {
+            child,
+            dir,
+            args: args.to_vec(),
+        };
         dockerd.wait_until_it_answers().await;
         Some(dockerd)
+    }
+
+    /// Stops the daemon (SIGTERM, then SIGKILL after [`STOP_TIMEOUT`]) and waits until it
+    /// exited, keeping its directory: its containers, images and volumes stay for
+    /// [`PrivateDockerd::start_again`].
+    pub fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return; // stopped already: its pid may be another process's by now
+        }
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the stopped daemon again on the same directory and arguments, and waits until it
+    /// answers.
+    ///
+    /// # Panics
+    /// When it cannot be started, exits, or does not answer within [`START_TIMEOUT`].
+    pub async fn start_again(&mut self) {
+        self.child = spawn(self.dir.path(), &self.args)
+            .unwrap_or_else(|e| panic!("starting dockerd again: {e}"));
+        self.wait_until_it_answers().await;
     }
 
     /// Its temporary directory (`root/`, `exec/`, `docker.sock`, `dockerd.log`).
@@ -124,18 +140,35 @@ impl PrivateDockerd {
 
 impl Drop for PrivateDockerd {
     fn drop(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
+}
+
+/// Spawns `dockerd` on `dir` (its configuration file `daemon.json`, data, state, pid file,
+/// socket and log there) with `args` added, its output appended to `dockerd.log`.
+fn spawn(dir: &Path, args: &[OsString]) -> std::io::Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("dockerd.log"))
+        .expect("dockerd's log");
+    Command::new("dockerd")
+        .arg("--config-file")
+        .arg(dir.join("daemon.json"))
+        .arg("--data-root")
+        .arg(dir.join("root"))
+        .arg("--exec-root")
+        .arg(dir.join("exec"))
+        .arg("--pidfile")
+        .arg(dir.join("dockerd.pid"))
+        .arg("--host")
+        .arg(format!("unix://{}", dir.join("docker.sock").display()))
+        .args(["--shutdown-timeout", "5", "--log-level", "warn"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("dockerd's log"))
+        .stderr(log)
+        .spawn()
 }
 
 /// Says loudly that a test skips for `why`; under `CI=true`, fails instead.

@@ -48,7 +48,8 @@ enum Action {
     Start,
     /// There is none yet.
     Create,
-    /// It was made from another spec (the reason says how), or its image moved.
+    /// It was made from another spec (the reason says how), or its image changed: a pull
+    /// found another image, or its reference now names another image on the engine.
     Replace(String),
 }
 
@@ -88,8 +89,20 @@ fn action(
         && id != c.image_id
     {
         return Action::Replace(format!(
-            "image {} moved: {} -> {id}",
+            "image changed: {} moved from {} to {id}",
             names::image(spec, service),
+            c.image_id
+        ));
+    }
+    // Docker lists a container's image by id instead of by its reference once the reference
+    // names another image (a tag moved on the engine) or none at all.
+    if let ServiceSource::Image(reference) = &service.source
+        && !c.image_id.is_empty()
+        && c.image == c.image_id
+        && *reference != c.image_id
+    {
+        return Action::Replace(format!(
+            "image changed: {reference} no longer names {}",
             c.image_id
         ));
     }

@@ -6,7 +6,8 @@
 //!   ([`names::fields`]): an unchanged container is left alone (a spec that already runs
 //!   changes nothing), a changed one is replaced (the plan says why: `image changed: a -> b`,
 //!   `variable MODE changed`), a removed service's deleted. A service with `pull: always` has
-//!   its image pulled first, and its containers replaced when the image id changed.
+//!   its image pulled first, and its containers replaced when the image id changed; a container
+//!   whose image reference now names another image on the engine is replaced too.
 //! - Services start after those they depend on ([`order`]): a `started` dependency in the same
 //!   batch; a `healthy` or `completed-successfully` one makes the step return a continuation
 //!   until it is, so an apply may take several steps ([`converge`]).

@@ -288,7 +288,16 @@ impl Drive {
             self.session.spec.clone(),
         )
         .await
-        .map_err(|e| runtime_message(&e))
+        .map_err(|e| self.failure(&e))
+    }
+
+    /// What a failed runtime call says, for the operation's message: an engine that cannot
+    /// be reached (stopped, or restarting) is said to be the target's.
+    fn failure(&self, e: &RuntimeCallError) -> String {
+        engine_failure(
+            self.session.target.as_ref().map(|t| t.record.name.as_str()),
+            e,
+        )
     }
 
     /// One step, tried again with the same continuation after a passing failure.
@@ -359,7 +368,7 @@ impl Drive {
                         ));
                     tokio::time::sleep(wait).await;
                 }
-                Err(e) => return Err(format!("step `{name}` failed: {}", runtime_message(&e))),
+                Err(e) => return Err(format!("step `{name}` failed: {}", self.failure(&e))),
             }
         }
     }
@@ -577,6 +586,21 @@ pub(crate) fn runtime_message(e: &RuntimeCallError) -> String {
     }
 }
 
+/// What a failed runtime call on the Docker engine of target `target` says: an `unavailable`
+/// error there means the engine could not be reached, which is said with the target's name.
+fn engine_failure(target: Option<&str>, e: &RuntimeCallError) -> String {
+    match (target, e) {
+        (
+            Some(target),
+            RuntimeCallError::Guest {
+                error: GuestError::Unavailable(why),
+                ..
+            },
+        ) => format!("the Docker engine of target {target:?} could not be reached: {why}"),
+        _ => runtime_message(e),
+    }
+}
+
 /// `text` cut to at most `max` bytes, on a character boundary.
 fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
@@ -587,4 +611,39 @@ fn truncate(text: &str, max: usize) -> String {
         end -= 1;
     }
     text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guest(error: GuestError) -> RuntimeCallError {
+        RuntimeCallError::Guest {
+            plugin: "komander.compose@0.1.0".into(),
+            error,
+        }
+    }
+
+    #[test]
+    fn an_unreachable_engine_is_said_to_be_the_targets() {
+        let unreachable = guest(GuestError::Unavailable(
+            "Docker cannot be reached: connection refused".into(),
+        ));
+        assert_eq!(
+            engine_failure(Some("edge"), &unreachable),
+            "the Docker engine of target \"edge\" could not be reached: \
+             Docker cannot be reached: connection refused"
+        );
+        // Without a target (a remote or Kubernetes runtime), and for other errors, the
+        // runtime's own words.
+        assert_eq!(
+            engine_failure(None, &unreachable),
+            runtime_message(&unreachable)
+        );
+        let refused = guest(GuestError::Conflict("port taken".into()));
+        assert_eq!(
+            engine_failure(Some("edge"), &refused),
+            runtime_message(&refused)
+        );
+    }
 }

@@ -340,11 +340,30 @@ fn engine_error(error: bollard::errors::Error) -> WitError {
             _ => WitError::Internal(format!("Docker answered {status_code}: {message}")),
         },
         E::RequestTimeoutError => WitError::Timeout("Docker did not answer in time".into()),
-        other @ (E::IOError { .. } | E::HyperResponseError { .. } | E::SocketNotFoundError(_)) => {
-            WitError::Unavailable(format!("Docker cannot be reached: {other}"))
+        other @ (E::IOError { .. }
+        | E::HyperResponseError { .. }
+        | E::HyperLegacyError { .. }
+        | E::SocketNotFoundError(_)) => {
+            WitError::Unavailable(format!("Docker cannot be reached: {}", causes(&other)))
         }
         other => WitError::Internal(format!("talking to Docker: {other}")),
     }
+}
+
+/// `error` and each of its sources, joined by `: `: the HTTP client's own message says
+/// only `client error (Connect)`, its cause says why (no such socket, connection refused).
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl HostState {
@@ -409,6 +428,27 @@ mod tests {
             deployment: "d-1".into(),
         };
         DockerScope::new(client, DockerGate::new(1), ids, "test")
+    }
+
+    #[tokio::test]
+    async fn an_engine_that_does_not_answer_is_unavailable_with_the_cause() {
+        // A socket file nothing listens on: what a stopped or restarting dockerd leaves.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let client = Docker::connect_with_unix(
+            &format!("unix://{}", path.display()),
+            5,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .unwrap();
+        match engine_error(client.ping().await.unwrap_err()) {
+            WitError::Unavailable(message) => {
+                assert!(message.starts_with("Docker cannot be reached"), "{message}");
+                assert!(message.contains("refused"), "the cause: {message}");
+            }
+            other => panic!("unavailable, not {other:?}"),
+        }
     }
 
     #[test]
