@@ -544,3 +544,72 @@ async fn an_unpullable_image_fails_the_apply_naming_it_and_the_next_apply_builds
     nothing_labelled(&engine, &id).await;
     docker::remove_deployment(&engine, &id).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_always_follows_a_tag_the_registry_moved_and_the_default_does_not() {
+    let Some(registry) = registry() else {
+        return;
+    };
+    let Some((api, engine, d)) = setup("always", free_port()).await else {
+        return;
+    };
+    let id = deployment_id(&api, &d).await;
+    let repository = format!("{registry}/always/busybox");
+    let image = format!("{repository}:1");
+    tag(&engine, docker::IMAGE, &repository, "1").await;
+    push(&engine, &repository, "1").await;
+    let first_image = image_id(&engine, &image).await;
+    set_image(&api, &d, &image).await;
+    let first = run(&api, &d, "apply").await;
+    assert_done(&api, &d, &first).await;
+    assert_eq!(running_image(&engine, &id).await, first_image);
+
+    // The registry's tag moves to another image; the engine's copy of the tag stays put.
+    build_variant(&engine, &image, "moved in the registry").await;
+    push(&engine, &repository, "1").await;
+    let moved_image = image_id(&engine, &image).await;
+    tag(&engine, docker::IMAGE, &repository, "1").await;
+    assert_eq!(image_id(&engine, &image).await, first_image);
+
+    // `pull: missing` (the default): the image is there, nothing is pulled or replaced.
+    let plan = expect(
+        &api,
+        Method::GET,
+        &format!("{d}/plan"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(plan["changes"], json!([]), "{plan}");
+    let again = run(&api, &d, "apply").await;
+    assert_done(&api, &d, &again).await;
+    assert_eq!(running_image(&engine, &id).await, first_image);
+
+    // `pull: always`: the apply pulls the moved tag and replaces the container.
+    let patch = json!({"pull": "always"});
+    expect(
+        &api,
+        Method::PATCH,
+        &format!("{d}/services/web"),
+        Some(patch),
+        StatusCode::OK,
+    )
+    .await;
+    let pulled = run(&api, &d, "apply").await;
+    assert_done(&api, &d, &pulled).await;
+    assert_eq!(
+        image_id(&engine, &image).await,
+        moved_image,
+        "the apply pulled the tag"
+    );
+    assert_eq!(
+        running_image(&engine, &id).await,
+        moved_image,
+        "the container was replaced by one of the pulled image"
+    );
+
+    let destroyed = run(&api, &d, "destroy?volumes=true").await;
+    assert_done(&api, &d, &destroyed).await;
+    nothing_labelled(&engine, &id).await;
+    docker::remove_deployment(&engine, &id).await;
+}
