@@ -164,11 +164,15 @@ async fn seed(db: &Path) -> anyhow::Result<()> {
             .bind(&user)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO environments VALUES ($1, $2, 'dev', 'dev', 'compose', 'server', '{}', 1, 1)")
-            .bind(&environment)
-            .bind(&project)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO environments (id, project_id, name, display_name, runtime, executor, \
+             settings, created_at, updated_at) \
+             VALUES ($1, $2, 'dev', 'dev', 'komander.compose', 'server', '{}', 1, 1)",
+        )
+        .bind(&environment)
+        .bind(&project)
+        .execute(&mut *tx)
+        .await?;
         for d in 0..DEPLOYMENTS_PER_PROJECT {
             sqlx::query("INSERT INTO deployments VALUES ($1, $2, $3, $4, $4, $5, 1, 1, 1)")
                 .bind(uuid::Uuid::now_v7().to_string())
