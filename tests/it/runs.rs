@@ -346,6 +346,54 @@ async fn an_apply_runs_on_the_target_answers_over_http_replaces_what_changed_and
     docker::remove_deployment(&engine, &id).await;
 }
 
+/// Starts a container outside any deployment publishing 127.0.0.1:`port`; answers its name.
+async fn publish_outside(engine: &Docker, port: u16) -> String {
+    let outsider = format!("outsider-{port}");
+    engine
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(outsider.clone()),
+                ..Default::default()
+            }),
+            ContainerCreateBody {
+                image: Some(docker::IMAGE.into()),
+                exposed_ports: Some(vec!["8080/tcp".to_owned()]),
+                host_config: Some(HostConfig {
+                    port_bindings: Some(std::collections::HashMap::from([(
+                        "8080/tcp".to_owned(),
+                        Some(vec![PortBinding {
+                            host_ip: Some("127.0.0.1".into()),
+                            host_port: Some(port.to_string()),
+                        }]),
+                    )])),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    engine
+        .start_container(&outsider, None::<StartContainerOptions>)
+        .await
+        .unwrap();
+    outsider
+}
+
+/// Removes the container [`publish_outside`] started.
+async fn remove_outsider(engine: &Docker, outsider: &str) {
+    engine
+        .remove_container(
+            outsider,
+            Some(RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+}
+
 /// Asserts that the deployment has no operation.
 async fn nothing_ran(api: &TestApi, d: &str) {
     let history = expect(
@@ -399,46 +447,9 @@ async fn bad_input_is_refused_before_anything_is_created() {
     .await;
 
     // A host port that a container outside the deployment publishes.
-    let outsider = format!("outsider-{port}");
-    engine
-        .create_container(
-            Some(CreateContainerOptions {
-                name: Some(outsider.clone()),
-                ..Default::default()
-            }),
-            ContainerCreateBody {
-                image: Some(docker::IMAGE.into()),
-                exposed_ports: Some(vec!["8080/tcp".to_owned()]),
-                host_config: Some(HostConfig {
-                    port_bindings: Some(std::collections::HashMap::from([(
-                        "8080/tcp".to_owned(),
-                        Some(vec![PortBinding {
-                            host_ip: Some("127.0.0.1".into()),
-                            host_port: Some(port.to_string()),
-                        }]),
-                    )])),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    engine
-        .start_container(&outsider, None::<StartContainerOptions>)
-        .await
-        .unwrap();
+    let outsider = publish_outside(&engine, port).await;
     let (status, answer) = call(&api, Method::POST, &format!("{d}/apply"), None).await;
-    engine
-        .remove_container(
-            &outsider,
-            Some(RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            }),
-        )
-        .await
-        .unwrap();
+    remove_outsider(&engine, &outsider).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     let message = answer["error"]["message"].as_str().unwrap();
     assert!(
@@ -847,4 +858,75 @@ async fn the_reaper_gives_up_after_three_resumes_and_fails_what_a_dead_cli_held(
         "{op}"
     );
     reaper.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_to_a_port_taken_meanwhile_is_refused_before_anything_is_written() {
+    let first_port = free_port();
+    let Some((api, engine, d)) = setup("retaken", first_port).await else {
+        return;
+    };
+    let id = expect(&api, Method::GET, &d, None, StatusCode::OK).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = run(&api, &d, "apply").await;
+    assert_eq!(first["state"], "done", "{first}");
+    let second_port = free_port();
+    let patch = json!({"ports": [{"container": 8080, "host": second_port}]});
+    expect(
+        &api,
+        Method::PATCH,
+        &format!("{d}/services/web"),
+        Some(patch),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(run(&api, &d, "apply").await["state"], "done");
+    let before = expect(
+        &api,
+        Method::GET,
+        &format!("{d}/services/web"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+
+    // Someone else publishes the first port now: rolling back to it is refused, unwritten.
+    let outsider = publish_outside(&engine, first_port).await;
+    let body = json!({"operation": first["id"]});
+    let (status, answer) = call(&api, Method::POST, &format!("{d}/rollback"), Some(body)).await;
+    remove_outsider(&engine, &outsider).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&first_port.to_string()),
+        "{answer}"
+    );
+    let after = expect(
+        &api,
+        Method::GET,
+        &format!("{d}/services/web"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(after, before, "the service was not written back");
+    let history = expect(
+        &api,
+        Method::GET,
+        &format!("{d}/operations"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        history["items"].as_array().unwrap().len(),
+        2,
+        "no rollback stored: {history}"
+    );
+    assert_eq!(run(&api, &d, "destroy?volumes=true").await["state"], "done");
+    docker::remove_deployment(&engine, &id).await;
 }

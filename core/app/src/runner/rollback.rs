@@ -19,7 +19,10 @@ use komander_store::{
 };
 use tracing::{info, instrument};
 
-use super::{engine, require_server, session::now_ms};
+use super::{
+    engine, require_server,
+    session::{Secrets, now_ms},
+};
 use crate::{App, AppError, Caller, Result, about_deployment, scope::DeploymentScope};
 
 /// Whether `pinned` is a repository digest (`repo@sha256:…`), which names one image in a
@@ -148,6 +151,13 @@ impl App {
         let spec = spec_to_restore(&scope, id, earlier)?;
         self.refuse_if_busy(&scope).await?;
         let mut first_lines = self.moved_tags(&scope, &spec).await?;
+        // What the apply would refuse about the earlier spec (a host port taken meanwhile,
+        // limits above the target's maximums now), refused before the spec is written back.
+        let contents = self.deployment_contents(&scope).await?;
+        let session = self
+            .runtime_session(&scope, contents, Secrets::Closed)
+            .await?;
+        self.preflight(&session, &spec).await?;
         let now = now_ms();
         let services = spec
             .services
