@@ -182,6 +182,50 @@ async fn a_log_followed_live_resumes_after_a_disconnect_without_a_lost_or_double
         "every line once, in order"
     );
 
+    // The CLI follows the same stream: the tail first, then lines written after it started.
+    let mut follow = server
+        .cli_command(
+            &[
+                &["deployment", "logs"][..],
+                &TAIL_SCOPE,
+                &["app", "web", "--tail", "2", "--follow"],
+            ]
+            .concat(),
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let printed = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .take(12)
+            .map(|l| l.unwrap())
+            .collect::<Vec<_>>()
+    });
+    let printed = tokio::time::timeout(Duration::from_secs(20), printed)
+        .await
+        .expect("the CLI prints the lines as they come")
+        .unwrap();
+    let _ = std::process::Command::new("kill")
+        .arg(follow.id().to_string())
+        .status();
+    let _ = follow.wait();
+    let followed: Vec<u64> = printed
+        .iter()
+        .map(|l| {
+            l.strip_prefix("n ")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{l:?}"))
+        })
+        .collect();
+    assert_eq!(
+        followed,
+        (followed[0]..followed[0] + 12).collect::<Vec<_>>(),
+        "every line once, in order, past the tail of 2"
+    );
+
     let (status, answer) = EventStream::open(&url, ADMIN_TOKEN, Some("not-an-id"))
         .await
         .err()

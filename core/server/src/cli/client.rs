@@ -278,7 +278,7 @@ impl ApiClient {
         &self,
         path: &str,
         query: &[(&str, &str)],
-        last_event_id: Option<u64>,
+        last_event_id: Option<&str>,
     ) -> anyhow::Result<Response> {
         let mut request = self
             .streams
@@ -288,7 +288,7 @@ impl ApiClient {
             request = request.query(query);
         }
         if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id.to_string());
+            request = request.header("last-event-id", id);
         }
         self.dispatch(request).await
     }

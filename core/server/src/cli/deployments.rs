@@ -15,7 +15,7 @@ use komander_domain::{
 
 use super::{
     ApiClient, OutputFormat,
-    follow::{follow_operation, require_done},
+    follow::{follow_logs, follow_operation, require_done},
     output::{Row, print_item, print_json, print_list, print_table, timestamp, yes_no},
     scope::{EnvironmentScope, Scope as _},
 };
@@ -447,11 +447,8 @@ async fn run_operation(
     Ok(require_done(operation.id, ended)?)
 }
 
-/// How often `logs --follow` asks for new lines.
-const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Prints the last `tail` lines of the log at `path`, then, when `follow`, the new ones
-/// every [`FOLLOW_EVERY`] until interrupted.
+/// Prints the last `tail` lines of the log at `path`; with `follow`, then the lines the
+/// service writes, live, until interrupted.
 async fn print_logs(
     api: &ApiClient,
     out: OutputFormat,
@@ -459,26 +456,18 @@ async fn print_logs(
     tail: u32,
     follow: bool,
 ) -> anyhow::Result<()> {
-    let tail = tail.to_string();
-    let mut cursor: Option<String> = None;
-    loop {
-        let query: Vec<(&str, &str)> = match &cursor {
-            None => vec![("limit", tail.as_str())],
-            Some(c) => vec![("limit", "1000"), ("cursor", c.as_str())],
-        };
-        let page: ServiceLogPage = api.get_query(path, &query).await?;
-        for line in &page.lines {
-            match out {
-                OutputFormat::Json => println!("{}", serde_json::to_string(line)?),
-                OutputFormat::Table => println!("{}", line.line),
-            }
-        }
-        if !follow {
-            return Ok(());
-        }
-        cursor = Some(page.next_cursor);
-        tokio::time::sleep(FOLLOW_EVERY).await;
+    if follow {
+        return follow_logs(api, path, tail, out).await;
     }
+    let tail = tail.to_string();
+    let page: ServiceLogPage = api.get_query(path, &[("limit", tail.as_str())]).await?;
+    for line in &page.lines {
+        match out {
+            OutputFormat::Json => println!("{}", serde_json::to_string(line)?),
+            OutputFormat::Table => println!("{}", line.line),
+        }
+    }
+    Ok(())
 }
 
 /// Writes the files of an exported deployment's tar archive under `dir` (created when

@@ -2,7 +2,8 @@
 //! (`GET .../operations/{operation}/events`), prints each progress line as it comes, resumes
 //! after a dropped connection with `Last-Event-ID` (so no line is lost or printed twice), and
 //! answers how the operation ended. `komander deployment follow` uses it; so does every
-//! command that starts an operation and waits for it.
+//! command that starts an operation and waits for it. [`follow_logs`] follows a service's log
+//! the same way (`komander deployment logs --follow`).
 
 use std::{
     io::{self, Write as _},
@@ -13,8 +14,8 @@ use anyhow::Context as _;
 use komander_domain::{
     OperationId,
     api::{
-        EVENT_END, EVENT_PROGRESS, EVENT_RESUME, EVENT_STEP, OperationEnded, OperationState,
-        ProgressLine, StepEvent, StreamResume,
+        EVENT_END, EVENT_LOG_LINE, EVENT_LOG_TAIL, EVENT_PROGRESS, EVENT_RESUME, EVENT_STEP,
+        OperationEnded, OperationState, ProgressLine, ServiceLogLine, StepEvent, StreamResume,
     },
 };
 use serde::de::DeserializeOwned;
@@ -153,8 +154,10 @@ async fn read_stream(
 ) -> anyhow::Result<Read> {
     let steps = cursor.steps.to_string();
     let query = [("steps", steps.as_str())];
-    let last_event_id = (cursor.after > 0).then_some(cursor.after);
-    let mut response = api.open_events(path, &query, last_event_id).await?;
+    let last_event_id = (cursor.after > 0).then(|| cursor.after.to_string());
+    let mut response = api
+        .open_events(path, &query, last_event_id.as_deref())
+        .await?;
     let mut parser = SseParser::default();
     while let Some(chunk) = response.chunk().await.context("reading the event stream")? {
         for event in parser.push(&chunk) {
@@ -221,6 +224,90 @@ fn handle(
     Ok(None)
 }
 
+/// Follows the log at `log_path` (`…/services/{service}/logs`) until interrupted: prints its
+/// last `tail` lines, then each new line as it comes (`--output json`: one JSON object per
+/// line). After a dropped connection, or when the server ends the stream at its lifetime, it
+/// resumes with the id of the last event read, so no line is lost or printed twice; it gives
+/// up after [`MAX_RETRIES`] failures in a row, waiting as [`follow_operation`] does.
+///
+/// # Errors
+/// An [`ApiError`] when the server refuses the stream; the last error after [`MAX_RETRIES`]
+/// failures in a row; a failure to write standard output.
+pub async fn follow_logs(
+    api: &ApiClient,
+    log_path: &str,
+    tail: u32,
+    out: OutputFormat,
+) -> anyhow::Result<()> {
+    let path = format!("{log_path}/events");
+    let tail = tail.to_string();
+    let mut last_id: Option<String> = None;
+    let mut failures = 0;
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let before = last_id.clone();
+        let failure = match read_log_stream(api, &path, &tail, &mut last_id, out).await {
+            Ok(()) => {
+                failures = 0;
+                backoff = FIRST_BACKOFF;
+                continue;
+            }
+            Err(err) if !retryable(&err) => return Err(err),
+            Err(err) => err,
+        };
+        if last_id != before {
+            failures = 0;
+            backoff = FIRST_BACKOFF;
+        }
+        failures += 1;
+        if failures > MAX_RETRIES {
+            return Err(failure.context(format!(
+                "following {log_path}: gave up after {MAX_RETRIES} retries"
+            )));
+        }
+        eprintln!(
+            "the log stream was cut ({failure:#}); resuming in {} ms",
+            backoff.as_millis()
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Reads one connection of a log stream, printing each line and remembering the last id;
+/// answers when the server ends it with `resume`.
+async fn read_log_stream(
+    api: &ApiClient,
+    path: &str,
+    tail: &str,
+    last_id: &mut Option<String>,
+    out: OutputFormat,
+) -> anyhow::Result<()> {
+    let query = [("tail", tail)];
+    let mut response = api.open_events(path, &query, last_id.as_deref()).await?;
+    let mut parser = SseParser::default();
+    while let Some(chunk) = response.chunk().await.context("reading the log stream")? {
+        for event in parser.push(&chunk) {
+            let lines: Vec<ServiceLogLine> = match event.name.as_str() {
+                EVENT_LOG_TAIL => data(&event)?,
+                EVENT_LOG_LINE => vec![data(&event)?],
+                EVENT_RESUME => return Ok(()),
+                _ => continue,
+            };
+            for line in &lines {
+                match out {
+                    OutputFormat::Table => println_out(&line.line)?,
+                    OutputFormat::Json => println_out(&serde_json::to_string(line)?)?,
+                }
+            }
+            if event.id.is_some() {
+                last_id.clone_from(&event.id);
+            }
+        }
+    }
+    anyhow::bail!("the server closed the log stream")
+}
+
 fn data<T: DeserializeOwned>(event: &SseEvent) -> anyhow::Result<T> {
     serde_json::from_str(&event.data)
         .with_context(|| format!("reading a {} event: {:?}", event.name, event.data))
@@ -243,6 +330,8 @@ fn print_event(event: &SseEvent) -> anyhow::Result<()> {
 struct SseEvent {
     /// `event:`, `message` when absent.
     name: String,
+    /// `id:`, when it has one.
+    id: Option<String>,
     /// `data:` lines joined by newlines.
     data: String,
 }
@@ -271,12 +360,14 @@ impl SseParser {
 
 fn parse_block(block: &str) -> Option<SseEvent> {
     let mut name = None;
+    let mut id = None;
     let mut data: Option<String> = None;
     for line in block.lines() {
         let (field, value) = line.split_once(':').unwrap_or((line, ""));
         let value = value.strip_prefix(' ').unwrap_or(value);
         match field {
             "event" => name = Some(value.to_owned()),
+            "id" => id = Some(value.to_owned()),
             "data" => match &mut data {
                 Some(data) => {
                     data.push('\n');
@@ -289,6 +380,7 @@ fn parse_block(block: &str) -> Option<SseEvent> {
     }
     Some(SseEvent {
         name: name.unwrap_or_else(|| "message".to_owned()),
+        id,
         data: data?,
     })
 }
@@ -310,10 +402,12 @@ mod tests {
             [
                 SseEvent {
                     name: "progress".into(),
+                    id: Some("1".into()),
                     data: "{\"a\":1}".into()
                 },
                 SseEvent {
                     name: "end".into(),
+                    id: None,
                     data: "x\ny".into()
                 },
             ]
@@ -329,6 +423,7 @@ mod tests {
     fn lines_and_steps_at_or_before_the_cursor_are_skipped() {
         let line = |sequence: u64| SseEvent {
             name: EVENT_PROGRESS.into(),
+            id: Some(sequence.to_string()),
             data: format!(r#"{{"sequence":{sequence},"text":"l","at":"2026-12-01T10:00:00Z"}}"#),
         };
         let mut cursor = Cursor { after: 2, steps: 0 };
@@ -342,6 +437,7 @@ mod tests {
         assert_eq!(cursor.after, 3);
         let bad = SseEvent {
             name: EVENT_PROGRESS.into(),
+            id: None,
             data: "not json".into(),
         };
         let err = handle(&bad, &mut cursor, OutputFormat::Json).unwrap_err();
