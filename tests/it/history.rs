@@ -20,7 +20,9 @@ use futures_util::StreamExt;
 use komander_e2e::{TestApi, docker};
 use serde_json::{Value, json};
 
-use crate::runs::{call, containers, expect, free_port, lines, run, set_variable, setup};
+use crate::runs::{
+    call, containers, deployment_id, expect, free_port, lines, run, set_variable, setup,
+};
 
 /// The test registry (`KOMANDER_TEST_REGISTRY`, `127.0.0.1:PORT`, which `scripts/test.sh`
 /// starts); `None` after a loud message outside CI.
@@ -115,14 +117,6 @@ pub(crate) async fn running_image(engine: &Docker, deployment: &str) -> String {
         .unwrap()
         .image
         .unwrap()
-}
-
-/// The deployment's id.
-async fn deployment_id(api: &TestApi, d: &str) -> String {
-    expect(api, Method::GET, d, None, StatusCode::OK).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// The ids of the networks and volumes labelled with the deployment `id`.

@@ -119,23 +119,7 @@ pub(crate) async fn run(api: &TestApi, d: &str, action: &str) -> Value {
     .await;
     assert_eq!(started["state"], "running", "{started}");
     assert_eq!(started["executor"], "server");
-    let id = started["id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let op = expect(
-            api,
-            Method::GET,
-            &format!("{d}/operations/{id}"),
-            None,
-            StatusCode::OK,
-        )
-        .await;
-        if op["state"] != "running" {
-            return op;
-        }
-        assert!(Instant::now() < deadline, "operation {id} still runs: {op}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    ended(api, d, started["id"].as_str().unwrap()).await
 }
 
 /// Every progress line of operation `op`.
@@ -214,10 +198,7 @@ async fn an_apply_runs_on_the_target_answers_over_http_replaces_what_changed_and
     let Some((api, engine, d)) = setup("served", port).await else {
         return;
     };
-    let id = expect(&api, Method::GET, &d, None, StatusCode::OK).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = deployment_id(&api, &d).await;
     let plan = expect(
         &api,
         Method::GET,
@@ -394,6 +375,14 @@ async fn remove_outsider(engine: &Docker, outsider: &str) {
         .unwrap();
 }
 
+/// The id of the deployment at `d`.
+pub(crate) async fn deployment_id(api: &TestApi, d: &str) -> String {
+    expect(api, Method::GET, d, None, StatusCode::OK).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Asserts that the deployment has no operation.
 async fn nothing_ran(api: &TestApi, d: &str) {
     let history = expect(
@@ -413,10 +402,7 @@ async fn bad_input_is_refused_before_anything_is_created() {
     let Some((api, engine, d)) = setup("guarded", port).await else {
         return;
     };
-    let id = expect(&api, Method::GET, &d, None, StatusCode::OK).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = deployment_id(&api, &d).await;
 
     // A secret variable without a value.
     let (status, _) = call(
@@ -554,10 +540,7 @@ async fn an_unhealthy_service_fails_the_apply_naming_it_and_quoting_its_log() {
     let Some((api, engine, d)) = setup("sickly", port).await else {
         return;
     };
-    let id = expect(&api, Method::GET, &d, None, StatusCode::OK).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = deployment_id(&api, &d).await;
     let patch = json!({
         "command": ["/bin/busybox", "sh", "-c", "echo about to be sick; exec /bin/busybox sleep 600"],
         "health_check": {"command": ["/bin/busybox", "false"], "interval_seconds": 1,
@@ -592,10 +575,7 @@ async fn stop_keeps_the_containers_that_start_runs_again() {
     let Some((api, engine, d)) = setup("paused", port).await else {
         return;
     };
-    let id = expect(&api, Method::GET, &d, None, StatusCode::OK).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = deployment_id(&api, &d).await;
     assert_eq!(run(&api, &d, "apply").await["state"], "done");
     let before = containers(&engine, &id).await;
     let stopped = run(&api, &d, "stop").await;
@@ -646,10 +626,7 @@ async fn a_cancelled_apply_ends_cancelled_and_the_next_apply_converges() {
     let Some((api, engine, d)) = setup("cancelled", port).await else {
         return;
     };
-    let id = expect(&api, Method::GET, &d, None, StatusCode::OK).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = deployment_id(&api, &d).await;
     // Healthy only after 5 s: the apply waits in its health check long enough to cancel it.
     let patch = json!({
         "command": ["/bin/busybox", "sh", "-c",
@@ -689,25 +666,7 @@ async fn a_cancelled_apply_ends_cancelled_and_the_next_apply_converges() {
     )
     .await;
     assert_eq!(cancel["cancel_requested"], true);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let ended = loop {
-        let read = expect(
-            &api,
-            Method::GET,
-            &format!("{d}/operations/{op}"),
-            None,
-            StatusCode::OK,
-        )
-        .await;
-        if read["state"] != "running" {
-            break read;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cancelled apply still runs: {read}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let ended = ended(&api, &d, &op).await;
     assert_eq!(ended["state"], "cancelled", "{ended}");
     let next = run(&api, &d, "apply").await;
     assert_eq!(next["state"], "done", "{next}");
@@ -794,9 +753,10 @@ async fn orphan(api: &TestApi, d: &str, executor: Executor, resumes: u32) -> Str
     op.id.to_string()
 }
 
-/// Waits (at most 30 s) until operation `id` of the deployment at `d` ended; answers it.
-async fn ended(api: &TestApi, d: &str, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
+/// Waits (at most 90 s) until operation `id` of the deployment at `d` ended; answers it with
+/// its steps.
+pub(crate) async fn ended(api: &TestApi, d: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let op = expect(
             api,
@@ -866,10 +826,7 @@ async fn a_rollback_to_a_port_taken_meanwhile_is_refused_before_anything_is_writ
     let Some((api, engine, d)) = setup("retaken", first_port).await else {
         return;
     };
-    let id = expect(&api, Method::GET, &d, None, StatusCode::OK).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = deployment_id(&api, &d).await;
     let first = run(&api, &d, "apply").await;
     assert_eq!(first["state"], "done", "{first}");
     let second_port = free_port();

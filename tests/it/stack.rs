@@ -20,7 +20,7 @@ use crate::{
     history::{
         assert_done, build_variant, image_id, nothing_labelled, roll_back, running_image, tag,
     },
-    runs::{call, containers, expect, free_port, lines, run},
+    runs::{call, containers, deployment_id, ended, expect, free_port, lines, run},
 };
 
 /// An instance with the Compose runtime and the engine at `socket` registered as target
@@ -68,14 +68,6 @@ async fn instance(project: &str, target: &str, socket: &str) -> (TestApi, String
 /// The socket path of a Docker host `unix:///…`.
 fn socket(host: &str) -> String {
     host.strip_prefix("unix://").unwrap_or(host).to_owned()
-}
-
-/// The deployment's id.
-async fn deployment_id(api: &TestApi, d: &str) -> String {
-    expect(api, Method::GET, d, None, StatusCode::OK).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// Adds `service` to the deployment at `d`.
@@ -311,29 +303,6 @@ async fn wait_for_step(api: &TestApi, d: &str, op: &str, step: &str) {
         }
         assert!(Instant::now() < deadline, "no step {step}: {read}");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits (at most 90 s) until operation `op` of the deployment at `d` ended; answers it.
-async fn ended(api: &TestApi, d: &str, op: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let read = expect(
-            api,
-            Method::GET,
-            &format!("{d}/operations/{op}"),
-            None,
-            StatusCode::OK,
-        )
-        .await;
-        if read["state"] != "running" {
-            return read;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "operation {op} still runs: {read}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
