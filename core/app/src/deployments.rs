@@ -251,11 +251,12 @@ impl App {
         &self,
         caller: &Caller,
         deployment: &DeploymentRef,
+        with_secrets: bool,
     ) -> Result<ResolvedDeployment> {
         let scope = self
             .deployment_scope(caller, deployment, Action::ReleaseSecrets)
             .await?;
-        self.environment_runtime(&scope.environment).await?;
+        let runtime = self.environment_runtime(&scope.environment).await?;
         let id = scope.deployment.id;
         let contents = self
             .store
@@ -269,6 +270,7 @@ impl App {
         for ServiceWithVariables { service, variables } in contents.services {
             let mut environment = BTreeMap::new();
             let mut missing_secrets = Vec::new();
+            let mut secret = Vec::new();
             for v in variables {
                 let row = v.id.to_string();
                 match v.value {
@@ -276,9 +278,12 @@ impl App {
                         environment.insert(v.name.to_string(), value);
                     }
                     StoredValue::Sealed(sealed) => {
-                        let value = self.keyring.open(&sealed, &variable_aad(&row))?;
-                        released.push(format!("{}.{}", service.name, v.name));
-                        environment.insert(v.name.to_string(), value.expose().to_owned());
+                        if with_secrets {
+                            let value = self.keyring.open(&sealed, &variable_aad(&row))?;
+                            released.push(format!("{}.{}", service.name, v.name));
+                            environment.insert(v.name.to_string(), value.expose().to_owned());
+                        }
+                        secret.push(v.name);
                     }
                     StoredValue::Empty if v.secret => missing_secrets.push(v.name),
                     StoredValue::Empty => {}
@@ -292,6 +297,7 @@ impl App {
                 name: service.name,
                 image: service.image,
                 environment,
+                secret,
                 missing_secrets,
             });
         }
@@ -315,9 +321,12 @@ impl App {
         Ok(ResolvedDeployment {
             project: scope.project.name,
             environment: scope.environment.name,
+            project_id: scope.project.id,
+            environment_id: scope.environment.id,
             deployment_id: id,
             deployment: scope.deployment.name,
             runtime: scope.environment.runtime,
+            runtime_digest: runtime.digest,
             executor: scope.environment.executor,
             settings: scope
                 .environment

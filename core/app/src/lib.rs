@@ -14,6 +14,7 @@
 pub mod connections;
 pub mod deployments;
 pub mod environments;
+pub mod local;
 pub mod members;
 pub mod operation_events;
 pub mod operations;

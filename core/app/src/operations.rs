@@ -10,9 +10,9 @@
 use komander_domain::{
     Action, DeploymentRef, Executor, OperationId,
     api::{
-        AppliedSpec, Lease, NewOperation, Operation, OperationFinish, OperationState, Page,
-        PageQuery, ProgressLine, ProgressQuery, StartedOperation, StepRecorded, StepTiming,
-        StepWrite,
+        AppliedSpec, Lease, NewOperation, Operation, OperationFinish, OperationKind,
+        OperationState, Page, PageQuery, ProgressLine, ProgressQuery, StartedOperation,
+        StepRecorded, StepTiming, StepWrite,
     },
     timestamps,
 };
@@ -181,6 +181,7 @@ impl App {
                 ),
             });
         }
+        let spec = self.local_operation_spec(caller, &scope, &new).await?;
         let token = ApiToken::generate(LEASE_TOKEN_PREFIX);
         let lease_token = token.token.expose().to_owned();
         let now = timestamps::to_millis(timestamps::now());
@@ -201,11 +202,11 @@ impl App {
             resumes: 0,
             cancel_requested: false,
             lines: 0,
-            spec: None,
+            spec,
             target_id: None,
             target_name: None,
-            remove_volumes: false,
-            rollback_of: None,
+            remove_volumes: new.remove_volumes,
+            rollback_of: new.rollback_of,
         };
         let audit = about_deployment(
             self.audit(
@@ -226,6 +227,66 @@ impl App {
             operation: operation_view(op, None)?,
             lease_token,
         })
+    }
+
+    /// The spec a local operation records: for an apply, what the deployment holds now; for
+    /// a rollback, the earlier apply's, written back to the deployment first. Checks that
+    /// `remove_volumes` goes with a destroy and `rollback_of` with a rollback.
+    ///
+    /// # Errors
+    /// Invalid input naming the field that does not fit the kind; as
+    /// [`App::rollback_deployment`] for a rollback.
+    async fn local_operation_spec(
+        &self,
+        caller: &Caller,
+        scope: &DeploymentScope,
+        new: &NewOperation,
+    ) -> Result<Option<String>> {
+        if new.remove_volumes && new.kind != OperationKind::Destroy {
+            return Err(AppError::invalid(
+                "remove_volumes",
+                format!(
+                    "only a destroy removes volumes, not a {}",
+                    new.kind.as_str()
+                ),
+            ));
+        }
+        match (new.kind, new.rollback_of) {
+            (OperationKind::Rollback, Some(id)) => {
+                let spec = self.rollback_spec(scope, id).await?;
+                self.write_back(caller, scope, id, &spec).await?;
+            }
+            (OperationKind::Rollback, None) => {
+                return Err(AppError::invalid(
+                    "rollback_of",
+                    "a rollback names the earlier apply it brings back",
+                ));
+            }
+            (kind, Some(_)) => {
+                return Err(AppError::invalid(
+                    "rollback_of",
+                    format!(
+                        "only a rollback brings an earlier apply back, not a {}",
+                        kind.as_str()
+                    ),
+                ));
+            }
+            (_, None) => {}
+        }
+        if !matches!(new.kind, OperationKind::Apply | OperationKind::Rollback) {
+            return Ok(None);
+        }
+        let contents = self
+            .store
+            .deployment_with_services(scope.deployment.id)
+            .await?
+            .ok_or_else(|| {
+                AppError::NotFound(format!("deployment {:?}", scope.deployment.name.as_str()))
+            })?;
+        let applied = crate::runner::applied_spec(&contents)?;
+        serde_json::to_string(&applied)
+            .map(Some)
+            .map_err(|e| AppError::internal("writing an operation's spec", e))
     }
 
     /// `GET .../deployments/{deployment}/operations`: the deployment's operations, newest
@@ -366,6 +427,11 @@ impl App {
             ));
         }
         let scope = self.held_operation(caller, deployment, id).await?;
+        let holder = holder_of(token);
+        if !finish.pinned.is_empty() {
+            self.record_local_pins(&scope, id, &holder, &finish.pinned)
+                .await?;
+        }
         let state = OperationState::from(finish.outcome);
         let audit = about_deployment(
             self.audit(
@@ -379,19 +445,48 @@ impl App {
         );
         let now = timestamps::to_millis(timestamps::now());
         self.store
-            .finish_operation(
-                id,
-                &holder_of(token),
-                now,
-                state,
-                finish.message.as_deref(),
-                &audit,
-            )
+            .finish_operation(id, &holder, now, state, finish.message.as_deref(), &audit)
             .await
             .map_err(|e| AppError::from_store(e, "operation"))?;
         self.operation_changed(id);
         info!(state = state.as_str(), "operation finished");
         self.get_operation(caller, deployment, id).await
+    }
+
+    /// Records the images a local apply pinned with its operation's spec, for its holder.
+    ///
+    /// # Errors
+    /// Invalid input on `pinned` naming a service the operation did not apply or a pin that
+    /// is not an image id or a reference by digest; conflict when the lease is not `holder`'s.
+    async fn record_local_pins(
+        &self,
+        scope: &DeploymentScope,
+        id: OperationId,
+        holder: &str,
+        pinned: &std::collections::BTreeMap<komander_domain::names::ServiceName, String>,
+    ) -> Result<()> {
+        let op = self
+            .store
+            .operation(scope.deployment.id, id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("operation {id}")))?;
+        let spec = op.spec.ok_or_else(|| {
+            AppError::invalid(
+                "pinned",
+                format!("a {} records no images", op.kind.as_str()),
+            )
+        })?;
+        let pins = pinned
+            .iter()
+            .map(|(service, image)| (service.to_string(), image.clone()))
+            .collect();
+        let spec = crate::runner::pinned_spec(&spec, &pins)
+            .map_err(|message| AppError::invalid("pinned", message))?;
+        let now = timestamps::to_millis(timestamps::now());
+        self.store
+            .set_operation_spec(id, holder, now, &spec)
+            .await
+            .map_err(|e| AppError::from_store(e, "operation"))
     }
 
     /// `POST .../operations/{operation}/cancel`: asks the running operation to stop; its

@@ -6,7 +6,8 @@
 use komander_domain::{
     Action, DeploymentRef,
     api::{
-        self, DependencyCondition as Condition, PortSpec, Protocol as PortProtocol, ServiceSettings,
+        self, DependencyCondition as Condition, PortSpec, Protocol as PortProtocol,
+        ServiceSettings, VolumeSpec,
     },
 };
 use komander_plugin_host::runtime::{
@@ -92,14 +93,7 @@ fn service_spec(
     ServiceWithVariables { service, variables }: ServiceWithVariables,
 ) -> Result<ServiceSpec> {
     let ports = service_ports(&service)?.into_iter().map(port).collect();
-    let volumes = service_volumes(&service)?
-        .into_iter()
-        .map(|v| ServiceVolume {
-            name: v.source.to_string(),
-            target: v.target,
-            read_only: v.read_only,
-        })
-        .collect();
+    let volumes = service_volumes(&service)?.iter().map(volume).collect();
     let env = variables
         .into_iter()
         .filter_map(|v| {
@@ -134,18 +128,18 @@ fn service_spec(
 }
 
 /// What a [`ServiceSpec`] holds beyond a service's settings.
-struct ServiceBase {
-    id: String,
-    name: String,
-    source: ServiceSource,
-    ports: Vec<ServicePort>,
-    volumes: Vec<ServiceVolume>,
-    env: Vec<EnvVar>,
+pub(crate) struct ServiceBase {
+    pub id: String,
+    pub name: String,
+    pub source: ServiceSource,
+    pub ports: Vec<ServicePort>,
+    pub volumes: Vec<ServiceVolume>,
+    pub env: Vec<EnvVar>,
 }
 
 /// A stored port as the runtime sees it: the host address only when it is not 127.0.0.1 (the
 /// runtime's default).
-fn port(p: PortSpec) -> ServicePort {
+pub(crate) fn port(p: PortSpec) -> ServicePort {
     ServicePort {
         container_port: p.container,
         protocol: match p.protocol {
@@ -157,6 +151,15 @@ fn port(p: PortSpec) -> ServicePort {
     }
 }
 
+/// A stored named volume as the runtime sees it.
+pub(crate) fn volume(v: &VolumeSpec) -> ServiceVolume {
+    ServiceVolume {
+        name: v.source.to_string(),
+        target: v.target.clone(),
+        read_only: v.read_only,
+    }
+}
+
 /// Milliseconds in `seconds`.
 fn millis(seconds: u32) -> u64 {
     u64::from(seconds) * 1000
@@ -165,7 +168,7 @@ fn millis(seconds: u32) -> u64 {
 /// A service's spec from `base` and its stored settings: an empty command or entrypoint keeps
 /// the image's, durations become milliseconds and CPUs billionths of a CPU (rounded to the
 /// nearest).
-fn with_settings(base: ServiceBase, settings: ServiceSettings) -> ServiceSpec {
+pub(crate) fn with_settings(base: ServiceBase, settings: ServiceSettings) -> ServiceSpec {
     let ServiceSettings {
         command,
         entrypoint,

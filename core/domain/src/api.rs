@@ -1062,8 +1062,12 @@ impl fmt::Debug for VariableWrite {
 /// is `local`, to those who may apply the deployment there; every call is audited.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ResolvedDeployment {
+    /// The project's id (for labels and state).
+    pub project_id: ProjectId,
     /// The project's slug.
     pub project: ProjectName,
+    /// The environment's id (for labels and state).
+    pub environment_id: EnvironmentId,
     /// The environment's slug.
     pub environment: EnvironmentName,
     /// The deployment's id (for labels and state).
@@ -1072,6 +1076,9 @@ pub struct ResolvedDeployment {
     pub deployment: DeploymentName,
     /// The environment's runtime plugin, by its full id (`komander.compose`).
     pub runtime: RuntimeId,
+    /// The SHA-256 (hex) of the runtime plugin's component as installed: the executor runs
+    /// that very component (`GET /api/v1/plugins/{plugin}/component` answers it).
+    pub runtime_digest: String,
     /// The environment's executor.
     pub executor: Executor,
     /// The environment's runtime settings.
@@ -1096,8 +1103,12 @@ pub struct ResolvedService {
     /// How it runs.
     #[serde(flatten)]
     pub settings: ServiceSettings,
-    /// Every variable that has a value, secret values decrypted.
+    /// Every variable that has a value, secret values decrypted (unless `secrets=false`
+    /// withheld them).
     pub environment: BTreeMap<String, String>,
+    /// The secret variables that have a value: a runtime sees them as references, and the
+    /// executor substitutes the values from `environment` where it creates the container.
+    pub secret: Vec<VariableName>,
     /// Secret variables declared without a value: the executor must refuse to apply or ask.
     pub missing_secrets: Vec<VariableName>,
 }
@@ -1654,6 +1665,13 @@ pub struct StepTiming {
 pub struct NewOperation {
     /// What to do.
     pub kind: OperationKind,
+    /// For a `destroy`: remove the named volumes and their data too.
+    #[serde(default)]
+    pub remove_volumes: bool,
+    /// For a `rollback` (and only then): the earlier successful apply whose services and
+    /// plain variables are written back to the deployment before the operation starts.
+    #[serde(default)]
+    pub rollback_of: Option<OperationId>,
 }
 
 /// An operation just started, with the token of its lease: shown once, sent back in the
@@ -1711,6 +1729,15 @@ pub struct StepRecorded {
     pub cancel_requested: bool,
 }
 
+/// `POST .../deployments/{deployment}/resolve?secrets=`: whether to answer the secret values.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResolveQuery {
+    /// `false` withholds the secret values (and releases nothing): enough to plan, read the
+    /// status or the logs on the caller's machine. Default `true`.
+    pub secrets: Option<bool>,
+}
+
 /// `POST .../operations/{operation}/finish`: how the operation ended. Responds with the
 /// finished [`Operation`]; the deployment is free for the next one.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -1721,6 +1748,11 @@ pub struct OperationFinish {
     /// Why it failed, or closing words (up to 4096 bytes).
     #[serde(default)]
     pub message: Option<String>,
+    /// After an apply: the image each service ran, by service name, pinned to an image id
+    /// (`sha256:…`) or a reference by digest (`repository@sha256:…`); recorded with the
+    /// operation's spec, so that a rollback brings back the very images.
+    #[serde(default)]
+    pub pinned: BTreeMap<ServiceName, String>,
 }
 
 /// `GET .../operations/{operation}/progress?after=&limit=`: progress lines after a sequence
@@ -1884,14 +1916,18 @@ mod tests {
             volumes: Vec::new(),
             settings: ServiceSettings::default(),
             environment: BTreeMap::from([("TOKEN".to_owned(), SECRET.to_owned())]),
+            secret: vec!["TOKEN".parse().unwrap()],
             missing_secrets: Vec::new(),
         };
         let resolved = ResolvedDeployment {
+            project_id: ProjectId::new(),
             project: "shop".parse().unwrap(),
+            environment_id: EnvironmentId::new(),
             environment: "dev".parse().unwrap(),
             deployment_id: DeploymentId::new(),
             deployment: "mine".parse().unwrap(),
             runtime: "compose".parse().unwrap(),
+            runtime_digest: "0".repeat(64),
             executor: Executor::Local,
             settings: BTreeMap::new(),
             services: vec![service],

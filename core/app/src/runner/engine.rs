@@ -4,7 +4,7 @@
 //! operation's spec for history and rollback), and which image a tag names now (a rollback
 //! warns when it moved). Also the check of services against the target's resource maximums.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bollard::{Docker, query_parameters::ListContainersOptions};
 use komander_domain::api::{AppliedSpec, Protocol};
@@ -142,30 +142,29 @@ pub(crate) async fn check_host_ports(
     }
 }
 
-/// `spec` (an [`AppliedSpec`] as JSON) with each service's image pinned: to
+/// The image each of `images` (service name, image reference) runs on the engine, pinned:
 /// `repository@sha256:<digest>` when the local image has a repository digest for the
-/// service's repository, otherwise to its image id. Answers the new JSON and a line per
+/// image's repository, otherwise its image id. Answers them by service name, and a line per
 /// service for the operation's progress.
 ///
 /// # Errors
-/// When the spec does not parse or the engine does not answer for an image.
-pub(crate) async fn pin_spec(
+/// When the engine does not answer for an image.
+pub(crate) async fn image_pins(
     client: &Docker,
-    spec: &str,
-) -> std::result::Result<(String, Vec<String>), String> {
-    let mut applied: AppliedSpec =
-        serde_json::from_str(spec).map_err(|e| format!("the operation's spec: {e}"))?;
+    images: &[(String, String)],
+) -> std::result::Result<(BTreeMap<String, String>, Vec<String>), String> {
+    let mut pins = BTreeMap::new();
     let mut lines = Vec::new();
-    let mut seen: HashMap<String, String> = HashMap::new();
-    for service in &mut applied.services {
-        let pinned = match seen.get(&service.image) {
+    let mut seen: HashMap<&str, String> = HashMap::new();
+    for (service, image) in images {
+        let pinned = match seen.get(image.as_str()) {
             Some(p) => p.clone(),
             None => {
                 let found = client
-                    .inspect_image(&service.image)
+                    .inspect_image(image)
                     .await
-                    .map_err(|e| format!("inspecting image {}: {e}", service.image))?;
-                let repository = repository_of(&service.image);
+                    .map_err(|e| format!("inspecting image {image}: {e}"))?;
+                let repository = repository_of(image);
                 let digest = found
                     .repo_digests
                     .unwrap_or_default()
@@ -174,19 +173,57 @@ pub(crate) async fn pin_spec(
                 let pinned = match (digest, found.id) {
                     (Some(d), _) => d,
                     (None, Some(id)) => id,
-                    (None, None) => {
-                        return Err(format!("image {} has no id", service.image));
-                    }
+                    (None, None) => return Err(format!("image {image} has no id")),
                 };
-                seen.insert(service.image.clone(), pinned.clone());
+                seen.insert(image, pinned.clone());
                 pinned
             }
         };
-        lines.push(format!("{}: {} is {pinned}", service.name, service.image));
-        service.pinned = Some(pinned);
+        lines.push(format!("{service}: {image} is {pinned}"));
+        pins.insert(service.clone(), pinned);
     }
-    let json = serde_json::to_string(&applied).map_err(|e| e.to_string())?;
-    Ok((json, lines))
+    Ok((pins, lines))
+}
+
+/// `spec` (an [`AppliedSpec`] as JSON) with the services of `pins` pinned to theirs.
+///
+/// # Errors
+/// When the spec does not parse, or a pin names a service the spec does not have or is not
+/// an image id or a reference by digest.
+pub(crate) fn pinned_spec(
+    spec: &str,
+    pins: &BTreeMap<String, String>,
+) -> std::result::Result<String, String> {
+    let mut applied: AppliedSpec =
+        serde_json::from_str(spec).map_err(|e| format!("the operation's spec: {e}"))?;
+    for (service, pinned) in pins {
+        check_pin(service, pinned)?;
+        let found = applied
+            .services
+            .iter_mut()
+            .find(|s| s.name.as_str() == service)
+            .ok_or_else(|| format!("the operation has no service {service:?} to pin"))?;
+        found.pinned = Some(pinned.clone());
+    }
+    serde_json::to_string(&applied).map_err(|e| e.to_string())
+}
+
+/// Checks that `pinned` is what [`image_pins`] answers: `sha256:<64 hex>` (an image id) or
+/// `repository@sha256:<64 hex>`.
+fn check_pin(service: &str, pinned: &str) -> std::result::Result<(), String> {
+    let digest = pinned.rsplit_once('@').map_or(pinned, |(_, d)| d);
+    let hex = digest.strip_prefix("sha256:").unwrap_or("");
+    let repository_ok = pinned
+        .rsplit_once('@')
+        .is_none_or(|(r, _)| !r.is_empty() && r.len() <= 255 && !r.contains(char::is_whitespace));
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) && repository_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "the pinned image of service {service:?} is {pinned:?}, neither an image id \
+             (sha256:…) nor a reference by digest (repository@sha256:…)"
+        ))
+    }
 }
 
 /// The id of the image `image` names on the engine now; `None` when the engine has no such
@@ -227,7 +264,7 @@ pub(crate) fn repository_of(image: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::repository_of;
+    use super::*;
 
     #[test]
     fn a_repository_drops_tag_and_digest_but_keeps_a_registry_port() {
@@ -239,5 +276,19 @@ mod tests {
             repository_of("127.0.0.1:5000/api:1@sha256:abc"),
             "127.0.0.1:5000/api"
         );
+    }
+
+    #[test]
+    fn a_pin_must_be_an_image_id_or_a_reference_by_digest() {
+        let hex = "0".repeat(64);
+        assert!(check_pin("web", &format!("sha256:{hex}")).is_ok());
+        assert!(check_pin("web", &format!("127.0.0.1:5000/web@sha256:{hex}")).is_ok());
+        for bad in ["latest", "sha256:abc", "web:1", "@sha256:", "x y@sha256:0"] {
+            let err = check_pin("web", bad).unwrap_err();
+            assert!(err.contains("\"web\""), "{err}");
+        }
+        let spec = r#"{"services":[]}"#;
+        let pins = BTreeMap::from([("ghost".to_owned(), format!("sha256:{hex}"))]);
+        assert!(pinned_spec(spec, &pins).unwrap_err().contains("ghost"));
     }
 }

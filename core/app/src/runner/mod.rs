@@ -10,6 +10,7 @@
 //! stored (one per deployment, by the store's lease) and answered `202`.
 
 mod drive;
+pub mod driver;
 mod engine;
 pub mod log_feed;
 mod reaper;
@@ -25,10 +26,10 @@ use std::{
 use komander_domain::{
     Action, DeploymentRef, Executor, OperationId, ServiceRef,
     api::{
-        AppliedService, AppliedSpec, AppliedVariable, ChangeAction, DependencyCondition,
-        DeploymentPlan, DeploymentRunStatus, DestroyRequest, LogQuery, Operation, OperationKind,
-        OperationState, PlannedChange, ServiceHealth, ServiceLogLine, ServiceLogPage,
-        ServiceRunState, ServiceRunStatus,
+        AppliedService, AppliedSpec, AppliedVariable, ChangeAction, DeploymentPlan,
+        DeploymentRunStatus, DestroyRequest, LogQuery, Operation, OperationKind, OperationState,
+        PlannedChange, ServiceHealth, ServiceLogLine, ServiceLogPage, ServiceRunState,
+        ServiceRunStatus,
     },
     timestamps,
 };
@@ -39,7 +40,8 @@ use komander_store::{
 use tracing::{info, instrument, warn};
 
 use self::{
-    drive::{Drive, runtime_message},
+    drive::Drive,
+    driver::runtime_message,
     session::{RuntimeSession, Secrets, now_ms},
 };
 use crate::{
@@ -49,6 +51,7 @@ use crate::{
     services::{service_ports, service_settings, service_volumes},
 };
 
+pub(crate) use engine::pinned_spec;
 pub use reaper::REAP_EVERY;
 
 /// The default of `apply_health_timeout`: how long an apply waits for its services to run
@@ -161,7 +164,7 @@ fn require_server(scope: &DeploymentScope) -> Result<()> {
 }
 
 /// A plan's change as the API shows it.
-fn planned(change: &wit::Change) -> PlannedChange {
+pub fn planned(change: &wit::Change) -> PlannedChange {
     PlannedChange {
         action: match change.action {
             wit::ChangeAction::Create => ChangeAction::Create,
@@ -171,6 +174,51 @@ fn planned(change: &wit::Change) -> PlannedChange {
         kind: change.kind.clone(),
         name: change.name.clone(),
         reason: change.reason.clone(),
+    }
+}
+
+/// A service's status as the API shows it; the name it answered when that is no service
+/// name.
+///
+/// # Errors
+/// The service's name as the runtime answered it, when it is not a service name.
+pub fn service_status(s: ServiceStatus) -> std::result::Result<ServiceRunStatus, String> {
+    Ok(ServiceRunStatus {
+        service: s.service.parse().map_err(|_| s.service.clone())?,
+        state: run_state(s.state),
+        message: s.message,
+        health: match s.health {
+            wit::ServiceHealth::None => ServiceHealth::None,
+            wit::ServiceHealth::Starting => ServiceHealth::Starting,
+            wit::ServiceHealth::Healthy => ServiceHealth::Healthy,
+            wit::ServiceHealth::Unhealthy => ServiceHealth::Unhealthy,
+        },
+        restarts: s.restarts,
+        since: s
+            .since_ms
+            .and_then(|ms| i64::try_from(ms).ok())
+            .map(timestamps::from_millis),
+        replicas_running: s.replicas_running,
+    })
+}
+
+/// A page of a service's log as the API shows it.
+pub fn log_page(page: wit::LogPage) -> ServiceLogPage {
+    ServiceLogPage {
+        lines: page
+            .entries
+            .into_iter()
+            .map(|e| ServiceLogLine {
+                at: timestamps::from_millis(i64::try_from(e.timestamp_ms).unwrap_or(i64::MAX)),
+                stream: match e.source {
+                    LogSource::Stdout => "stdout",
+                    LogSource::Stderr => "stderr",
+                }
+                .to_owned(),
+                line: e.line,
+            })
+            .collect(),
+        next_cursor: page.next,
     }
 }
 
@@ -200,17 +248,6 @@ fn status_line(status: &ServiceStatus) -> String {
     } else {
         format!("{}: {state} ({})", status.service, status.message)
     }
-}
-
-/// Whether another service of `spec` waits for `service` to complete successfully: then its
-/// stopping with status 0 is what it is for, not a failure.
-fn runs_to_completion(spec: &AppliedSpec, service: &str) -> bool {
-    spec.services.iter().any(|s| {
-        s.settings.depends_on.iter().any(|d| {
-            d.service.as_str() == service
-                && d.condition == DependencyCondition::CompletedSuccessfully
-        })
-    })
 }
 
 impl App {
@@ -498,28 +535,12 @@ impl App {
             .services
             .into_iter()
             .map(|s| {
-                Ok(ServiceRunStatus {
-                    service: s.service.parse().map_err(|_| {
-                        AppError::fault(format!(
-                            "the runtime plugin {:?} answered a status for {:?}, which is no \
-                             service name",
-                            session.runtime, s.service
-                        ))
-                    })?,
-                    state: run_state(s.state),
-                    message: s.message,
-                    health: match s.health {
-                        wit::ServiceHealth::None => ServiceHealth::None,
-                        wit::ServiceHealth::Starting => ServiceHealth::Starting,
-                        wit::ServiceHealth::Healthy => ServiceHealth::Healthy,
-                        wit::ServiceHealth::Unhealthy => ServiceHealth::Unhealthy,
-                    },
-                    restarts: s.restarts,
-                    since: s
-                        .since_ms
-                        .and_then(|ms| i64::try_from(ms).ok())
-                        .map(timestamps::from_millis),
-                    replicas_running: s.replicas_running,
+                service_status(s).map_err(|bad| {
+                    AppError::fault(format!(
+                        "the runtime plugin {:?} answered a status for {bad:?}, which is no \
+                         service name",
+                        session.runtime
+                    ))
                 })
             })
             .collect::<Result<_>>()?;
@@ -589,22 +610,7 @@ impl App {
                 } => AppError::NotFound(message),
                 other => crate::runtimes::runtime_error(&session.runtime, other),
             })?;
-        Ok(ServiceLogPage {
-            lines: page
-                .entries
-                .into_iter()
-                .map(|e| ServiceLogLine {
-                    at: timestamps::from_millis(i64::try_from(e.timestamp_ms).unwrap_or(i64::MAX)),
-                    stream: match e.source {
-                        LogSource::Stdout => "stdout",
-                        LogSource::Stderr => "stderr",
-                    }
-                    .to_owned(),
-                    line: e.line,
-                })
-                .collect(),
-            next_cursor: page.next,
-        })
+        Ok(log_page(page))
     }
 
     /// The session of a read by someone who may see the deployment: no secret value.

@@ -60,11 +60,9 @@ fn spec_to_restore(
             earlier.state.as_str()
         )));
     }
-    let spec = earlier.spec.ok_or_else(|| {
-        refuse(
-            "recorded no spec (it ran on a member's machine), so it cannot be brought back".into(),
-        )
-    })?;
+    let spec = earlier
+        .spec
+        .ok_or_else(|| refuse("recorded no spec, so it cannot be brought back".into()))?;
     serde_json::from_str(&spec)
         .map_err(|e| AppError::internal(format!("the spec of operation {id}"), e))
 }
@@ -147,9 +145,7 @@ impl App {
             .await?;
         require_server(&scope)?;
         let id = request.operation;
-        let earlier = self.store.operation(scope.deployment.id, id).await?;
-        let spec = spec_to_restore(&scope, id, earlier)?;
-        self.refuse_if_busy(&scope).await?;
+        let spec = self.rollback_spec(&scope, id).await?;
         let mut first_lines = self.moved_tags(&scope, &spec).await?;
         // What the apply would refuse about the earlier spec (a host port taken meanwhile,
         // limits above the target's maximums now), refused before the spec is written back.
@@ -158,11 +154,35 @@ impl App {
             .runtime_session(&scope, contents, Secrets::Closed)
             .await?;
         self.preflight(&session, &spec).await?;
+        first_lines.push(self.write_back(caller, &scope, id, &spec).await?);
+        self.start_on_server(
+            caller,
+            deployment,
+            OperationKind::Rollback,
+            false,
+            Some(id),
+            first_lines,
+        )
+        .await
+    }
+
+    /// Writes `spec`, the spec of the earlier operation `id`, back to the deployment in one
+    /// audited transaction (`deployment.rollback`); answers the progress line that says so.
+    ///
+    /// # Errors
+    /// Invalid input naming every secret variable of the spec without a value now.
+    pub(crate) async fn write_back(
+        &self,
+        caller: &Caller,
+        scope: &DeploymentScope,
+        id: OperationId,
+        spec: &AppliedSpec,
+    ) -> Result<String> {
         let now = now_ms();
         let services = spec
             .services
             .iter()
-            .map(|s| restored(&scope, s, now))
+            .map(|s| restored(scope, s, now))
             .collect::<Result<Vec<_>>>()?;
         let audit = about_deployment(
             self.audit(
@@ -179,19 +199,26 @@ impl App {
             .await
             .map_err(|e| AppError::from_store(e, "deployment"))?;
         info!(services = services.len(), "deployment rolled back");
-        first_lines.push(format!(
+        Ok(format!(
             "restored the services and variables of operation {id} ({} services)",
             services.len()
-        ));
-        self.start_on_server(
-            caller,
-            deployment,
-            OperationKind::Rollback,
-            false,
-            Some(id),
-            first_lines,
-        )
-        .await
+        ))
+    }
+
+    /// The spec of the earlier operation `id` of `scope`'s deployment, when a rollback may
+    /// bring it back and no operation runs now.
+    ///
+    /// # Errors
+    /// As [`App::rollback_deployment`].
+    pub(crate) async fn rollback_spec(
+        &self,
+        scope: &DeploymentScope,
+        id: OperationId,
+    ) -> Result<AppliedSpec> {
+        let earlier = self.store.operation(scope.deployment.id, id).await?;
+        let spec = spec_to_restore(scope, id, earlier)?;
+        self.refuse_if_busy(scope).await?;
+        Ok(spec)
     }
 
     /// Refuses, before anything is written, when an operation of the deployment runs (the

@@ -8,8 +8,8 @@ use axum::{
 };
 use komander_app::{AppError, runtimes::ExportedDeployment};
 use komander_domain::api::{
-    Deployment, DeploymentPatch, NewDeployment, NewService, Page, PageQuery, ResolvedDeployment,
-    Service, ServicePatch, ShareOutcome, Variable, VariableWrite,
+    Deployment, DeploymentPatch, NewDeployment, NewService, Page, PageQuery, ResolveQuery,
+    ResolvedDeployment, Service, ServicePatch, ShareOutcome, Variable, VariableWrite,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -124,16 +124,23 @@ async fn share_deployment(
 
 /// For the CLI of a `local` environment: the deployment with its secret values, to run it on
 /// the caller's machine. Allowed to those who may apply it there; refused (403) in every
-/// `server` environment, whoever asks. Every call is audited.
+/// `server` environment, whoever asks. Every call is audited with the names of the secret
+/// variables it released; `secrets=false` releases none.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/resolve",
-    tag = "deployments", params(DeploymentPath),
+    tag = "deployments", params(DeploymentPath, ResolveQuery),
     responses((status = 200, body = ResolvedDeployment), ErrorResponses))]
 async fn resolve_deployment(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
     PathRef(deployment): PathRef<DeploymentPath>,
+    AppQuery(query): AppQuery<ResolveQuery>,
 ) -> Result<Json<ResolvedDeployment>, ApiError> {
-    Ok(Json(s.app.resolve_deployment(&caller, &deployment).await?))
+    let with_secrets = query.secrets.unwrap_or(true);
+    Ok(Json(
+        s.app
+            .resolve_deployment(&caller, &deployment, with_secrets)
+            .await?,
+    ))
 }
 
 /// The deployment as files to run without Komander (such as `compose.yaml` and
