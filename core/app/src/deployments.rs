@@ -327,6 +327,8 @@ impl App {
             deployment: scope.deployment.name,
             runtime: scope.environment.runtime,
             runtime_digest: runtime.digest,
+            runtime_granted: runtime.granted,
+            runtime_settings: runtime.config,
             executor: scope.environment.executor,
             settings: scope
                 .environment

@@ -41,7 +41,7 @@ pub enum LocalError {
          before applying"
     )]
     MissingSecrets(String),
-    /// The plugin asks for a capability this host does not know.
+    /// The instance granted the plugin a capability this host does not know.
     #[error("the runtime plugin {plugin}: {message}")]
     Plugin {
         /// The plugin's id.
@@ -79,6 +79,7 @@ pub struct LocalRuntime {
     plugin: LoadedPlugin,
     spec: DeploymentSpec,
     granted: Vec<Capability>,
+    settings: Arc<str>,
     docker: Arc<DockerScope>,
     client: Docker,
     /// How failures name the engine: `the local Docker engine at unix:///…`.
@@ -88,7 +89,7 @@ pub struct LocalRuntime {
 impl LocalRuntime {
     /// The runtime of `resolved` through `plugin` (loaded in `engine`), on the Docker engine
     /// at `docker_host` (`unix:///var/run/docker.sock`, `tcp://127.0.0.1:2375`), with every
-    /// capability its manifest asks for. `require_secrets` refuses a secret variable without
+    /// capabilities and settings the instance gave the plugin. `require_secrets` refuses a secret variable without
     /// a value (for the calls that create containers).
     ///
     /// # Errors
@@ -113,10 +114,9 @@ impl LocalRuntime {
         if require_secrets && !missing.is_empty() {
             return Err(LocalError::MissingSecrets(missing.join(", ")));
         }
-        let granted = plugin
-            .manifest
-            .capabilities
-            .keys()
+        let granted = resolved
+            .runtime_granted
+            .iter()
             .map(|name| name.parse::<Capability>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| LocalError::Plugin {
@@ -144,6 +144,7 @@ impl LocalRuntime {
             plugin,
             spec,
             granted,
+            settings: resolved.runtime_settings.as_str().into(),
             docker: Arc::new(scope),
             client,
             name: format!("the local Docker engine at {docker_host}"),
@@ -268,6 +269,7 @@ impl Runtime for LocalRuntime {
     async fn context(&self, progress: Option<ProgressSink>) -> Result<CallContext, String> {
         let mut call = CallContext::builder(&self.plugin.manifest, self.granted.iter().cloned())
             .map_err(|e| e.to_string())?
+            .config(self.settings.clone())
             .docker(self.docker.clone());
         if let Some(sink) = progress {
             call = call.progress(sink);

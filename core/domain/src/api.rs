@@ -1079,6 +1079,11 @@ pub struct ResolvedDeployment {
     /// The SHA-256 (hex) of the runtime plugin's component as installed: the executor runs
     /// that very component (`GET /api/v1/plugins/{plugin}/component` answers it).
     pub runtime_digest: String,
+    /// The capabilities the instance granted the runtime plugin: the executor grants it
+    /// those and no more.
+    pub runtime_granted: Vec<String>,
+    /// The runtime plugin's settings on this instance (JSON), as its calls receive them.
+    pub runtime_settings: String,
     /// The environment's executor.
     pub executor: Executor,
     /// The environment's runtime settings.
@@ -1928,6 +1933,8 @@ mod tests {
             deployment: "mine".parse().unwrap(),
             runtime: "compose".parse().unwrap(),
             runtime_digest: "0".repeat(64),
+            runtime_granted: Vec::new(),
+            runtime_settings: "{}".to_owned(),
             executor: Executor::Local,
             settings: BTreeMap::new(),
             services: vec![service],

@@ -93,6 +93,41 @@ impl App {
         Ok(plugin_view(self.plugin_record(id).await?))
     }
 
+    /// `GET /api/v1/plugins/{plugin}/component`: the component of an installed runtime plugin,
+    /// for a member's CLI to run a `local` environment's deployments with the very plugin the
+    /// server runs (it checks the bytes against the digest the resolve answered). Git
+    /// providers are not handed out: they run on the server alone.
+    ///
+    /// # Errors
+    /// Not found; conflict for a plugin that is not a runtime; internal when the stored
+    /// component is missing or does not match its digest.
+    pub async fn plugin_component(&self, _caller: &Caller, id: &str) -> Result<Vec<u8>> {
+        let record = self.plugin_record(id).await?;
+        if record.kind != super::runtimes::RUNTIME_KIND {
+            return Err(AppError::Conflict {
+                field: Some("plugin".into()),
+                message: format!(
+                    "plugin {id:?} is a {}: only runtime plugins run on members' machines",
+                    record.kind
+                ),
+            });
+        }
+        let path = self.plugins()?.file(&record.digest);
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(bytes) => bytes,
+            Err(_) => self
+                .store
+                .plugin_component(&record.digest)
+                .await?
+                .ok_or_else(|| {
+                    AppError::fault(format!("the component of plugin {id:?} is missing"))
+                })?,
+        };
+        verify_digest(&bytes, &record.digest)
+            .map_err(|e| AppError::internal(format!("the stored component of {id:?}"), e))?;
+        Ok(bytes)
+    }
+
     /// Checks a component (digest, everything the plugin host checks) and compiles it.
     async fn check_component(&self, bytes: &[u8], sha256: Option<&str>) -> Result<LoadedPlugin> {
         if let Some(expected) = sha256 {

@@ -17,7 +17,7 @@ use komander_store::{EnvironmentRecord, PluginRecord};
 use crate::{App, AppError, Result};
 
 /// The `kind` a runtime plugin's record holds (`PluginKind::manifest_name`).
-const RUNTIME_KIND: &str = "runtime";
+pub(crate) const RUNTIME_KIND: &str = "runtime";
 
 /// Why a runtime plugin cannot run deployments now.
 #[derive(Debug)]

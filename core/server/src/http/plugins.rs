@@ -51,6 +51,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_plugins, install_plugin))
         .routes(routes!(get_plugin, uninstall_plugin))
+        .routes(routes!(get_component))
         .routes(routes!(grant_plugin))
         .routes(routes!(upgrade_plugin))
         .routes(routes!(disable_plugin))
@@ -129,6 +130,19 @@ async fn get_plugin(
     AppPath(p): AppPath<PluginPath>,
 ) -> Result<Json<Plugin>, ApiError> {
     Ok(Json(s.app.get_plugin(&caller, &p.plugin).await?))
+}
+
+/// The component of an installed runtime plugin (`application/wasm`), for a member's CLI to
+/// run a `local` environment's deployments with it; 409 for a git provider.
+#[utoipa::path(get, path = "/api/v1/plugins/{plugin}/component", tag = "plugins", params(PluginPath),
+    responses((status = 200, content_type = "application/wasm", body = Vec<u8>), ErrorResponses))]
+async fn get_component(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppPath(p): AppPath<PluginPath>,
+) -> Result<([(header::HeaderName, &'static str); 1], Vec<u8>), ApiError> {
+    let bytes = s.app.plugin_component(&caller, &p.plugin).await?;
+    Ok(([(header::CONTENT_TYPE, "application/wasm")], bytes))
 }
 
 /// Uninstalls a plugin and deletes its component (instance admins).
