@@ -213,6 +213,29 @@ impl ApiClient {
         self.json(Method::POST, path, &[], None::<&()>).await
     }
 
+    /// `POST path` with `body` for the holder of an operation's lease (the token in the
+    /// `X-Komander-Lease` header), answered with a `T`.
+    ///
+    /// # Errors
+    /// As [`ApiClient::get`].
+    pub async fn post_leased<B, T>(&self, path: &str, lease: &str, body: &B) -> anyhow::Result<T>
+    where
+        B: Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.server))
+            .header("x-komander-lease", lease)
+            .json(body);
+        let response = self.dispatch(request).await?;
+        let url = response.url().clone();
+        response
+            .json()
+            .await
+            .with_context(|| format!("reading the answer of {url}"))
+    }
+
     /// `PATCH path` with `body`, answered with a `T`.
     ///
     /// # Errors

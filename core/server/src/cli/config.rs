@@ -84,8 +84,8 @@ fn write_then_rename(temporary: &Path, path: &Path, text: &str) -> std::io::Resu
     fs::rename(temporary, path)
 }
 
-/// A TOML basic string holding `value`.
-fn quoted(value: &str) -> anyhow::Result<String> {
+/// A TOML basic string holding `value`; refused when it holds a control character.
+pub(crate) fn quoted(value: &str) -> anyhow::Result<String> {
     anyhow::ensure!(
         !value.chars().any(char::is_control),
         "refusing to store a value with control characters in the config file"

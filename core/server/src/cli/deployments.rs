@@ -1,22 +1,20 @@
 //! `komander deployment`: deployments in an environment, private to their owner until shared.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::{
     OperationId,
-    api::{
-        Deployment, DeploymentPlan, DeploymentRunStatus, NewDeployment, Operation, PlannedChange,
-        RollbackRequest, ServiceLogPage, ServiceRunStatus, ShareOutcome,
-    },
+    api::{Deployment, NewDeployment, Operation, PlannedChange, ServiceRunStatus, ShareOutcome},
     names::{DeploymentName, ServiceName},
 };
 
 use super::{
     ApiClient, OutputFormat,
-    follow::{follow_logs, follow_operation, require_done},
-    output::{Row, print_item, print_json, print_list, print_table, timestamp, yes_no},
+    follow::{follow_operation, require_done},
+    output::{Row, print_item, print_json, print_list, timestamp, yes_no},
+    run::{self, Action},
     scope::{EnvironmentScope, Scope as _},
 };
 
@@ -270,121 +268,44 @@ impl DeploymentCommand {
                 name,
                 dir,
                 force,
-            } => {
-                let path = format!("{}/export", scope.item("deployments", &name));
-                let archive = api
-                    .get_bytes(&path)
-                    .await
-                    .with_context(|| format!("exporting deployment {scope}/{name}"))?;
-                let dir = dir.unwrap_or_else(|| PathBuf::from(name.as_str()));
-                for written in unpack(&archive, &dir, force)? {
-                    println!("{}", written.display());
-                }
-                Ok(())
-            }
-            Self::History { scope, name } => {
-                let path = format!("{}/operations", scope.item("deployments", &name));
-                print_list::<Operation>(api, out, &path, || {
-                    format!("listing the operations of deployment {scope}/{name}")
-                })
-                .await
-            }
-            Self::Plan { scope, name } => {
-                let path = format!("{}/plan", scope.item("deployments", &name));
-                let plan: DeploymentPlan = api
-                    .get(&path)
-                    .await
-                    .with_context(|| format!("planning deployment {scope}/{name}"))?;
-                match out {
-                    OutputFormat::Json => print_json(&plan),
-                    OutputFormat::Table => {
-                        for warning in &plan.warnings {
-                            eprintln!("warning: {warning}");
-                        }
-                        if plan.changes.is_empty() {
-                            println!("nothing to change");
-                            return Ok(());
-                        }
-                        print_table(&plan.changes)
-                    }
-                }
-            }
-            Self::Status { scope, name } => {
-                let path = format!("{}/status", scope.item("deployments", &name));
-                let status: DeploymentRunStatus = api
-                    .get(&path)
-                    .await
-                    .with_context(|| format!("reading the status of deployment {scope}/{name}"))?;
-                match out {
-                    OutputFormat::Json => print_json(&status),
-                    OutputFormat::Table => {
-                        print_table(&status.services)?;
-                        for change in &status.drift {
-                            println!(
-                                "drift: {} {} {}: {}",
-                                change.action.as_str(),
-                                change.kind,
-                                change.name,
-                                change.reason
-                            );
-                        }
-                        Ok(())
-                    }
-                }
-            }
+            } => run::export(api, &scope.deployment(&name), dir, force).await,
+            Self::History { scope, name } => run::history(api, out, &scope.deployment(&name)).await,
+            Self::Plan { scope, name } => run::plan(api, out, &scope.deployment(&name)).await,
+            Self::Status { scope, name } => run::status(api, out, &scope.deployment(&name)).await,
             Self::Logs {
                 scope,
                 name,
                 service,
                 tail,
                 follow,
-            } => {
-                let path = format!(
-                    "{}/services/{service}/logs",
-                    scope.item("deployments", &name)
-                );
-                print_logs(api, out, &path, tail, follow)
-                    .await
-                    .with_context(|| format!("reading the log of {scope}/{name}/{service}"))
-            }
+            } => run::logs(api, out, &scope.deployment(&name), &service, tail, follow).await,
             Self::Apply {
                 scope,
                 name,
                 detach,
-            } => run_action(api, out, &scope, &name, "apply", detach).await,
+            } => operate(api, out, &scope, &name, Action::Up, detach).await,
             Self::Stop {
                 scope,
                 name,
                 detach,
-            } => run_action(api, out, &scope, &name, "stop", detach).await,
+            } => operate(api, out, &scope, &name, Action::Stop, detach).await,
             Self::Start {
                 scope,
                 name,
                 detach,
-            } => run_action(api, out, &scope, &name, "start", detach).await,
+            } => operate(api, out, &scope, &name, Action::Start, detach).await,
             Self::Destroy {
                 scope,
                 name,
                 volumes,
                 detach,
-            } => {
-                let path = format!(
-                    "{}/destroy?volumes={volumes}",
-                    scope.item("deployments", &name)
-                );
-                let started = api.post_action(&path).await;
-                run_operation(api, out, &scope, &name, started, detach).await
-            }
+            } => operate(api, out, &scope, &name, Action::Down { volumes }, detach).await,
             Self::Rollback {
                 scope,
                 name,
                 operation,
                 detach,
-            } => {
-                let path = format!("{}/rollback", scope.item("deployments", &name));
-                let started = api.post(&path, &RollbackRequest { operation }).await;
-                run_operation(api, out, &scope, &name, started, detach).await
-            }
+            } => operate(api, out, &scope, &name, Action::Rollback(operation), detach).await,
             Self::Follow {
                 scope,
                 name,
@@ -403,117 +324,23 @@ impl DeploymentCommand {
     }
 }
 
-/// `POST .../{action}` on the deployment, then as [`run_operation`].
-async fn run_action(
+/// Runs `action` on deployment `name` of `scope` as `komander up` and its siblings do.
+async fn operate(
     api: &ApiClient,
     out: OutputFormat,
     scope: &EnvironmentScope,
     name: &DeploymentName,
-    action: &str,
+    action: Action,
     detach: bool,
 ) -> anyhow::Result<()> {
-    let path = format!("{}/{action}", scope.item("deployments", name));
-    let started = api.post_action(&path).await;
-    run_operation(api, out, scope, name, started, detach).await
-}
-
-/// What `apply`, `destroy` and `rollback` do once the server answered `started`: print the
-/// operation and, unless `detach`, follow it live until it ends (exit 7 unless done).
-async fn run_operation(
-    api: &ApiClient,
-    out: OutputFormat,
-    scope: &EnvironmentScope,
-    name: &DeploymentName,
-    started: anyhow::Result<Operation>,
-    detach: bool,
-) -> anyhow::Result<()> {
-    let operation = started.with_context(|| format!("starting an operation on {scope}/{name}"))?;
-    if detach {
-        return print_item(out, &operation);
-    }
-    eprintln!(
-        "{} {} started on {scope}/{name}",
-        operation.kind.as_str(),
-        operation.id
-    );
-    let path = format!(
-        "{}/operations/{}",
-        scope.item("deployments", name),
-        operation.id
-    );
-    let ended = follow_operation(api, &path, out)
-        .await
-        .with_context(|| format!("following operation {} of {scope}/{name}", operation.id))?;
-    Ok(require_done(operation.id, ended)?)
-}
-
-/// Prints the last `tail` lines of the log at `path`; with `follow`, then the lines the
-/// service writes, live, until interrupted.
-async fn print_logs(
-    api: &ApiClient,
-    out: OutputFormat,
-    path: &str,
-    tail: u32,
-    follow: bool,
-) -> anyhow::Result<()> {
-    if follow {
-        return follow_logs(api, path, tail, out).await;
-    }
-    let tail = tail.to_string();
-    let page: ServiceLogPage = api.get_query(path, &[("limit", tail.as_str())]).await?;
-    for line in &page.lines {
-        match out {
-            OutputFormat::Json => println!("{}", serde_json::to_string(line)?),
-            OutputFormat::Table => println!("{}", line.line),
-        }
-    }
-    Ok(())
-}
-
-/// Writes the files of an exported deployment's tar archive under `dir` (created when
-/// missing) and answers their paths. Every path is checked again: only plain relative paths
-/// are written, so nothing lands outside `dir`. All paths are checked before any file is
-/// written; an existing file is refused unless `force`.
-fn unpack(archive: &[u8], dir: &Path, force: bool) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    let mut entries = tar::Archive::new(archive);
-    for entry in entries.entries().context("reading the exported archive")? {
-        let mut entry = entry.context("reading the exported archive")?;
-        let relative = entry
-            .path()
-            .context("reading a path of the archive")?
-            .into_owned();
-        let plain = relative.components().count() > 0
-            && relative
-                .components()
-                .all(|c| matches!(c, std::path::Component::Normal(_)));
-        anyhow::ensure!(
-            plain && entry.header().entry_type() == tar::EntryType::Regular,
-            "the exported archive holds {}, which is not a plain relative file: refused",
-            relative.display()
-        );
-        let mut content = Vec::new();
-        std::io::Read::read_to_end(&mut entry, &mut content)
-            .with_context(|| format!("reading {} from the archive", relative.display()))?;
-        let target = dir.join(&relative);
-        anyhow::ensure!(
-            force || !target.exists(),
-            "{} exists already: pass --force to overwrite it",
-            target.display()
-        );
-        files.push((target, content));
-    }
-    let mut written = Vec::with_capacity(files.len());
-    for (target, content) in files {
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        std::fs::write(&target, content)
-            .with_context(|| format!("writing {}", target.display()))?;
-        written.push(target);
-    }
-    Ok(written)
+    run::operate(
+        api,
+        out,
+        &scope.deployment(name),
+        action,
+        run::OperateOptions { detach },
+    )
+    .await
 }
 
 impl Row for Deployment {

@@ -20,7 +20,10 @@ use komander_domain::{
 };
 use serde::de::DeserializeOwned;
 
-use super::{ApiClient, ApiError, OutputFormat};
+use super::{
+    ApiClient, ApiError, OutputFormat,
+    view::{Json, OperationView, Plain, note},
+};
 
 /// How many times in a row a stream may fail (unreachable, cut before any new event, 5xx)
 /// before following gives up.
@@ -34,7 +37,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// An operation that ended otherwise than `done`: `komander` exits 7 for it.
 #[derive(Debug, thiserror::Error)]
-#[error("operation {operation} {}{}", .state.as_str(), message_note(.message))]
+#[error("operation {operation} {}{}", .state.as_str(), note(.message.as_deref()))]
 pub struct OperationFailed {
     /// The operation.
     pub operation: OperationId,
@@ -42,13 +45,6 @@ pub struct OperationFailed {
     pub state: OperationState,
     /// Why, as its holder said.
     pub message: Option<String>,
-}
-
-fn message_note(message: &Option<String>) -> String {
-    message
-        .as_deref()
-        .map(|m| format!(": {m}"))
-        .unwrap_or_default()
 }
 
 /// `Ok` when `ended` says the operation is `done`; otherwise [`OperationFailed`], which
@@ -83,13 +79,30 @@ pub async fn follow_operation(
     operation_path: &str,
     out: OutputFormat,
 ) -> anyhow::Result<OperationEnded> {
+    let view: Box<dyn OperationView> = match out {
+        OutputFormat::Table => Box::new(Plain),
+        OutputFormat::Json => Box::new(Json),
+    };
+    follow_with(api, operation_path, view).await
+}
+
+/// As [`follow_operation`], each event shown by `view`.
+///
+/// # Errors
+/// As [`follow_operation`].
+pub async fn follow_with(
+    api: &ApiClient,
+    operation_path: &str,
+    mut view: Box<dyn OperationView>,
+) -> anyhow::Result<OperationEnded> {
+    let view = view.as_mut();
     let path = format!("{operation_path}/events");
     let mut cursor = Cursor::default();
     let mut failures = 0;
     let mut backoff = FIRST_BACKOFF;
     loop {
         let progressed_before = cursor.clone();
-        let failure = match read_stream(api, &path, &mut cursor, out).await {
+        let failure = match read_stream(api, &path, &mut cursor, view).await {
             Ok(Read::Ended(ended)) => return Ok(ended),
             Ok(Read::Resume) => {
                 failures = 0;
@@ -110,11 +123,11 @@ pub async fn follow_operation(
                 "following {operation_path}: gave up after {MAX_RETRIES} retries"
             )));
         }
-        eprintln!(
+        view.cut(&format!(
             "the event stream was cut ({failure:#}); resuming after line {} in {} ms",
             cursor.after,
             backoff.as_millis()
-        );
+        ));
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
@@ -150,7 +163,7 @@ async fn read_stream(
     api: &ApiClient,
     path: &str,
     cursor: &mut Cursor,
-    out: OutputFormat,
+    view: &mut dyn OperationView,
 ) -> anyhow::Result<Read> {
     let steps = cursor.steps.to_string();
     let query = [("steps", steps.as_str())];
@@ -161,7 +174,7 @@ async fn read_stream(
     let mut parser = SseParser::default();
     while let Some(chunk) = response.chunk().await.context("reading the event stream")? {
         for event in parser.push(&chunk) {
-            if let Some(read) = handle(&event, cursor, out)? {
+            if let Some(read) = handle(&event, cursor, view)? {
                 return Ok(read);
             }
         }
@@ -169,12 +182,12 @@ async fn read_stream(
     Ok(Read::Closed)
 }
 
-/// Prints one event and advances `cursor`; answers how the connection ends when the event
-/// ends it. Lines and steps at or before the cursor are skipped, so none prints twice.
+/// Shows one event and advances `cursor`; answers how the connection ends when the event
+/// ends it. Lines and steps at or before the cursor are skipped, so none shows twice.
 fn handle(
     event: &SseEvent,
     cursor: &mut Cursor,
-    out: OutputFormat,
+    view: &mut dyn OperationView,
 ) -> anyhow::Result<Option<Read>> {
     match event.name.as_str() {
         EVENT_PROGRESS => {
@@ -183,10 +196,7 @@ fn handle(
                 return Ok(None);
             }
             cursor.after = line.sequence;
-            match out {
-                OutputFormat::Table => println_out(&line.text)?,
-                OutputFormat::Json => print_event(event)?,
-            }
+            view.line(&line, &event.data)?;
         }
         EVENT_STEP => {
             let step: StepEvent = data(event)?;
@@ -194,24 +204,11 @@ fn handle(
                 return Ok(None);
             }
             cursor.steps = step.position;
-            match out {
-                OutputFormat::Table => {
-                    let took = (step.finished_at - step.started_at).as_seconds_f64();
-                    eprintln!("step {} took {took:.1} s", step.name);
-                }
-                OutputFormat::Json => print_event(event)?,
-            }
+            view.step(&step, &event.data)?;
         }
         EVENT_END => {
             let ended: OperationEnded = data(event)?;
-            match out {
-                OutputFormat::Table => eprintln!(
-                    "operation {}{}",
-                    ended.state.as_str(),
-                    message_note(&ended.message)
-                ),
-                OutputFormat::Json => print_event(event)?,
-            }
+            view.end(&ended, &event.data)?;
             return Ok(Some(Read::Ended(ended)));
         }
         EVENT_RESUME => {
@@ -317,14 +314,6 @@ fn println_out(text: &str) -> anyhow::Result<()> {
     writeln!(io::stdout().lock(), "{text}").context("writing standard output")
 }
 
-/// Prints `{"event": name, "data": ...}` on one line.
-fn print_event(event: &SseEvent) -> anyhow::Result<()> {
-    let data: serde_json::Value = serde_json::from_str(&event.data)
-        .with_context(|| format!("reading a {} event", event.name))?;
-    let line = serde_json::json!({ "event": event.name, "data": data });
-    println_out(&line.to_string())
-}
-
 /// One server-sent event.
 #[derive(Debug, PartialEq, Eq)]
 struct SseEvent {
@@ -428,19 +417,19 @@ mod tests {
         };
         let mut cursor = Cursor { after: 2, steps: 0 };
         assert!(
-            handle(&line(2), &mut cursor, OutputFormat::Json)
+            handle(&line(2), &mut cursor, &mut Json)
                 .unwrap()
                 .is_none()
         );
         assert_eq!(cursor.after, 2);
-        handle(&line(3), &mut cursor, OutputFormat::Json).unwrap();
+        handle(&line(3), &mut cursor, &mut Json).unwrap();
         assert_eq!(cursor.after, 3);
         let bad = SseEvent {
             name: EVENT_PROGRESS.into(),
             id: None,
             data: "not json".into(),
         };
-        let err = handle(&bad, &mut cursor, OutputFormat::Json).unwrap_err();
+        let err = handle(&bad, &mut cursor, &mut Json).unwrap_err();
         assert!(
             format!("{err:#}").contains("reading a progress event"),
             "{err:#}"

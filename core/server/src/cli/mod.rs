@@ -11,18 +11,22 @@
 //!
 //! [`exit_code_for`] turns an error into an exit code scripts can rely on.
 
+pub mod address;
 pub mod client;
 pub mod config;
 pub mod deployments;
 pub mod environments;
 pub mod follow;
+pub mod local;
 pub mod output;
 pub mod plugins;
 pub mod projects;
+pub mod run;
 pub mod scope;
 pub mod services;
 pub mod targets;
 pub mod users;
+pub mod view;
 
 use std::{
     io::{self, IsTerminal as _},
@@ -69,6 +73,112 @@ pub enum ClientCommand {
     },
     /// Shows who the API token belongs to.
     Me,
+    /// Applies a deployment where its environment runs it and follows it live: on the
+    /// server, or on this machine for a `local` environment (its Docker engine, DOCKER_HOST).
+    /// Exit 0 done, 5 busy, 7 failed.
+    Up {
+        /// The deployment.
+        #[command(flatten)]
+        address: address::DeploymentAddress,
+        /// How to run it.
+        #[command(flatten)]
+        options: run::OperateOptions,
+    },
+    /// Removes what a deployment runs (containers, networks; named volumes only with
+    /// --volumes), where it runs.
+    Down {
+        /// The deployment.
+        #[command(flatten)]
+        address: address::DeploymentAddress,
+        /// Remove the named volumes and their data too.
+        #[arg(long)]
+        volumes: bool,
+        /// How to run it.
+        #[command(flatten)]
+        options: run::OperateOptions,
+    },
+    /// Stops a deployment's services, keeping them for `start`.
+    Stop {
+        /// The deployment.
+        #[command(flatten)]
+        address: address::DeploymentAddress,
+        /// How to run it.
+        #[command(flatten)]
+        options: run::OperateOptions,
+    },
+    /// Starts again what `stop` stopped and waits for the services to run.
+    Start {
+        /// The deployment.
+        #[command(flatten)]
+        address: address::DeploymentAddress,
+        /// How to run it.
+        #[command(flatten)]
+        options: run::OperateOptions,
+    },
+    /// Shows what applying a deployment now would change. Changes nothing.
+    Plan {
+        /// The deployment.
+        #[command(flatten)]
+        address: address::DeploymentAddress,
+    },
+    /// Shows each service as it runs now, and the drift from the spec.
+    Status {
+        /// The deployment.
+        #[command(flatten)]
+        address: address::DeploymentAddress,
+    },
+    /// Prints a service's last log lines; with -f, then the lines it writes.
+    Logs {
+        /// The deployment's flags (or PROJECT/ENV/DEPLOYMENT before the service).
+        #[command(flatten)]
+        address: address::DeploymentAddress,
+        /// [PROJECT/ENV/DEPLOYMENT] SERVICE
+        #[arg(value_name = "SERVICE", num_args = 1..=2, required = true)]
+        words: Vec<String>,
+        /// How many of the last lines to print first (1 to 1000).
+        #[arg(long, default_value_t = 100)]
+        tail: u32,
+        /// Keep printing the lines the service writes.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Lists a deployment's operations, newest first, local and server ones alike.
+    History {
+        /// The deployment.
+        #[command(flatten)]
+        address: address::DeploymentAddress,
+    },
+    /// Brings back an earlier apply's services and plain variables and applies them.
+    Rollback {
+        /// The deployment's flags (or PROJECT/ENV/DEPLOYMENT before the operation).
+        #[command(flatten)]
+        address: address::DeploymentAddress,
+        /// [PROJECT/ENV/DEPLOYMENT] APPLY: the earlier apply's operation id (`history`).
+        #[arg(value_name = "APPLY", num_args = 1..=2, required = true)]
+        words: Vec<String>,
+        /// How to run it.
+        #[command(flatten)]
+        options: run::OperateOptions,
+    },
+    /// Writes a deployment as files to run without Komander (compose.yaml, .env.example).
+    Export {
+        /// The deployment.
+        #[command(flatten)]
+        address: address::DeploymentAddress,
+        /// The folder to write the files under [default: ./<deployment>].
+        #[arg(short = 'o', long = "dir", value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Overwrite files that exist already.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Links the current folder to a deployment (`.komander.toml`: the server and the
+    /// deployment, no token), so that commands run inside it need not name it.
+    Link {
+        /// The deployment, as PROJECT/ENV/DEPLOYMENT.
+        #[arg(value_name = "PROJECT/ENV/DEPLOYMENT")]
+        at: address::DeploymentAt,
+    },
     /// Projects you are a member of.
     #[command(subcommand)]
     Project(projects::ProjectCommand),
@@ -117,8 +227,10 @@ pub async fn run(args: ClientArgs, command: ClientCommand) -> anyhow::Result<Exi
         Some(path) => config::load(path)?,
         None => config::FileConfig::default(),
     };
+    let link = run::current_link()?;
     let server = args
         .server
+        .or_else(|| link.as_ref().map(|l| l.server.clone()))
         .or_else(|| file.server.clone())
         .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
     let stored_token = file.token.filter(|_| {
@@ -132,6 +244,64 @@ pub async fn run(args: ClientArgs, command: ClientCommand) -> anyhow::Result<Exi
     let result = match command {
         ClientCommand::Login { token_stdin } => login(&api, config_path, token_stdin, out).await,
         ClientCommand::Me => users::me(&api, out).await,
+        ClientCommand::Up { address, options } => {
+            let at = address.resolve(link.as_ref())?;
+            run::operate(&api, out, &at, run::Action::Up, options).await
+        }
+        ClientCommand::Down {
+            address,
+            volumes,
+            options,
+        } => {
+            let at = address.resolve(link.as_ref())?;
+            run::operate(&api, out, &at, run::Action::Down { volumes }, options).await
+        }
+        ClientCommand::Stop { address, options } => {
+            let at = address.resolve(link.as_ref())?;
+            run::operate(&api, out, &at, run::Action::Stop, options).await
+        }
+        ClientCommand::Start { address, options } => {
+            let at = address.resolve(link.as_ref())?;
+            run::operate(&api, out, &at, run::Action::Start, options).await
+        }
+        ClientCommand::Plan { address } => {
+            run::plan(&api, out, &address.resolve(link.as_ref())?).await
+        }
+        ClientCommand::Status { address } => {
+            run::status(&api, out, &address.resolve(link.as_ref())?).await
+        }
+        ClientCommand::Logs {
+            address,
+            words,
+            tail,
+            follow,
+        } => {
+            let (at, service) = run::split_words(address, &words, link.as_ref())?;
+            let service = service
+                .parse()
+                .map_err(|e| anyhow::anyhow!("service {service:?}: {e}"))?;
+            run::logs(&api, out, &at, &service, tail, follow).await
+        }
+        ClientCommand::History { address } => {
+            run::history(&api, out, &address.resolve(link.as_ref())?).await
+        }
+        ClientCommand::Rollback {
+            address,
+            words,
+            options,
+        } => {
+            let (at, apply) = run::split_words(address, &words, link.as_ref())?;
+            let apply = apply.parse().map_err(|_| {
+                anyhow::anyhow!("{apply:?} is not an operation id (`komander history` lists them)")
+            })?;
+            run::operate(&api, out, &at, run::Action::Rollback(apply), options).await
+        }
+        ClientCommand::Export {
+            address,
+            dir,
+            force,
+        } => run::export(&api, &address.resolve(link.as_ref())?, dir, force).await,
+        ClientCommand::Link { at } => run::link(&api, &at).await,
         ClientCommand::Project(command) => command.run(&api, out).await,
         ClientCommand::Member(command) => command.run(&api, out).await,
         ClientCommand::Invitation(command) => command.run(&api, out).await,

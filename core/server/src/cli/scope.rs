@@ -92,6 +92,17 @@ impl Scope for EnvironmentScope {
     }
 }
 
+impl EnvironmentScope {
+    /// Its deployment `name`.
+    pub fn deployment(&self, name: &DeploymentName) -> super::address::DeploymentAt {
+        super::address::DeploymentAt {
+            project: self.project.project.clone(),
+            environment: self.environment.clone(),
+            deployment: name.clone(),
+        }
+    }
+}
+
 impl fmt::Display for EnvironmentScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.project, self.environment)
