@@ -25,4 +25,5 @@ mod secrets;
 mod services;
 mod stack;
 mod targets;
+mod up;
 mod users;

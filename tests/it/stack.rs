@@ -104,7 +104,7 @@ fn health(command: &[&str]) -> Value {
 /// a CGI script (`/cgi-bin/greeting`) that fetches `http://backend:8080/greeting`, by service
 /// name, on port 8080 published on 127.0.0.1:`port`. Each has a health check, and each waits
 /// for the one it needs to be healthy.
-fn stack(port: u16) -> [Value; 3] {
+pub(crate) fn stack(port: u16) -> [Value; 3] {
     let cgi = "#!/bin/busybox sh\\necho Content-Type: text/plain\\necho\\n\
                exec /bin/busybox wget -qO- http://backend:8080/greeting\\n";
     [
@@ -135,7 +135,7 @@ fn stack(port: u16) -> [Value; 3] {
 
 /// What the front answers on 127.0.0.1:`port` at `/cgi-bin/greeting`, once it answers 200
 /// with `expected` (tried for at most 15 s).
-async fn greeting(port: u16, expected: &str) -> String {
+pub(crate) async fn greeting(port: u16, expected: &str) -> String {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let url = format!("http://127.0.0.1:{port}/cgi-bin/greeting");
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -155,7 +155,7 @@ async fn greeting(port: u16, expected: &str) -> String {
 }
 
 /// The container id of each service of the deployment `id`, by the service label.
-async fn by_service(engine: &Docker, id: &str) -> BTreeMap<String, String> {
+pub(crate) async fn by_service(engine: &Docker, id: &str) -> BTreeMap<String, String> {
     let filters = std::collections::HashMap::from([(
         "label".to_owned(),
         vec![format!("dev.komander.deployment={id}")],
