@@ -55,7 +55,7 @@ use crate::{
 };
 
 /// The largest Compose file read, in bytes: real ones are a few KiB.
-pub const MAX_FILE_BYTES: usize = 512 * 1024;
+pub const MAX_FILE_BYTES: usize = 128 * 1024;
 /// The largest `.env` file read, in bytes.
 pub const MAX_ENV_FILE_BYTES: usize = 64 * 1024;
 /// The most services one file creates.

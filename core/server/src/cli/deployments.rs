@@ -7,8 +7,8 @@ use clap::Subcommand;
 use komander_domain::{
     OperationId,
     api::{
-        Deployment, DeploymentPlan, DeploymentRunStatus, NewDeployment, Operation, PlannedChange,
-        RollbackRequest, ServiceLogPage, ServiceRunStatus, ShareOutcome,
+        ComposeImport, Deployment, DeploymentPlan, DeploymentRunStatus, NewDeployment, Operation,
+        PlannedChange, RollbackRequest, Service, ServiceLogPage, ServiceRunStatus, ShareOutcome,
     },
     names::{DeploymentName, ServiceName},
 };
@@ -81,6 +81,24 @@ pub enum DeploymentCommand {
         /// Overwrite files that exist already.
         #[arg(long)]
         force: bool,
+    },
+    /// Creates a deployment's services from a Compose file: images, commands, environment
+    /// (variables whose name has a PASSWORD, SECRET, TOKEN, KEY… part become secret), ports,
+    /// named volumes, health checks, dependencies, restart policies and limits. Whatever
+    /// Komander does not run is refused naming the file, line and key, and nothing is created.
+    /// Prints the services created.
+    Import {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+        /// The Compose file.
+        #[arg(short, long, default_value = "compose.yaml")]
+        file: PathBuf,
+        /// A `.env` file whose variables the Compose file is interpolated with.
+        #[arg(long)]
+        env_file: Option<PathBuf>,
     },
     /// Lists a deployment's operations (applies, destroys, stops, starts, rollbacks), newest
     /// first: who started each, where it ran, how it ended.
@@ -281,6 +299,37 @@ impl DeploymentCommand {
                     println!("{}", written.display());
                 }
                 Ok(())
+            }
+            Self::Import {
+                scope,
+                name,
+                file,
+                env_file,
+            } => {
+                let read = |path: &Path| {
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))
+                };
+                let body = ComposeImport {
+                    file_name: file
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "compose.yaml".to_owned()),
+                    compose: read(&file)?,
+                    env_file: env_file.as_deref().map(read).transpose()?,
+                    variables: Default::default(),
+                };
+                let path = format!("{}/import", scope.item("deployments", &name));
+                let services: Vec<Service> = api.post(&path, &body).await.with_context(|| {
+                    format!(
+                        "importing {} into deployment {scope}/{name}",
+                        file.display()
+                    )
+                })?;
+                match out {
+                    OutputFormat::Table => print_table(&services),
+                    OutputFormat::Json => print_json(&services),
+                }
             }
             Self::History { scope, name } => {
                 let path = format!("{}/operations", scope.item("deployments", &name));
