@@ -163,7 +163,7 @@ impl fmt::Display for Refused {
 /// Collects refusals about one file.
 pub(crate) struct Refusals<'a> {
     file: &'a str,
-    found: Vec<Refusal>,
+    pub(crate) found: Vec<Refusal>,
 }
 
 impl Refusals<'_> {

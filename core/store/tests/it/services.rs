@@ -173,17 +173,29 @@ async fn services_created_together_are_all_written_or_none(db: &TestDb) {
     let created = store
         .create_services(deployment.id, &fresh, &refuse, &audits)
         .await;
-    assert!(matches!(created, Err(StoreError::Invalid { .. })), "{created:?}");
-    let listed = store.list_services(deployment.id, &page(10, None)).await.unwrap();
+    assert!(
+        matches!(created, Err(StoreError::Invalid { .. })),
+        "{created:?}"
+    );
+    let listed = store
+        .list_services(deployment.id, &page(10, None))
+        .await
+        .unwrap();
     assert_eq!(listed, [existing.clone()], "nothing was written");
 
     store
         .create_services(deployment.id, &fresh, &accept_all, &audits)
         .await
         .unwrap();
-    let listed = store.list_services(deployment.id, &page(10, None)).await.unwrap();
+    let listed = store
+        .list_services(deployment.id, &page(10, None))
+        .await
+        .unwrap();
     let names: Vec<&str> = listed.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["cache", "db", "web"]);
-    let variables = store.list_variables(fresh[0].0.id, &page(10, None)).await.unwrap();
+    let variables = store
+        .list_variables(fresh[0].0.id, &page(10, None))
+        .await
+        .unwrap();
     assert_eq!(variables.len(), 1);
 }
