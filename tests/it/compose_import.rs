@@ -12,7 +12,7 @@ use std::{
 };
 
 use axum::http::{Method, StatusCode};
-use komander_e2e::{ADMIN_TOKEN, Backend, TestApi, compose_binary};
+use komander_e2e::{ADMIN_TOKEN, Backend, ServerProcess, TestApi, compose_binary};
 use serde_json::{Value, json};
 
 const ENV: &str = "/api/v1/projects/shop/environments/dev";
@@ -382,4 +382,54 @@ async fn hostile_files_are_refused_naming_the_key_and_create_nothing() {
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(services(&api, "app").await.is_empty());
+}
+
+#[test]
+fn the_cli_imports_a_file_with_its_env_file_and_prints_what_it_created() {
+    let server = ServerProcess::start(&[], "info");
+    server.wait_for_first_party_plugins();
+    server.cli_shop_deployment(&[], "app");
+    let dir = server.data_dir.path();
+    std::fs::write(
+        dir.join("stack.yaml"),
+        "services:\n  web:\n    image: nginx:${TAG:-latest}\n    ports: [\"8080:80\"]\n  \
+         cache:\n    image: redis:7\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("stack.env"), "TAG=1.27\n").unwrap();
+    let scope = ["--project", "shop", "--environment", "dev"];
+    fn import<'a>(scope: &[&'a str], file: &'a str) -> Vec<&'a str> {
+        [
+            &["deployment", "import"][..],
+            scope,
+            &["app", "-f", file, "--env-file", "stack.env"],
+        ]
+        .concat()
+    }
+    let printed = server.cli_ok(&import(&scope, "stack.yaml"));
+    assert!(
+        printed.contains("web") && printed.contains("nginx:1.27"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("cache") && printed.contains("redis:7"),
+        "{printed}"
+    );
+
+    // A refused file: exit 6 (invalid input), the refusal named on stderr, nothing created.
+    std::fs::write(
+        dir.join("bad.yaml"),
+        "services:\n  db:\n    image: postgres\n    privileged: true\n",
+    )
+    .unwrap();
+    let out = server.cli(&import(&scope, "bad.yaml"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("bad.yaml:4: services.db.privileged"),
+        "{stderr}"
+    );
+    let listed =
+        server.cli_ok(&[&["service", "list"][..], &scope, &["--deployment", "app"]].concat());
+    assert!(!listed.contains("db"), "{listed}");
 }
