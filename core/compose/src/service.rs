@@ -869,14 +869,14 @@ impl Reader<'_, '_> {
 
     fn depends_on(&mut self, node: &Node) -> Vec<Dependency> {
         let mut out = Vec::new();
-        let names: Vec<(String, &Node, Option<&[(String, Node)]>)> = match &node.value {
+        let names: Vec<(String, &Node, Option<&Node>)> = match &node.value {
             Value::Seq(items) => items
                 .iter()
                 .filter_map(|i| Some((self.text(i, "depends_on")?, i, None)))
                 .collect(),
             Value::Map(entries) => entries
                 .iter()
-                .map(|(name, spec)| (name.clone(), spec, Some(spec.as_map().unwrap_or(&[]))))
+                .map(|(name, spec)| (name.clone(), spec, Some(spec)))
                 .collect(),
             _ => {
                 self.refuse(node, "depends_on", "expected a list or a mapping");
@@ -893,7 +893,7 @@ impl Reader<'_, '_> {
                 }
             };
             let mut condition = DependencyCondition::Started;
-            for (field, value) in spec.unwrap_or(&[]) {
+            for (field, value) in spec.and_then(Node::as_map).unwrap_or(&[]) {
                 let k = format!("{key}.{field}");
                 match (field.as_str(), self.text(value, &k).as_deref()) {
                     ("condition", Some("service_started")) => {}
@@ -1042,7 +1042,7 @@ fn byte_count(text: &str) -> Option<u64> {
         _ => return None,
     };
     let bytes = number * scale as f64;
-    (bytes.is_finite() && bytes >= 1.0 && bytes < 1e18).then_some(bytes as u64)
+    (1.0..1e18).contains(&bytes).then_some(bytes as u64)
 }
 
 #[cfg(test)]

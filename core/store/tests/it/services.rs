@@ -181,7 +181,7 @@ async fn services_created_together_are_all_written_or_none(db: &TestDb) {
         .list_services(deployment.id, &page(10, None))
         .await
         .unwrap();
-    assert_eq!(listed, [existing.clone()], "nothing was written");
+    assert_eq!(listed, [existing], "nothing was written");
 
     store
         .create_services(deployment.id, &fresh, &accept_all, &audits)
