@@ -433,3 +433,19 @@ fn the_cli_imports_a_file_with_its_env_file_and_prints_what_it_created() {
         server.cli_ok(&[&["service", "list"][..], &scope, &["--deployment", "app"]].concat());
     assert!(!listed.contains("db"), "{listed}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_import() {
+    let api = TestApi::new(Backend::Sqlite).await.unwrap();
+    let (status, doc) = api
+        .call(Method::GET, "/api/v1/openapi.json", Some(ADMIN_TOKEN), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let import = &doc["paths"]["/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/import"]
+        ["post"];
+    assert!(import["responses"]["201"].is_object(), "{import}");
+    let body = &doc["components"]["schemas"]["ComposeImport"]["properties"];
+    for field in ["file_name", "compose", "env_file", "variables"] {
+        assert!(body[field].is_object(), "{field} in {body}");
+    }
+}
