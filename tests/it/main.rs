@@ -5,6 +5,7 @@ mod audit;
 mod authz;
 mod bad_input;
 mod cli;
+mod compose_import;
 mod concurrency;
 mod connections;
 mod export;

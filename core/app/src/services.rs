@@ -1,11 +1,12 @@
 //! Services of a deployment (one container each, from an image) and their variables. Secret
 //! variable values are sealed for their row and never read back.
 
+use komander_compose::{ImportedService, Source};
 use komander_domain::{
-    Action, DeploymentRef, ServiceId, ServiceRef, VariableId,
+    Action, DeploymentId, DeploymentRef, ServiceId, ServiceRef, VariableId,
     api::{
-        NewService, Page, PageQuery, PortSpec, Service, ServicePatch, ServiceSettings, Variable,
-        VariableWrite, VolumeSpec,
+        ComposeImport, NewService, Page, PageQuery, PortSpec, Service, ServicePatch,
+        ServiceSettings, Variable, VariableWrite, VolumeSpec,
     },
     names::{ImageRef, ServiceName, VariableName},
     services::{self as rules, Sibling, SpecError},
@@ -13,7 +14,7 @@ use komander_domain::{
 };
 use komander_secrets::Aad;
 use komander_store::{ServiceRecord, StoreError, StoredValue, VariableRecord};
-use tracing::instrument;
+use tracing::{info, instrument};
 
 use crate::{App, AppError, Caller, Paging, Result, about_deployment, scope::ServiceScope};
 
@@ -152,6 +153,34 @@ fn deployment_rules(
     }
 }
 
+/// [`deployment_rules`] for each of `changed`.
+fn deployment_rules_all(
+    changed: &[ServiceName],
+) -> impl Fn(&[ServiceRecord]) -> komander_store::Result<()> + Send + Sync + '_ {
+    move |services| {
+        changed
+            .iter()
+            .try_for_each(|name| deployment_rules(name)(services))
+    }
+}
+
+/// The row of a new service of `deployment`, checked as the store keeps it.
+fn service_record(deployment: DeploymentId, new: NewService, now: i64) -> Result<ServiceRecord> {
+    let wanted = new.settings();
+    let ports = ports(new.ports)?;
+    Ok(ServiceRecord {
+        id: ServiceId::new(),
+        deployment_id: deployment,
+        image: image(&new.image)?,
+        settings: settings(&wanted, &ports)?,
+        ports,
+        volumes: volumes(new.volumes)?,
+        name: new.name,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
 /// Refuses to delete `deleted` while other services depend on it, naming them.
 fn no_dependents(
     deleted: &ServiceName,
@@ -231,19 +260,7 @@ impl App {
             .deployment_scope(caller, deployment, Action::EditDeployment)
             .await?;
         let now = timestamps::to_millis(timestamps::now());
-        let wanted = new.settings();
-        let ports = ports(new.ports)?;
-        let service = ServiceRecord {
-            id: ServiceId::new(),
-            deployment_id: scope.deployment.id,
-            image: image(&new.image)?,
-            settings: settings(&wanted, &ports)?,
-            ports,
-            volumes: volumes(new.volumes)?,
-            name: new.name,
-            created_at: now,
-            updated_at: now,
-        };
+        let service = service_record(scope.deployment.id, new, now)?;
         let audit = about_deployment(
             self.audit(
                 caller,
@@ -259,6 +276,106 @@ impl App {
             .await
             .map_err(|e| AppError::from_store(e, "service"))?;
         service_view(service)
+    }
+
+    /// `POST .../deployments/{deployment}/import`: creates the services of a Compose file
+    /// (see [`komander_compose`]) with their variables, secret ones (by name) sealed for their
+    /// row, in one transaction with one `service.create` and one `variable.set` audit entry
+    /// each: all or nothing. Those who may edit the deployment.
+    ///
+    /// # Errors
+    /// Not found, forbidden; invalid input naming the file, line and key of every refusal
+    /// (`field` is the first key); conflict naming every service name already taken.
+    #[instrument(skip_all, fields(actor = %caller.user.handle, deployment = %deployment, file = %import.file_name))]
+    pub async fn import_compose(
+        &self,
+        caller: &Caller,
+        deployment: &DeploymentRef,
+        import: ComposeImport,
+    ) -> Result<Vec<Service>> {
+        let scope = self
+            .deployment_scope(caller, deployment, Action::EditDeployment)
+            .await?;
+        let file_name = import.file_name.rsplit('/').next().unwrap_or_default();
+        if file_name.is_empty() || file_name.len() > 255 || file_name.contains(char::is_control) {
+            return Err(AppError::invalid(
+                "file_name",
+                "a file name of 1 to 255 characters without control characters",
+            ));
+        }
+        let imported = komander_compose::parse(&Source {
+            file_name,
+            text: &import.compose,
+            env_file: import.env_file.as_deref(),
+            variables: &import.variables,
+        })
+        .map_err(|refused| AppError::InvalidInput {
+            field: refused.0.first().map(|r| r.key.clone()),
+            message: refused.to_string(),
+        })?;
+        let now = timestamps::to_millis(timestamps::now());
+        let mut rows = Vec::with_capacity(imported.len());
+        let mut audits = Vec::new();
+        for ImportedService { service, variables } in imported {
+            let service = service_record(scope.deployment.id, service, now)?;
+            let target = format!("{}/{}", scope.target(), service.name);
+            audits.push(self.audit(
+                caller,
+                Some(scope.project.id),
+                "service.create",
+                &*target,
+                SERVICE_FIELDS,
+            ));
+            let variables: Vec<VariableRecord> = variables
+                .into_iter()
+                .map(|v| {
+                    audits.push(self.audit(
+                        caller,
+                        Some(scope.project.id),
+                        "variable.set",
+                        format!("{target}/{}", v.name),
+                        &["secret", "value"],
+                    ));
+                    let id = VariableId::new();
+                    let value = if v.secret {
+                        let row = id.to_string();
+                        StoredValue::Sealed(
+                            self.keyring.seal(v.value.as_bytes(), &variable_aad(&row)),
+                        )
+                    } else {
+                        StoredValue::Plain(v.value)
+                    };
+                    VariableRecord {
+                        id,
+                        service_id: service.id,
+                        name: v.name,
+                        secret: v.secret,
+                        value,
+                        updated_at: now,
+                    }
+                })
+                .collect();
+            rows.push((service, variables));
+        }
+        let audits: Vec<_> = audits
+            .into_iter()
+            .map(|a| about_deployment(a, &scope.deployment))
+            .collect();
+        let names: Vec<ServiceName> = rows.iter().map(|(s, _)| s.name.clone()).collect();
+        self.store
+            .create_services(
+                scope.deployment.id,
+                &rows,
+                &deployment_rules_all(&names),
+                &audits,
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { field, message } => AppError::Conflict { field, message },
+                e => AppError::from_store(e, "service"),
+            })?;
+        info!(services = rows.len(), "compose file imported");
+        rows.into_iter().map(|(s, _)| service_view(s)).collect()
     }
 
     /// `GET .../deployments/{deployment}/services`, by name.

@@ -625,6 +625,37 @@ impl NewService {
     }
 }
 
+/// `POST .../deployments/{deployment}/import`: creates the services of a Compose file in the
+/// deployment, with their ports, volumes, settings and variables (secret by their name), all or
+/// nothing. Responds 201 with the created [`Service`]s in file order; 400 naming the file, line
+/// and key of everything refused; 409 when a service name is taken.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeImport {
+    /// The file's name, as refusals name it (`compose.yaml`).
+    pub file_name: String,
+    /// The Compose file's text (at most 128 KiB).
+    pub compose: String,
+    /// The text of a `.env` file whose variables the file is interpolated with.
+    #[serde(default)]
+    pub env_file: Option<String>,
+    /// Variables to interpolate with, winning over the `.env` file's.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+}
+
+/// Names the file and sizes only: the texts may hold secret values.
+impl fmt::Debug for ComposeImport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ComposeImport")
+            .field("file_name", &self.file_name)
+            .field("compose_bytes", &self.compose.len())
+            .field("env_file", &self.env_file.as_ref().map(|_| Redacted))
+            .field("variables", &self.variables.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 /// `PATCH .../services/{service}`: replaces what is given; `null` clears an optional field.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

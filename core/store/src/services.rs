@@ -38,6 +38,18 @@ pub trait ServiceStore: Send + Sync {
         audit: &AuditRecord,
     ) -> Result<()>;
 
+    /// Creates `services` with their variables in one transaction once `check` accepts the
+    /// deployment's services with them, writing `audits` with them: all or nothing.
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict) on `name` naming every service
+    /// name already taken in the deployment.
+    async fn create_services(
+        &self,
+        deployment: DeploymentId,
+        services: &[(ServiceRecord, Vec<VariableRecord>)],
+        check: &ServicesCheck<'_>,
+        audits: &[AuditRecord],
+    ) -> Result<()>;
+
     /// A deployment's service by name.
     async fn service(
         &self,

@@ -177,6 +177,20 @@ pub fn bundle(spec: &DeploymentSpec) -> Bundle {
                 ));
             }
         }
+        // Ports other services reach, published on no host port.
+        if service.ports.iter().any(|p| p.host_port.is_none()) {
+            yaml.push_str("    expose:\n");
+            for port in service.ports.iter().filter(|p| p.host_port.is_none()) {
+                let protocol = match port.protocol {
+                    Protocol::Tcp => "tcp",
+                    Protocol::Udp => "udp",
+                };
+                yaml.push_str(&format!(
+                    "      - {}\n",
+                    quoted(&format!("{}/{protocol}", port.container_port))
+                ));
+            }
+        }
         if !service.volumes.is_empty() {
             yaml.push_str("    volumes:\n");
             for volume in &service.volumes {

@@ -1,19 +1,22 @@
 //! `komander deployment`: deployments in an environment, private to their owner until shared.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Subcommand;
 use komander_domain::{
     OperationId,
-    api::{Deployment, NewDeployment, Operation, PlannedChange, ServiceRunStatus, ShareOutcome},
+    api::{
+        ComposeImport, Deployment, NewDeployment, Operation, PlannedChange, Service,
+        ServiceRunStatus, ShareOutcome,
+    },
     names::{DeploymentName, ServiceName},
 };
 
 use super::{
     ApiClient, OutputFormat,
     follow::{follow_operation, require_done},
-    output::{Row, print_item, print_json, print_list, timestamp, yes_no},
+    output::{Row, print_item, print_json, print_list, print_table, timestamp, yes_no},
     run::{self, Action},
     scope::{EnvironmentScope, Scope as _},
 };
@@ -79,6 +82,24 @@ pub enum DeploymentCommand {
         /// Overwrite files that exist already.
         #[arg(long)]
         force: bool,
+    },
+    /// Creates a deployment's services from a Compose file: images, commands, environment
+    /// (variables whose name has a PASSWORD, SECRET, TOKEN, KEY… part become secret), ports,
+    /// named volumes, health checks, dependencies, restart policies and limits. Whatever
+    /// Komander does not run is refused naming the file, line and key, and nothing is created.
+    /// Prints the services created.
+    Import {
+        /// The environment.
+        #[command(flatten)]
+        scope: EnvironmentScope,
+        /// The deployment's slug.
+        name: DeploymentName,
+        /// The Compose file.
+        #[arg(short, long, default_value = "compose.yaml")]
+        file: PathBuf,
+        /// A `.env` file whose variables the Compose file is interpolated with.
+        #[arg(long)]
+        env_file: Option<PathBuf>,
     },
     /// Lists a deployment's operations (applies, destroys, stops, starts, rollbacks), newest
     /// first: who started each, where it ran, how it ended.
@@ -269,6 +290,37 @@ impl DeploymentCommand {
                 dir,
                 force,
             } => run::export(api, &scope.deployment(&name), dir, force).await,
+            Self::Import {
+                scope,
+                name,
+                file,
+                env_file,
+            } => {
+                let read = |path: &Path| {
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))
+                };
+                let body = ComposeImport {
+                    file_name: file
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "compose.yaml".to_owned()),
+                    compose: read(&file)?,
+                    env_file: env_file.as_deref().map(read).transpose()?,
+                    variables: Default::default(),
+                };
+                let path = format!("{}/import", scope.item("deployments", &name));
+                let services: Vec<Service> = api.post(&path, &body).await.with_context(|| {
+                    format!(
+                        "importing {} into deployment {scope}/{name}",
+                        file.display()
+                    )
+                })?;
+                match out {
+                    OutputFormat::Table => print_table(&services),
+                    OutputFormat::Json => print_json(&services),
+                }
+            }
             Self::History { scope, name } => run::history(api, out, &scope.deployment(&name)).await,
             Self::Plan { scope, name } => run::plan(api, out, &scope.deployment(&name)).await,
             Self::Status { scope, name } => run::status(api, out, &scope.deployment(&name)).await,

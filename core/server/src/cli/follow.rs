@@ -416,11 +416,7 @@ mod tests {
             data: format!(r#"{{"sequence":{sequence},"text":"l","at":"2026-12-01T10:00:00Z"}}"#),
         };
         let mut cursor = Cursor { after: 2, steps: 0 };
-        assert!(
-            handle(&line(2), &mut cursor, &mut Json)
-                .unwrap()
-                .is_none()
-        );
+        assert!(handle(&line(2), &mut cursor, &mut Json).unwrap().is_none());
         assert_eq!(cursor.after, 2);
         handle(&line(3), &mut cursor, &mut Json).unwrap();
         assert_eq!(cursor.after, 3);

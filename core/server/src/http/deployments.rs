@@ -8,8 +8,8 @@ use axum::{
 };
 use komander_app::{AppError, runtimes::ExportedDeployment};
 use komander_domain::api::{
-    Deployment, DeploymentPatch, NewDeployment, NewService, Page, PageQuery, ResolveQuery,
-    ResolvedDeployment, Service, ServicePatch, ShareOutcome, Variable, VariableWrite,
+    ComposeImport, Deployment, DeploymentPatch, NewDeployment, NewService, Page, PageQuery,
+    ResolveQuery, ResolvedDeployment, Service, ServicePatch, ShareOutcome, Variable, VariableWrite,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(share_deployment))
         .routes(routes!(resolve_deployment))
         .routes(routes!(export_deployment))
+        .routes(routes!(import_compose))
         .routes(routes!(list_services, create_service))
         .routes(routes!(get_service, update_service, delete_service))
         .routes(routes!(list_variables))
@@ -140,6 +141,24 @@ async fn resolve_deployment(
         s.app
             .resolve_deployment(&caller, &deployment, with_secrets)
             .await?,
+    ))
+}
+
+/// Creates the services of a Compose file in the deployment, with their variables (secret
+/// when their name says so), all or nothing. What Komander does not run is refused (400)
+/// naming the file, line and key of each refusal; a taken service name answers 409.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/import",
+    tag = "services", params(DeploymentPath), request_body = ComposeImport,
+    responses((status = 201, body = Vec<Service>), ErrorResponses))]
+async fn import_compose(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PathRef(deployment): PathRef<DeploymentPath>,
+    AppJson(body): AppJson<ComposeImport>,
+) -> Result<(StatusCode, Json<Vec<Service>>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.app.import_compose(&caller, &deployment, body).await?),
     ))
 }
 

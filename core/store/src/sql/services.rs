@@ -69,6 +69,26 @@ async fn upsert_variable(conn: &mut Conn, variable: &VariableRecord) -> Result<(
     Ok(())
 }
 
+/// Inserts a service's row.
+async fn insert_service(conn: &mut Conn, service: &ServiceRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO services (id, deployment_id, name, image, ports, volumes, settings, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(service.id.to_string())
+    .bind(service.deployment_id.to_string())
+    .bind(service.name.as_str())
+    .bind(&service.image)
+    .bind(service.ports.to_string())
+    .bind(service.volumes.to_string())
+    .bind(service.settings.to_string())
+    .bind(service.created_at)
+    .bind(service.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl ServiceStore for SqlStore {
     async fn create_service(
@@ -88,22 +108,47 @@ impl ServiceStore for SqlStore {
         services.push(service.clone());
         services.sort_by(|a, b| a.name.cmp(&b.name));
         check(&services)?;
-        sqlx::query(
-            "INSERT INTO services (id, deployment_id, name, image, ports, volumes, settings, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(service.id.to_string())
-        .bind(service.deployment_id.to_string())
-        .bind(service.name.as_str())
-        .bind(&service.image)
-        .bind(service.ports.to_string())
-        .bind(service.volumes.to_string())
-        .bind(service.settings.to_string())
-        .bind(service.created_at)
-        .bind(service.updated_at)
-        .execute(&mut *tx)
-        .await?;
+        insert_service(&mut tx, service).await?;
         write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_services(
+        &self,
+        deployment: DeploymentId,
+        new: &[(ServiceRecord, Vec<VariableRecord>)],
+        check: &ServicesCheck<'_>,
+        audits: &[AuditRecord],
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let mut services = lock_services(&mut tx, deployment).await?;
+        let taken: Vec<&str> = new
+            .iter()
+            .filter(|(n, _)| services.iter().any(|s| s.name == n.name))
+            .map(|(n, _)| n.name.as_str())
+            .collect();
+        if !taken.is_empty() {
+            return Err(StoreError::Conflict {
+                field: Some("name".to_owned()),
+                message: format!(
+                    "the deployment already has services named {}",
+                    taken.join(", ")
+                ),
+            });
+        }
+        services.extend(new.iter().map(|(s, _)| s.clone()));
+        services.sort_by(|a, b| a.name.cmp(&b.name));
+        check(&services)?;
+        for (service, variables) in new {
+            insert_service(&mut tx, service).await?;
+            for variable in variables {
+                upsert_variable(&mut tx, variable).await?;
+            }
+        }
+        for audit in audits {
+            write_audit(&mut tx, audit).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -9,7 +9,7 @@ use crate::{
     backends::{TestDb, on_both},
     fixtures::{
         accept_all, audit, create_deployment, create_environment, create_project, create_service,
-        create_user, page, put_variable, service,
+        create_user, page, put_variable, service, variable,
     },
 };
 
@@ -17,6 +17,7 @@ on_both!(
     putting_a_variable_again_replaces_it,
     settings_round_trip_and_old_rows_read_back_empty,
     a_refused_check_writes_nothing,
+    services_created_together_are_all_written_or_none,
 );
 
 async fn settings_round_trip_and_old_rows_read_back_empty(db: &TestDb) {
@@ -136,4 +137,65 @@ async fn putting_a_variable_again_replaces_it(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(vars, [again], "one variable, with the second value and id");
+}
+
+async fn services_created_together_are_all_written_or_none(db: &TestDb) {
+    let store = db.store.as_ref();
+    let ann = create_user(store, "ann").await;
+    let project = create_project(store, "a", &ann).await;
+    let env = create_environment(store, project, "dev", &ann).await;
+    let deployment = create_deployment(store, &env, &ann, "web").await;
+    let existing = create_service(store, &deployment, "db", &ann).await;
+    let with_variable = |name: &str| {
+        let s = service(&deployment, name);
+        let v = variable(&s, "GREETING", false, StoredValue::Plain("hi".into()));
+        (s, vec![v])
+    };
+    let audits = [audit(&ann, None, "service.create")];
+
+    // A name already taken: refused naming it, nothing written.
+    let clash = [with_variable("web"), with_variable("db")];
+    let created = store
+        .create_services(deployment.id, &clash, &accept_all, &audits)
+        .await;
+    match created {
+        Err(StoreError::Conflict { message, .. }) => assert!(message.contains("db"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    // A refused check: nothing written either.
+    let refuse = |_: &[ServiceRecord]| {
+        Err(StoreError::Invalid {
+            field: "depends_on".into(),
+            message: "no".into(),
+        })
+    };
+    let fresh = [with_variable("web"), with_variable("cache")];
+    let created = store
+        .create_services(deployment.id, &fresh, &refuse, &audits)
+        .await;
+    assert!(
+        matches!(created, Err(StoreError::Invalid { .. })),
+        "{created:?}"
+    );
+    let listed = store
+        .list_services(deployment.id, &page(10, None))
+        .await
+        .unwrap();
+    assert_eq!(listed, [existing], "nothing was written");
+
+    store
+        .create_services(deployment.id, &fresh, &accept_all, &audits)
+        .await
+        .unwrap();
+    let listed = store
+        .list_services(deployment.id, &page(10, None))
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["cache", "db", "web"]);
+    let variables = store
+        .list_variables(fresh[0].0.id, &page(10, None))
+        .await
+        .unwrap();
+    assert_eq!(variables.len(), 1);
 }
