@@ -515,3 +515,187 @@ async fn the_openapi_document_names_the_lease_header() {
     assert_eq!(header["name"], LEASE_HEADER);
     assert!(doc["components"]["schemas"]["StartedOperation"].is_object());
 }
+
+#[tokio::test]
+async fn a_start_whose_fields_do_not_fit_its_kind_is_refused_and_starts_nothing() {
+    let api = setup(Backend::Sqlite).await.unwrap();
+    let earlier = uuid::Uuid::now_v7().to_string();
+    for (body, field) in [
+        (
+            json!({"kind": "apply", "remove_volumes": true}),
+            "remove_volumes",
+        ),
+        (json!({"kind": "rollback"}), "rollback_of"),
+        (
+            json!({"kind": "apply", "rollback_of": earlier}),
+            "rollback_of",
+        ),
+        (
+            json!({"kind": "rollback", "rollback_of": earlier}),
+            "operation",
+        ),
+    ] {
+        let (status, refused) = api
+            .call(Method::POST, OPS, Some(ADMIN_TOKEN), Some(body.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {refused}");
+        assert_eq!(refused["error"]["field"], field, "{body}: {refused}");
+    }
+    let history = expect(&api, Method::GET, OPS, None, StatusCode::OK).await;
+    assert_eq!(history["items"], json!([]), "nothing started");
+}
+
+#[tokio::test]
+async fn a_local_apply_records_its_spec_and_only_well_formed_pins_of_its_own_services() {
+    let api = setup(Backend::Sqlite).await.unwrap();
+    expect(
+        &api,
+        Method::POST,
+        "/api/v1/projects/shop/environments/dev/deployments/app/services",
+        Some(json!({"name": "web", "image": "busybox:1"})),
+        StatusCode::CREATED,
+    )
+    .await;
+    let (id, lease) = start(&api).await;
+    let finish = format!("{OPS}/{id}/finish");
+    let digest = format!("sha256:{}", "a".repeat(64));
+    for pinned in [
+        json!({"ghost": digest}),
+        json!({"web": "busybox:latest"}),
+        json!({"web": "sha256:abc"}),
+    ] {
+        let (status, refused) = leased(
+            &api,
+            &finish,
+            &lease,
+            Some(json!({"outcome": "done", "pinned": pinned})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{pinned}: {refused}");
+        assert_eq!(refused["error"]["field"], "pinned", "{refused}");
+    }
+    let one = expect(
+        &api,
+        Method::GET,
+        &format!("{OPS}/{id}"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(one["state"], "running", "a refused finish ends nothing");
+    assert_eq!(one["spec"]["services"][0]["name"], "web", "{one}");
+    assert!(one["spec"]["services"][0]["pinned"].is_null(), "{one}");
+    // Another token cannot pin.
+    let (status, _) = leased(
+        &api,
+        &finish,
+        "kml_not-the-lease",
+        Some(json!({"outcome": "done", "pinned": {"web": digest}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, done) = leased(
+        &api,
+        &finish,
+        &lease,
+        Some(json!({"outcome": "done", "pinned": {"web": digest}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let one = expect(
+        &api,
+        Method::GET,
+        &format!("{OPS}/{id}"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        one["spec"]["services"][0]["pinned"],
+        digest.as_str(),
+        "{one}"
+    );
+}
+
+#[tokio::test]
+async fn a_resolve_without_secrets_releases_none_and_components_go_only_to_signed_in_users() {
+    let api = setup(Backend::Sqlite).await.unwrap();
+    let d = "/api/v1/projects/shop/environments/dev/deployments/app";
+    expect(
+        &api,
+        Method::POST,
+        &format!("{d}/services"),
+        Some(json!({"name": "web", "image": "busybox:1"})),
+        StatusCode::CREATED,
+    )
+    .await;
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &format!("{d}/services/web/variables/DB_PASSWORD"),
+            Some(ADMIN_TOKEN),
+            Some(json!({"value": "resolve-secret-5d1", "secret": true})),
+        )
+        .await;
+    assert!(status.is_success());
+    let withheld = expect(
+        &api,
+        Method::POST,
+        &format!("{d}/resolve?secrets=false"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        !withheld.to_string().contains("resolve-secret-5d1"),
+        "{withheld}"
+    );
+    assert_eq!(withheld["services"][0]["secret"], json!(["DB_PASSWORD"]));
+    let released = expect(
+        &api,
+        Method::POST,
+        &format!("{d}/resolve"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        released["services"][0]["environment"]["DB_PASSWORD"],
+        "resolve-secret-5d1"
+    );
+    assert!(
+        released["runtime_granted"]
+            .as_array()
+            .is_some_and(|g| !g.is_empty()),
+        "{released}"
+    );
+    // The runtime's component is its recorded digest's; nobody signed out gets it.
+    let (status, headers, bytes) = api
+        .get_raw("/api/v1/plugins/komander.compose/component", ADMIN_TOKEN)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/wasm");
+    assert_eq!(
+        komander_plugin_host::digest(&bytes),
+        released["runtime_sha256"].as_str().unwrap(),
+        "the very component the resolve names"
+    );
+    let (status, _) = api
+        .call(
+            Method::GET,
+            "/api/v1/plugins/komander.compose/component",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, missing) = api
+        .call(
+            Method::GET,
+            "/api/v1/plugins/komander.nothing/component",
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+}

@@ -236,6 +236,24 @@ async fn up_runs_a_local_stack_on_this_machine_recorded_on_the_server() {
         "{listed}"
     );
 
+    // A rollback writes the first apply back on the server and applies it here.
+    let first_apply = ops[1]["id"].as_str().unwrap();
+    komander_ok(&server, &["rollback", &at, first_apply]);
+    assert_eq!(
+        greeting(port, "hello").await,
+        "hello",
+        "the first apply is back"
+    );
+    let history = rest(
+        &server,
+        reqwest::Method::GET,
+        &format!("{d}/operations"),
+        None,
+    )
+    .await;
+    assert_eq!(history["items"][0]["kind"], "rollback", "{history}");
+    assert_eq!(history["items"][0]["rollback_of"], first_apply, "{history}");
+
     komander_ok(&server, &["down", "--volumes", &at]);
     nothing_labelled(&engine, &id).await;
 }
@@ -415,4 +433,74 @@ async fn up_shows_steps_on_a_terminal_plain_lines_in_a_pipe_and_json_lines_for_s
 
     komander_ok(&server, &["down", &at]);
     nothing_labelled(&engine, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_that_is_not_built_in_is_downloaded_checked_and_cached() {
+    let Some(_engine) = docker::engine().await else {
+        return;
+    };
+    let server = ServerProcess::start(&[], "info");
+    server.wait_for_first_party_plugins();
+    let wasm = server.data_dir.path().join("guest.wasm");
+    std::fs::write(
+        &wasm,
+        komander_e2e::guests::bytes("komander_test_docker_guest"),
+    )
+    .unwrap();
+    server.cli_ok(&["plugin", "install", wasm.to_str().unwrap(), "--grant-all"]);
+    server.cli_ok(&["project", "create", "upfetch"]);
+    server.cli_ok(&[
+        "environment",
+        "create",
+        "--project",
+        "upfetch",
+        "dev",
+        "--runtime",
+        "komander.test-docker-guest",
+        "--executor",
+        "local",
+        "--setting",
+        "behavior=list",
+    ]);
+    server.cli_ok(&["deployment", "create", "-p", "upfetch", "-e", "dev", "app"]);
+    let digest = rest(
+        &server,
+        reqwest::Method::GET,
+        "/api/v1/plugins/komander.test-docker-guest",
+        None,
+    )
+    .await["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cached = server
+        .data_dir
+        .path()
+        .join(format!(".cache/komander/plugins/{digest}.wasm"));
+
+    // The guest runs on this machine: its `validate` lists the deployment's containers
+    // through the Docker capability granted on the server; its `plan` is one it lacks.
+    let planned = komander(&server, &["plan", "upfetch/dev/app"]);
+    let said = shown(&planned);
+    assert_eq!(planned.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("komander.test-docker-guest") && said.contains("plan"),
+        "{said}"
+    );
+    assert_eq!(
+        komander_plugin_host::digest(&std::fs::read(&cached).unwrap()),
+        digest,
+        "cached as downloaded"
+    );
+
+    // A cached copy that no longer matches is not run: the server's is fetched again.
+    std::fs::write(&cached, b"\0asm tampered").unwrap();
+    let again = komander(&server, &["plan", "upfetch/dev/app"]);
+    assert!(shown(&again).contains("plan"), "{}", shown(&again));
+    assert_eq!(
+        komander_plugin_host::digest(&std::fs::read(&cached).unwrap()),
+        digest,
+        "replaced by the server's"
+    );
 }

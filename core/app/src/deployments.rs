@@ -326,7 +326,7 @@ impl App {
             deployment_id: id,
             deployment: scope.deployment.name,
             runtime: scope.environment.runtime,
-            runtime_digest: runtime.digest,
+            runtime_sha256: runtime.digest,
             runtime_granted: runtime.granted,
             runtime_settings: runtime.config,
             executor: scope.environment.executor,

@@ -1109,7 +1109,7 @@ pub struct ResolvedDeployment {
     pub runtime: RuntimeId,
     /// The SHA-256 (hex) of the runtime plugin's component as installed: the executor runs
     /// that very component (`GET /api/v1/plugins/{plugin}/component` answers it).
-    pub runtime_digest: String,
+    pub runtime_sha256: String,
     /// The capabilities the instance granted the runtime plugin: the executor grants it
     /// those and no more.
     pub runtime_granted: Vec<String>,
@@ -1963,7 +1963,7 @@ mod tests {
             deployment_id: DeploymentId::new(),
             deployment: "mine".parse().unwrap(),
             runtime: "compose".parse().unwrap(),
-            runtime_digest: "0".repeat(64),
+            runtime_sha256: "0".repeat(64),
             runtime_granted: Vec::new(),
             runtime_settings: "{}".to_owned(),
             executor: Executor::Local,

@@ -92,13 +92,9 @@ impl FromStr for DeploymentAt {
     }
 }
 
-/// A deployment named on the command line: `PROJECT/ENV/DEPLOYMENT` or `-p/-e/-d`; neither
-/// means the folder's link.
+/// A deployment named by `-p/-e/-d` (all three, or none).
 #[derive(Args, Clone, Debug, Default)]
-pub struct DeploymentAddress {
-    /// The deployment, as PROJECT/ENVIRONMENT/DEPLOYMENT [default: the folder's link].
-    #[arg(value_name = "PROJECT/ENV/DEPLOYMENT", conflicts_with_all = ["project", "environment", "deployment"])]
-    pub at: Option<DeploymentAt>,
+pub struct DeploymentFlags {
     /// The project's slug (with -e and -d, instead of PROJECT/ENV/DEPLOYMENT).
     #[arg(long, short = 'p', requires_all = ["environment", "deployment"])]
     pub project: Option<ProjectName>,
@@ -110,13 +106,17 @@ pub struct DeploymentAddress {
     pub deployment: Option<DeploymentName>,
 }
 
-impl DeploymentAddress {
-    /// The deployment named, else the one `link` names.
+impl DeploymentFlags {
+    /// The deployment `at` names, else the flags', else `link`'s.
     ///
     /// # Errors
-    /// When neither names one: no flags, no positional, no link in the folder or its parents.
-    pub fn resolve(self, link: Option<&Link>) -> anyhow::Result<DeploymentAt> {
-        if let Some(at) = self.at {
+    /// When none names one: no flags, no `at`, no link in the folder or its parents.
+    pub fn resolve(
+        self,
+        at: Option<DeploymentAt>,
+        link: Option<&Link>,
+    ) -> anyhow::Result<DeploymentAt> {
+        if let Some(at) = at {
             return Ok(at);
         }
         if let (Some(project), Some(environment), Some(deployment)) =
@@ -135,6 +135,28 @@ impl DeploymentAddress {
                  `komander link PROJECT/ENV/DEPLOYMENT` in this folder first"
             ),
         }
+    }
+}
+
+/// A deployment named on the command line: `PROJECT/ENV/DEPLOYMENT` or `-p/-e/-d`; neither
+/// means the folder's link.
+#[derive(Args, Clone, Debug, Default)]
+pub struct DeploymentAddress {
+    /// The deployment, as PROJECT/ENVIRONMENT/DEPLOYMENT [default: the folder's link].
+    #[arg(value_name = "PROJECT/ENV/DEPLOYMENT", conflicts_with_all = ["project", "environment", "deployment"])]
+    pub at: Option<DeploymentAt>,
+    /// Or by flags.
+    #[command(flatten)]
+    pub flags: DeploymentFlags,
+}
+
+impl DeploymentAddress {
+    /// The deployment named, else the one `link` names.
+    ///
+    /// # Errors
+    /// As [`DeploymentFlags::resolve`].
+    pub fn resolve(self, link: Option<&Link>) -> anyhow::Result<DeploymentAt> {
+        self.flags.resolve(self.at, link)
     }
 }
 

@@ -114,7 +114,7 @@ async fn runtime_plugin(
     engine: &PluginEngine,
     resolved: &ResolvedDeployment,
 ) -> anyhow::Result<LoadedPlugin> {
-    let digest = &resolved.runtime_digest;
+    let digest = &resolved.runtime_sha256;
     let built_in = komander_first_party::PLUGINS
         .iter()
         .find(|p| komander_plugin_host::digest(p.bytes) == *digest);
@@ -134,7 +134,7 @@ async fn downloaded_component(
     api: &ApiClient,
     resolved: &ResolvedDeployment,
 ) -> anyhow::Result<Vec<u8>> {
-    let digest = &resolved.runtime_digest;
+    let digest = &resolved.runtime_sha256;
     let cached = cache_dir().map(|d| d.join(format!("{digest}.wasm")));
     if let Some(path) = &cached
         && let Ok(bytes) = tokio::fs::read(path).await

@@ -131,7 +131,7 @@ pub enum ClientCommand {
     Logs {
         /// The deployment's flags (or PROJECT/ENV/DEPLOYMENT before the service).
         #[command(flatten)]
-        address: address::DeploymentAddress,
+        address: address::DeploymentFlags,
         /// [PROJECT/ENV/DEPLOYMENT] SERVICE
         #[arg(value_name = "SERVICE", num_args = 1..=2, required = true)]
         words: Vec<String>,
@@ -152,7 +152,7 @@ pub enum ClientCommand {
     Rollback {
         /// The deployment's flags (or PROJECT/ENV/DEPLOYMENT before the operation).
         #[command(flatten)]
-        address: address::DeploymentAddress,
+        address: address::DeploymentFlags,
         /// [PROJECT/ENV/DEPLOYMENT] APPLY: the earlier apply's operation id (`history`).
         #[arg(value_name = "APPLY", num_args = 1..=2, required = true)]
         words: Vec<String>,

@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use super::{
     ApiClient, OutputFormat,
-    address::{DeploymentAddress, DeploymentAt, Link, find_link, write_link},
+    address::{DeploymentAt, DeploymentFlags, Link, find_link, write_link},
     follow::{OperationFailed, follow_logs, follow_with},
     local::{self, LocalDeployment, LocalOperation},
     output::{Row, print_item, print_json, print_list, print_table},
@@ -512,19 +512,23 @@ pub fn current_link() -> anyhow::Result<Option<Link>> {
 /// # Errors
 /// When the deployment is not named anywhere, or the first of two words is not one.
 pub fn split_words(
-    mut address: DeploymentAddress,
+    flags: DeploymentFlags,
     words: &[String],
     link: Option<&Link>,
 ) -> anyhow::Result<(DeploymentAt, String)> {
-    let last = match words {
-        [at, last] => {
-            address.at = Some(at.parse().map_err(|e: String| anyhow::anyhow!(e))?);
-            last.clone()
-        }
-        [last] => last.clone(),
+    let (at, last) = match words {
+        [at, last] => (
+            Some(at.parse().map_err(|e: String| anyhow::anyhow!(e))?),
+            last.clone(),
+        ),
+        [last] => (None, last.clone()),
         _ => anyhow::bail!("expected [PROJECT/ENV/DEPLOYMENT] and one more argument"),
     };
-    Ok((address.resolve(link)?, last))
+    anyhow::ensure!(
+        at.is_none() || flags.project.is_none(),
+        "name the deployment as PROJECT/ENV/DEPLOYMENT or with -p/-e/-d, not both"
+    );
+    Ok((flags.resolve(at, link)?, last))
 }
 
 /// Writes the files of an exported deployment's tar archive under `dir` (created when
