@@ -54,7 +54,7 @@ pub fn docker_host() -> String {
         .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_owned())
 }
 
-/// Where downloaded runtime components and their compiled artifacts are kept:
+/// Where downloaded runtime components are kept:
 /// `$XDG_CACHE_HOME/komander`, else `$HOME/.cache/komander`.
 fn cache_dir() -> Option<PathBuf> {
     let absolute = |var: &str| {
@@ -93,10 +93,10 @@ impl LocalDeployment {
             .post_action(&format!("{}/resolve{query}", at.path()))
             .await
             .with_context(|| format!("resolving {at} for this machine"))?;
-        let engine = Arc::new(
-            PluginEngine::new(cache_dir().map(|d| d.join("compiled")))
-                .context("starting the plugin engine")?,
-        );
+        // No artifact cache: a compiled artifact is loaded only when its digest was recorded
+        // somewhere an attacker cannot write, which the server's database is and a member's
+        // cache folder is not.
+        let engine = Arc::new(PluginEngine::new(None).context("starting the plugin engine")?);
         let plugin = runtime_plugin(api, &engine, &resolved).await?;
         let runtime =
             LocalRuntime::connect(engine, plugin, &resolved, &docker_host(), with_secrets).await?;
