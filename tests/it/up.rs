@@ -504,3 +504,49 @@ async fn a_runtime_that_is_not_built_in_is_downloaded_checked_and_cached() {
         "replaced by the server's"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crafted_link_file_cannot_send_the_token_to_another_server() {
+    let (server, _, at) = local_instance("uplink").await;
+    let folder = server.data_dir.path().join("cloned");
+    std::fs::create_dir_all(&folder).unwrap();
+    // A repository's `.komander.toml` naming a server of its author's choosing.
+    let trap = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    trap.set_nonblocking(true).unwrap();
+    let evil = format!("http://{}", trap.local_addr().unwrap());
+    std::fs::write(
+        folder.join(".komander.toml"),
+        format!("server = \"{evil}\"\ndeployment = \"{at}\"\n"),
+    )
+    .unwrap();
+    let mut history = server.cli_command(&["history"]);
+    history.current_dir(&folder).env_remove("KOMANDER_SERVER");
+    let refused = history.output().unwrap();
+    let said = shown(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&evil) && said.contains("refusing to send your token"),
+        "{said}"
+    );
+    assert!(trap.accept().is_err(), "nothing reached the other server");
+
+    // A link to the server the user logged in to needs no flag.
+    let mut login = server.cli_command(&["login"]);
+    login
+        .env_remove("KOMANDER_SERVER")
+        .arg("--server")
+        .arg(&server.base);
+    assert!(login.output().unwrap().status.success());
+    std::fs::write(
+        folder.join(".komander.toml"),
+        format!("server = \"{}\"\ndeployment = \"{at}\"\n", server.base),
+    )
+    .unwrap();
+    let mut history = server.cli_command(&["history"]);
+    history
+        .current_dir(&folder)
+        .env_remove("KOMANDER_SERVER")
+        .env_remove("KOMANDER_TOKEN");
+    let listed = history.output().unwrap();
+    assert!(listed.status.success(), "{}", shown(&listed));
+}

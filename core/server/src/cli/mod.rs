@@ -228,11 +228,14 @@ pub async fn run(args: ClientArgs, command: ClientCommand) -> anyhow::Result<Exi
         None => config::FileConfig::default(),
     };
     let link = run::current_link()?;
-    let server = args
-        .server
-        .or_else(|| link.as_ref().map(|l| l.server.clone()))
-        .or_else(|| file.server.clone())
-        .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+    let server = match (args.server, &link) {
+        (Some(server), _) => server,
+        (None, Some(link)) => linked_server(link, file.server.as_deref())?,
+        (None, None) => file
+            .server
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SERVER.to_owned()),
+    };
     let stored_token = file.token.filter(|_| {
         file.server
             .as_deref()
@@ -364,6 +367,26 @@ fn exit_status(err: &anyhow::Error) -> u8 {
 fn api_error(err: &anyhow::Error) -> Option<&ApiError> {
     err.chain()
         .find_map(|cause| cause.downcast_ref::<ApiError>())
+}
+
+/// The server of a folder's `link`, when it is the one the user logged in to (`logged_in`):
+/// a `.komander.toml` comes with a repository, and must not send the user's token to a server
+/// they did not choose.
+///
+/// # Errors
+/// When the link names another server, saying how to confirm it.
+fn linked_server(link: &address::Link, logged_in: Option<&str>) -> anyhow::Result<String> {
+    if logged_in.is_some_and(|stored| same_server(stored, &link.server)) {
+        return Ok(link.server.clone());
+    }
+    anyhow::bail!(
+        "{} links this folder to the server {}, which is not the one you logged in to ({}): \
+         refusing to send your token there; pass --server {} (or set KOMANDER_SERVER) to use it",
+        link.file.display(),
+        link.server,
+        logged_in.unwrap_or("none"),
+        link.server
+    )
 }
 
 /// `KOMANDER_TOKEN`, when set and not blank.
