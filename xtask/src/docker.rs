@@ -3,9 +3,9 @@
 //! against the same 10 creations issued directly and concurrently with bollard, on the same
 //! engine in the same run (target ≤ 1.15×).
 //!
-//! The engine is `KOMANDER_TEST_DOCKER_HOST` when set; otherwise, as root with Debian's
-//! docker.io and busybox-static installed, a private `dockerd` this benchmark starts in a
-//! temporary directory and stops by its process id.
+//! The engine ([`Engine`]) is `KOMANDER_TEST_DOCKER_HOST` when set; otherwise, as root with
+//! Debian's docker.io and busybox-static installed, a private `dockerd` this benchmark starts in
+//! a temporary directory and stops by its process id.
 
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
@@ -81,21 +81,39 @@ async fn remove(docker: &Docker, prefix: &str) {
     futures_util::future::join_all(removals).await;
 }
 
-/// Runs the Docker benchmark and prints it.
-pub async fn run() -> anyhow::Result<()> {
-    let (_dockerd, host) = match std::env::var("KOMANDER_TEST_DOCKER_HOST") {
-        Ok(host) => (None, host),
-        Err(_) => {
-            let dockerd = PrivateDockerd::start(&[])
-                .await
-                .context("no Docker Engine: set KOMANDER_TEST_DOCKER_HOST or run as root")?;
-            let host = dockerd.host();
-            (Some(dockerd), host)
+/// The engine the Docker figures run on: `KOMANDER_TEST_DOCKER_HOST`, or a private `dockerd`
+/// stopped (by its pid) when this is dropped.
+pub struct Engine {
+    /// The private daemon, when this benchmark started one.
+    _dockerd: Option<PrivateDockerd>,
+    /// Its unix socket, `unix:///…/docker.sock`.
+    pub host: String,
+}
+
+impl Engine {
+    /// `KOMANDER_TEST_DOCKER_HOST`, or a private `dockerd` started now.
+    pub async fn start() -> anyhow::Result<Engine> {
+        if let Ok(host) = std::env::var("KOMANDER_TEST_DOCKER_HOST") {
+            return Ok(Engine {
+                _dockerd: None,
+                host,
+            });
         }
-    };
-    let docker = test_docker::connect(&host).await;
-    let engine = PluginEngine::new(None)?;
-    let plugin = engine
+        let dockerd = PrivateDockerd::start(&[])
+            .await
+            .context("no Docker Engine: set KOMANDER_TEST_DOCKER_HOST or run as root")?;
+        Ok(Engine {
+            host: dockerd.host(),
+            _dockerd: Some(dockerd),
+        })
+    }
+}
+
+/// Runs the Docker benchmark on `engine` and prints it.
+pub async fn run(engine: &Engine) -> anyhow::Result<()> {
+    let docker = test_docker::connect(&engine.host).await;
+    let plugins = PluginEngine::new(None)?;
+    let plugin = plugins
         .load(guests::bytes("komander_test_docker_guest"))
         .await?;
     let ids = DeploymentIds {
@@ -124,7 +142,7 @@ pub async fn run() -> anyhow::Result<()> {
             .build();
         let count = CONTAINERS.to_string();
         let started = Instant::now();
-        let lines = engine
+        let lines = plugins
             .validate(
                 &plugin,
                 context,

@@ -10,7 +10,12 @@
 //! - the plugin host: a fresh instance plus a trivial call, one capability call, loading a
 //!   precompiled plugin ([`plugins`]);
 //! - the Docker capability: 10 container creations in one batch against bollard directly
-//!   ([`docker`]).
+//!   ([`docker`]);
+//! - deploying: a 10-service deployment applied by Komander against `docker compose up` of its
+//!   export on the same engine ([`deploy`]).
+//!
+//! `cargo xtask bench plugins` measures the plugin host and the Docker capability only;
+//! `cargo xtask bench deploy` the deploy figures only.
 
 use std::{
     net::SocketAddr,
@@ -45,16 +50,29 @@ const LIST_SQL: &str = "SELECT p.id, p.name, p.display_name, p.description, p.cr
      p.created_at, p.updated_at, m.role FROM members m JOIN projects p ON p.id = m.project_id \
      WHERE m.user_id = $1 AND m.project_name > COALESCE($2, '') ORDER BY m.project_name LIMIT $3";
 
+mod deploy;
 mod docker;
 mod plugins;
+
+/// Which figures a run measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every figure.
+    All,
+    /// The plugin host's and the Docker capability's.
+    Plugins,
+    /// The deploy figures, against Docker Compose.
+    Deploy,
+}
 
 fn main() -> anyhow::Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
     let only = std::env::args().nth(2);
     match (task.as_str(), only.as_deref()) {
-        ("bench", None) => bench(true),
-        ("bench", Some("plugins")) => bench(false),
-        _ => bail!("usage: cargo xtask bench [plugins]"),
+        ("bench", None) => bench(Mode::All),
+        ("bench", Some("plugins")) => bench(Mode::Plugins),
+        ("bench", Some("deploy")) => bench(Mode::Deploy),
+        _ => bail!("usage: cargo xtask bench [plugins | deploy]"),
     }
 }
 
@@ -64,7 +82,7 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
-fn bench(api: bool) -> anyhow::Result<()> {
+fn bench(mode: Mode) -> anyhow::Result<()> {
     let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
         .args(["build", "--release", "--quiet", "-p", "komander-server"])
         .status()
@@ -81,11 +99,20 @@ fn bench(api: bool) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        if api {
+        if mode == Mode::All {
             run().await?;
         }
-        plugins::run().await?;
-        docker::run().await
+        if mode != Mode::Deploy {
+            plugins::run().await?;
+        }
+        let engine = docker::Engine::start().await?;
+        if mode != Mode::Deploy {
+            docker::run(&engine).await?;
+        }
+        if mode != Mode::Plugins {
+            deploy::run(&engine).await?;
+        }
+        Ok(())
     })
 }
 
@@ -201,7 +228,7 @@ async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> 
 }
 
 /// Waits (at most 60 s) until every first-party plugin is installed.
-async fn wait_first_party(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+pub(crate) async fn wait_first_party(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     for _ in 0..600 {
         let listed: Value = client
             .get(format!("{base}/api/v1/plugins"))
