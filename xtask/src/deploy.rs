@@ -20,9 +20,14 @@
 //! timings of the last cold and no-change applies show where the time goes. Compose's time is
 //! the wall-clock time of its process.
 //!
-//! Another way of applying the same deployment (such as `komander up` on a local environment)
-//! is one more method of [`Bench`] answering an [`Applied`] or a duration, one more series in
-//! [`Samples`], measured in [`Bench::round`] and printed in [`report`].
+//! The same through `komander up` on a `local` environment (the CLI applying on this machine
+//! with its embedded runtime, the server recording): the same ten services in environment
+//! `local`, timed as the wall-clock time of the `komander up` process, start to exit (cold,
+//! health wait included, against `up -d --wait`; no change against `up -d`).
+//!
+//! Another way of applying the same deployment is one more method of [`Bench`] answering an
+//! [`Applied`] or a duration, one more series in [`Samples`], measured in [`Bench::round`] and
+//! printed in [`report`].
 //!
 //! Everything it starts (the engine when private, `komander serve`, Compose's processes) is
 //! stopped by process id; what it created on the engine is removed at the end. It connects to
@@ -50,6 +55,8 @@ const BUDGET: Duration = Duration::from_secs(240);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(180);
 /// The deployment's path in the API.
 const DEPLOYMENT: &str = "/api/v1/projects/bench/environments/dev/deployments/app";
+/// The deployment of the `local` environment, as `komander up` names it.
+const LOCAL: &str = "bench/local/app";
 /// The venv holding Docker Compose, under the home directory: the one `scripts/test.sh` uses.
 const VENV: &str = ".cache/komander/venv";
 
@@ -229,6 +236,10 @@ struct Samples {
     up_again: Vec<Duration>,
     /// `docker compose up -d --wait` from nothing.
     up_wait: Vec<Duration>,
+    /// `komander up` of the local environment from nothing.
+    local_cold: Vec<Duration>,
+    /// `komander up` of the local environment with everything running.
+    local_unchanged: Vec<Duration>,
 }
 
 /// The instance, the engine and Compose the rounds run on.
@@ -242,6 +253,8 @@ struct Bench {
     export: tempfile::TempDir,
     /// The deployment's id, which labels what Komander creates.
     deployment_id: String,
+    /// The id of the `local` environment's deployment.
+    local_id: String,
 }
 
 impl Bench {
@@ -264,6 +277,7 @@ impl Bench {
             compose,
             export: tempfile::tempdir()?,
             deployment_id: String::new(),
+            local_id: String::new(),
         };
         bench.create().await?;
         bench.unpack_export().await?;
@@ -322,21 +336,68 @@ impl Bench {
         for (path, body) in created {
             self.request(Method::POST, path, Some(body)).await?;
         }
-        let ports = [free_port()?, free_port()?, free_port()?, free_port()?];
-        for service in services(ports) {
-            let path = format!("{DEPLOYMENT}/services");
-            self.request(Method::POST, &path, Some(service)).await?;
+        self.request(
+            Method::POST,
+            environments,
+            Some(json!({"name": "local", "runtime": "compose", "executor": "local"})),
+        )
+        .await?;
+        let local = format!("{environments}/local/deployments");
+        self.request(Method::POST, &local, Some(json!({"name": "app"})))
+            .await?;
+        let local = format!("{local}/app");
+        for deployment in [DEPLOYMENT, local.as_str()] {
+            let ports = [free_port()?, free_port()?, free_port()?, free_port()?];
+            for service in services(ports) {
+                let path = format!("{deployment}/services");
+                self.request(Method::POST, &path, Some(service)).await?;
+            }
         }
+        self.deployment_id = self.deployment_id_of(DEPLOYMENT).await?;
+        self.local_id = self.deployment_id_of(&local).await?;
+        Ok(())
+    }
+
+    /// The id of the deployment at `path`.
+    async fn deployment_id_of(&self, path: &str) -> anyhow::Result<String> {
         let deployment: Value = self
-            .request(Method::GET, DEPLOYMENT, None)
+            .request(reqwest::Method::GET, path, None)
             .await?
             .json()
             .await?;
-        self.deployment_id = deployment["id"]
+        Ok(deployment["id"]
             .as_str()
             .context("a deployment has an id")?
-            .to_owned();
-        Ok(())
+            .to_owned())
+    }
+
+    /// Runs `komander ARGS` as the admin with the engine as this machine's Docker; answers
+    /// the process's wall-clock time.
+    async fn komander(&self, args: &[&str]) -> anyhow::Result<Duration> {
+        let mut command = tokio::process::Command::new(komander_e2e::komander_binary());
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.export.path())
+            .env("KOMANDER_SERVER", &self.server.base)
+            .env("KOMANDER_TOKEN", ADMIN_TOKEN)
+            .env("DOCKER_HOST", &self.host)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let started = Instant::now();
+        let out = tokio::time::timeout(COMMAND_TIMEOUT, command.output())
+            .await
+            .with_context(|| format!("komander {args:?} took over {COMMAND_TIMEOUT:?}"))?
+            .context("running komander")?;
+        let took = started.elapsed();
+        ensure!(
+            out.status.success(),
+            "komander {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(took)
     }
 
     /// `GET .../export`, its `compose.yaml` written to the export directory.
@@ -452,6 +513,14 @@ impl Bench {
         samples.unchanged.push(self.operation("apply").await?);
         self.operation("destroy?volumes=true").await?;
 
+        samples
+            .local_cold
+            .push(self.komander(&["up", LOCAL]).await?);
+        samples
+            .local_unchanged
+            .push(self.komander(&["up", LOCAL]).await?);
+        self.komander(&["down", "--volumes", LOCAL]).await?;
+
         samples.up.push(self.compose_timed(&["up", "-d"]).await?);
         samples
             .up_again
@@ -469,6 +538,7 @@ impl Bench {
             eprintln!("deploy benchmark: docker compose down: {e:#}");
         }
         test_docker::remove_deployment(&self.docker, &self.deployment_id).await;
+        test_docker::remove_deployment(&self.docker, &self.local_id).await;
     }
 }
 
@@ -543,6 +613,17 @@ fn report(samples: &Samples) {
         ms(cold_recorded),
         ms(up_wait),
         ratio(cold, up_wait)
+    );
+    let local_cold = median(samples.local_cold.clone());
+    let local_unchanged = median(samples.local_unchanged.clone());
+    println!(
+        "  komander up on a local environment (the CLI applying on this machine, process start \
+         to exit): cold until healthy {}, against up -d --wait: ratio {:.2} (target <= 0.80); \
+         no change {}, against up -d: ratio {:.2} (target <= 0.20)",
+        ms(local_cold),
+        ratio(local_cold, up_wait),
+        ms(local_unchanged),
+        ratio(local_unchanged, up_again)
     );
     for (what, applies) in [
         ("a cold apply", &samples.cold),

@@ -42,16 +42,21 @@ use crate::operations::{MAX_LINE_BYTES, MAX_STEP_LINES};
 
 /// How often the holder renews its lease (a third of its time-to-live).
 pub const RENEW_EVERY: Duration = Duration::from_secs(10);
-/// How often the health wait reads the status.
-const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// How long the health wait waits before reading the status again at first; the wait doubles
+/// after each read that finds a service not ready yet, up to [`POLL_MAX`].
+const STATUS_FIRST: Duration = Duration::from_millis(100);
 /// How many times a step that failed for a passing reason (`unavailable`, `timeout`,
 /// `rate-limited`) is tried again with the same continuation.
 const STEP_RETRIES: u32 = 3;
 /// The log lines a failed health wait quotes of the service at fault.
 const FAILED_LOG_LINES: u32 = 20;
-/// How long the host waits before calling a step again that handed back a continuation: a
-/// runtime that waits (for a dependency to become healthy) costs no guest time meanwhile.
-const STEP_PAUSE: Duration = Duration::from_secs(1);
+/// How long the host waits at first before calling a step again that handed back a
+/// continuation; the pause doubles after each such step, up to [`POLL_MAX`], so a runtime that
+/// waits long (for a dependency to become healthy) costs little guest time and few recorded
+/// steps, while a short wait is not rounded up to a second.
+const STEP_PAUSE_FIRST: Duration = Duration::from_millis(100);
+/// The longest pause between two steps, or two status reads of the health wait.
+const POLL_MAX: Duration = Duration::from_secs(1);
 
 /// Why a [`Ledger`] could not record.
 #[derive(Debug, thiserror::Error)]
@@ -223,6 +228,7 @@ impl Driver<'_> {
         }
         let mut continuation = resume;
         let mut number = 1;
+        let mut pause = STEP_PAUSE_FIRST;
         loop {
             if let Some(outcome) = self.interrupted() {
                 return outcome;
@@ -256,7 +262,8 @@ impl Driver<'_> {
             }
             continuation = next;
             number += 1;
-            tokio::time::sleep(STEP_PAUSE).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(POLL_MAX);
         }
         if kind.runs_services()
             && let Err(outcome) = self.health_wait().await
@@ -430,12 +437,14 @@ impl Driver<'_> {
         }
     }
 
-    /// Reads the status every [`STATUS_EVERY`] until every service is ready, one failed or
+    /// Reads the status (every [`STATUS_FIRST`] at first, less often as the wait goes on) until
+    /// every service is ready, one failed or
     /// became unhealthy, or the health timeout passes; a failure names the service and quotes
     /// its last log lines.
     async fn health_wait(&self) -> Result<(), Outcome> {
         let started = now_ms();
         let deadline = tokio::time::Instant::now() + self.settings.health_timeout;
+        let mut every = STATUS_FIRST;
         loop {
             if let Some(outcome) = self.interrupted() {
                 return Err(outcome);
@@ -488,7 +497,8 @@ impl Driver<'_> {
                     }
                 )));
             }
-            tokio::time::sleep(STATUS_EVERY).await;
+            tokio::time::sleep(every).await;
+            every = (every * 2).min(POLL_MAX);
         }
     }
 
