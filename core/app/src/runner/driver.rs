@@ -42,18 +42,22 @@ use crate::operations::{MAX_LINE_BYTES, MAX_STEP_LINES};
 
 /// How often the holder renews its lease (a third of its time-to-live).
 pub const RENEW_EVERY: Duration = Duration::from_secs(10);
-/// How long the health wait waits before reading the status again at first; the wait doubles
-/// after each read that finds a service not ready yet, up to [`POLL_MAX`].
+/// How long the health wait waits before reading the status again, for its first
+/// [`QUICK_POLLS`] reads; then the wait doubles after each read, up to [`POLL_MAX`].
 const STATUS_FIRST: Duration = Duration::from_millis(100);
+/// How many times a step is called again, or the status read, [`STEP_PAUSE_FIRST`] or
+/// [`STATUS_FIRST`] apart before the pause grows: a health check of a one-second interval is
+/// seen passing within a tenth of a second, and a long wait still costs few steps.
+const QUICK_POLLS: u32 = 20;
 /// How many times a step that failed for a passing reason (`unavailable`, `timeout`,
 /// `rate-limited`) is tried again with the same continuation.
 const STEP_RETRIES: u32 = 3;
 /// The log lines a failed health wait quotes of the service at fault.
 const FAILED_LOG_LINES: u32 = 20;
-/// How long the host waits at first before calling a step again that handed back a
-/// continuation; the pause doubles after each such step, up to [`POLL_MAX`], so a runtime that
-/// waits long (for a dependency to become healthy) costs little guest time and few recorded
-/// steps, while a short wait is not rounded up to a second.
+/// How long the host waits before calling a step again that handed back a continuation, for
+/// the first [`QUICK_POLLS`] such steps; then the pause doubles after each, up to
+/// [`POLL_MAX`], so a runtime that waits long (for a dependency to become healthy) costs little
+/// guest time and few recorded steps, while a short wait is not rounded up to a second.
 const STEP_PAUSE_FIRST: Duration = Duration::from_millis(100);
 /// The longest pause between two steps, or two status reads of the health wait.
 const POLL_MAX: Duration = Duration::from_secs(1);
@@ -263,7 +267,7 @@ impl Driver<'_> {
             continuation = next;
             number += 1;
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(POLL_MAX);
+            pause = next_pause(pause, number, STEP_PAUSE_FIRST);
         }
         if kind.runs_services()
             && let Err(outcome) = self.health_wait().await
@@ -445,7 +449,9 @@ impl Driver<'_> {
         let started = now_ms();
         let deadline = tokio::time::Instant::now() + self.settings.health_timeout;
         let mut every = STATUS_FIRST;
+        let mut reads = 0;
         loop {
+            reads += 1;
             if let Some(outcome) = self.interrupted() {
                 return Err(outcome);
             }
@@ -498,7 +504,7 @@ impl Driver<'_> {
                 )));
             }
             tokio::time::sleep(every).await;
-            every = (every * 2).min(POLL_MAX);
+            every = next_pause(every, reads, STATUS_FIRST);
         }
     }
 
@@ -550,6 +556,16 @@ impl Driver<'_> {
             Err(e) => vec![format!("warning: the images could not be pinned: {e}")],
         };
         let _ = self.record("pin images", started, None, lines).await;
+    }
+}
+
+/// The pause after the `done`-th poll, `pause` the one before: `first` for the first
+/// [`QUICK_POLLS`], then doubling up to [`POLL_MAX`].
+fn next_pause(pause: Duration, done: u32, first: Duration) -> Duration {
+    if done < QUICK_POLLS {
+        first
+    } else {
+        (pause * 2).min(POLL_MAX)
     }
 }
 
@@ -648,6 +664,25 @@ mod tests {
             plugin: "komander.compose@0.1.0".into(),
             error,
         }
+    }
+
+    #[test]
+    fn polls_are_quick_at_first_then_grow_to_a_second() {
+        let first = Duration::from_millis(100);
+        let mut pause = first;
+        let mut pauses = Vec::new();
+        for done in 1..=30 {
+            pause = next_pause(pause, done, first);
+            pauses.push(pause.as_millis());
+        }
+        assert!(
+            pauses[..QUICK_POLLS as usize - 1].iter().all(|p| *p == 100),
+            "{pauses:?}"
+        );
+        assert_eq!(
+            pauses[QUICK_POLLS as usize - 1..QUICK_POLLS as usize + 4],
+            [200, 400, 800, 1000, 1000]
+        );
     }
 
     #[test]
