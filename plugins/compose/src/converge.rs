@@ -516,13 +516,32 @@ pub fn step(
                 }
             }
         }
+        let pulled = state.pulled.get(&service.name).map(String::as_str);
+        let mut image_ready: Option<String> = None;
         if !ready {
             blocked.insert(&service.name);
+            if mode == Mode::Apply {
+                // Its new containers are created now and only started once what they wait
+                // for is ready, as Compose does: the wait then costs only the starts.
+                for (n, action) in actions(spec, service, current.get(&service.name), pulled) {
+                    if !matches!(action, Action::Create) {
+                        continue;
+                    }
+                    needs_network = true;
+                    volumes.extend(service.volumes.iter().map(|v| v.name.as_str()));
+                    let image = image_entry(&mut batch, &mut image_ready, spec, service);
+                    let name = names::container(spec, &service.name, n);
+                    lines.push(format!("created container {name}, to start once it may"));
+                    batch.push(entry(
+                        format!("create:{}:{n}", service.name),
+                        create_needs(service, image, &[]),
+                        Operation::CreateContainer(container(spec, service, n)),
+                    ));
+                }
+            }
             continue;
         }
-        let pulled = state.pulled.get(&service.name).map(String::as_str);
         let mut starts = Vec::new();
-        let mut image_ready: Option<String> = None;
         for (n, action) in actions(spec, service, current.get(&service.name), pulled) {
             let name = names::container(spec, &service.name, n);
             let start = format!("start:{}:{n}", service.name);
@@ -543,18 +562,8 @@ pub fn step(
             }
             needs_network = true;
             volumes.extend(service.volumes.iter().map(|v| v.name.as_str()));
-            let image = match &image_ready {
-                Some(id) => id.clone(),
-                None => {
-                    let id = format!("image:{}", service.name);
-                    batch.push(entry(id.clone(), vec![], image_operation(spec, service)));
-                    image_ready = Some(id.clone());
-                    id
-                }
-            };
-            let mut create_after = vec![image, "network".to_owned()];
-            create_after.extend(service.volumes.iter().map(|v| format!("volume:{}", v.name)));
-            create_after.extend(after.iter().cloned());
+            let image = image_entry(&mut batch, &mut image_ready, spec, service);
+            let mut create_after = create_needs(service, image, &after);
             if let Action::Replace(why) = &action {
                 // The old container goes only once everything the new one needs is there.
                 let remove = format!("remove:{}:{n}", service.name);
@@ -664,6 +673,32 @@ pub fn step(
         progress: lines,
         done: false,
     })
+}
+
+/// The id of the entry that makes `service`'s image ready, pushed onto `batch` the first time
+/// (`image_ready` remembers it for the service's other replicas).
+fn image_entry(
+    batch: &mut Vec<OperationEntry>,
+    image_ready: &mut Option<String>,
+    spec: &DeploymentSpec,
+    service: &ServiceSpec,
+) -> String {
+    if let Some(id) = image_ready {
+        return id.clone();
+    }
+    let id = format!("image:{}", service.name);
+    batch.push(entry(id.clone(), vec![], image_operation(spec, service)));
+    *image_ready = Some(id.clone());
+    id
+}
+
+/// What creating a container of `service` waits for in a batch: its image (`image`), the
+/// network, its volumes, and `after`.
+fn create_needs(service: &ServiceSpec, image: String, after: &[String]) -> Vec<String> {
+    let mut needs = vec![image, "network".to_owned()];
+    needs.extend(service.volumes.iter().map(|v| format!("volume:{}", v.name)));
+    needs.extend(after.iter().cloned());
+    needs
 }
 
 /// `healthy`, `started`, `completed successfully`.

@@ -409,14 +409,24 @@ async fn a_healthy_dependency_is_waited_for_and_health_shows_in_status() {
             .any(|l| l == "service web waits for db to be healthy"),
         "{first:?}"
     );
+    // Web is created at once, as Compose does, and started only once db is healthy.
     assert!(
-        !first.progress.iter().any(|l| l.contains("_web")),
+        first.progress.contains(&format!(
+            "created container {project}_web, to start once it may"
+        )),
+        "{first:?}"
+    );
+    assert!(
+        !first
+            .progress
+            .iter()
+            .any(|l| l.starts_with("started") && l.contains("_web")),
         "web waits for db: {first:?}"
     );
     let last = results.last().unwrap();
     assert!(
         last.progress
-            .contains(&format!("created container {project}_web")),
+            .contains(&format!("started container {project}_web")),
         "{results:?}"
     );
 
