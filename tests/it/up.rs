@@ -494,6 +494,47 @@ async fn a_runtime_that_is_not_built_in_is_downloaded_checked_and_cached() {
         "cached as downloaded"
     );
 
+    // Its compiled artifact is kept in a folder of the user's alone, its SHA-256 beside it; an
+    // artifact changed on disk is not loaded but compiled again.
+    let compiled = server
+        .data_dir
+        .path()
+        .join(".cache/komander/plugins/compiled");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&compiled).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let artifacts: Vec<std::path::PathBuf> = std::fs::read_dir(&compiled)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.to_string_lossy()
+                .starts_with(&*compiled.join(&digest).to_string_lossy())
+        })
+        .collect();
+    assert_eq!(
+        artifacts.len(),
+        2,
+        "the artifact and its digest: {artifacts:?}"
+    );
+    let artifact = artifacts
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .unwrap();
+    std::fs::write(artifact, b"not machine code").unwrap();
+    let recompiled = komander(&server, &["plan", "upfetch/dev/app"]);
+    assert!(
+        shown(&recompiled).contains("plan"),
+        "{}",
+        shown(&recompiled)
+    );
+    assert_ne!(
+        std::fs::read(artifact).unwrap(),
+        b"not machine code",
+        "written again"
+    );
+
     // A cached copy that no longer matches is not run: the server's is fetched again.
     std::fs::write(&cached, b"\0asm tampered").unwrap();
     let again = komander(&server, &["plan", "upfetch/dev/app"]);

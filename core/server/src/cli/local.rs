@@ -11,7 +11,7 @@
 
 use std::{
     collections::BTreeMap,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
 
@@ -93,11 +93,10 @@ impl LocalDeployment {
             .post_action(&format!("{}/resolve{query}", at.path()))
             .await
             .with_context(|| format!("resolving {at} for this machine"))?;
-        // No artifact cache: a compiled artifact is loaded only when its digest was recorded
-        // somewhere an attacker cannot write, which the server's database is and a member's
-        // cache folder is not.
-        let engine = Arc::new(PluginEngine::new(None).context("starting the plugin engine")?);
-        let plugin = runtime_plugin(api, &engine, &resolved).await?;
+        let compiled = compiled_dir();
+        let engine =
+            Arc::new(PluginEngine::new(compiled.clone()).context("starting the plugin engine")?);
+        let plugin = runtime_plugin(api, &engine, compiled.as_deref(), &resolved).await?;
         let runtime =
             LocalRuntime::connect(engine, plugin, &resolved, &docker_host(), with_secrets).await?;
         Ok(LocalDeployment {
@@ -108,10 +107,13 @@ impl LocalDeployment {
 }
 
 /// The runtime plugin `resolved` names, loaded: built into this binary when its SHA-256 is
-/// the installed one, else downloaded from the server (and cached), checked against it.
+/// the installed one, else downloaded from the server (and cached), checked against it. Its
+/// compiled artifact is kept in `compiled` and loaded from there next time when its SHA-256 is
+/// the one written beside it then.
 async fn runtime_plugin(
     api: &ApiClient,
     engine: &PluginEngine,
+    compiled: Option<&Path>,
     resolved: &ResolvedDeployment,
 ) -> anyhow::Result<LoadedPlugin> {
     let digest = &resolved.runtime_sha256;
@@ -122,10 +124,37 @@ async fn runtime_plugin(
         Some(plugin) => plugin.bytes.to_vec(),
         None => downloaded_component(api, resolved).await?,
     };
-    engine
-        .load(bytes)
+    let trusted_file =
+        compiled.map(|dir| dir.join(format!("{digest}-{}.sha256", engine.compatibility_hash())));
+    let trusted = match &trusted_file {
+        Some(file) => tokio::fs::read_to_string(file).await.ok(),
+        None => None,
+    };
+    let plugin = engine
+        .load_cached(bytes, trusted.as_deref().map(str::trim))
         .await
-        .with_context(|| format!("loading the runtime plugin {:?}", resolved.runtime.as_str()))
+        .with_context(|| format!("loading the runtime plugin {:?}", resolved.runtime.as_str()))?;
+    if let (Some(file), Some(artifact)) = (&trusted_file, &plugin.artifact)
+        && trusted.as_deref().map(str::trim) != Some(artifact.as_str())
+        && let Err(e) = tokio::fs::write(file, artifact).await
+    {
+        tracing::warn!(error = %e, "could not remember a compiled runtime");
+    }
+    Ok(plugin)
+}
+
+/// Where compiled runtimes are kept, when the folder is this user's alone: it is made mode
+/// 0700, which only its owner can, since an artifact there is loaded as machine code. `None`
+/// (compile every time) when it cannot be.
+fn compiled_dir() -> Option<PathBuf> {
+    let dir = cache_dir()?.join("compiled");
+    std::fs::create_dir_all(&dir).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).ok()?;
+    }
+    Some(dir)
 }
 
 /// The component of `resolved`'s runtime: from the cache when there, else from the server;
