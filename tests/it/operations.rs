@@ -516,6 +516,18 @@ async fn the_openapi_document_names_the_lease_header() {
     assert!(doc["components"]["schemas"]["StartedOperation"].is_object());
 }
 
+/// Adds service `web` to the deployment `app`.
+async fn add_web(api: &TestApi) {
+    expect(
+        api,
+        Method::POST,
+        "/api/v1/projects/shop/environments/dev/deployments/app/services",
+        Some(json!({"name": "web", "image": "busybox:1"})),
+        StatusCode::CREATED,
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn a_start_whose_fields_do_not_fit_its_kind_is_refused_and_starts_nothing() {
     let api = setup(Backend::Sqlite).await.unwrap();
@@ -548,14 +560,7 @@ async fn a_start_whose_fields_do_not_fit_its_kind_is_refused_and_starts_nothing(
 #[tokio::test]
 async fn a_local_apply_records_its_spec_and_only_well_formed_pins_of_its_own_services() {
     let api = setup(Backend::Sqlite).await.unwrap();
-    expect(
-        &api,
-        Method::POST,
-        "/api/v1/projects/shop/environments/dev/deployments/app/services",
-        Some(json!({"name": "web", "image": "busybox:1"})),
-        StatusCode::CREATED,
-    )
-    .await;
+    add_web(&api).await;
     let (id, lease) = start(&api).await;
     let finish = format!("{OPS}/{id}/finish");
     let digest = format!("sha256:{}", "a".repeat(64));
@@ -621,14 +626,7 @@ async fn a_local_apply_records_its_spec_and_only_well_formed_pins_of_its_own_ser
 async fn a_resolve_without_secrets_releases_none_and_components_go_only_to_signed_in_users() {
     let api = setup(Backend::Sqlite).await.unwrap();
     let d = "/api/v1/projects/shop/environments/dev/deployments/app";
-    expect(
-        &api,
-        Method::POST,
-        &format!("{d}/services"),
-        Some(json!({"name": "web", "image": "busybox:1"})),
-        StatusCode::CREATED,
-    )
-    .await;
+    add_web(&api).await;
     let (status, _) = api
         .call(
             Method::PUT,

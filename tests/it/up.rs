@@ -23,8 +23,8 @@ use crate::{
 
 /// A `komander serve` with the Compose runtime, project `project` (distinct per test: Docker
 /// names follow slugs) with the `local` environment `dev` and the admin's deployment `app`;
-/// answers the server and the deployment's path and address.
-async fn local_instance(project: &str) -> (ServerProcess, String, String) {
+/// answers the server, the deployment's path, its address and its id.
+async fn local_instance(project: &str) -> (ServerProcess, String, String, String) {
     let server = ServerProcess::start(&[], "info");
     server.wait_for_first_party_plugins();
     server.cli_ok(&["project", "create", project]);
@@ -41,7 +41,11 @@ async fn local_instance(project: &str) -> (ServerProcess, String, String) {
     ]);
     server.cli_ok(&["deployment", "create", "-p", project, "-e", "dev", "app"]);
     let d = format!("/api/v1/projects/{project}/environments/dev/deployments/app");
-    (server, d, format!("{project}/dev/app"))
+    let id = rest(&server, reqwest::Method::GET, &d, None).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (server, d, format!("{project}/dev/app"), id)
 }
 
 /// A request to `server` as the bootstrap admin; answers the JSON body after checking that
@@ -104,11 +108,7 @@ async fn up_runs_a_local_stack_on_this_machine_recorded_on_the_server() {
     let Some(engine) = docker::engine().await else {
         return;
     };
-    let (server, d, at) = local_instance("uplocal").await;
-    let id = rest(&server, reqwest::Method::GET, &d, None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (server, d, at, id) = local_instance("uplocal").await;
     let port = free_port();
     for service in stack(port) {
         rest(
@@ -263,11 +263,7 @@ async fn a_cli_killed_mid_apply_loses_its_lease_and_the_next_up_converges() {
     let Some(engine) = docker::engine().await else {
         return;
     };
-    let (server, d, at) = local_instance("upkill").await;
-    let id = rest(&server, reqwest::Method::GET, &d, None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (server, d, at, id) = local_instance("upkill").await;
     // `slow` becomes healthy 8 s after it starts: the CLI is killed while it waits.
     let slow = json!({"name": "slow", "image": docker::IMAGE,
         "command": ["/bin/busybox", "sh", "-c",
@@ -353,11 +349,7 @@ async fn up_shows_steps_on_a_terminal_plain_lines_in_a_pipe_and_json_lines_for_s
     let Some(engine) = docker::engine().await else {
         return;
     };
-    let (server, d, at) = local_instance("upshow").await;
-    let id = rest(&server, reqwest::Method::GET, &d, None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (server, d, at, id) = local_instance("upshow").await;
     let port = free_port();
     let web = json!({"name": "web", "image": docker::IMAGE,
         "command": ["/bin/busybox", "httpd", "-f", "-p", "8080"],
@@ -548,7 +540,7 @@ async fn a_runtime_that_is_not_built_in_is_downloaded_checked_and_cached() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crafted_link_file_cannot_send_the_token_to_another_server() {
-    let (server, _, at) = local_instance("uplink").await;
+    let (server, _, at, _) = local_instance("uplink").await;
     let folder = server.data_dir.path().join("cloned");
     std::fs::create_dir_all(&folder).unwrap();
     // A repository's `.komander.toml` naming a server of its author's choosing.

@@ -432,23 +432,7 @@ impl Reader<'_, '_> {
             }
         }
         Some(ImportedService {
-            service: NewService {
-                name,
-                image,
-                ports,
-                volumes,
-                command: settings.command,
-                entrypoint: settings.entrypoint,
-                working_dir: settings.working_dir,
-                user: settings.user,
-                health_check: settings.health_check,
-                restart: settings.restart,
-                depends_on: settings.depends_on,
-                memory_bytes: settings.memory_bytes,
-                cpus: settings.cpus,
-                replicas: settings.replicas,
-                pull: settings.pull,
-            },
+            service: NewService::with_settings(name, image, ports, volumes, settings),
             variables,
         })
     }

@@ -607,6 +607,46 @@ pub struct NewService {
 }
 
 impl NewService {
+    /// Service `name` running `image` with `ports`, `volumes` and `settings`.
+    pub fn with_settings(
+        name: ServiceName,
+        image: String,
+        ports: Vec<PortSpec>,
+        volumes: Vec<VolumeSpec>,
+        settings: ServiceSettings,
+    ) -> NewService {
+        let ServiceSettings {
+            command,
+            entrypoint,
+            working_dir,
+            user,
+            health_check,
+            restart,
+            depends_on,
+            memory_bytes,
+            cpus,
+            replicas,
+            pull,
+        } = settings;
+        NewService {
+            name,
+            image,
+            ports,
+            volumes,
+            command,
+            entrypoint,
+            working_dir,
+            user,
+            health_check,
+            restart,
+            depends_on,
+            memory_bytes,
+            cpus,
+            replicas,
+            pull,
+        }
+    }
+
     /// The settings it asks for, before validation.
     pub fn settings(&self) -> ServiceSettings {
         ServiceSettings {

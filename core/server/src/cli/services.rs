@@ -352,7 +352,13 @@ impl ServiceCommand {
                 volumes,
                 settings,
             } => {
-                let body = new_service(name.clone(), image, ports, volumes, settings.settings()?);
+                let body = NewService::with_settings(
+                    name.clone(),
+                    image,
+                    ports,
+                    volumes,
+                    settings.settings()?,
+                );
                 let service: Service = api
                     .post(&scope.collection("services"), &body)
                     .await
@@ -463,33 +469,6 @@ impl VariableCommand {
                 Ok(())
             }
         }
-    }
-}
-
-/// A new service's body.
-fn new_service(
-    name: ServiceName,
-    image: String,
-    ports: Vec<PortSpec>,
-    volumes: Vec<VolumeSpec>,
-    settings: ServiceSettings,
-) -> NewService {
-    NewService {
-        name,
-        image,
-        ports,
-        volumes,
-        command: settings.command,
-        entrypoint: settings.entrypoint,
-        working_dir: settings.working_dir,
-        user: settings.user,
-        health_check: settings.health_check,
-        restart: settings.restart,
-        depends_on: settings.depends_on,
-        memory_bytes: settings.memory_bytes,
-        cpus: settings.cpus,
-        replicas: settings.replicas,
-        pull: settings.pull,
     }
 }
 
