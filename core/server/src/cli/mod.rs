@@ -3,7 +3,8 @@
 //! `komander_domain::api` types and prints the answer ([`output`]).
 //!
 //! Where settings come from, first found wins:
-//! - the server: `--server`, `KOMANDER_SERVER`, `server` in the [`config`] file, then
+//! - the server: `--server`, `KOMANDER_SERVER`, the folder's link ([`address`]; only when it
+//!   names the server of the config file), `server` in the [`config`] file, then
 //!   `http://127.0.0.1:8080`;
 //! - the API token: `KOMANDER_TOKEN`, then `token` in the config file, used only with the server
 //!   stored beside it, so that a stored token never goes to another server. There is no token
