@@ -69,6 +69,17 @@ async fn rest(
     body
 }
 
+/// The operations of the deployment at `d`, newest first, as the server lists them.
+async fn operations(server: &ServerProcess, d: &str) -> Value {
+    rest(
+        server,
+        reqwest::Method::GET,
+        &format!("{d}/operations"),
+        None,
+    )
+    .await
+}
+
 /// `komander ARGS…` against `server` with the test engine as this machine's Docker.
 fn komander(server: &ServerProcess, args: &[&str]) -> Output {
     local_command(server, args)
@@ -178,13 +189,7 @@ async fn up_runs_a_local_stack_on_this_machine_recorded_on_the_server() {
     );
 
     // The server's history lists the local applies, each with its steps and pinned images.
-    let history = rest(
-        &server,
-        reqwest::Method::GET,
-        &format!("{d}/operations"),
-        None,
-    )
-    .await;
+    let history = operations(&server, &d).await;
     let ops = history["items"].as_array().unwrap();
     assert_eq!(ops.len(), 2, "{history}");
     for op in ops {
@@ -244,13 +249,7 @@ async fn up_runs_a_local_stack_on_this_machine_recorded_on_the_server() {
         "hello",
         "the first apply is back"
     );
-    let history = rest(
-        &server,
-        reqwest::Method::GET,
-        &format!("{d}/operations"),
-        None,
-    )
-    .await;
+    let history = operations(&server, &d).await;
     assert_eq!(history["items"][0]["kind"], "rollback", "{history}");
     assert_eq!(history["items"][0]["rollback_of"], first_apply, "{history}");
 
@@ -297,13 +296,7 @@ async fn a_cli_killed_mid_apply_loses_its_lease_and_the_next_up_converges() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let running = rest(
-        &server,
-        reqwest::Method::GET,
-        &format!("{d}/operations"),
-        None,
-    )
-    .await;
+    let running = operations(&server, &d).await;
     assert_eq!(running["items"][0]["state"], "running", "{running}");
 
     // Busy (exit 5) while the lease runs; then the server fails the orphaned operation and
@@ -319,13 +312,7 @@ async fn a_cli_killed_mid_apply_loses_its_lease_and_the_next_up_converges() {
         }
     };
     assert!(converged.status.success(), "{}", shown(&converged));
-    let history = rest(
-        &server,
-        reqwest::Method::GET,
-        &format!("{d}/operations"),
-        None,
-    )
-    .await;
+    let history = operations(&server, &d).await;
     let states: Vec<&str> = history["items"]
         .as_array()
         .unwrap()

@@ -5,10 +5,7 @@
 //! command that starts an operation and waits for it. [`follow_logs`] follows a service's log
 //! the same way (`komander deployment logs --follow`).
 
-use std::{
-    io::{self, Write as _},
-    time::Duration,
-};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use komander_domain::{
@@ -22,7 +19,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     ApiClient, ApiError, OutputFormat,
-    view::{Json, OperationView, Plain, note},
+    view::{Json, OperationView, Plain, note, print_log_lines},
 };
 
 /// How many times in a row a stream may fail (unreachable, cut before any new event, 5xx)
@@ -291,12 +288,7 @@ async fn read_log_stream(
                 EVENT_RESUME => return Ok(()),
                 _ => continue,
             };
-            for line in &lines {
-                match out {
-                    OutputFormat::Table => println_out(&line.line)?,
-                    OutputFormat::Json => println_out(&serde_json::to_string(line)?)?,
-                }
-            }
+            print_log_lines(out, &lines).context("writing standard output")?;
             if event.id.is_some() {
                 last_id.clone_from(&event.id);
             }
@@ -308,10 +300,6 @@ async fn read_log_stream(
 fn data<T: DeserializeOwned>(event: &SseEvent) -> anyhow::Result<T> {
     serde_json::from_str(&event.data)
         .with_context(|| format!("reading a {} event: {:?}", event.name, event.data))
-}
-
-fn println_out(text: &str) -> anyhow::Result<()> {
-    writeln!(io::stdout().lock(), "{text}").context("writing standard output")
 }
 
 /// One server-sent event.

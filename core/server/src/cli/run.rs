@@ -32,7 +32,7 @@ use super::{
     local::{self, LocalDeployment, LocalOperation},
     output::{Row, print_item, print_json, print_list, print_table},
     scope::Scope as _,
-    view::{Json, OperationView, Plain, Terminal},
+    view::{Json, OperationView, Plain, Terminal, print_log_lines},
 };
 
 /// An operation on a deployment.
@@ -410,7 +410,7 @@ pub async fn logs(
                 .get_query(&path, &[("limit", tail.as_str())])
                 .await
                 .with_context(context)?;
-            print_log_page(out, &page)
+            Ok(print_log_lines(out, &page.lines)?)
         }
         Executor::Local => {
             let deployment = LocalDeployment::connect(api, at, false).await?;
@@ -419,7 +419,7 @@ pub async fn logs(
                 .logs(service.as_str(), None, tail)
                 .await?;
             loop {
-                print_log_page(out, &page)?;
+                print_log_lines(out, &page.lines)?;
                 if !follow {
                     return Ok(());
                 }
@@ -434,17 +434,6 @@ pub async fn logs(
             }
         }
     }
-}
-
-/// Prints the lines of a log page: each line, or one JSON object per line.
-fn print_log_page(out: OutputFormat, page: &ServiceLogPage) -> anyhow::Result<()> {
-    for line in &page.lines {
-        match out {
-            OutputFormat::Json => println!("{}", serde_json::to_string(line)?),
-            OutputFormat::Table => println!("{}", line.line),
-        }
-    }
-    Ok(())
 }
 
 /// `komander history`: the deployment's operations, newest first.

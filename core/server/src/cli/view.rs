@@ -9,7 +9,9 @@ use std::{
 };
 
 use indicatif::{ProgressBar, ProgressStyle};
-use komander_domain::api::{OperationEnded, ProgressLine, StepEvent};
+use komander_domain::api::{OperationEnded, ProgressLine, ServiceLogLine, StepEvent};
+
+use super::OutputFormat;
 
 /// Something that shows an operation's events as they come.
 pub trait OperationView: Send {
@@ -38,6 +40,19 @@ fn println_out(text: &str) -> io::Result<()> {
     let mut out = io::stdout().lock();
     writeln!(out, "{text}")?;
     out.flush()
+}
+
+/// Prints log lines on standard output: each line's text, or one JSON object per line.
+pub(super) fn print_log_lines(out: OutputFormat, lines: &[ServiceLogLine]) -> io::Result<()> {
+    for line in lines {
+        match out {
+            OutputFormat::Table => println_out(&line.line)?,
+            OutputFormat::Json => {
+                println_out(&serde_json::to_string(line).map_err(io::Error::other)?)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Plain lines: progress on standard output, steps and the end as notes on standard error.
