@@ -15,7 +15,6 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     DeploymentId, EnvironmentId, Executor, InvitationId, OperationId, ProjectId, Role, ServiceId,
@@ -27,7 +26,8 @@ use crate::{
 };
 
 /// Stable error codes, in snake case on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// 400: the request is malformed or a value breaks a rule (`field` names it).
@@ -61,14 +61,16 @@ pub enum ErrorCode {
 }
 
 /// An error response: `{"error": {"code", "message", "field"?}}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// What went wrong.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// The stable code.
     pub code: ErrorCode,
@@ -81,7 +83,8 @@ pub struct ErrorDetail {
 
 /// One page of a list, in a stable order. Pass `next_cursor` back as `cursor` for the next page;
 /// it is `null` on the last page.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     /// The items of this page.
     pub items: Vec<T>,
@@ -90,8 +93,9 @@ pub struct Page<T> {
 }
 
 /// Query parameters of every list: `?limit=&cursor=`.
-#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "server", into_params(parameter_in = Query))]
 pub struct PageQuery {
     /// How many items at most (1 to 200; default 50).
     pub limit: Option<u32>,
@@ -105,7 +109,8 @@ pub const PAGE_DEFAULT: u32 = 50;
 pub const PAGE_MAX: u32 = 200;
 
 /// A human user (logs in) or a service user (automation, API tokens only).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum UserKind {
     /// A person.
@@ -115,7 +120,8 @@ pub enum UserKind {
 }
 
 /// A user, as `GET /api/v1/me` and `GET /api/v1/users` show it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct User {
     /// Immutable id.
     pub id: UserId,
@@ -133,7 +139,8 @@ pub struct User {
 }
 
 /// `POST /api/v1/users` (instance admins): creates a service user. Responds 201 with [`User`].
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewServiceUser {
     /// Unique handle.
@@ -147,7 +154,8 @@ pub struct NewServiceUser {
 }
 
 /// `POST /api/v1/users/{user}/tokens`: creates an API token. Responds 201 with [`CreatedToken`].
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// What the token is for (1 to 64 characters).
@@ -155,7 +163,8 @@ pub struct NewToken {
 }
 
 /// A token just created: `token` is shown this once and never again.
-#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct CreatedToken {
     /// The token's id, for revoking it.
     pub id: TokenId,
@@ -173,7 +182,8 @@ impl fmt::Debug for CreatedToken {
 }
 
 /// A token as listed: never the token itself.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct TokenInfo {
     /// The token's id.
     pub id: TokenId,
@@ -185,7 +195,8 @@ pub struct TokenInfo {
 }
 
 /// A project, with the caller's role in it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Project {
     /// Immutable id.
     pub id: ProjectId,
@@ -206,7 +217,8 @@ pub struct Project {
 }
 
 /// `POST /api/v1/projects`: creates a project whose Admin is the caller. Responds 201.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewProject {
     /// Immutable slug.
@@ -220,7 +232,8 @@ pub struct NewProject {
 }
 
 /// `PATCH /api/v1/projects/{project}` (Admins): changes what is given.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProjectPatch {
     /// New display name.
@@ -232,7 +245,8 @@ pub struct ProjectPatch {
 }
 
 /// A member of a project.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Member {
     /// The member's handle.
     pub user: UserHandle,
@@ -248,7 +262,8 @@ pub struct Member {
 }
 
 /// `POST /api/v1/projects/{project}/members` (Admins): adds a user by handle. Responds 201.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {
     /// The user's handle.
@@ -259,7 +274,8 @@ pub struct NewMember {
 
 /// `PATCH /api/v1/projects/{project}/members/{user}` (Admins): changes a role. The last Admin
 /// cannot be demoted.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MemberPatch {
     /// The new role.
@@ -267,8 +283,9 @@ pub struct MemberPatch {
 }
 
 /// `?force=` of deletions that would destroy more than the object itself.
-#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "server", into_params(parameter_in = Query))]
 pub struct ForceQuery {
     /// Also delete what depends on the object (private deployments of a removed member; an
     /// environment's deployments, Admins only). Without it such a deletion answers 409 with the
@@ -278,7 +295,8 @@ pub struct ForceQuery {
 }
 
 /// An invitation link, as listed: never its token.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Invitation {
     /// Immutable id.
     pub id: InvitationId,
@@ -298,7 +316,8 @@ pub struct Invitation {
 
 /// `POST /api/v1/projects/{project}/invitations` (Admins). Responds 201 with
 /// [`CreatedInvitation`].
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewInvitation {
     /// The role whoever accepts gets.
@@ -310,7 +329,8 @@ pub struct NewInvitation {
 
 /// An invitation just created: `token` is shown this once. Whoever is logged in and posts to
 /// `/api/v1/invitations/{token}/accept` becomes a member.
-#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct CreatedInvitation {
     /// The invitation's id.
     pub id: InvitationId,
@@ -335,7 +355,8 @@ impl fmt::Debug for CreatedInvitation {
 }
 
 /// An environment (DEV, STAGING, PROD…), shared by the project's members.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Environment {
     /// Immutable id.
     pub id: EnvironmentId,
@@ -362,7 +383,8 @@ pub struct Environment {
 }
 
 /// `POST /api/v1/projects/{project}/environments` (Admins, DevOps). Responds 201.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewEnvironment {
     /// Immutable slug.
@@ -387,7 +409,8 @@ pub struct NewEnvironment {
 }
 
 /// `PATCH .../environments/{environment}` (Admins, DevOps): changes what is given.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentPatch {
     /// New display name.
@@ -399,7 +422,7 @@ pub struct EnvironmentPatch {
     /// A target granted to the project; `null` goes back to the instance's default target;
     /// absent keeps the one it names.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
     pub target: Option<Option<TargetName>>,
     /// Replaces all settings.
     #[serde(default)]
@@ -407,7 +430,8 @@ pub struct EnvironmentPatch {
 }
 
 /// A deployment: private to its owner until shared.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Deployment {
     /// Immutable id.
     pub id: DeploymentId,
@@ -431,7 +455,8 @@ pub struct Deployment {
 
 /// `POST .../environments/{environment}/deployments`: creates a private deployment owned by the
 /// caller. Responds 201.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewDeployment {
     /// Immutable slug.
@@ -442,7 +467,8 @@ pub struct NewDeployment {
 }
 
 /// `PATCH .../deployments/{deployment}`: changes what is given.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentPatch {
     /// New display name.
@@ -451,7 +477,8 @@ pub struct DeploymentPatch {
 }
 
 /// What `PATCH .../environments/{environment}` did.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct EnvironmentUpdate {
     /// The environment as saved.
     pub environment: Environment,
@@ -461,7 +488,8 @@ pub struct EnvironmentUpdate {
 }
 
 /// What `POST .../deployments/{deployment}/share` did.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ShareOutcome {
     /// The deployment, now shared.
     pub deployment: Deployment,
@@ -470,7 +498,8 @@ pub struct ShareOutcome {
 }
 
 /// A port a service listens on.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PortSpec {
     /// The port inside the container (1 to 65535).
@@ -485,7 +514,7 @@ pub struct PortSpec {
     /// accepted here; the target's policy decides at apply time which ones it allows. Unused
     /// without `host`.
     #[serde(default = "PortSpec::loopback")]
-    #[schema(value_type = String, example = "127.0.0.1")]
+    #[cfg_attr(feature = "server", schema(value_type = String, example = "127.0.0.1"))]
     pub host_address: IpAddr,
 }
 
@@ -499,7 +528,8 @@ impl PortSpec {
 }
 
 /// A transport protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// TCP.
@@ -520,7 +550,8 @@ impl Protocol {
 }
 
 /// A named volume mounted into a service.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VolumeSpec {
     /// The volume's name (a slug), scoped to the deployment.
@@ -533,7 +564,8 @@ pub struct VolumeSpec {
 }
 
 /// A service: one container, from an image.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Service {
     /// Immutable id.
     pub id: ServiceId,
@@ -557,7 +589,8 @@ pub struct Service {
 }
 
 /// `POST .../deployments/{deployment}/services`. Responds 201.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewService {
     /// Immutable slug.
@@ -587,7 +620,7 @@ pub struct NewService {
     pub health_check: Option<HealthCheck>,
     /// When the runtime restarts it (default `no`).
     #[serde(default)]
-    #[schema(value_type = String, example = "on-failure:3")]
+    #[cfg_attr(feature = "server", schema(value_type = String, example = "on-failure:3"))]
     pub restart: RestartPolicy,
     /// Services of the same deployment it waits for.
     #[serde(default)]
@@ -669,7 +702,8 @@ impl NewService {
 /// deployment, with their ports, volumes, settings and variables (secret by their name), all or
 /// nothing. Responds 201 with the created [`Service`]s in file order; 400 naming the file, line
 /// and key of everything refused; 409 when a service name is taken.
-#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ComposeImport {
     /// The file's name, as refusals name it (`compose.yaml`).
@@ -697,7 +731,8 @@ impl fmt::Debug for ComposeImport {
 }
 
 /// `PATCH .../services/{service}`: replaces what is given; `null` clears an optional field.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ServicePatch {
     /// New image.
@@ -721,7 +756,7 @@ pub struct ServicePatch {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
     pub working_dir: Option<Option<String>>,
     /// New user; `null` for the image's.
     #[serde(
@@ -729,7 +764,7 @@ pub struct ServicePatch {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
     pub user: Option<Option<String>>,
     /// New health check; `null` removes it.
     #[serde(
@@ -737,11 +772,11 @@ pub struct ServicePatch {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<HealthCheck>)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<HealthCheck>))]
     pub health_check: Option<Option<HealthCheck>>,
     /// New restart policy.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "always")]
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>, example = "always"))]
     pub restart: Option<RestartPolicy>,
     /// New dependencies (replace all).
     #[serde(default)]
@@ -752,7 +787,7 @@ pub struct ServicePatch {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<u64>)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<u64>))]
     pub memory_bytes: Option<Option<u64>>,
     /// New CPU limit; `null` removes it.
     #[serde(
@@ -760,7 +795,7 @@ pub struct ServicePatch {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<f64>)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<f64>))]
     pub cpus: Option<Option<f64>>,
     /// New number of replicas.
     #[serde(default)]
@@ -843,7 +878,8 @@ where
 
 /// How a service runs, beyond its image, ports and volumes. Every field has a default, so a
 /// service stored before these settings existed reads back as the image alone would run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ServiceSettings {
     /// The arguments passed to the entrypoint; empty keeps the image's `CMD`.
     #[serde(default)]
@@ -862,7 +898,7 @@ pub struct ServiceSettings {
     pub health_check: Option<HealthCheck>,
     /// When the runtime restarts it.
     #[serde(default)]
-    #[schema(value_type = String, example = "on-failure:3")]
+    #[cfg_attr(feature = "server", schema(value_type = String, example = "on-failure:3"))]
     pub restart: RestartPolicy,
     /// Services of the same deployment it waits for, each with a condition.
     #[serde(default)]
@@ -909,7 +945,8 @@ impl Default for ServiceSettings {
 
 /// A health check: a command the runtime runs inside the container; exit status 0 means
 /// healthy. Durations are whole seconds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
     /// The program and its arguments, run directly (not through a shell: use
@@ -1036,7 +1073,8 @@ impl From<RestartPolicy> for String {
 }
 
 /// A service another one waits for.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Dependency {
     /// A service of the same deployment.
@@ -1047,7 +1085,8 @@ pub struct Dependency {
 }
 
 /// What a service waits for from one it depends on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DependencyCondition {
     /// Its containers have started.
@@ -1071,7 +1110,8 @@ impl DependencyCondition {
 }
 
 /// When a service's image is pulled.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum PullPolicy {
     /// Only when the image is not there yet.
@@ -1093,7 +1133,8 @@ impl PullPolicy {
 
 /// A service's environment variable. `value` appears only for plain variables: secret values
 /// are write-only.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Variable {
     /// The variable's name.
     pub name: VariableName,
@@ -1108,7 +1149,8 @@ pub struct Variable {
 
 /// `PUT .../variables/{name}`: sets a variable. A secret without `value` is declared but empty
 /// (to be entered later); turning a secret into a plain variable needs a new value.
-#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VariableWrite {
     /// The value (at most 64 KiB).
@@ -1131,7 +1173,8 @@ impl fmt::Debug for VariableWrite {
 /// `POST .../deployments/{deployment}/resolve`: the whole deployment with secret values, for
 /// the CLI to apply it on the caller's machine. Answered only for environments whose executor
 /// is `local`, to those who may apply the deployment there; every call is audited.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ResolvedDeployment {
     /// The project's id (for labels and state).
     pub project_id: ProjectId,
@@ -1164,7 +1207,8 @@ pub struct ResolvedDeployment {
 }
 
 /// A service resolved for execution.
-#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ResolvedService {
     /// The service's id.
     pub id: ServiceId,
@@ -1212,7 +1256,8 @@ impl fmt::Debug for ResolvedService {
 
 /// An audit log entry: who changed what, when; field names, never values. An entry about a
 /// private deployment (its services and variables included) is listed to its owner alone.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// When.
     #[serde(with = "time::serde::rfc3339")]
@@ -1228,7 +1273,8 @@ pub struct AuditEntry {
 }
 
 /// Where an installed plugin stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum PluginStatus {
     /// Installed without a grant: it runs once an instance admin grants its capabilities.
@@ -1268,7 +1314,8 @@ impl PluginStatus {
 }
 
 /// An installed plugin (`GET /api/v1/plugins`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Plugin {
     /// The plugin's id from its manifest, such as `acme.nomad`: the key in URLs.
     pub id: String,
@@ -1296,7 +1343,8 @@ pub struct Plugin {
 
 /// `POST /api/v1/plugins` with a JSON body: installs from a URL, which needs its sha256.
 /// (The component itself may instead be posted as `application/wasm`.) Responds 201.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PluginFromUrl {
     /// Where to download the `.wasm` from (http or https).
@@ -1310,8 +1358,9 @@ pub struct PluginFromUrl {
 }
 
 /// `?sha256=&grant_all=` of an `application/wasm` upload.
-#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "server", into_params(parameter_in = Query))]
 pub struct PluginUploadQuery {
     /// The expected SHA-256, hex; when absent the server computes it and shows it.
     pub sha256: Option<String>,
@@ -1322,7 +1371,8 @@ pub struct PluginUploadQuery {
 
 /// `POST /api/v1/plugins/{plugin}/grant`: grants capabilities the plugin asked for and
 /// enables it. Answers the plugin.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PluginGrant {
     /// The capabilities to grant (each must be one it asked for); replaces earlier grants.
@@ -1335,18 +1385,20 @@ pub struct PluginGrant {
 
 /// An install's admin settings (`GET` and `PUT /api/v1/plugins/{plugin}/config`): what the
 /// plugin's `config` capability returns, checked against the JSON schema in its manifest.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
     /// The settings, a JSON object of at most 64 KiB. Never credentials: those belong in the
     /// plugin's connections.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "server", schema(value_type = Object))]
     pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A connection an instance admin configured for a plugin (`GET
 /// /api/v1/plugins/{plugin}/connections`): never its credential.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct PluginConnection {
     /// The name the plugin uses.
     pub name: String,
@@ -1366,7 +1418,8 @@ pub struct PluginConnection {
 }
 
 /// `PUT /api/v1/plugins/{plugin}/connections/{name}` (instance admins): sets a connection.
-#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PluginConnectionWrite {
     /// An absolute http or https URL, without query or credentials.
@@ -1400,7 +1453,8 @@ impl fmt::Debug for PluginConnectionWrite {
 }
 
 /// How Komander reaches a target's Docker Engine, as shown: never its TLS material.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum TargetEndpoint {
     /// A unix socket on the server's host.
@@ -1418,7 +1472,8 @@ pub enum TargetEndpoint {
 
 /// How to reach a target's Docker Engine, as written: the TLS material is write-only, sealed
 /// at rest, never returned or logged.
-#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum TargetEndpointWrite {
     /// A unix socket on the server's host.
@@ -1458,7 +1513,8 @@ impl fmt::Debug for TargetEndpointWrite {
 
 /// What deployments on a target may do beyond the fixed allow-list: the fields a Docker
 /// scope takes, one to one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TargetPolicy {
     /// The absolute directory bind mounts lie under (each deployment gets
@@ -1495,7 +1551,8 @@ fn loopback_only() -> Vec<String> {
 }
 
 /// A Docker Engine `server` deployments run on, registered by an instance admin.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Target {
     /// Immutable id.
     pub id: TargetId,
@@ -1517,7 +1574,8 @@ pub struct Target {
 
 /// `POST /api/v1/targets` (instance admins): registers a Docker Engine. Responds 201 with
 /// the [`Target`]; audited as `target.create`.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewTarget {
     /// Immutable slug.
@@ -1535,7 +1593,8 @@ pub struct NewTarget {
 
 /// `PATCH /api/v1/targets/{target}` (instance admins): changes what is given. Responds with
 /// the [`Target`]; audited as `target.update` naming the fields.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TargetPatch {
     /// Replaces the endpoint, TLS material included.
@@ -1552,7 +1611,8 @@ pub struct TargetPatch {
 
 /// `POST /api/v1/targets/{target}/grants` (instance admins): lets a project's environments
 /// name the target. Idempotent; responds 204; audited as `target.grant`.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TargetGrant {
     /// The project.
@@ -1572,7 +1632,8 @@ impl fmt::Debug for Redacted {
 pub const LEASE_HEADER: &str = "x-komander-lease";
 
 /// What an operation does to a deployment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OperationKind {
     /// Creates or updates what the deployment's spec says.
@@ -1588,7 +1649,8 @@ pub enum OperationKind {
 }
 
 /// Where an operation stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OperationState {
     /// Its lease holder is working on it; no other operation of the deployment may start.
@@ -1602,7 +1664,8 @@ pub enum OperationState {
 }
 
 /// How an operation ended, as its lease holder reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OperationOutcome {
     /// It did what it was asked.
@@ -1675,7 +1738,8 @@ impl From<OperationOutcome> for OperationState {
 
 /// An operation on a deployment: who started it, where it runs, how it stands. Never shows
 /// its lease token.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Operation {
     /// Immutable id (time-ordered).
     pub id: OperationId,
@@ -1720,7 +1784,8 @@ pub struct Operation {
 }
 
 /// How long one step of an operation took.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepTiming {
     /// The step's name (1 to 100 characters), such as `pull web`.
@@ -1736,7 +1801,8 @@ pub struct StepTiming {
 /// `POST .../deployments/{deployment}/operations`: starts an operation held by the caller.
 /// Responds 201 with [`StartedOperation`]; 409 `busy` naming the running operation when the
 /// deployment already has one.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewOperation {
     /// What to do.
@@ -1752,7 +1818,8 @@ pub struct NewOperation {
 
 /// An operation just started, with the token of its lease: shown once, sent back in the
 /// `X-Komander-Lease` header to renew the lease, record steps and finish.
-#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct StartedOperation {
     /// The operation.
     pub operation: Operation,
@@ -1770,7 +1837,8 @@ impl fmt::Debug for StartedOperation {
 }
 
 /// `POST .../operations/{operation}/lease`: the renewed lease.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Lease {
     /// When the lease now expires unless renewed again.
     #[serde(with = "time::serde::rfc3339")]
@@ -1782,7 +1850,8 @@ pub struct Lease {
 
 /// `POST .../operations/{operation}/steps`: what one step did, recorded in one transaction by
 /// the lease holder. Responds 200 with [`StepRecorded`].
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepWrite {
     /// The step's timing.
@@ -1797,7 +1866,8 @@ pub struct StepWrite {
 }
 
 /// A step recorded.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct StepRecorded {
     /// The sequence number of the operation's last progress line (0 before the first).
     pub last_sequence: u64,
@@ -1806,8 +1876,9 @@ pub struct StepRecorded {
 }
 
 /// `POST .../deployments/{deployment}/resolve?secrets=`: whether to answer the secret values.
-#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "server", into_params(parameter_in = Query))]
 pub struct ResolveQuery {
     /// `false` withholds the secret values (and releases nothing): enough to plan, read the
     /// status or the logs on the caller's machine. Default `true`.
@@ -1816,7 +1887,8 @@ pub struct ResolveQuery {
 
 /// `POST .../operations/{operation}/finish`: how the operation ended. Responds with the
 /// finished [`Operation`]; the deployment is free for the next one.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OperationFinish {
     /// How it ended.
@@ -1833,8 +1905,9 @@ pub struct OperationFinish {
 
 /// `GET .../operations/{operation}/progress?after=&limit=`: progress lines after a sequence
 /// number, in order.
-#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "server", into_params(parameter_in = Query))]
 pub struct ProgressQuery {
     /// The sequence number of the last line already read (0, the default, reads from the
     /// first).
@@ -1844,7 +1917,8 @@ pub struct ProgressQuery {
 }
 
 /// One progress line of an operation. Sequence numbers start at 1 and have no gap.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ProgressLine {
     /// Its place among the operation's lines.
     pub sequence: u64,
@@ -1857,8 +1931,9 @@ pub struct ProgressLine {
 
 /// `GET .../operations/{operation}/events`: where a stream of an operation's events starts.
 /// The `Last-Event-ID` header, when sent, takes the place of `after`.
-#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "server", into_params(parameter_in = Query))]
 pub struct OperationEventsQuery {
     /// The sequence number of the last progress line already read (0, the default, replays
     /// from the first). At most the operation's last line.
@@ -1878,7 +1953,8 @@ pub const EVENT_END: &str = "end";
 pub const EVENT_RESUME: &str = "resume";
 
 /// The `step` event: a step the operation's holder recorded, after its progress lines.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct StepEvent {
     /// Its place among the operation's steps, from 1; pass the last one seen as `steps` when
     /// resuming to skip the steps already read.
@@ -1894,7 +1970,8 @@ pub struct StepEvent {
 }
 
 /// The `end` event: the operation ended; the server closes the stream after it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct OperationEnded {
     /// How it ended: `done`, `failed` or `cancelled`.
     pub state: OperationState,
@@ -1904,7 +1981,8 @@ pub struct OperationEnded {
 
 /// The `resume` event: the stream reached its maximum lifetime and the server closes it; open
 /// it again from here (`Last-Event-ID` or `after`, and `steps`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct StreamResume {
     /// The sequence number of the last progress line sent.
     pub after: u64,
@@ -2081,7 +2159,8 @@ mod tests {
 /// What an operation ran: the deployment's services as they stood when it started, never
 /// holding a secret value. After an apply, each image is pinned to what ran. History shows it;
 /// a rollback writes its services and plain variables back and applies them.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AppliedSpec {
     /// The services, in name order.
@@ -2089,7 +2168,8 @@ pub struct AppliedSpec {
 }
 
 /// One service of an [`AppliedSpec`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct AppliedService {
     /// Its id.
     pub id: ServiceId,
@@ -2113,7 +2193,8 @@ pub struct AppliedService {
 }
 
 /// One variable of an [`AppliedService`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AppliedVariable {
     /// Its name.
@@ -2127,7 +2208,8 @@ pub struct AppliedVariable {
 
 /// `POST .../deployments/{deployment}/destroy?volumes=`: what a destroy removes besides
 /// containers and networks.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::IntoParams))]
 #[serde(deny_unknown_fields)]
 pub struct DestroyRequest {
     /// Remove the named volumes and their data too (by default they are kept, as
@@ -2142,7 +2224,8 @@ pub struct DestroyRequest {
 /// (`deployment.rollback`); 400 naming the operation when it is not a successful apply or
 /// rollback of this deployment with a recorded spec, or naming each secret variable of the
 /// spec that has no value now, with nothing changed.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {
     /// An earlier apply (or rollback) of this deployment that succeeded.
@@ -2150,7 +2233,8 @@ pub struct RollbackRequest {
 }
 
 /// What a change of a plan does to an object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeAction {
     /// It will be created.
@@ -2173,7 +2257,8 @@ impl ChangeAction {
 }
 
 /// One change an apply would make, with its reason.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct PlannedChange {
     /// What happens.
     pub action: ChangeAction,
@@ -2186,7 +2271,8 @@ pub struct PlannedChange {
 }
 
 /// `GET .../deployments/{deployment}/plan`: what applying the deployment now would change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct DeploymentPlan {
     /// The runtime's warnings about the spec (such as a port published on loopback only).
     pub warnings: Vec<String>,
@@ -2196,7 +2282,8 @@ pub struct DeploymentPlan {
 }
 
 /// How a service is doing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceRunState {
     /// Nothing runs for it.
@@ -2228,7 +2315,8 @@ impl ServiceRunState {
 }
 
 /// How one service of a deployment runs now.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ServiceRunStatus {
     /// The service's slug.
     pub service: ServiceName,
@@ -2248,7 +2336,8 @@ pub struct ServiceRunStatus {
 }
 
 /// What a service's health check says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceHealth {
     /// No health check, or nothing runs.
@@ -2275,7 +2364,8 @@ impl ServiceHealth {
 
 /// `GET .../deployments/{deployment}/status`: each service as it runs now, and how what
 /// runs differs from the spec.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct DeploymentRunStatus {
     /// One entry per service of the spec, in name order.
     pub services: Vec<ServiceRunStatus>,
@@ -2285,7 +2375,8 @@ pub struct DeploymentRunStatus {
 }
 
 /// One line of a service's log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ServiceLogLine {
     /// When it was written.
     #[serde(with = "time::serde::rfc3339")]
@@ -2297,7 +2388,8 @@ pub struct ServiceLogLine {
 }
 
 /// `GET .../services/{service}/logs`: a page of a service's log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ServiceLogPage {
     /// The lines, oldest first.
     pub lines: Vec<ServiceLogLine>,
@@ -2307,7 +2399,8 @@ pub struct ServiceLogPage {
 
 /// `?cursor=&limit=` of a service's log: without a cursor, its last `limit` lines; with one,
 /// the lines after it.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::IntoParams))]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     /// A `next_cursor` from the previous page.
@@ -2324,7 +2417,8 @@ pub const EVENT_LOG_TAIL: &str = "tail";
 pub const EVENT_LOG_LINE: &str = "line";
 
 /// `?tail=` of a service's log stream.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::IntoParams))]
 #[serde(deny_unknown_fields)]
 pub struct LogEventsQuery {
     /// How many of the last lines the first event holds (1 to 1000; default 100); ignored

@@ -7,12 +7,12 @@
 //! [`Denied::Forbidden`] (403).
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::UserId;
 
 /// A member's role in one project.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Edits the project, its members and invitations; may delete it.
@@ -46,7 +46,8 @@ impl Role {
 }
 
 /// Where an environment's deployments are applied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Executor {
     /// The Komander server applies them with the environment's runtime.

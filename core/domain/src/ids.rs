@@ -4,19 +4,20 @@
 use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 macro_rules! id_type {
     ($($(#[$doc:meta])* $name:ident),+ $(,)?) => {$(
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
         #[serde(transparent)]
-        #[schema(value_type = String, format = Uuid)]
+        #[cfg_attr(feature = "server", schema(value_type = String, format = Uuid))]
         pub struct $name(Uuid);
 
         impl $name {
-            /// A new, time-ordered (UUIDv7) id.
+            /// A new, time-ordered (UUIDv7) id. Only servers make ids (the `server` feature).
+            #[cfg(feature = "server")]
             pub fn new() -> Self {
                 Self(Uuid::now_v7())
             }
@@ -27,6 +28,7 @@ macro_rules! id_type {
             }
         }
 
+        #[cfg(feature = "server")]
         impl Default for $name {
             fn default() -> Self {
                 Self::new()

@@ -11,7 +11,6 @@
 use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -150,9 +149,10 @@ fn check_image(kind: &'static str, value: &str, max: usize) -> Result<(), NameEr
 macro_rules! name_type {
     ($($(#[$doc:meta])* $name:ident: $kind:literal, $check:ident, $max:literal, $pattern:literal;)+) => {$(
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
         #[serde(try_from = "String", into = "String")]
-        #[schema(value_type = String, pattern = $pattern)]
+        #[cfg_attr(feature = "server", schema(value_type = String, pattern = $pattern))]
         pub struct $name(String);
 
         impl $name {
@@ -249,9 +249,10 @@ name_type! {
 /// `komander.compose` and `komander.kubernetes`, so a plugin whose id is a bare short name
 /// cannot be chosen by it; the id is always written in full. Only the spelling is checked
 /// here: whether such a runtime is installed and enabled is the server's to say.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, pattern = "^[a-z][a-z0-9.-]{0,63}$", example = "komander.compose")]
+#[cfg_attr(feature = "server", schema(value_type = String, pattern = "^[a-z][a-z0-9.-]{0,63}$", example = "komander.compose"))]
 pub struct RuntimeId(PluginId);
 
 impl RuntimeId {
