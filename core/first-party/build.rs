@@ -12,13 +12,10 @@
 
 use std::{env, error::Error, fs, path::PathBuf, process::ExitCode};
 
-use komander_guest_build::{GuestBuild, TARGET, shared_target_dir};
+use komander_guest_build::{GuestBuild, SKIP_VARIABLE, TARGET, shared_target_dir, skipped};
 
 /// The first-party plugins: `plugins/` members, by package name.
 const FIRST_PARTY: &[&str] = &["komander-compose"];
-
-/// Set to `1` (or `true`), the build embeds no first-party plugin.
-const SKIP: &str = "KOMANDER_SKIP_GUEST_BUILD";
 
 fn main() -> ExitCode {
     match run() {
@@ -46,20 +43,21 @@ fn run() -> Result<(), Box<dyn Error>> {
         println!("cargo:rerun-if-changed={}", watched.display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
-    println!("cargo:rerun-if-env-changed={SKIP}");
 
     let mut source = String::from("/// The first-party plugins, in the order they install.\n");
-    if env::var(SKIP).is_ok_and(|v| v == "1" || v == "true") {
+    if skipped() {
         println!(
-            "cargo:warning={SKIP} is set: the first-party plugins are not built, and this build \
+            "cargo:warning={SKIP_VARIABLE} is set: the first-party plugins are not built, and this build \
              embeds none (no Compose runtime)"
         );
         source.push_str(&format!(
-            "/// None: this build set `{SKIP}`.\npub static PLUGINS: &[FirstPartyPlugin] = &[];\n"
+            "/// None: this build set `{SKIP_VARIABLE}`.\npub static PLUGINS: &[FirstPartyPlugin] = &[];\n"
         ));
     } else {
-        let mut build =
-            GuestBuild::new(&plugins, shared_target_dir(&out_dir.join("plugins-target")));
+        let mut build = GuestBuild::new(
+            &plugins,
+            shared_target_dir("plugins", &out_dir.join("plugins-target")),
+        );
         for package in FIRST_PARTY {
             build = build.package(*package);
         }

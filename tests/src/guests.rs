@@ -58,7 +58,7 @@ pub fn dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let root = workspace();
-        let target_dir = shared_target_dir(&root.join("target/plugins"));
+        let target_dir = shared_target_dir("plugins", &root.join("target/plugins"));
         GuestBuild::new(root.join("plugins"), target_dir)
             .run()
             .unwrap_or_else(|e| panic!("{e}"))

@@ -1,20 +1,27 @@
-//! Builds Komander's guest components, the members of the `plugins/` workspace, for
-//! `wasm32-wasip2`: the one builder of the first-party build script and of the tests.
+//! Builds Komander's WebAssembly guests with a cargo of their own: the members of the `plugins/`
+//! workspace for `wasm32-wasip2` (the first-party build script and the tests), and the web UI's
+//! browser half for `wasm32-unknown-unknown` (the web bundle's build script). It is the one
+//! builder of every nested build.
 //!
 //! A guest build runs a cargo of its own. It never shares the outer build's target directory (a
 //! nested cargo inside a build script would wait on the outer cargo's lock forever), and never
 //! inherits the outer build's compiler settings, which are the host's:
 //!
-//! - `cargo build --release --locked --target wasm32-wasip2`: `plugins/Cargo.lock` is used as it
-//!   is, and missing crates come from the registry like the outer build's;
+//! - `cargo build --profile release --locked --target wasm32-wasip2` by default, another
+//!   [`target`](GuestBuild::target), [`profile`](GuestBuild::profile) and
+//!   [`features`](GuestBuild::feature) when asked: the workspace's `Cargo.lock` is used as it is,
+//!   and missing crates come from the registry like the outer build's;
 //! - in a target directory of its own, normally [`shared_target_dir`], so the first-party build and
 //!   the tests compile each guest once;
 //! - without the outer build's rustc flags and rustc wrappers (clippy-driver, rust-analyzer's,
 //!   a compiler cache), but with its compiler, toolchain and jobserver.
 //!
-//! It never runs rustup and downloads nothing itself: when the compiler has no `wasm32-wasip2`
-//! standard library, it fails before building with [`Error::TargetMissing`], whose message ends
+//! It never runs rustup and downloads nothing itself: when the compiler has no standard library
+//! for the target, it fails before building with [`Error::TargetMissing`], whose message ends
 //! with the command that adds it.
+//!
+//! Tools that only check code (rust-analyzer, `cargo check`, clippy) skip every nested build by
+//! setting [`SKIP_VARIABLE`]; build scripts ask [`skipped`].
 //!
 //! It depends on nothing but std, so that build scripts can use it.
 //!
@@ -40,8 +47,21 @@ use std::{
     process::{Command, ExitStatus, Stdio},
 };
 
-/// The target every guest is built for.
+/// The target plugins are built for, and a build's target unless it names another.
 pub const TARGET: &str = "wasm32-wasip2";
+
+/// The target of the web UI's browser half.
+pub const BROWSER_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Set to `1` or `true`, build scripts build no guest: for tools that only check code.
+pub const SKIP_VARIABLE: &str = "KOMANDER_SKIP_GUEST_BUILD";
+
+/// Whether this build skips its guest builds ([`SKIP_VARIABLE`] is `1` or `true`). A build
+/// script that asks also prints `cargo:rerun-if-env-changed` for the variable.
+pub fn skipped() -> bool {
+    println!("cargo:rerun-if-env-changed={SKIP_VARIABLE}");
+    env::var(SKIP_VARIABLE).is_ok_and(|v| v == "1" || v == "true")
+}
 
 /// Variables of this process that a guest build's cargo does not inherit: they configure the
 /// outer build, for the host.
@@ -69,32 +89,60 @@ const REMOVED_VARIABLES: &[&str] = &[
     "CARGO_PRIMARY_PACKAGE",
 ];
 
-/// The target directory of guest builds: `plugins` under `CARGO_TARGET_DIR` when that variable is
-/// set, so that every guest build of a checkout shares it; `fallback` otherwise.
-pub fn shared_target_dir(fallback: &Path) -> PathBuf {
+/// The target directory of one kind of guest build, such as `plugins` or `web`: that folder
+/// under `CARGO_TARGET_DIR` when the variable is set, so that every such build of a checkout
+/// shares it; `fallback` otherwise.
+pub fn shared_target_dir(kind: &str, fallback: &Path) -> PathBuf {
     match env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir).join("plugins"),
+        Some(dir) => PathBuf::from(dir).join(kind),
         None => fallback.to_owned(),
     }
 }
 
-/// A release build of members of the `plugins/` workspace for [`TARGET`].
+/// A build of members of a cargo workspace for a WebAssembly target: by default a release
+/// build for [`TARGET`].
 #[derive(Clone, Debug)]
 pub struct GuestBuild {
     workspace: PathBuf,
     target_dir: PathBuf,
     packages: Vec<String>,
+    target: String,
+    profile: String,
+    features: Vec<String>,
 }
 
 impl GuestBuild {
-    /// A build of every member of the cargo workspace in the folder `workspace` (the repository's
-    /// `plugins/`), into the target directory `target_dir`, which must not be the outer build's.
+    /// A release build for [`TARGET`] of every member of the cargo workspace in the folder
+    /// `workspace` (such as the repository's `plugins/`), into the target directory
+    /// `target_dir`, which must not be the outer build's.
     pub fn new(workspace: impl Into<PathBuf>, target_dir: impl Into<PathBuf>) -> Self {
         Self {
             workspace: workspace.into(),
             target_dir: target_dir.into(),
             packages: Vec::new(),
+            target: TARGET.to_owned(),
+            profile: "release".to_owned(),
+            features: Vec::new(),
         }
+    }
+
+    /// Builds for `target` (such as [`BROWSER_TARGET`]) instead of [`TARGET`].
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = target.into();
+        self
+    }
+
+    /// Builds with the cargo profile `profile` (defined in the workspace's manifest) instead
+    /// of `release`.
+    pub fn profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = profile.into();
+        self
+    }
+
+    /// Turns on the feature `feature` (`--features`, once per call) of the packages built.
+    pub fn feature(mut self, feature: impl Into<String>) -> Self {
+        self.features.push(feature.into());
+        self
     }
 
     /// Builds only the named packages (`-p package`, once per call) instead of every member.
@@ -103,11 +151,17 @@ impl GuestBuild {
         self
     }
 
-    /// The folder the components land in, `<target_dir>/wasm32-wasip2/release`: one
-    /// `<crate name>.wasm` each, such as `komander_compose.wasm` for the package
-    /// `komander-compose`. It may also hold components of earlier builds.
+    /// The folder the components land in, `<target_dir>/<target>/<profile>` (`debug` for the
+    /// `dev` profile), such as `<target_dir>/wasm32-wasip2/release`: one `<crate name>.wasm`
+    /// each, such as `komander_compose.wasm` for the package `komander-compose`. It may also
+    /// hold components of earlier builds.
     pub fn output_dir(&self) -> PathBuf {
-        self.target_dir.join(TARGET).join("release")
+        let profile_dir = match self.profile.as_str() {
+            "dev" | "test" => "debug",
+            "bench" => "release",
+            other => other,
+        };
+        self.target_dir.join(&self.target).join(profile_dir)
     }
 
     /// Runs the build, with cargo's output on this process's standard error, and returns
@@ -115,7 +169,7 @@ impl GuestBuild {
     ///
     /// It runs `cargo` from `CARGO` when set (as cargo sets it for build scripts and tests), and
     /// first asks the compiler (`RUSTC` when set, as cargo does) for its sysroot to check that
-    /// [`TARGET`] is installed.
+    /// the target is installed.
     ///
     /// # Errors
     /// [`Error::TargetMissing`], before building, when the target is not installed;
@@ -123,7 +177,10 @@ impl GuestBuild {
     /// [`Error::Cargo`] when cargo cannot be started; [`Error::BuildFailed`] when the build fails
     /// (cargo printed why).
     pub fn run(&self) -> Result<PathBuf, Error> {
-        check_target(&env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))?;
+        check_target(
+            &env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()),
+            &self.target,
+        )?;
         let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = self
             .command(&cargo)
@@ -133,6 +190,7 @@ impl GuestBuild {
             return Err(Error::BuildFailed {
                 manifest: self.manifest(),
                 packages: self.packages.clone(),
+                target: self.target.clone(),
                 status,
             });
         }
@@ -147,18 +205,17 @@ impl GuestBuild {
     fn command(&self, cargo: &OsStr) -> Command {
         let mut command = Command::new(cargo);
         command
-            .args([
-                "build",
-                "--quiet",
-                "--release",
-                "--locked",
-                "--target",
-                TARGET,
-            ])
+            .args(["build", "--quiet", "--locked", "--profile"])
+            .arg(&self.profile)
+            .arg("--target")
+            .arg(&self.target)
             .arg("--manifest-path")
             .arg(self.manifest());
         for package in &self.packages {
             command.args(["-p", package]);
+        }
+        if !self.features.is_empty() {
+            command.arg("--features").arg(self.features.join(","));
         }
         for variable in REMOVED_VARIABLES {
             command.env_remove(variable);
@@ -172,9 +229,9 @@ impl GuestBuild {
     }
 }
 
-/// Checks that the compiler `rustc` has the standard library for [`TARGET`], in the sysroot it
+/// Checks that the compiler `rustc` has the standard library for `target`, in the sysroot it
 /// prints.
-fn check_target(rustc: &OsStr) -> Result<(), Error> {
+fn check_target(rustc: &OsStr, target: &str) -> Result<(), Error> {
     let output = Command::new(rustc)
         .args(["--print", "sysroot"])
         .output()
@@ -189,19 +246,21 @@ fn check_target(rustc: &OsStr) -> Result<(), Error> {
             stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         });
     }
-    target_in(Path::new(
-        String::from_utf8_lossy(&output.stdout).trim_end(),
-    ))
+    target_in(
+        Path::new(String::from_utf8_lossy(&output.stdout).trim_end()),
+        target,
+    )
 }
 
-/// Checks that `sysroot` holds the standard library for [`TARGET`], `lib/rustlib/wasm32-wasip2`,
+/// Checks that `sysroot` holds the standard library for `target`, `lib/rustlib/<target>`,
 /// where `rustup target add` puts it.
-fn target_in(sysroot: &Path) -> Result<(), Error> {
-    if sysroot.join("lib/rustlib").join(TARGET).is_dir() {
+fn target_in(sysroot: &Path, target: &str) -> Result<(), Error> {
+    if sysroot.join("lib/rustlib").join(target).is_dir() {
         Ok(())
     } else {
         Err(Error::TargetMissing {
             sysroot: sysroot.to_owned(),
+            target: target.to_owned(),
         })
     }
 }
@@ -226,11 +285,13 @@ pub enum Error {
         /// What it printed on standard error.
         stderr: String,
     },
-    /// The compiler has no standard library for [`TARGET`]; the message says to run
-    /// `rustup target add wasm32-wasip2`.
+    /// The compiler has no standard library for the target; the message says to run
+    /// `rustup target add <target>`.
     TargetMissing {
-        /// The compiler's sysroot, which lacks `lib/rustlib/wasm32-wasip2`.
+        /// The compiler's sysroot, which lacks `lib/rustlib/<target>`.
         sysroot: PathBuf,
+        /// The target, such as [`TARGET`].
+        target: String,
     },
     /// Cargo could not be started.
     Cargo {
@@ -245,6 +306,8 @@ pub enum Error {
         manifest: PathBuf,
         /// The packages built; empty for every member.
         packages: Vec<String>,
+        /// The target built for.
+        target: String,
         /// How cargo exited.
         status: ExitStatus,
     },
@@ -255,7 +318,7 @@ impl fmt::Display for Error {
         match self {
             Self::Rustc { rustc, source } => write!(
                 f,
-                "running `{} --print sysroot` to find the Rust target {TARGET}: {source}",
+                "running `{} --print sysroot` to find the installed Rust targets: {source}",
                 rustc.display()
             ),
             Self::RustcFailed {
@@ -267,20 +330,21 @@ impl fmt::Display for Error {
                 "`{} --print sysroot` failed ({status}): {stderr}",
                 rustc.display()
             ),
-            Self::TargetMissing { sysroot } => write!(
+            Self::TargetMissing { sysroot, target } => write!(
                 f,
-                "the Rust target {TARGET} is not installed (no lib/rustlib/{TARGET} in {}): \
-                 run `rustup target add {TARGET}`",
+                "the Rust target {target} is not installed (no lib/rustlib/{target} in {}): \
+                 run `rustup target add {target}`",
                 sysroot.display()
             ),
             Self::Cargo { cargo, source } => write!(
                 f,
-                "running `{}` to build the guests for {TARGET}: {source}",
+                "running `{}` to build WebAssembly guests: {source}",
                 cargo.display()
             ),
             Self::BuildFailed {
                 manifest,
                 packages,
+                target,
                 status,
             } => {
                 let built = if packages.is_empty() {
@@ -290,7 +354,7 @@ impl fmt::Display for Error {
                 };
                 write!(
                     f,
-                    "building {built} of {} for {TARGET} failed ({status}): \
+                    "building {built} of {} for {target} failed ({status}): \
                      cargo's errors are above",
                     manifest.display()
                 )
@@ -320,10 +384,10 @@ mod tests {
         std::fs::create_dir_all(sysroot.path().join("lib/rustlib/x86_64-unknown-linux-gnu"))
             .unwrap();
 
-        let error = target_in(sysroot.path()).unwrap_err();
+        let error = target_in(sysroot.path(), TARGET).unwrap_err();
 
         assert!(
-            matches!(&error, Error::TargetMissing { sysroot: s } if s == sysroot.path()),
+            matches!(&error, Error::TargetMissing { sysroot: s, .. } if s == sysroot.path()),
             "{error:?}"
         );
         let message = error.to_string();
@@ -342,7 +406,7 @@ mod tests {
         let sysroot = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(sysroot.path().join("lib/rustlib/wasm32-wasip2")).unwrap();
 
-        target_in(sysroot.path()).unwrap();
+        target_in(sysroot.path(), TARGET).unwrap();
     }
 
     #[test]
@@ -350,7 +414,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rustc = dir.path().join("no-such-rustc");
 
-        let error = check_target(rustc.as_os_str()).unwrap_err();
+        let error = check_target(rustc.as_os_str(), TARGET).unwrap_err();
 
         assert!(matches!(error, Error::Rustc { .. }), "{error:?}");
         assert!(error.to_string().contains("no-such-rustc"), "{error}");
@@ -367,7 +431,8 @@ mod tests {
         let args: Vec<_> = command.get_args().collect();
         for expected in [
             "build",
-            "--release",
+            "--profile",
+            "release",
             "--locked",
             "--target",
             TARGET,
@@ -402,6 +467,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_browser_build_names_its_target_profile_and_features() {
+        let build = GuestBuild::new("/repo", "/target/web")
+            .package("komander-web")
+            .target(BROWSER_TARGET)
+            .profile("hydrate")
+            .feature("hydrate");
+
+        let command = build.command(OsStr::new("cargo"));
+
+        let args: Vec<_> = command.get_args().collect();
+        for pair in [
+            ["--target", BROWSER_TARGET],
+            ["--profile", "hydrate"],
+            ["--features", "hydrate"],
+            ["-p", "komander-web"],
+        ] {
+            assert!(args.windows(2).any(|w| w == pair), "{pair:?} in {args:?}");
+        }
+        assert!(!args.contains(&OsStr::new("--release")), "{args:?}");
+        assert_eq!(
+            build.output_dir(),
+            Path::new("/target/web/wasm32-unknown-unknown/hydrate")
+        );
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_failed_build_names_its_packages_and_manifest() {
@@ -410,6 +501,7 @@ mod tests {
         let error = Error::BuildFailed {
             manifest: "/repo/plugins/Cargo.toml".into(),
             packages: vec!["komander-compose".into()],
+            target: TARGET.into(),
             status,
         };
 
