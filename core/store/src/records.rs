@@ -47,6 +47,34 @@ pub struct TokenRecord {
     pub created_at: i64,
 }
 
+/// A browser session of the web UI: only the SHA-256 of its id is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 of the session id.
+    pub id_hash: [u8; 32],
+    /// The signed-in user.
+    pub user_id: UserId,
+    /// The session's CSRF token, sent back in forms.
+    pub csrf_token: String,
+    /// When the user signed in (ms).
+    pub created_at: i64,
+    /// When the session was last used (ms), updated at most once a minute.
+    pub last_seen_at: i64,
+}
+
+/// A one-time sign-in link: only the SHA-256 of its token is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignInLinkRecord {
+    /// SHA-256 of the token.
+    pub token_hash: [u8; 32],
+    /// The user it signs in.
+    pub user_id: UserId,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Expiry (ms): it is refused from this time on.
+    pub expires_at: i64,
+}
+
 /// A project.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectRecord {
@@ -454,6 +482,33 @@ pub(crate) mod rows {
                 instance_admin: r.instance_admin,
                 created_at: r.created_at,
             })
+        }
+    }
+
+    /// A session with its user's columns (the session's own times as `session_created_at`
+    /// and `last_seen_at`).
+    #[derive(sqlx::FromRow)]
+    pub(crate) struct SessionRow {
+        id_hash: Vec<u8>,
+        csrf_token: String,
+        session_created_at: i64,
+        last_seen_at: i64,
+        #[sqlx(flatten)]
+        user: UserRow,
+    }
+
+    impl TryFrom<SessionRow> for (SessionRecord, UserRecord) {
+        type Error = StoreError;
+        fn try_from(r: SessionRow) -> Result<Self, StoreError> {
+            let user = UserRecord::try_from(r.user)?;
+            let session = SessionRecord {
+                id_hash: hash("web_sessions", r.id_hash)?,
+                user_id: user.id,
+                csrf_token: r.csrf_token,
+                created_at: r.session_created_at,
+                last_seen_at: r.last_seen_at,
+            };
+            Ok((session, user))
         }
     }
 

@@ -16,6 +16,7 @@ mod operations;
 mod plugins;
 mod projects;
 mod services;
+mod sessions;
 mod targets;
 mod users;
 

@@ -9,7 +9,8 @@ use crate::{
     records::rows::{TokenRow, UserRow},
 };
 
-const USER_COLUMNS: &str = "id, handle, display_name, kind, instance_admin, created_at";
+/// The columns of a user, in [`UserRow`]'s order.
+pub(super) const USER_COLUMNS: &str = "id, handle, display_name, kind, instance_admin, created_at";
 
 /// A user kind as stored.
 fn kind(kind: UserKind) -> &'static str {

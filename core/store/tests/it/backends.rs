@@ -58,6 +58,27 @@ impl TestDb {
             }
         }
     }
+
+    /// The integer `query` answers (such as a `COUNT(*)`), read behind the store's back.
+    pub async fn count(&self, query: &str) -> i64 {
+        let answer = match &self.url {
+            None => {
+                let file = self.dir.path().join("komander.db");
+                let options = SqliteConnectOptions::new().filename(file);
+                let conn = SqliteConnection::connect_with(&options).await;
+                sqlx::query_scalar(query)
+                    .fetch_one(&mut conn.expect("opening the SQLite file"))
+                    .await
+            }
+            Some(url) => {
+                let conn = PgConnection::connect(url).await;
+                sqlx::query_scalar(query)
+                    .fetch_one(&mut conn.expect("connecting to PostgreSQL"))
+                    .await
+            }
+        };
+        answer.unwrap_or_else(|e| panic!("{query}: {e}"))
+    }
 }
 
 /// Runs `statements` in order on `conn`.

@@ -16,6 +16,7 @@ mod plugins;
 mod projects;
 mod restore;
 mod services;
+mod sessions;
 mod sqlite_files;
 mod targets;
 mod users;
