@@ -3,7 +3,11 @@
 
 use std::{error::Error, fmt};
 
-use komander_domain::{Denied, RefError, names::NameError};
+use komander_domain::{
+    Denied, RefError,
+    api::{ErrorCode, ErrorDetail},
+    names::NameError,
+};
 use komander_secrets::SecretsError;
 use komander_store::StoreError;
 
@@ -23,6 +27,13 @@ pub enum AppError {
     /// No valid credentials.
     #[error("missing or invalid API token")]
     Unauthenticated,
+    /// A one-time sign-in link that is used, expired, unknown or malformed: not signed in,
+    /// like [`AppError::Unauthenticated`] (a 401), with a message saying how to get a new one.
+    #[error(
+        "this sign-in link is used, expired or unknown: ask the server for a new one \
+         (restarting `komander serve` prints one)"
+    )]
+    InvalidSignInLink,
     /// Visible, but not allowed.
     #[error("{0}")]
     Forbidden(String),
@@ -89,6 +100,39 @@ impl AppError {
         AppError::Internal {
             context: context.into(),
             source: None,
+        }
+    }
+
+    /// The error as every entry point shows it (the REST API's error body, the web UI's
+    /// messages): its stable code, its message and the field it is about. An internal fault is
+    /// logged here, with its sources, and shows only that it happened.
+    pub fn detail(&self) -> ErrorDetail {
+        let (code, field) = match self {
+            AppError::InvalidInput { field, .. } => (ErrorCode::InvalidInput, field.clone()),
+            AppError::Unauthenticated | AppError::InvalidSignInLink => {
+                (ErrorCode::Unauthenticated, None)
+            }
+            AppError::Forbidden(_) => (ErrorCode::Forbidden, None),
+            AppError::NotFound(_) => (ErrorCode::NotFound, None),
+            AppError::Conflict { field, .. } => (ErrorCode::Conflict, field.clone()),
+            AppError::Busy(_) => (ErrorCode::Busy, None),
+            AppError::NoTarget(_) => (ErrorCode::NoTarget, Some("target".to_owned())),
+            AppError::TooLarge(_) => (ErrorCode::PayloadTooLarge, None),
+            AppError::TooMany(_) => (ErrorCode::TooManyRequests, None),
+            AppError::Internal { .. } => (ErrorCode::Internal, None),
+        };
+        if code == ErrorCode::Internal {
+            tracing::error!(error = %self.report(), "request failed");
+            return ErrorDetail {
+                code,
+                message: "internal error: see the server's logs".to_owned(),
+                field: None,
+            };
+        }
+        ErrorDetail {
+            code,
+            message: self.to_string(),
+            field,
         }
     }
 

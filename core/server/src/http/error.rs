@@ -34,7 +34,14 @@ impl ApiError {
     }
 
     fn status(&self) -> StatusCode {
-        match self.code {
+        status_of(self.code)
+    }
+}
+
+/// The HTTP status of an error code.
+pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
+    {
+        match code {
             ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
@@ -52,25 +59,14 @@ impl ApiError {
 
 impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
-        let (code, field) = match &err {
-            AppError::InvalidInput { field, .. } => (ErrorCode::InvalidInput, field.clone()),
-            AppError::Unauthenticated => (ErrorCode::Unauthenticated, None),
-            AppError::Forbidden(_) => (ErrorCode::Forbidden, None),
-            AppError::NotFound(_) => (ErrorCode::NotFound, None),
-            AppError::Conflict { field, .. } => (ErrorCode::Conflict, field.clone()),
-            AppError::Busy(_) => (ErrorCode::Busy, None),
-            AppError::NoTarget(_) => (ErrorCode::NoTarget, Some("target".to_owned())),
-            AppError::TooLarge(_) => (ErrorCode::PayloadTooLarge, None),
-            AppError::TooMany(_) => (ErrorCode::TooManyRequests, None),
-            _ => (ErrorCode::Internal, None),
-        };
-        if code == ErrorCode::Internal {
-            tracing::error!(error = %err.report(), "request failed");
-            return ApiError::new(code, "internal error: see the server's logs");
-        }
+        let ErrorDetail {
+            code,
+            message,
+            field,
+        } = err.detail();
         ApiError {
             code,
-            message: err.to_string(),
+            message,
             field,
         }
     }
