@@ -12,7 +12,7 @@ use komander_domain::{
     },
     timestamps,
 };
-use komander_store::{DeploymentRecord, ServiceWithVariables, StoredValue};
+use komander_store::{DeploymentRecord, SecretsOf, ServiceWithVariables, StoredValue};
 use tracing::{info, instrument};
 
 use crate::{
@@ -143,6 +143,7 @@ impl App {
             project,
             environment,
             mut deployment,
+            ..
         } = self
             .deployment_scope(caller, deployment, Action::EditDeployment)
             .await?;
@@ -196,6 +197,24 @@ impl App {
         Ok(())
     }
 
+    /// How many secret values sharing `deployment` would clear, for the warning before it.
+    ///
+    /// # Errors
+    /// Not found, or forbidden when the caller may not share it.
+    pub async fn secret_values_cleared_by_sharing(
+        &self,
+        caller: &Caller,
+        deployment: &DeploymentRef,
+    ) -> Result<u64> {
+        let scope = self
+            .deployment_scope(caller, deployment, Action::ShareDeployment)
+            .await?;
+        Ok(self
+            .store
+            .count_secret_values(SecretsOf::Deployment(scope.deployment.id))
+            .await?)
+    }
+
     /// `POST .../deployments/{deployment}/share`: makes the deployment visible to the
     /// project's members and clears every secret variable value in it.
     ///
@@ -211,6 +230,7 @@ impl App {
             project,
             environment,
             mut deployment,
+            ..
         } = self
             .deployment_scope(caller, deployment, Action::ShareDeployment)
             .await?;

@@ -11,7 +11,7 @@ use komander_domain::{
     names::{SettingKey, TargetName},
     timestamps,
 };
-use komander_store::{EnvironmentRecord, StoreError};
+use komander_store::{EnvironmentRecord, SecretsOf, StoreError};
 use serde_json::{Map, Value};
 use tracing::{info, instrument};
 
@@ -171,6 +171,25 @@ impl App {
             .environment_scope(caller, environment, Action::ViewProject)
             .await?;
         Ok(environment_view(scope.environment))
+    }
+
+    /// How many secret values switching `environment` to the `local` executor would clear,
+    /// for the warning before it.
+    ///
+    /// # Errors
+    /// Not found, or forbidden when the caller may not switch it.
+    pub async fn secret_values_cleared_by_going_local(
+        &self,
+        caller: &Caller,
+        environment: &EnvironmentRef,
+    ) -> Result<u64> {
+        let scope = self
+            .environment_scope(caller, environment, Action::SwitchEnvironmentToLocal)
+            .await?;
+        Ok(self
+            .store
+            .count_secret_values(SecretsOf::Environment(scope.environment.id))
+            .await?)
     }
 
     /// `PATCH .../environments/{environment}` (Admins, DevOps). Switching the executor from

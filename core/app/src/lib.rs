@@ -5,12 +5,13 @@
 //!
 //! Each module is one of the spec's nouns: [`users`], [`projects`], [`members`],
 //! [`environments`], [`deployments`], [`operations`] (followed live through
-//! [`operation_events`]), [`services`], [`targets`]; [`runner`] runs the operations of
-//! `server` environments.
+//! [`operation_events`]), [`services`], [`targets`], the web UI's [`sessions`]; [`runner`]
+//! runs the operations of `server` environments.
 //!
 //! It must not depend on axum, the web UI or any transport.
 #![deny(missing_docs)]
 
+pub mod actions;
 pub mod connections;
 pub mod deployments;
 pub mod environments;
@@ -23,6 +24,7 @@ pub mod projects;
 pub mod runner;
 pub mod runtimes;
 pub mod services;
+pub mod sessions;
 pub mod targets;
 pub mod upload;
 pub mod users;
@@ -65,6 +67,8 @@ pub struct App {
     runner: Arc<runner::Runner>,
     /// What live feeds of operations share: their wake-up signals and stream slots.
     events: operation_events::EventHub,
+    /// How long browser sessions last.
+    sessions: sessions::SessionSettings,
 }
 
 /// An authenticated caller.
@@ -98,6 +102,7 @@ impl App {
                 runner::RunnerSettings::default(),
             )),
             events: operation_events::EventHub::new(operation_events::StreamLimits::default()),
+            sessions: sessions::SessionSettings::default(),
         }
     }
 

@@ -27,6 +27,8 @@ pub(crate) struct EnvironmentScope {
 /// A deployment the caller may see.
 pub(crate) struct DeploymentScope {
     pub project: ProjectRecord,
+    /// The caller's role in the project; `None` for the server's own work.
+    pub role: Option<Role>,
     pub environment: EnvironmentRecord,
     pub deployment: DeploymentRecord,
 }
@@ -134,6 +136,7 @@ impl App {
         authorize(&caller.actor(), action, &facts).map_err(|d| AppError::denied(d, what))?;
         Ok(DeploymentScope {
             project,
+            role: Some(role),
             environment,
             deployment: record,
         })
@@ -191,6 +194,7 @@ impl App {
             .ok_or_else(gone)?;
         Ok(DeploymentScope {
             project,
+            role: None,
             environment,
             deployment,
         })

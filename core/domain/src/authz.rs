@@ -86,7 +86,8 @@ pub struct Actor {
 }
 
 /// Everything an actor may try.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     /// See a project, its members and environments.
     ViewProject,
@@ -181,6 +182,16 @@ pub enum Denied {
     /// The actor sees the object but may not do this: answered as 403.
     #[error("{0}")]
     Forbidden(&'static str),
+}
+
+/// The actions among `candidates` that `actor` may do given `facts`, in their order: what a
+/// view of an object offers its viewer (the web UI shows these controls and no others).
+pub fn allowed(actor: &Actor, facts: &Facts, candidates: &[Action]) -> Vec<Action> {
+    candidates
+        .iter()
+        .copied()
+        .filter(|action| authorize(actor, *action, facts).is_ok())
+        .collect()
 }
 
 /// Decides whether `actor` may do `action` given `facts`.

@@ -23,12 +23,13 @@ pub mod api;
 pub mod authz;
 pub mod ids;
 pub mod names;
+pub mod notation;
 pub mod refs;
 pub mod services;
 pub mod timestamps;
 
 pub use authz::{
-    Action, Actor, Denied, DeploymentFacts, Executor, Facts, Role, Visibility, authorize,
+    Action, Actor, Denied, DeploymentFacts, Executor, Facts, Role, Visibility, allowed, authorize,
 };
 pub use ids::*;
 pub use refs::{DeploymentRef, EnvironmentRef, ProjectRef, RefError, Segment, ServiceRef};

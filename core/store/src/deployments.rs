@@ -60,6 +60,10 @@ pub trait DeploymentStore: Send + Sync {
     /// Deletes a deployment with its services and variables.
     async fn delete_deployment(&self, deployment: DeploymentId, audit: &AuditRecord) -> Result<()>;
 
+    /// How many secret variable values are set in the services `of` names: what sharing the
+    /// deployment, or switching the environment to `local`, would clear.
+    async fn count_secret_values(&self, of: SecretsOf) -> Result<u64>;
+
     /// Shares a deployment and clears every secret variable value in it, in one transaction;
     /// answers how many values were cleared.
     /// [`StoreError::Conflict`](crate::StoreError::Conflict) when already shared.
@@ -69,4 +73,13 @@ pub trait DeploymentStore: Send + Sync {
         now_ms: i64,
         audit: &AuditRecord,
     ) -> Result<u64>;
+}
+
+/// Whose secret variable values a write clears or a count counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretsOf {
+    /// One deployment's.
+    Deployment(DeploymentId),
+    /// Those of every deployment in an environment.
+    Environment(EnvironmentId),
 }

@@ -1,6 +1,7 @@
 //! Komander's storage: one trait per noun ([`UserStore`], [`ProjectStore`], [`MemberStore`],
-//! [`EnvironmentStore`], [`DeploymentStore`], [`ServiceStore`], [`PluginStore`], [`TargetStore`], [`OperationStore`], [`KvStore`],
-//! [`AuditStore`]), gathered by [`Store`], and implemented for SQLite (the default, a file in
+//! [`EnvironmentStore`], [`DeploymentStore`], [`ServiceStore`], [`PluginStore`],
+//! [`TargetStore`], [`OperationStore`], [`KvStore`], [`AuditStore`], [`SessionStore`]),
+//! gathered by [`Store`], and implemented for SQLite (the default, a file in
 //! the data directory) and PostgreSQL (`KOMANDER_DATABASE_URL=postgres://…`).
 //!
 //! SQL lives only here. Every write is one transaction that also writes its audit entry, so an
@@ -58,6 +59,7 @@ mod postgres;
 mod projects;
 mod records;
 mod services;
+mod sessions;
 mod sqlite;
 mod targets;
 mod users;
@@ -67,7 +69,7 @@ use std::{path::Path, sync::Arc};
 use async_trait::async_trait;
 
 pub use audit::AuditStore;
-pub use deployments::DeploymentStore;
+pub use deployments::{DeploymentStore, SecretsOf};
 pub use environments::EnvironmentStore;
 pub use error::StoreError;
 pub use kv::{KvQuota, KvStore};
@@ -81,6 +83,7 @@ pub use postgres::PostgresStore;
 pub use projects::ProjectStore;
 pub use records::*;
 pub use services::{RestoredService, ServiceStore, ServicesCheck};
+pub use sessions::SessionStore;
 pub use sqlite::SqliteStore;
 pub use targets::TargetStore;
 pub use users::UserStore;
@@ -91,7 +94,7 @@ pub use users::UserStore;
 pub mod prelude {
     pub use crate::{
         AuditStore, DeploymentStore, EnvironmentStore, KvStore, MemberStore, OperationStore,
-        PluginStore, ProjectStore, ServiceStore, Store, TargetStore, UserStore,
+        PluginStore, ProjectStore, ServiceStore, SessionStore, Store, TargetStore, UserStore,
     };
 }
 
@@ -144,6 +147,7 @@ pub trait Store:
     + OperationStore
     + KvStore
     + AuditStore
+    + SessionStore
     + Send
     + Sync
     + 'static

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     AuditRecord, DeploymentRecord, DeploymentStore, DeploymentWithServices, PageRequest, Result,
-    ServiceRecord, ServiceWithVariables, StoreError, VariableRecord,
+    SecretsOf, ServiceRecord, ServiceWithVariables, StoreError, VariableRecord,
     records::{
         parse,
         rows::{DeploymentRow, ServiceRow, VariableRow},
@@ -29,14 +29,6 @@ const DEPLOYMENT_SELECT: &str = "SELECT d.id, d.project_id, d.environment_id, d.
      d.display_name, d.owner_id, u.handle AS owner_handle, d.shared, d.created_at, \
      d.updated_at FROM deployments d JOIN users u ON u.id = d.owner_id";
 
-/// Whose secret variable values [`clear_secret_values`] clears.
-pub(super) enum SecretsOf {
-    /// One deployment's.
-    Deployment(DeploymentId),
-    /// Those of every deployment in an environment.
-    Environment(EnvironmentId),
-}
-
 /// Clears secret variable values (their owners enter them again), inside the caller's
 /// transaction; answers how many were cleared.
 pub(super) async fn clear_secret_values(
@@ -44,17 +36,7 @@ pub(super) async fn clear_secret_values(
     of: SecretsOf,
     now_ms: i64,
 ) -> Result<u64> {
-    let (services, id) = match of {
-        SecretsOf::Deployment(id) => (
-            "SELECT id FROM services WHERE deployment_id = $3",
-            id.to_string(),
-        ),
-        SecretsOf::Environment(id) => (
-            "SELECT services.id FROM services JOIN deployments \
-             ON services.deployment_id = deployments.id WHERE deployments.environment_id = $3",
-            id.to_string(),
-        ),
-    };
+    let (services, id) = services_of(of, 3);
     let done = sqlx::query(&format!(
         "UPDATE variables SET sealed = NULL, updated_at = $1 \
          WHERE secret = $2 AND sealed IS NOT NULL AND service_id IN ({services})"
@@ -67,8 +49,39 @@ pub(super) async fn clear_secret_values(
     Ok(done.rows_affected())
 }
 
+/// The services whose secret values `of` names: a sub-query whose one bind is `$n`, and that
+/// bind.
+fn services_of(of: SecretsOf, n: u8) -> (String, String) {
+    match of {
+        SecretsOf::Deployment(id) => (
+            format!("SELECT id FROM services WHERE deployment_id = ${n}"),
+            id.to_string(),
+        ),
+        SecretsOf::Environment(id) => (
+            format!(
+                "SELECT services.id FROM services JOIN deployments \
+                 ON services.deployment_id = deployments.id WHERE deployments.environment_id = ${n}"
+            ),
+            id.to_string(),
+        ),
+    }
+}
+
 #[async_trait]
 impl DeploymentStore for SqlStore {
+    async fn count_secret_values(&self, of: SecretsOf) -> Result<u64> {
+        let (services, id) = services_of(of, 2);
+        let count: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM variables \
+             WHERE secret = $1 AND sealed IS NOT NULL AND service_id IN ({services})"
+        ))
+        .bind(true)
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
     async fn create_deployment(
         &self,
         deployment: &DeploymentRecord,

@@ -4,14 +4,11 @@ use async_trait::async_trait;
 use komander_domain::{EnvironmentId, Executor, ProjectId, names::EnvironmentName};
 
 use super::{
-    Conn, SqlStore,
-    audit::write_audit,
-    deployments::{SecretsOf, clear_secret_values},
-    expect_one,
+    Conn, SqlStore, audit::write_audit, deployments::clear_secret_values, expect_one,
     projects::lock_project,
 };
 use crate::{
-    AuditRecord, EnvironmentRecord, EnvironmentStore, PageRequest, Result, StoreError,
+    AuditRecord, EnvironmentRecord, EnvironmentStore, PageRequest, Result, SecretsOf, StoreError,
     records::rows::EnvironmentRow,
 };
 
