@@ -5,6 +5,7 @@
 //! PostgreSQL tests need `KOMANDER_TEST_DATABASE_URL`. Without it they skip with a loud message,
 //! except under `CI=true`, where a missing PostgreSQL fails the run.
 
+pub mod browser;
 pub mod docker;
 pub mod dockerd;
 pub mod guests;
@@ -255,6 +256,10 @@ pub struct ServerProcess {
     pub log: PathBuf,
     /// How many times it was started on this data directory.
     starts: usize,
+    /// Every line it printed on its standard output, of every start.
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// It runs with the bootstrap token.
+    bootstrap: bool,
 }
 
 impl ServerProcess {
@@ -263,16 +268,37 @@ impl ServerProcess {
     /// # Panics
     /// When it does not print its address within 30 s.
     pub fn start(env: &[(&str, &str)], rust_log: &str) -> ServerProcess {
+        Self::start_with(env, rust_log, true)
+    }
+
+    /// Starts `komander serve` in local single-user mode: without the bootstrap token, so that
+    /// it creates the local admin and prints its one-time sign-in link.
+    ///
+    /// # Panics
+    /// As [`ServerProcess::start`].
+    pub fn start_local(env: &[(&str, &str)], rust_log: &str) -> ServerProcess {
+        Self::start_with(env, rust_log, false)
+    }
+
+    fn start_with(env: &[(&str, &str)], rust_log: &str, bootstrap: bool) -> ServerProcess {
         let data_dir = tempfile::tempdir().expect("a temp dir");
         let log = data_dir.path().join("server.log");
-        let (child, base) = Self::spawn(data_dir.path(), &log, env, rust_log);
+        let stdout = std::sync::Arc::default();
+        let (child, base) = Self::spawn(data_dir.path(), &log, env, rust_log, bootstrap, &stdout);
         ServerProcess {
             child,
             base,
             data_dir,
             log,
             starts: 1,
+            stdout,
+            bootstrap,
         }
+    }
+
+    /// The lines it printed on its standard output so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().expect("the output lock").clone()
     }
 
     /// Stops the server and starts it again on the same data directory, as an operator's
@@ -282,7 +308,14 @@ impl ServerProcess {
     /// As [`ServerProcess::start`].
     pub fn restart(&mut self, env: &[(&str, &str)], rust_log: &str) {
         self.stop();
-        let (child, base) = Self::spawn(self.data_dir.path(), &self.log, env, rust_log);
+        let (child, base) = Self::spawn(
+            self.data_dir.path(),
+            &self.log,
+            env,
+            rust_log,
+            self.bootstrap,
+            &self.stdout,
+        );
         self.child = child;
         self.base = base;
         self.starts += 1;
@@ -313,7 +346,14 @@ impl ServerProcess {
 
     /// Starts `komander serve` in `dir` (data in `dir/data`), appending to `log`; answers the
     /// process and its base URL.
-    fn spawn(dir: &Path, log: &Path, env: &[(&str, &str)], rust_log: &str) -> (Child, String) {
+    fn spawn(
+        dir: &Path,
+        log: &Path,
+        env: &[(&str, &str)],
+        rust_log: &str,
+        bootstrap: bool,
+        lines: &std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    ) -> (Child, String) {
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -327,18 +367,22 @@ impl ServerProcess {
             .env("RUST_LOG", rust_log)
             .env("KOMANDER_LISTEN", "127.0.0.1:0")
             .env("KOMANDER_DATA_DIR", dir.join("data"))
-            .env("KOMANDER_BOOTSTRAP_TOKEN", ADMIN_TOKEN)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log_file);
+        if bootstrap {
+            command.env("KOMANDER_BOOTSTRAP_TOKEN", ADMIN_TOKEN);
+        }
         let mut child = command.spawn().expect("starting komander serve");
         let stdout = child.stdout.take().expect("its stdout");
         let (sender, receiver) = std::sync::mpsc::channel();
+        let lines = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(address) = line.strip_prefix("Komander listening on ") {
                     let _ = sender.send(address.to_owned());
                 }
+                lines.lock().expect("the output lock").push(line);
             }
         });
         match receiver.recv_timeout(Duration::from_secs(30)) {

@@ -38,6 +38,7 @@ const KEYS: &[&str] = &[
     "apply_health_timeout_secs",
     "event_streams_per_user",
     "event_stream_lifetime_secs",
+    "public_url",
 ];
 
 /// The keys whose values are secrets: an error about one names the key and the problem, never
@@ -103,6 +104,12 @@ pub struct Config {
     /// (default 3,600).
     #[serde(default = "default_event_stream_lifetime_secs")]
     pub event_stream_lifetime_secs: u64,
+    /// The URL browsers reach Komander at (`https://komander.example.com`): the web UI accepts
+    /// forms from its origin only, sets its cookies `Secure` when it is https, and the sign-in
+    /// link printed at start uses it. Default: the address Komander listens on, and forms from
+    /// the origin each request names in its `Host`.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 fn default_apply_health_timeout() -> u64 {
@@ -275,6 +282,16 @@ impl Config {
         }
         config.http_limits()?;
         config.stream_limits()?;
+        if let Some(url) = &config.public_url {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            anyhow::ensure!(
+                rest.is_some_and(|r| !r.is_empty() && !r.contains(['?', '#', ' '])),
+                "invalid configuration: public_url must be an http:// or https:// URL without \
+                 query or fragment, such as https://komander.example.com (got {url:?})"
+            );
+        }
         anyhow::ensure!(
             config.docker_operations > 0,
             "invalid configuration: docker_operations must be at least 1"

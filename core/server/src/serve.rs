@@ -11,7 +11,7 @@ use tracing::info;
 
 use crate::{
     config::{Config, ServeArgs},
-    http::{AppState, listener, router},
+    http::{self, AppState, listener, router},
 };
 
 /// Runs the server until a shutdown signal.
@@ -50,7 +50,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .context("bootstrap_token")?;
     }
-    if let Some(path) = app.ensure_local_admin(&config.data_dir).await? {
+    let local_admin = app.ensure_local_admin(&config.data_dir).await?;
+    if let Some(path) = &local_admin {
         println!("Local admin API token: {}", path.display());
     }
     let docker_host = config.docker_host();
@@ -78,6 +79,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "komander is ready"
     );
     println!("Komander listening on http://{address}");
+    if local_admin.is_some()
+        && let Some(token) = app
+            .create_sign_in_link()
+            .await
+            .context("creating the sign-in link")?
+    {
+        let base = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        println!(
+            "Sign in to the web UI (once, within 10 minutes): {}{}",
+            base.trim_end_matches('/'),
+            http::web::sign_in_link_path(&token)
+        );
+    }
     // Installed plugins load in the background (from their precompiled artifacts), then the
     // first-party plugins shipped in this binary install or upgrade: readiness never waits on
     // a compile. The reaper starts after them.
@@ -98,7 +115,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         loader.run_reaper().await;
     });
     let limits = config.http_limits()?;
-    let state = AppState::new(app).with_request_timeout(limits.request_timeout);
+    let state = AppState::new(app)
+        .with_request_timeout(limits.request_timeout)
+        .with_public_url(config.public_url.as_deref());
     let closing = state.app.clone();
     let shutdown = async move {
         shutdown_signal().await;

@@ -8,16 +8,17 @@ use async_trait::async_trait;
 use axum::{
     body::{Body, HttpBody as _},
     extract::{FromRequest, FromRequestParts},
-    http::{header, request::Parts},
+    http::{HeaderMap, header, request::Parts},
 };
 use komander_app::{
-    AppError, Caller,
+    App, AppError, Caller,
     upload::{Upload, UploadError},
 };
 use komander_domain::{
     DeploymentRef, EnvironmentRef, OperationId, ProjectRef, RefError, ServiceRef,
     api::{ErrorCode, LEASE_HEADER},
 };
+use komander_web::ssr::{SESSION_COOKIE, Viewer};
 use serde::{Deserialize, de::DeserializeOwned};
 use utoipa::IntoParams;
 
@@ -99,15 +100,19 @@ impl<S: Send + Sync, P: RefPath> FromRequestParts<S> for PathRef<P> {
     }
 }
 
-/// The caller authenticated by `Authorization: Bearer <token>`; 401 otherwise.
-pub struct Authenticated(pub Caller);
+/// The principal extractor: who a request comes from, by the credentials its entry point
+/// takes. The REST API takes an API token (`Authorization: Bearer`) and nothing else, so a
+/// browser's cookie never authenticates an API call; the web UI's pages and server functions
+/// take the session cookie. Both end in the same application.
+pub struct Principal;
 
-impl FromRequestParts<AppState> for Authenticated {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
+impl Principal {
+    /// The caller of an API token in `Authorization: Bearer <token>`.
+    ///
+    /// # Errors
+    /// 401 when the header is missing or the token is not valid.
+    pub async fn from_bearer(headers: &HeaderMap, app: &App) -> Result<Caller, ApiError> {
+        let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
@@ -119,7 +124,36 @@ impl FromRequestParts<AppState> for Authenticated {
                     "missing API token: send Authorization: Bearer <token>",
                 )
             })?;
-        Ok(Authenticated(state.app.authenticate(token).await?))
+        Ok(app.authenticate(token).await?)
+    }
+
+    /// The signed-in viewer of the browser session in the session cookie; `None` when there
+    /// is no cookie, or its session is unknown or expired.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn from_session(headers: &HeaderMap, app: &App) -> Result<Option<Viewer>, ApiError> {
+        let Some(id) = super::web::cookie(headers, SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        Ok(app.session(id).await?.map(|session| Viewer {
+            caller: session.caller,
+            session: id.to_owned(),
+            csrf: session.csrf,
+        }))
+    }
+}
+
+/// The caller authenticated by `Authorization: Bearer <token>`; 401 otherwise.
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Principal::from_bearer(&parts.headers, &state.app)
+            .await
+            .map(Authenticated)
     }
 }
 

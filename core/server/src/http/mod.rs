@@ -13,6 +13,7 @@ mod projects;
 mod runs;
 mod targets;
 mod users;
+pub mod web;
 
 use std::{
     sync::{
@@ -24,7 +25,7 @@ use std::{
 
 use axum::{
     Json, Router,
-    extract::{DefaultBodyLimit, MatchedPath, Request, State},
+    extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State},
     http::StatusCode,
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -32,6 +33,7 @@ use axum::{
 };
 use komander_app::App;
 use komander_domain::api::{ErrorBody, ErrorCode, ErrorDetail};
+use leptos::config::LeptosOptions;
 use tower_http::trace::TraceLayer;
 use utoipa::{
     Modify, OpenApi,
@@ -51,6 +53,16 @@ pub struct AppState {
     pub app: App,
     metrics: Arc<Metrics>,
     request_timeout: Duration,
+    /// What the web UI's routes share.
+    web: web::WebSettings,
+    /// What leptos's page routes ask of the state; Komander serves its assets itself.
+    leptos: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
 }
 
 impl AppState {
@@ -64,7 +76,16 @@ impl AppState {
                 server_errors: AtomicU64::new(0),
             }),
             request_timeout: listener::HttpLimits::default().request_timeout,
+            web: web::WebSettings::new(None),
+            leptos: LeptosOptions::builder().output_name("komander_web").build(),
         }
+    }
+
+    /// The web UI reached by browsers at `public_url` (cookies `Secure` when it is https,
+    /// forms accepted from its origin only); without one, at each request's `Host`.
+    pub fn with_public_url(mut self, public_url: Option<&str>) -> Self {
+        self.web = web::WebSettings::new(public_url);
+        self
     }
 
     /// Answers 408 to a request whose answer has not started within `timeout`.
@@ -143,7 +164,8 @@ pub fn router(state: AppState) -> Router {
     .route("/healthz", get(|| async { "ok" }))
     .route("/readyz", get(readyz))
     .route("/metrics", get(metrics))
-    .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
+    .merge(web::router(&state))
+    .fallback(not_found)
     .method_not_allowed_fallback(|| async {
         ApiError::new(
             ErrorCode::MethodNotAllowed,
@@ -167,6 +189,16 @@ pub fn router(state: AppState) -> Router {
         }),
     )
     .with_state(state)
+}
+
+/// A path nothing answers: under `/api`, the API's 404; elsewhere, the web UI's not-found
+/// page.
+async fn not_found(state: State<AppState>, request: Request) -> Response {
+    if request.uri().path().starts_with("/api/") {
+        ApiError::new(ErrorCode::NotFound, "no such route").into_response()
+    } else {
+        web::not_found_page(state, request).await
+    }
 }
 
 /// Ready when the database answers.

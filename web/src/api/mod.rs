@@ -1,0 +1,44 @@
+//! The server functions: one per thing a page reads or a form does, each a thin adapter over
+//! one use case of the application, under the UI's own prefix [`PREFIX`] (never `/api`).
+//! Reads are `GET`s; everything that changes something is a `POST`, whose Origin and CSRF
+//! token the server checks before it runs (docs/web.md).
+//!
+//! Arguments arrive as text from forms and are parsed here into the domain's types: a value
+//! that does not parse is refused naming its field, as the REST API would.
+
+// A server function takes one argument per field of its form.
+#![allow(clippy::too_many_arguments)]
+
+pub mod deployments;
+pub mod environments;
+pub mod projects;
+pub mod services;
+pub mod session;
+
+/// Where the server functions live.
+pub const PREFIX: &str = "/ui/fn";
+
+/// The name of the form field that carries the CSRF token.
+pub const CSRF_FIELD: &str = "csrf";
+
+#[cfg(feature = "ssr")]
+use crate::error::UiError;
+
+/// Parses `value` of the form field `field` into a domain type, refusing it naming the field.
+#[cfg(feature = "ssr")]
+pub(crate) fn parse_field<T>(field: &str, value: &str) -> Result<T, UiError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    value
+        .trim()
+        .parse()
+        .map_err(|e: T::Err| komander_app::AppError::invalid(field, e.to_string()).into())
+}
+
+/// `Some(value)` when the form field holds more than blanks.
+#[cfg(feature = "ssr")]
+pub(crate) fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}

@@ -1,0 +1,9 @@
+//! The pages, one module per kind of object.
+
+pub mod deployment;
+pub mod environment;
+pub mod not_found;
+pub mod project;
+pub mod projects;
+pub mod service;
+pub mod sign_in;
