@@ -11,7 +11,8 @@ use leptos_router::{
 use crate::{
     components::Layout,
     pages::{
-        deployment::DeploymentPage, environment::EnvironmentPage, not_found::NotFound,
+        audit::AuditPage, deployment::DeploymentPage, environment::EnvironmentPage,
+        invitation::InvitationPage, members::MembersPage, not_found::NotFound,
         project::ProjectPage, projects::ProjectsPage, service::ServicePage, sign_in::SignInPage,
     },
 };
@@ -29,6 +30,9 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=Layout ssr=SsrMode::Async>
                     <Route path=path!("/") view=ProjectsPage ssr=SsrMode::Async/>
                     <Route path=path!("/projects/:project") view=ProjectPage ssr=SsrMode::Async/>
+                    <Route path=path!("/projects/:project/members") view=MembersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/projects/:project/audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("/invitations/:token") view=InvitationPage ssr=SsrMode::Async/>
                     <Route
                         path=path!("/projects/:project/environments/:environment")
                         view=EnvironmentPage

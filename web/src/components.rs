@@ -3,7 +3,10 @@
 
 use komander_domain::api::ErrorCode;
 use leptos::{html, prelude::*};
-use leptos_router::components::{A, Outlet, Redirect};
+use leptos_router::{
+    components::{A, Outlet, Redirect},
+    hooks::use_location,
+};
 
 use crate::{
     api::{
@@ -23,6 +26,7 @@ pub fn Layout() -> impl IntoView {
     let session = Resource::new(|| (), |_| session());
     provide_context(session);
     let sign_out = ServerAction::<SignOut>::new();
+    let location = use_location();
     view! {
         <a class="skip" href="#main">"Skip to content"</a>
         <header class="top">
@@ -52,7 +56,9 @@ pub fn Layout() -> impl IntoView {
                                 .into_any()
                         }
                         Ok(SessionView { me: None, .. }) => {
-                            view! { <Redirect path="/sign-in"/> }.into_any()
+                            let here = location.pathname.get_untracked();
+                            let path = format!("/sign-in?next={}", escape_query(&here));
+                            view! { <Redirect path=path/> }.into_any()
                         }
                         Err(e) => view! { <ErrorBlock error=e/> }.into_any(),
                     }
@@ -63,6 +69,16 @@ pub fn Layout() -> impl IntoView {
             <Outlet/>
         </main>
     }
+}
+
+/// `text` with the characters that end or change a query value escaped.
+fn escape_query(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '%' | '&' | '#' | '+' | '?' | ' ' | '=' => format!("%{:02X}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// The hidden field with the session's CSRF token, which every form carries.

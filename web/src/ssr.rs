@@ -96,6 +96,17 @@ fn parts() -> Option<Parts> {
     use_context::<Parts>()
 }
 
+/// Whether this request is a form posted without JavaScript (it accepts HTML): its answer is
+/// a redirect, and only an address can carry a value back.
+pub fn plain_form() -> bool {
+    parts().is_some_and(|p| {
+        p.headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+    })
+}
+
 /// The signed-in user of this request, if any.
 pub fn viewer() -> Option<Viewer> {
     parts().and_then(|p| p.extensions.get::<Viewer>().cloned())

@@ -11,6 +11,7 @@
 
 pub mod deployments;
 pub mod environments;
+pub mod members;
 pub mod projects;
 pub mod services;
 pub mod session;

@@ -37,11 +37,12 @@ pub async fn session() -> Result<SessionView, UiError> {
     })
 }
 
-/// Signs in with an API token (the local admin's, or a service user's), then goes to the
-/// projects.
+/// Signs in with an API token (the local admin's, or a service user's), then goes to `next`
+/// (the page that asked for a sign-in; only a path of this server) or to the projects.
 #[server(prefix = "/ui/fn", endpoint = "sign_in")]
 pub async fn sign_in(
     token: String,
+    next: Option<String>,
     #[server(rename = "csrf")] _csrf: String,
 ) -> Result<(), UiError> {
     use crate::ssr;
@@ -57,7 +58,7 @@ pub async fn sign_in(
                 other => other,
             })?;
     ssr::start_session(&session)?;
-    leptos_axum::redirect("/");
+    leptos_axum::redirect(&local_path(next.as_deref()));
     Ok(())
 }
 
@@ -72,4 +73,40 @@ pub async fn sign_out(#[server(rename = "csrf")] _csrf: String) -> Result<(), Ui
     ssr::end_session();
     leptos_axum::redirect("/sign-in");
     Ok(())
+}
+
+/// `next` when it is a path of this server (`/…`, never `//host` or `/\host`, which browsers
+/// read as another site); `/` otherwise.
+pub fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.contains(['\r', '\n']) =>
+        {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_paths_of_this_server_are_followed_after_sign_in() {
+        assert_eq!(local_path(Some("/invitations/abc")), "/invitations/abc");
+        for outside in [
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil.example",
+            "evil",
+            "/x\r\nLocation: https://evil.example",
+        ] {
+            assert_eq!(local_path(Some(outside)), "/", "{outside:?}");
+        }
+        assert_eq!(local_path(None), "/");
+    }
 }

@@ -44,6 +44,7 @@ pub fn SignInPage() -> impl IntoView {
             }}
             <ActionForm action=sign_in>
                 <Csrf/>
+                <input type="hidden" name="next" value=move || query.read().get("next")/>
                 <Field
                     name="token"
                     id="token"
