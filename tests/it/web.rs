@@ -3,7 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use komander_e2e::{ServerProcess, browser::Browser};
+use komander_e2e::{
+    ServerProcess,
+    browser::{Browser, Layout},
+    docker,
+};
+use serde_json::{Value, json};
 
 /// The one-time sign-in link the server printed at start.
 fn sign_in_link(server: &ServerProcess) -> String {
@@ -222,4 +227,350 @@ async fn server_functions_refuse_cross_site_posts_and_missing_csrf_tokens() {
         "{}",
         good.status()
     );
+}
+
+/// A REST call as the local admin, answering the body (asserting a 2xx).
+async fn rest(
+    server: &ServerProcess,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let client = ServerProcess::client();
+    let mut request = client
+        .request(method, format!("{}/api/v1{path}", server.base))
+        .bearer_auth(local_admin_token(server));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("the API");
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    assert!(status.is_success(), "{path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Reloads `url` (at most 60 s) until the element `css` says `needle`: the deployment page of
+/// this part shows an apply's outcome when loaded.
+async fn reload_until(browser: &Browser, url: &str, css: &str, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        browser.open(url).await;
+        if let Ok(element) = browser.client.find(fantoccini::Locator::Css(css)).await
+            && element.text().await.unwrap_or_default().contains(needle)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never said {needle:?}:\n{}",
+            browser.text().await
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_admin_runs_a_two_service_deployment_from_the_browser() {
+    let Some(engine) = docker::engine().await else {
+        return;
+    };
+    let host = std::env::var("KOMANDER_TEST_DOCKER_HOST").expect("the test engine");
+    let server = ServerProcess::start_local(&[("KOMANDER_DOCKER_HOST", host.as_str())], "info");
+    server.wait_for_first_party_plugins();
+    let Some(browser) = Browser::start(true, 1280, 900).await else {
+        return;
+    };
+    browser.open(&sign_in_link(&server)).await;
+    browser.wait_for_text("Signed in as").await;
+
+    browser.fill("#project-name", "webshop").await;
+    browser.click("#create-project").await;
+    browser.wait_for_text("New environment").await;
+    browser.fill("#environment-name", "dev").await;
+    browser.click("#create-environment").await;
+    browser.wait_for_text("New deployment").await;
+    browser.fill("#deployment-name", "app").await;
+    browser.click("#create-deployment").await;
+    browser.wait_for_text("Add a service").await;
+    let deployment_url = browser.client.current_url().await.unwrap().to_string();
+    assert!(deployment_url.ends_with("/projects/webshop/environments/dev/deployments/app"));
+
+    // One service with a health check, one with a secret variable.
+    for (name, health) in [("web", true), ("worker", false)] {
+        browser.fill("#service-name", name).await;
+        browser.fill("#service-image", docker::IMAGE).await;
+        browser
+            .fill("#service-command", "/bin/busybox sleep 600")
+            .await;
+        if health {
+            browser
+                .fill("#service-health-command", "/bin/busybox true")
+                .await;
+            browser.fill("#service-health-interval", "1s").await;
+        }
+        browser.click("#create-service").await;
+        browser.wait_for_text_in("table", name).await;
+        browser.open(&deployment_url).await;
+    }
+    browser.click("a[href$='/services/worker']").await;
+    browser.wait_for_text("Set a variable").await;
+    browser.fill("#variable-name", "API_TOKEN").await;
+    browser
+        .fill("#variable-value", "s3cret-from-the-browser")
+        .await;
+    browser.click("#variable-secret").await;
+    browser.click("#set-variable-button").await;
+    browser.wait_for_text_in("table", "secret, set").await;
+    let source = browser.client.source().await.unwrap();
+    assert!(
+        !source.contains("s3cret-from-the-browser"),
+        "a secret value reached the page"
+    );
+
+    // Apply from the deployment page, then see each service's status.
+    browser.open(&deployment_url).await;
+    browser.click("#apply").await;
+    reload_until(&browser, &deployment_url, "#last-operation", "done").await;
+    let rows = browser.wait_for_text_in("table", "healthy").await;
+    assert!(rows.contains("running"), "{rows}");
+
+    // Sharing warns how many secret values it clears, and clears them.
+    let warning = browser
+        .wait_for_text_in("#share-warning", "1 secret value")
+        .await;
+    assert!(warning.contains("clears"), "{warning}");
+    browser.click("#share-button").await;
+    browser
+        .wait_for_text_in("#visibility", "shared with the project")
+        .await;
+    browser
+        .open(&format!("{deployment_url}/services/worker"))
+        .await;
+    browser.wait_for_text_in("table", "secret, not set").await;
+
+    let id = rest(
+        &server,
+        reqwest::Method::GET,
+        "/projects/webshop/environments/dev/deployments/app",
+        None,
+    )
+    .await["id"]
+        .as_str()
+        .expect("the deployment's id")
+        .to_owned();
+    browser.close().await;
+    docker::remove_deployment(&engine, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dev_accepts_an_invitation_and_sees_and_may_do_only_what_a_dev_may() {
+    let server = ServerProcess::start_local(&[], "info");
+    server.wait_for_first_party_plugins();
+    rest(
+        &server,
+        reqwest::Method::POST,
+        "/projects",
+        Some(json!({"name": "team"})),
+    )
+    .await;
+    rest(
+        &server,
+        reqwest::Method::POST,
+        "/projects/team/environments",
+        Some(json!({"name": "dev", "runtime": "compose"})),
+    )
+    .await;
+    rest(
+        &server,
+        reqwest::Method::POST,
+        "/users",
+        Some(json!({"handle": "dana"})),
+    )
+    .await;
+    let dev_token = rest(
+        &server,
+        reqwest::Method::POST,
+        "/users/dana/tokens",
+        Some(json!({"name": "browser"})),
+    )
+    .await["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let Some(admin) = Browser::start(true, 1280, 900).await else {
+        return;
+    };
+    admin.open(&sign_in_link(&server)).await;
+    admin.wait_for_text("Signed in as").await;
+    admin
+        .open(&format!("{}/projects/team/members", server.base))
+        .await;
+    admin.click("#create-invitation").await;
+    let invitation = admin
+        .wait_for_text_in("#invitation-link", "/invitations/")
+        .await;
+    admin.close().await;
+
+    // The Dev opens the link, signs in with their token, and lands back on it.
+    let dev = Browser::start(true, 1280, 900).await.expect("a browser");
+    dev.open(&format!("{}{}", server.base, invitation.trim()))
+        .await;
+    dev.wait_for_text("Sign in to Komander").await;
+    dev.fill("#token", &dev_token).await;
+    dev.click("#sign-in").await;
+    dev.wait_for_text("You are invited to a project").await;
+    dev.click("#accept-invitation").await;
+    dev.wait_for_text("Environments").await;
+    assert!(dev.client.current_url().await.unwrap().path() == "/projects/team");
+
+    // No control a Dev may not use.
+    let text = dev.text().await;
+    for absent in [
+        "Edit the project",
+        "Delete the project",
+        "New environment",
+        "Members and invitations",
+        "Audit log",
+    ] {
+        assert!(!text.contains(absent), "a Dev sees {absent:?}:\n{text}");
+    }
+    dev.open(&format!("{}/projects/team/environments/dev", server.base))
+        .await;
+    dev.wait_for_text("New deployment").await;
+    let text = dev.text().await;
+    assert!(
+        !text.contains("Edit the environment") && !text.contains("Delete the environment"),
+        "{text}"
+    );
+
+    // Forced URLs are refused.
+    dev.open(&format!("{}/projects/team/audit", server.base))
+        .await;
+    dev.wait_for_text("Not allowed").await;
+    dev.open(&format!("{}/projects/team/members", server.base))
+        .await;
+    dev.wait_for_text("Members").await;
+    assert!(!dev.text().await.contains("Create a link"));
+
+    // Posted forms are refused, and nothing changes.
+    for (function, body) in [
+        ("delete_project", "project=team&confirm=team"),
+        (
+            "create_environment",
+            "project=team&name=prod&runtime=komander.compose&executor=server",
+        ),
+        ("create_invitation", "project=team&role=admin"),
+    ] {
+        let script = format!(
+            "const done = arguments[arguments.length - 1];\
+             const csrf = document.querySelector('input[name=csrf]').value;\
+             fetch('/ui/fn/{function}', {{method: 'POST', headers: {{'Content-Type': \
+             'application/x-www-form-urlencoded'}}, body: '{body}&csrf=' + encodeURIComponent(csrf)}})\
+             .then(r => r.text().then(t => done([r.status, t])));"
+        );
+        let answer = dev
+            .client
+            .execute_async(&script, Vec::new())
+            .await
+            .expect("the post");
+        let text = answer[1].as_str().unwrap_or_default();
+        assert!(
+            text.contains("forbidden") || text.contains("only"),
+            "{function}: {answer}"
+        );
+    }
+    let environments = rest(
+        &server,
+        reqwest::Method::GET,
+        "/projects/team/environments",
+        None,
+    )
+    .await;
+    assert_eq!(
+        environments["items"].as_array().unwrap().len(),
+        1,
+        "{environments}"
+    );
+    rest(&server, reqwest::Method::GET, "/projects/team", None).await;
+    dev.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_main_page_passes_axe_and_is_photographed_at_phone_and_desktop_widths() {
+    let Some(axe) = komander_e2e::browser::axe_script() else {
+        return;
+    };
+    let server = ServerProcess::start_local(&[], "info");
+    server.wait_for_first_party_plugins();
+    rest(
+        &server,
+        reqwest::Method::POST,
+        "/projects",
+        Some(json!({"name": "shop", "description": "The shop"})),
+    )
+    .await;
+    rest(
+        &server,
+        reqwest::Method::POST,
+        "/projects/shop/environments",
+        Some(json!({"name": "dev", "runtime": "compose"})),
+    )
+    .await;
+    rest(
+        &server,
+        reqwest::Method::POST,
+        "/projects/shop/environments/dev/deployments",
+        Some(json!({"name": "app"})),
+    )
+    .await;
+    rest(
+        &server,
+        reqwest::Method::POST,
+        "/projects/shop/environments/dev/deployments/app/services",
+        Some(json!({"name": "web", "image": docker::IMAGE, "ports": [{"container": 80, "host": 8080}]})),
+    )
+    .await;
+    let base = server.base.clone();
+    let deployment = format!("{base}/projects/shop/environments/dev/deployments/app");
+    let pages = [
+        ("projects", format!("{base}/")),
+        ("project", format!("{base}/projects/shop")),
+        ("members", format!("{base}/projects/shop/members")),
+        ("audit", format!("{base}/projects/shop/audit")),
+        (
+            "environment",
+            format!("{base}/projects/shop/environments/dev"),
+        ),
+        ("deployment", deployment.clone()),
+        ("service", format!("{deployment}/services/web")),
+        ("not-found", format!("{base}/no/such/page")),
+    ];
+    let link = sign_in_link(&server);
+    for layout in [Layout::Phone, Layout::Desktop] {
+        let Some(browser) = Browser::start_in(true, layout).await else {
+            return;
+        };
+        browser.open(&format!("{base}/sign-in")).await;
+        browser.check_accessibility(&axe, "sign-in").await;
+        browser
+            .screenshot(&format!("sign-in-{}", layout.name()))
+            .await;
+        if layout == Layout::Phone {
+            browser.open(&link).await;
+        } else {
+            browser.open(&format!("{base}/sign-in")).await;
+            browser.fill("#token", &local_admin_token(&server)).await;
+            browser.click("#sign-in").await;
+        }
+        browser.wait_for_text("Signed in as").await;
+        for (name, url) in &pages {
+            browser.open(url).await;
+            browser.check_accessibility(&axe, name).await;
+            browser
+                .screenshot(&format!("{name}-{}", layout.name()))
+                .await;
+        }
+        browser.close().await;
+    }
 }

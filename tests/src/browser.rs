@@ -48,6 +48,54 @@ fn binaries() -> Option<(PathBuf, PathBuf)> {
     None
 }
 
+/// The window sizes pages are checked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// 390 × 844, a phone held upright.
+    Phone,
+    /// 1280 × 900.
+    Desktop,
+}
+
+impl Layout {
+    /// `phone` or `desktop`, for file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Phone => "phone",
+            Layout::Desktop => "desktop",
+        }
+    }
+
+    fn size(self) -> (u32, u32) {
+        match self {
+            Layout::Phone => (390, 844),
+            Layout::Desktop => (1280, 900),
+        }
+    }
+}
+
+/// axe-core's script (`KOMANDER_TEST_AXE`, which `scripts/test.sh` installs from the npm
+/// registry, pinned); `None` after a loud message outside CI.
+///
+/// # Panics
+/// Under `CI=true` when it is not there.
+pub fn axe_script() -> Option<String> {
+    let path = std::env::var_os("KOMANDER_TEST_AXE").map(PathBuf::from);
+    if let Some(script) = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) {
+        return Some(script);
+    }
+    let message = format!(
+        "no axe-core: KOMANDER_TEST_AXE ({path:?}) names no readable file; run \
+         `bash scripts/test.sh`, which installs it: the accessibility check does not run"
+    );
+    assert!(
+        !matches!(std::env::var("CI").as_deref(), Ok("true" | "1")),
+        "{message}"
+    );
+    eprintln!("\n!!! {message}\n");
+    None
+}
+
 /// A chromedriver process and a session of headless Chromium in it.
 pub struct Browser {
     driver: Child,
@@ -122,6 +170,41 @@ impl Browser {
             driver: driver.take().expect("the driver"),
             client,
         })
+    }
+
+    /// A headless Chromium with JavaScript on or off, in a window of `layout`'s size.
+    ///
+    /// # Panics
+    /// As [`Browser::start`].
+    pub async fn start_in(javascript: bool, layout: Layout) -> Option<Browser> {
+        let (width, height) = layout.size();
+        Self::start(javascript, width, height).await
+    }
+
+    /// Runs axe-core (`axe`, its script) on the page and fails on any serious or critical
+    /// violation, naming the page, the rule and the elements.
+    ///
+    /// # Panics
+    /// On such a violation, or when axe does not run.
+    pub async fn check_accessibility(&self, axe: &str, page: &str) {
+        self.client
+            .execute(axe, Vec::new())
+            .await
+            .expect("injecting axe-core");
+        let script = "const done = arguments[arguments.length - 1];\
+            axe.run(document).then(r => done(r.violations.filter(v => \
+            v.impact === 'serious' || v.impact === 'critical').map(v => ({id: v.id, \
+            impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.html)})))\
+            , e => done({error: String(e)}));";
+        let violations = self
+            .client
+            .execute_async(script, Vec::new())
+            .await
+            .expect("running axe-core");
+        assert!(
+            violations.as_array().is_some_and(Vec::is_empty),
+            "axe-core on {page}: {violations:#}"
+        );
     }
 
     /// Opens `url` and waits for the page to load.
