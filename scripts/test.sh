@@ -4,22 +4,27 @@
 #   scripts/test.sh
 #
 # Stages, in order; the first failure stops the run with a non-zero exit:
-#   1. provision  install what is missing: Debian's postgresql, docker.io, busybox-static and
-#                 docker-registry
-#                 (and python3-venv if `python3 -m venv` fails), the rustfmt and clippy
-#                 components, the wasm32-wasip2 target, and schemathesis (pinned) in a venv
-#                 under ~/.cache/komander
-#   2. lint       cargo fmt --check; cargo clippy -D warnings
-#   3. test       a private PostgreSQL server, a private dockerd and a private image registry,
+#   1. provision  install what is missing: Debian's postgresql, docker.io, busybox-static,
+#                 docker-registry, chromium and chromium-driver (and python3-venv if
+#                 `python3 -m venv` fails; Debian's npm only on a machine with no node at all),
+#                 the rustfmt and clippy components, the wasm32-wasip2 and
+#                 wasm32-unknown-unknown targets, schemathesis (pinned) in a venv under
+#                 ~/.cache/komander, and axe-core (pinned, from the npm registry, with the
+#                 machine's npm) under ~/.cache/komander/node
+#   2. lint       cargo fmt --check; cargo clippy -D warnings, with KOMANDER_SKIP_GUEST_BUILD=1
+#                 (it only checks: no plugin and no hydrate bundle is built for it)
+#   3. test       build komander with its first-party plugins and the web UI's hydrate bundle;
+#                 a private PostgreSQL server, a private dockerd and a private image registry,
 #                 then cargo test --workspace (SQLite, PostgreSQL, the Docker capability
-#                 against the real engine, image pins against the registry)
+#                 against the real engine, image pins against the registry, the web UI in a
+#                 headless chromium, checked by axe-core; screenshots in target/screenshots/)
 #   4. fuzz       schemathesis against a real `komander serve` on SQLite
 #   5. pg smoke   `komander serve` on a fresh PostgreSQL database becomes ready
 #
 # It works as root on a fresh Debian 12 machine and on a developer's machine that has things
 # installed already: every install is skipped when its thing is there. With CI=true anything that
-# cannot be provisioned fails the run. Otherwise a missing PostgreSQL or Docker Engine is a loud
-# warning: their tests skip (saying so) and the PostgreSQL smoke test does not run.
+# cannot be provisioned fails the run. Otherwise a missing PostgreSQL, Docker Engine, browser or
+# npm is a loud warning: their tests skip (saying so) and the PostgreSQL smoke test does not run.
 #
 # Everything this script starts (PostgreSQL, dockerd, the registry, komander) is stopped by process id when it exits,
 # however it exits, and its temporary directories are removed.
@@ -30,6 +35,12 @@
 #   KOMANDER_FUZZ_SEED  replay a schemathesis run with the seed it printed
 #   KOMANDER_TEST_KUBECONFIG  a kubeconfig file: runs the live Kubernetes test against that
 #                       cluster (nothing here can start one, so it skips without, even in CI)
+#   KOMANDER_TEST_CHROMIUM, KOMANDER_TEST_CHROMEDRIVER
+#                       other browser binaries than Debian's /usr/bin/chromium and
+#                       /usr/bin/chromedriver
+#   KOMANDER_SCREENSHOTS  where the browser tests save their screenshots (default
+#                       target/screenshots/ of the repository)
+#   KOMANDER_SKIP_GUEST_BUILD  ignored (unset): the tests need what the build scripts build
 #   CI                  "true" (or 1) makes every provisioning problem fatal
 set -euo pipefail
 
@@ -60,6 +71,8 @@ source "$REPO_ROOT/scripts/docker.sh"
 source "$REPO_ROOT/scripts/registry.sh"
 # shellcheck source=scripts/compose.sh
 source "$REPO_ROOT/scripts/compose.sh"
+# shellcheck source=scripts/axe.sh
+source "$REPO_ROOT/scripts/axe.sh"
 
 # --- output ---------------------------------------------------------------------------------
 
@@ -252,14 +265,65 @@ ensure_rust_components() {
             log "adding Rust components: ${missing[*]}"
             rustup component add "${missing[@]}" || die "rustup component add ${missing[*]} failed"
         fi
-        # Plugins are WebAssembly components: the plugin host's tests build plugins/ for it.
-        if ! rustup target list --installed | grep -qx wasm32-wasip2; then
-            log "adding the Rust target wasm32-wasip2"
-            rustup target add wasm32-wasip2 || die "rustup target add wasm32-wasip2 failed"
+        # Plugins are WebAssembly components (wasm32-wasip2): the first-party build script and
+        # the plugin host's tests build plugins/ for it. The web UI's hydrate bundle is built
+        # for the browser (wasm32-unknown-unknown) by komander-web-bundle's build script.
+        local targets target missing_targets=()
+        targets=$(rustup target list --installed) || die "rustup target list failed"
+        for target in wasm32-wasip2 wasm32-unknown-unknown; do
+            grep -qx "$target" <<<"$targets" || missing_targets+=("$target")
+        done
+        if ((${#missing_targets[@]})); then
+            log "adding Rust targets: ${missing_targets[*]}"
+            rustup target add "${missing_targets[@]}" ||
+                die "rustup target add ${missing_targets[*]} failed"
         fi
     elif ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
         die "cargo fmt and cargo clippy are needed, and there is no rustup to add them"
     fi
+}
+
+# The browser the web UI's tests drive: Debian's chromium and chromium-driver, unless
+# KOMANDER_TEST_CHROMIUM and KOMANDER_TEST_CHROMEDRIVER name others (as the tests read them).
+browser_installed() {
+    [[ -x ${KOMANDER_TEST_CHROMIUM:-/usr/bin/chromium} &&
+        -x ${KOMANDER_TEST_CHROMEDRIVER:-/usr/bin/chromedriver} ]]
+}
+
+# Checks the browser after the install; without it the browser tests skip (loudly, outside CI).
+check_browser() {
+    if browser_installed; then
+        return 0
+    fi
+    local absent="${KOMANDER_TEST_CHROMIUM:-/usr/bin/chromium} or ${KOMANDER_TEST_CHROMEDRIVER:-/usr/bin/chromedriver}"
+    if is_ci; then
+        die "no browser: $absent is missing; with CI=true the browser tests must run"
+    fi
+    loud_warning \
+        "No browser: $absent is missing." \
+        "The web UI's browser tests will SKIP." \
+        "CI runs them: install Debian's chromium and chromium-driver, as root, to run them here."
+}
+
+# axe-core for the accessibility checks of the browser tests, handed to them as
+# KOMANDER_TEST_AXE. It is installed with the machine's npm (NodeSource's Node.js 20 brings
+# one); this script never installs Debian's nodejs over an existing node.
+provide_axe() {
+    if ensure_axe; then
+        export KOMANDER_TEST_AXE=$AXE_SCRIPT
+        return 0
+    fi
+    local why="could not install axe-core $AXE_VERSION into $AXE_PREFIX (see above)"
+    if ! command -v npm >/dev/null; then
+        why="npm is missing (node: $(command -v node || echo none)), so axe-core $AXE_VERSION cannot be installed: install Node.js with its npm"
+    fi
+    if is_ci; then
+        die "$why; with CI=true the accessibility checks must run"
+    fi
+    loud_warning \
+        "$why." \
+        "The web UI's accessibility checks (axe-core) will SKIP." \
+        "CI runs them: install Node.js 20 with npm (or, on a machine without node, Debian's npm)."
 }
 
 provision() {
@@ -279,11 +343,20 @@ provision() {
     if ! registry_installed; then
         need+=(docker-registry)
     fi
+    if ! browser_installed; then
+        need+=(chromium chromium-driver)
+    fi
+    # npm installs axe-core. Debian's npm depends on Debian's nodejs, which would replace a
+    # NodeSource Node.js: it is installed only where there is no node at all.
+    if ! axe_ready && ! command -v npm >/dev/null && ! command -v node >/dev/null; then
+        need+=(npm)
+    fi
     if ((${#need[@]})) && ! install_packages "${need[@]}"; then
         if is_ci; then
             die "could not install ${need[*]}; with CI=true everything must be provisioned"
         fi
-        # A developer can go on without PostgreSQL or Docker (loudly, later); not without python3.
+        # A developer can go on without PostgreSQL, Docker, a browser or npm (loudly, later);
+        # not without python3.
     fi
     command -v python3 >/dev/null || die "python3 is required and could not be installed"
     venv_ok || make_venv || {
@@ -299,6 +372,8 @@ provision() {
         loud_warning "Docker Compose $COMPOSE_VERSION could not be installed:" \
             "the tests that run \`docker compose\` will SKIP."
     fi
+    check_browser
+    provide_axe
     ensure_rust_components
 }
 
@@ -522,6 +597,12 @@ main() {
     # Tests and the fuzzer talk to servers on loopback only: never through a proxy.
     export NO_PROXY=127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}
     export no_proxy=$NO_PROXY
+    # The check-only switch (docs/operations.md) leaves the first-party plugins and the web UI's
+    # hydrate bundle out of the build: only the clippy step below sets it.
+    if [[ -n ${KOMANDER_SKIP_GUEST_BUILD:-} ]]; then
+        warn "ignoring KOMANDER_SKIP_GUEST_BUILD=$KOMANDER_SKIP_GUEST_BUILD: the tests need the plugins and the hydrate bundle built"
+        unset KOMANDER_SKIP_GUEST_BUILD
+    fi
 
     # INT and TERM become an exit, which runs cleanup. Ctrl-C reaches cargo too (same process
     # group); a TERM sent to this script alone takes effect when the running cargo step ends.
@@ -535,12 +616,16 @@ main() {
 
     step "format" cargo fmt --all --check
     step "format (plugins)" cargo fmt --manifest-path plugins/Cargo.toml --all --check
-    step "clippy" cargo clippy --workspace --all-targets -- -D warnings
+    # Clippy only checks: its build scripts build no guest (the plugins and the hydrate bundle
+    # are built once, by the build step below, in target directories of their own).
+    step "clippy" env KOMANDER_SKIP_GUEST_BUILD=1 \
+        cargo clippy --workspace --all-targets -- -D warnings
     # Plugins build in a target directory of their own (never the server's: see DESIGN.md §3).
     step "clippy (plugins)" env CARGO_TARGET_DIR="$CARGO_TARGET_DIR/plugins" \
         cargo clippy --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --release -- -D warnings
 
-    # The end-to-end tests start the komander binary itself: build it first.
+    # The end-to-end tests start the komander binary itself: build it first, with the
+    # first-party plugins and the web UI's hydrate bundle (the browser tests hydrate pages).
     step "build" cargo build -p komander-server
     [[ -x $KOMANDER_BIN ]] || die "cargo build did not produce $KOMANDER_BIN"
     export KOMANDER_BIN
