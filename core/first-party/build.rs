@@ -10,39 +10,34 @@
 //! With `KOMANDER_SKIP_GUEST_BUILD=1` (for tools that only check, such as rust-analyzer, `cargo
 //! check` and clippy) it builds nothing and embeds no plugin (docs/operations.md).
 
-use std::{env, error::Error, fs, path::PathBuf, process::ExitCode};
+use std::{error::Error, fs, process::ExitCode};
 
-use komander_guest_build::{GuestBuild, SKIP_VARIABLE, TARGET, shared_target_dir, skipped};
+use komander_guest_build::{
+    GuestBuild, SKIP_VARIABLE, ScriptDirs, TARGET, run_build_script, shared_target_dir, skipped,
+};
 
 /// The first-party plugins: `plugins/` members, by package name.
 const FIRST_PARTY: &[&str] = &["komander-compose"];
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    run_build_script(
+        &[
+            "../../plugins/Cargo.toml",
+            "../../plugins/Cargo.lock",
+            "../../plugins/sdk",
+            "../../plugins/compose",
+            "../../wit",
+        ],
+        run,
+    )
 }
 
-fn run() -> Result<(), Box<dyn Error>> {
-    let manifest_dir =
-        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").ok_or("no CARGO_MANIFEST_DIR")?);
-    let out_dir = PathBuf::from(env::var_os("OUT_DIR").ok_or("no OUT_DIR")?);
+fn run(dirs: ScriptDirs) -> Result<(), Box<dyn Error>> {
+    let ScriptDirs {
+        manifest_dir,
+        out_dir,
+    } = dirs;
     let plugins = manifest_dir.join("../../plugins");
-    let wit = manifest_dir.join("../../wit");
-    for watched in [
-        plugins.join("Cargo.toml"),
-        plugins.join("Cargo.lock"),
-        plugins.join("sdk"),
-        plugins.join("compose"),
-        wit,
-    ] {
-        println!("cargo:rerun-if-changed={}", watched.display());
-    }
-    println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
 
     let mut source = String::from("/// The first-party plugins, in the order they install.\n");
     if skipped() {

@@ -13,16 +13,12 @@
 //! With `KOMANDER_SKIP_GUEST_BUILD=1` (tools that only check) the hydrate bundle is not built:
 //! pages are served without it, and work without JavaScript.
 
-use std::{
-    env,
-    error::Error,
-    fs,
-    io::Write as _,
-    path::{Path, PathBuf},
-    process::ExitCode,
-};
+use std::{error::Error, fs, io::Write as _, path::Path, process::ExitCode};
 
-use komander_guest_build::{BROWSER_TARGET, GuestBuild, SKIP_VARIABLE, shared_target_dir, skipped};
+use komander_guest_build::{
+    BROWSER_TARGET, GuestBuild, SKIP_VARIABLE, ScriptDirs, run_build_script, shared_target_dir,
+    skipped,
+};
 use sha2::{Digest as _, Sha256};
 
 /// The package of the browser half, and its crate name.
@@ -30,29 +26,23 @@ const PACKAGE: &str = "komander-web";
 const CRATE: &str = "komander_web";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    run_build_script(
+        &[
+            "../../Cargo.toml",
+            "../../Cargo.lock",
+            "../../web",
+            "../../core/domain",
+        ],
+        run,
+    )
 }
 
-fn run() -> Result<(), Box<dyn Error>> {
-    let manifest_dir =
-        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").ok_or("no CARGO_MANIFEST_DIR")?);
-    let out_dir = PathBuf::from(env::var_os("OUT_DIR").ok_or("no OUT_DIR")?);
+fn run(dirs: ScriptDirs) -> Result<(), Box<dyn Error>> {
+    let ScriptDirs {
+        manifest_dir,
+        out_dir,
+    } = dirs;
     let repo = manifest_dir.join("../..");
-    for watched in [
-        repo.join("Cargo.toml"),
-        repo.join("Cargo.lock"),
-        repo.join("web"),
-        repo.join("core/domain"),
-    ] {
-        println!("cargo:rerun-if-changed={}", watched.display());
-    }
-    println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
 
     let mut source = String::new();
     let stylesheet = repo.join("web/style/komander.css");

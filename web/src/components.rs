@@ -7,6 +7,7 @@ use leptos_router::{
     components::{A, Outlet, Redirect},
     hooks::use_location,
 };
+use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     api::{
@@ -92,6 +93,34 @@ pub fn Csrf() -> impl IntoView {
                     .and_then(|s| s.get())
                     .and_then(Result::ok)
                     .map(|s| view! { <input type="hidden" name=CSRF_FIELD value=s.csrf/> })
+            }}
+        </Suspense>
+    }
+}
+
+/// A page's data, once loaded: `view` renders it, and a failed load shows its error (with
+/// the status that goes with it).
+#[component]
+pub fn Loaded<T, F>(
+    /// The data, loaded by a server function.
+    data: Resource<Result<T, UiError>>,
+    /// What to show of it.
+    view: F,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    F: Fn(T) -> AnyView + Clone + Send + Sync + 'static,
+{
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || {
+                let view = view.clone();
+                Suspend::new(async move {
+                    match data.await {
+                        Ok(data) => view(data),
+                        Err(e) => view! { <ErrorBlock error=e/> }.into_any(),
+                    }
+                })
             }}
         </Suspense>
     }
@@ -224,6 +253,29 @@ pub fn ErrorBlock(
                 view! { <A href="/">"Back to your projects"</A> }.into_any()
             }}
         </section>
+    }
+}
+
+/// The breadcrumb trail from the projects to the page: each level above it a link, the page
+/// itself last.
+#[component]
+pub fn Crumbs(
+    /// The levels between the projects and the page: label and path.
+    trail: Vec<(String, String)>,
+    /// The page's own label.
+    #[prop(into)]
+    here: String,
+) -> impl IntoView {
+    view! {
+        <nav class="crumbs" aria-label="Breadcrumb">
+            <A href="/">"Projects"</A>
+            {trail
+                .into_iter()
+                .map(|(label, href)| view! { " / " <A href=href>{label}</A> })
+                .collect_view()}
+            " / "
+            <span aria-current="page">{here}</span>
+        </nav>
     }
 }
 

@@ -89,6 +89,51 @@ const REMOVED_VARIABLES: &[&str] = &[
     "CARGO_PRIMARY_PACKAGE",
 ];
 
+/// What a build script that runs a guest build is given by cargo: its package's folder and its
+/// output folder.
+#[derive(Clone, Debug)]
+pub struct ScriptDirs {
+    /// `CARGO_MANIFEST_DIR`: the build script's package.
+    pub manifest_dir: PathBuf,
+    /// `OUT_DIR`: where it writes what it generates.
+    pub out_dir: PathBuf,
+}
+
+/// Runs a build script's `body` with its [`ScriptDirs`] after asking cargo to run it again
+/// when `watched` (paths relative to the package's folder) or `CARGO_TARGET_DIR` change; an
+/// error is printed as `error: …` and fails the build.
+pub fn run_build_script(
+    watched: &[&str],
+    body: impl FnOnce(ScriptDirs) -> Result<(), Box<dyn std::error::Error>>,
+) -> std::process::ExitCode {
+    let dirs = match (env::var_os("CARGO_MANIFEST_DIR"), env::var_os("OUT_DIR")) {
+        (Some(manifest_dir), Some(out_dir)) => ScriptDirs {
+            manifest_dir: manifest_dir.into(),
+            out_dir: out_dir.into(),
+        },
+        _ => {
+            eprintln!(
+                "error: run this as a build script: CARGO_MANIFEST_DIR or OUT_DIR is not set"
+            );
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    for path in watched {
+        println!(
+            "cargo:rerun-if-changed={}",
+            dirs.manifest_dir.join(path).display()
+        );
+    }
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
+    match body(dirs) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// The target directory of one kind of guest build, such as `plugins` or `web`: that folder
 /// under `CARGO_TARGET_DIR` when the variable is set, so that every such build of a checkout
 /// shares it; `fallback` otherwise.

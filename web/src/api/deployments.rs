@@ -166,13 +166,7 @@ pub async fn delete_deployment(
 ) -> Result<(), UiError> {
     let (app, caller) = crate::ssr::signed_in()?;
     let reference = deployment_ref(&project, &environment, &deployment)?;
-    if confirm.trim() != deployment {
-        return Err(AppError::invalid(
-            "confirm",
-            format!("type the deployment's name, {deployment}, to delete it"),
-        )
-        .into());
-    }
+    super::confirm_name("deployment", &deployment, &confirm)?;
     app.delete_deployment(&caller, &reference).await?;
     leptos_axum::redirect(&format!("/projects/{project}/environments/{environment}"));
     Ok(())

@@ -203,13 +203,7 @@ pub async fn delete_environment(
 ) -> Result<(), UiError> {
     let (app, caller) = crate::ssr::signed_in()?;
     let reference = EnvironmentRef::parse(&project, &environment).map_err(AppError::from)?;
-    if confirm.trim() != environment {
-        return Err(AppError::invalid(
-            "confirm",
-            format!("type the environment's name, {environment}, to delete it"),
-        )
-        .into());
-    }
+    super::confirm_name("environment", &environment, &confirm)?;
     app.delete_environment(&caller, &reference, force).await?;
     leptos_axum::redirect(&format!("/projects/{project}"));
     Ok(())

@@ -38,6 +38,20 @@ where
         .map_err(|e: T::Err| komander_app::AppError::invalid(field, e.to_string()).into())
 }
 
+/// Refuses a deletion whose confirmation is not the name of the `what` deleted.
+#[cfg(feature = "ssr")]
+pub(crate) fn confirm_name(what: &str, name: &str, confirm: &str) -> Result<(), UiError> {
+    if confirm.trim() == name {
+        Ok(())
+    } else {
+        Err(komander_app::AppError::invalid(
+            "confirm",
+            format!("type the {what}'s name, {name}, to delete it"),
+        )
+        .into())
+    }
+}
+
 /// `Some(value)` when the form field holds more than blanks.
 #[cfg(feature = "ssr")]
 pub(crate) fn non_empty(value: Option<String>) -> Option<String> {

@@ -107,13 +107,7 @@ pub async fn delete_project(
 ) -> Result<(), UiError> {
     let (app, caller) = crate::ssr::signed_in()?;
     let reference = ProjectRef::parse(&project).map_err(komander_app::AppError::from)?;
-    if confirm.trim() != project {
-        return Err(komander_app::AppError::invalid(
-            "confirm",
-            format!("type the project's name, {project}, to delete it"),
-        )
-        .into());
-    }
+    super::confirm_name("project", &project, &confirm)?;
     app.delete_project(&caller, &reference).await?;
     leptos_axum::redirect("/");
     Ok(())

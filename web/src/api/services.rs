@@ -188,6 +188,18 @@ impl ServiceFields {
     }
 }
 
+/// The service the page's path or form names.
+#[cfg(feature = "ssr")]
+fn service_ref(
+    project: &str,
+    environment: &str,
+    deployment: &str,
+    service: &str,
+) -> Result<ServiceRef, UiError> {
+    ServiceRef::parse(project, environment, deployment, service)
+        .map_err(|e| AppError::from(e).into())
+}
+
 /// What a service's page shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServiceView {
@@ -208,8 +220,7 @@ pub async fn load_service(
     service: String,
 ) -> Result<ServiceView, UiError> {
     let (app, caller) = crate::ssr::signed_in()?;
-    let reference =
-        ServiceRef::parse(&project, &environment, &deployment, &service).map_err(AppError::from)?;
+    let reference = service_ref(&project, &environment, &deployment, &service)?;
     let found = app.get_service(&caller, &reference).await?;
     let all = PageQuery {
         limit: Some(komander_domain::api::PAGE_MAX),
@@ -262,8 +273,7 @@ pub async fn update_service(
     #[server(rename = "csrf")] _csrf: String,
 ) -> Result<(), UiError> {
     let (app, caller) = crate::ssr::signed_in()?;
-    let reference =
-        ServiceRef::parse(&project, &environment, &deployment, &service).map_err(AppError::from)?;
+    let reference = service_ref(&project, &environment, &deployment, &service)?;
     let (ports, volumes, settings) = fields.parse()?;
     let patch = ServicePatch {
         image: Some(fields.image.trim().to_owned()),
@@ -292,15 +302,8 @@ pub async fn delete_service(
     #[server(rename = "csrf")] _csrf: String,
 ) -> Result<(), UiError> {
     let (app, caller) = crate::ssr::signed_in()?;
-    let reference =
-        ServiceRef::parse(&project, &environment, &deployment, &service).map_err(AppError::from)?;
-    if confirm.trim() != service {
-        return Err(AppError::invalid(
-            "confirm",
-            format!("type the service's name, {service}, to delete it"),
-        )
-        .into());
-    }
+    let reference = service_ref(&project, &environment, &deployment, &service)?;
+    super::confirm_name("service", &service, &confirm)?;
     app.delete_service(&caller, &reference).await?;
     leptos_axum::redirect(&format!(
         "/projects/{project}/environments/{environment}/deployments/{deployment}"
@@ -321,8 +324,7 @@ pub async fn put_variable(
     #[server(rename = "csrf")] _csrf: String,
 ) -> Result<(), UiError> {
     let (app, caller) = crate::ssr::signed_in()?;
-    let reference =
-        ServiceRef::parse(&project, &environment, &deployment, &service).map_err(AppError::from)?;
+    let reference = service_ref(&project, &environment, &deployment, &service)?;
     let write = VariableWrite {
         value: Some(value),
         secret,
@@ -343,8 +345,7 @@ pub async fn delete_variable(
     #[server(rename = "csrf")] _csrf: String,
 ) -> Result<(), UiError> {
     let (app, caller) = crate::ssr::signed_in()?;
-    let reference =
-        ServiceRef::parse(&project, &environment, &deployment, &service).map_err(AppError::from)?;
+    let reference = service_ref(&project, &environment, &deployment, &service)?;
     app.delete_variable(&caller, &reference, &name).await?;
     Ok(())
 }

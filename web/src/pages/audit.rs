@@ -2,14 +2,11 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{
-    components::A,
-    hooks::{use_params_map, use_query_map},
-};
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     api::members::load_audit,
-    components::{ErrorBlock, NextPage},
+    components::{Crumbs, Loaded, NextPage},
 };
 
 /// The audit log, newest first, a page at a time.
@@ -27,25 +24,16 @@ pub fn AuditPage() -> impl IntoView {
         |(project, cursor)| load_audit(project, cursor),
     );
     view! {
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                let page = match page.await {
-                    Ok(page) => page,
-                    Err(e) => return view! { <ErrorBlock error=e/> }.into_any(),
-                };
+        <Loaded
+            data=page
+            view=move |page| {
                 let project = params.read_untracked().get("project").unwrap_or_default();
                 let title = format!("Audit log of {project} · Komander");
                 let project_link = format!("/projects/{project}");
                 let list_path = format!("/projects/{project}/audit");
                 view! {
                     <Title text=title/>
-                    <nav class="crumbs" aria-label="Breadcrumb">
-                        <A href="/">"Projects"</A>
-                        " / "
-                        <A href=project_link>{project}</A>
-                        " / "
-                        <span aria-current="page">"Audit log"</span>
-                    </nav>
+                    <Crumbs trail=vec![(project.clone(), project_link)] here="Audit log"/>
                     <h1>"Audit log"</h1>
                     <table>
                         <thead>
@@ -83,7 +71,7 @@ pub fn AuditPage() -> impl IntoView {
                     <NextPage cursor=page.next_cursor path=list_path/>
                 }
                     .into_any()
-            })}
-        </Suspense>
+            }
+        />
     }
 }

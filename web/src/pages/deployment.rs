@@ -11,7 +11,7 @@ use crate::{
         deployments::{ApplyDeployment, DeleteDeployment, ShareDeployment, load_deployment},
         services::{CreateService, ImportCompose, ServiceFields},
     },
-    components::{ConfirmDelete, Csrf, ErrorBlock, Field, FormError, TextArea, action_error},
+    components::{ConfirmDelete, Crumbs, Csrf, Field, FormError, Loaded, TextArea, action_error},
     pages::service::ServiceFieldset,
 };
 
@@ -61,12 +61,9 @@ pub fn DeploymentPage() -> impl IntoView {
         |(project, environment, deployment, _)| load_deployment(project, environment, deployment),
     );
     view! {
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                let data = match data.await {
-                    Ok(data) => data,
-                    Err(e) => return view! { <ErrorBlock error=e/> }.into_any(),
-                };
+        <Loaded
+            data=data
+            view=move |data| {
                 let (project, environment, name) = path_slugs();
                 let d = data.deployment;
                 let may = |action| data.actions.contains(&action);
@@ -229,15 +226,7 @@ pub fn DeploymentPage() -> impl IntoView {
                 let project_path = format!("/projects/{project}");
                 view! {
                     <Title text=format!("{} · Komander", d.display_name)/>
-                    <nav class="crumbs" aria-label="Breadcrumb">
-                        <A href="/">"Projects"</A>
-                        " / "
-                        <A href=project_path>{project}</A>
-                        " / "
-                        <A href=environment_path>{environment}</A>
-                        " / "
-                        <span aria-current="page">{name}</span>
-                    </nav>
+                    <Crumbs trail=vec![(project, project_path), (environment, environment_path)] here=name/>
                     <h1>{d.display_name.clone()}</h1>
                     <p class="muted" id="visibility">
                         "Owned by " {d.owner.to_string()} ", "
@@ -255,8 +244,8 @@ pub fn DeploymentPage() -> impl IntoView {
                     {delete_form}
                 }
                     .into_any()
-            })}
-        </Suspense>
+            }
+        />
     }
 }
 

@@ -15,7 +15,7 @@ use crate::{
         },
     },
     components::{
-        ConfirmDelete, Csrf, ErrorBlock, Field, FormError, Select, TextArea, action_error,
+        ConfirmDelete, Crumbs, Csrf, Field, FormError, Loaded, Select, TextArea, action_error,
     },
 };
 
@@ -43,12 +43,9 @@ pub fn EnvironmentPage() -> impl IntoView {
         |(project, environment, _)| load_environment(project, environment),
     );
     view! {
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                let data = match data.await {
-                    Ok(data) => data,
-                    Err(e) => return view! { <ErrorBlock error=e/> }.into_any(),
-                };
+        <Loaded
+            data=data
+            view=move |data| {
                 let project = params.read_untracked().get("project").unwrap_or_default();
                 let e = data.environment;
                 let name = e.name.to_string();
@@ -219,13 +216,7 @@ pub fn EnvironmentPage() -> impl IntoView {
                     };
                 view! {
                     <Title text=format!("{} · Komander", e.display_name)/>
-                    <nav class="crumbs" aria-label="Breadcrumb">
-                        <A href="/">"Projects"</A>
-                        " / "
-                        <A href=format!("/projects/{project}")>{project.clone()}</A>
-                        " / "
-                        <span aria-current="page">{name.clone()}</span>
-                    </nav>
+                    <Crumbs trail=vec![(project.clone(), format!("/projects/{project}"))] here=name.clone()/>
                     <h1>{e.display_name.clone()}</h1>
                     <p class="muted">
                         "Runtime " {e.runtime.to_string()} ", executor "
@@ -241,8 +232,8 @@ pub fn EnvironmentPage() -> impl IntoView {
                     {delete_form}
                 }
                     .into_any()
-            })}
-        </Suspense>
+            }
+        />
     }
 }
 
@@ -262,14 +253,11 @@ pub fn NewEnvironmentForm(project: String) -> impl IntoView {
     view! {
         <section aria-labelledby="new-environment">
             <h2 id="new-environment">"New environment"</h2>
-            <Suspense>
-                {move || Suspend::new({
+            <Loaded
+                data=choices
+                view=move |choices| {
                     let project = project.clone();
-                    async move {
-                        let choices = match choices.await {
-                            Ok(c) => c,
-                            Err(e) => return view! { <ErrorBlock error=e/> }.into_any(),
-                        };
+                    {
                         let runtimes = choices
                             .runtimes
                             .into_iter()
@@ -352,8 +340,8 @@ pub fn NewEnvironmentForm(project: String) -> impl IntoView {
                         }
                             .into_any()
                     }
-                })}
-            </Suspense>
+                }
+            />
         </section>
     }
 }

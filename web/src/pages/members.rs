@@ -3,16 +3,13 @@
 use komander_domain::Action;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{
-    components::A,
-    hooks::{use_params_map, use_query_map},
-};
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     api::members::{
         AddMember, CreateInvitation, RemoveMember, RevokeInvitation, SetMemberRole, load_members,
     },
-    components::{Csrf, ErrorBlock, Field, FormError, NextPage, Select, action_error},
+    components::{Crumbs, Csrf, Field, FormError, Loaded, NextPage, Select, action_error},
 };
 
 /// The roles, as a select offers them.
@@ -72,12 +69,9 @@ pub fn MembersPage() -> impl IntoView {
             })
     };
     view! {
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                let data = match data.await {
-                    Ok(data) => data,
-                    Err(e) => return view! { <ErrorBlock error=e/> }.into_any(),
-                };
+        <Loaded
+            data=data
+            view=move |data| {
                 let project = params.read_untracked().get("project").unwrap_or_default();
                 let manage = data.actions.contains(&Action::ManageMembers);
                 let slug = StoredValue::new(project.clone());
@@ -226,21 +220,15 @@ pub fn MembersPage() -> impl IntoView {
                 let list_path = format!("/projects/{project}/members");
                 view! {
                     <Title text=title/>
-                    <nav class="crumbs" aria-label="Breadcrumb">
-                        <A href="/">"Projects"</A>
-                        " / "
-                        <A href=project_link>{project}</A>
-                        " / "
-                        <span aria-current="page">"Members"</span>
-                    </nav>
+                    <Crumbs trail=vec![(project.clone(), project_link)] here="Members"/>
                     <h1>"Members"</h1>
                     <ul class="cards">{members}</ul>
                     <NextPage cursor=data.members.next_cursor path=list_path/>
                     {manage_forms}
                 }
                     .into_any()
-            })}
-        </Suspense>
+            }
+        />
         {move || {
             created()
                 .map(|(path, role)| {

@@ -7,7 +7,7 @@ use leptos_router::{components::A, hooks::use_params_map};
 
 use crate::{
     api::projects::{DeleteProject, UpdateProject, load_project},
-    components::{ConfirmDelete, Csrf, ErrorBlock, Field, FormError, action_error},
+    components::{ConfirmDelete, Crumbs, Csrf, Field, FormError, Loaded, action_error},
     pages::environment::NewEnvironmentForm,
 };
 
@@ -27,20 +27,17 @@ pub fn ProjectPage() -> impl IntoView {
         |(name, _)| load_project(name),
     );
     view! {
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match view_data.await {
-                    Ok(data) => {
+        <Loaded
+            data=view_data
+            view=move |data| {
+                {
+                    {
                         let p = data.project;
                         let name = p.name.to_string();
                         let may = |action| data.actions.contains(&action);
                         view! {
                             <Title text=format!("{} · Komander", p.display_name)/>
-                            <nav class="crumbs" aria-label="Breadcrumb">
-                                <A href="/">"Projects"</A>
-                                " / "
-                                <span aria-current="page">{name.clone()}</span>
-                            </nav>
+                            <Crumbs trail=vec![] here=name.clone()/>
                             <h1>{p.display_name.clone()}</h1>
                             <p>{p.description.clone()}</p>
                             <section aria-labelledby="environments">
@@ -133,10 +130,9 @@ pub fn ProjectPage() -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Err(e) => view! { <ErrorBlock error=e/> }.into_any(),
                 }
-            })}
-        </Suspense>
+            }
+        />
     }
 }
 

@@ -6,7 +6,7 @@ use leptos_router::{components::A, hooks::use_query_map};
 
 use crate::{
     api::projects::{CreateProject, projects},
-    components::{Csrf, ErrorBlock, Field, FormError, NextPage, action_error},
+    components::{Csrf, Field, FormError, Loaded, NextPage, action_error},
 };
 
 /// The projects the signed-in user is a member of, a page at a time, and the form that creates
@@ -20,14 +20,14 @@ pub fn ProjectsPage() -> impl IntoView {
     view! {
         <Title text="Projects · Komander"/>
         <h1>"Projects"</h1>
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match list.await {
-                    Ok(page) if page.items.is_empty() => {
-                        view! { <p>"You are not a member of any project yet: create one."</p> }
-                            .into_any()
-                    }
-                    Ok(page) => {
+        <Loaded
+            data=list
+            view=move |page| {
+                if page.items.is_empty() {
+                    view! { <p>"You are not a member of any project yet: create one."</p> }
+                        .into_any()
+                } else {
+                    {
                         view! {
                             <ul class="cards">
                                 {page
@@ -50,10 +50,9 @@ pub fn ProjectsPage() -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Err(e) => view! { <ErrorBlock error=e/> }.into_any(),
                 }
-            })}
-        </Suspense>
+            }
+        />
         <section aria-labelledby="new-project">
             <h2 id="new-project">"New project"</h2>
             <ActionForm action=create>

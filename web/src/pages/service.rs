@@ -4,13 +4,13 @@
 use komander_domain::Action;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{components::A, hooks::use_params_map};
+use leptos_router::hooks::use_params_map;
 
 use crate::{
     api::services::{
         DeleteService, DeleteVariable, PutVariable, ServiceFields, UpdateService, load_service,
     },
-    components::{ConfirmDelete, Csrf, ErrorBlock, Field, FormError, TextArea, action_error},
+    components::{ConfirmDelete, Crumbs, Csrf, Field, FormError, Loaded, TextArea, action_error},
     error::UiError,
     pages::deployment::DeploymentFields,
 };
@@ -143,12 +143,9 @@ pub fn ServicePage() -> impl IntoView {
         },
     );
     view! {
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                let data = match data.await {
-                    Ok(data) => data,
-                    Err(e) => return view! { <ErrorBlock error=e/> }.into_any(),
-                };
+        <Loaded
+            data=data
+            view=move |data| {
                 let p = params.read_untracked();
                 let project = p.get("project").unwrap_or_default();
                 let environment = p.get("environment").unwrap_or_default();
@@ -255,17 +252,7 @@ pub fn ServicePage() -> impl IntoView {
                 let base = format!("/projects/{project}/environments/{environment}");
                 view! {
                     <Title text=title/>
-                    <nav class="crumbs" aria-label="Breadcrumb">
-                        <A href="/">"Projects"</A>
-                        " / "
-                        <A href=format!("/projects/{project}")>{project.clone()}</A>
-                        " / "
-                        <A href=base.clone()>{environment.clone()}</A>
-                        " / "
-                        <A href=format!("{base}/deployments/{deployment}")>{deployment.clone()}</A>
-                        " / "
-                        <span aria-current="page">{heading.clone()}</span>
-                    </nav>
+                    <Crumbs trail=vec![(project.clone(), format!("/projects/{project}")), (environment.clone(), base.clone()), (deployment.clone(), format!("{base}/deployments/{deployment}"))] here=heading.clone()/>
                     <h1>{heading}</h1>
                     <p><code>{image}</code></p>
                     <section aria-labelledby="variables">
@@ -284,7 +271,7 @@ pub fn ServicePage() -> impl IntoView {
                     {edit}
                 }
                     .into_any()
-            })}
-        </Suspense>
+            }
+        />
     }
 }
