@@ -574,3 +574,69 @@ async fn every_main_page_passes_axe_and_is_photographed_at_phone_and_desktop_wid
         browser.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_download_takes_the_browsers_session_and_nothing_else() {
+    let server = ServerProcess::start_local(&[], "info");
+    server.wait_for_first_party_plugins();
+    rest(
+        &server,
+        reqwest::Method::POST,
+        "/projects",
+        Some(json!({"name": "shop"})),
+    )
+    .await;
+    rest(
+        &server,
+        reqwest::Method::POST,
+        "/projects/shop/environments",
+        Some(json!({"name": "dev", "runtime": "compose"})),
+    )
+    .await;
+    rest(
+        &server,
+        reqwest::Method::POST,
+        "/projects/shop/environments/dev/deployments",
+        Some(json!({"name": "app"})),
+    )
+    .await;
+    rest(
+        &server,
+        reqwest::Method::POST,
+        "/projects/shop/environments/dev/deployments/app/services",
+        Some(json!({"name": "web", "image": docker::IMAGE})),
+    )
+    .await;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie = session_cookie(&server, &client).await;
+    let url = format!(
+        "{}/ui/download/projects/shop/environments/dev/deployments/app/export",
+        server.base
+    );
+
+    let download = client
+        .get(&url)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.headers()["content-type"], "application/x-tar");
+    let archive = download.bytes().await.unwrap();
+    assert!(String::from_utf8_lossy(&archive).contains("komander-test/busybox"));
+
+    let anonymous = client.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    // The UI's routes take the browser's session, not an API token.
+    let token = client
+        .get(&url)
+        .bearer_auth(local_admin_token(&server))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 401);
+}

@@ -233,6 +233,11 @@ pub fn DeploymentPage() -> impl IntoView {
                         {if d.shared { "shared with the project" } else { "private: only you see it" }}
                     </p>
                     {operation}
+                    <p>
+                        <a href=format!("/ui/download{base}/export") download="" id="export">
+                            "Download the export bundle (Compose file and .env)"
+                        </a>
+                    </p>
                     {data.status_error.map(|e| view! { <p class="error">"Error: " {e}</p> })}
                     {apply_form}
                     <section aria-labelledby="services">

@@ -175,7 +175,17 @@ async fn export_deployment(
     Authenticated(caller): Authenticated,
     PathRef(deployment): PathRef<DeploymentPath>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let exported = s.app.export_deployment(&caller, &deployment).await?;
+    export_archive(&s.app, &caller, &deployment).await
+}
+
+/// The export bundle of `deployment` as a tar download, for the API and for the web UI's
+/// cookie-authenticated download route.
+pub(super) async fn export_archive(
+    app: &komander_app::App,
+    caller: &komander_app::Caller,
+    deployment: &komander_domain::DeploymentRef,
+) -> Result<impl IntoResponse + use<>, ApiError> {
+    let exported = app.export_deployment(caller, deployment).await?;
     let archive = tar_archive(&exported)?;
     Ok((
         [

@@ -28,7 +28,11 @@ use komander_web::{
 use leptos::prelude::provide_context;
 use leptos_axum::LeptosRoutes;
 
-use super::{AppState, MAX_BODY_BYTES, error::ApiError, extract::Principal};
+use super::{
+    AppState, MAX_BODY_BYTES,
+    error::ApiError,
+    extract::{DeploymentPath, PathRef, Principal},
+};
 
 /// Where the assets are served.
 const ASSETS: &str = "/ui/assets";
@@ -88,6 +92,10 @@ pub(super) fn router(state: &AppState) -> Router<AppState> {
         .route(&format!("{PREFIX}/{{*name}}"), get(call.clone()).post(call))
         .route(&format!("{ASSETS}/{{name}}"), get(asset))
         .route("/ui/sign-in/{token}", get(redeem_sign_in_link))
+        .route(
+            "/ui/download/projects/{project}/environments/{environment}/deployments/{deployment}/export",
+            get(download_export),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), forgery_guard))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -200,6 +208,23 @@ async fn redeem_sign_in_link(State(state): State<AppState>, Path(token): Path<St
             tracing::info!(error = %e, "a sign-in link was refused");
             Redirect::to("/sign-in?link=refused").into_response()
         }
+    }
+}
+
+/// The export bundle of a deployment, downloaded by a signed-in browser: what a page links to
+/// cannot send an API token, so the session cookie authenticates it, and the same use case as
+/// the API's answers.
+async fn download_export(
+    State(state): State<AppState>,
+    viewer: Option<axum::Extension<Viewer>>,
+    PathRef(deployment): PathRef<DeploymentPath>,
+) -> Response {
+    let Some(axum::Extension(viewer)) = viewer else {
+        return ApiError::new(ErrorCode::Unauthenticated, "sign in first").into_response();
+    };
+    match super::deployments::export_archive(&state.app, &viewer.caller, &deployment).await {
+        Ok(archive) => archive.into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
