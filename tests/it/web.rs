@@ -331,6 +331,7 @@ async fn the_local_admin_runs_a_two_service_deployment_from_the_browser() {
     // Apply from the deployment page, then see each service's status.
     browser.open(&deployment_url).await;
     browser.click("#apply").await;
+    browser.wait_for_text_in("#last-operation", "apply").await;
     reload_until(&browser, &deployment_url, "#last-operation", "done").await;
     let rows = browser.wait_for_text_in("table", "healthy").await;
     assert!(rows.contains("running"), "{rows}");
@@ -639,4 +640,86 @@ async fn a_download_takes_the_browsers_session_and_nothing_else() {
         .await
         .unwrap();
     assert_eq!(token.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compose_file_pasted_or_chosen_in_the_page_becomes_services_and_errors_name_their_line() {
+    let server = ServerProcess::start_local(&[], "info");
+    server.wait_for_first_party_plugins();
+    rest(
+        &server,
+        reqwest::Method::POST,
+        "/projects",
+        Some(json!({"name": "shop"})),
+    )
+    .await;
+    rest(
+        &server,
+        reqwest::Method::POST,
+        "/projects/shop/environments",
+        Some(json!({"name": "dev", "runtime": "compose"})),
+    )
+    .await;
+    rest(
+        &server,
+        reqwest::Method::POST,
+        "/projects/shop/environments/dev/deployments",
+        Some(json!({"name": "app"})),
+    )
+    .await;
+    let Some(browser) = Browser::start(true, 1280, 900).await else {
+        return;
+    };
+    browser.open(&sign_in_link(&server)).await;
+    browser.wait_for_text("Signed in as").await;
+    let deployment = format!(
+        "{}/projects/shop/environments/dev/deployments/app",
+        server.base
+    );
+    browser.open(&deployment).await;
+
+    // Pasted, with a key Komander refuses: the error names the file's line, nothing is made.
+    browser
+        .fill(
+            "#compose",
+            "services:\n  web:\n    image: nginx:1\n    privileged: true\n",
+        )
+        .await;
+    browser.click("#import-compose").await;
+    let error = browser.wait_for_text_in("#main", "compose.yaml:4").await;
+    assert!(error.contains("privileged"), "{error}");
+    assert!(!browser.text().await.contains("nginx:1"));
+
+    // Chosen from a file: read into the text area once hydrated, then imported.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(
+        &file,
+        "services:\n  backend:\n    image: registry.example/api:2\n  db:\n    image: postgres:17\n",
+    )
+    .unwrap();
+    browser.fill("#compose", "").await;
+    browser
+        .find("#compose-file")
+        .await
+        .send_keys(file.to_str().unwrap())
+        .await
+        .expect("choosing the file");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !browser
+        .find("#compose")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+        .contains("postgres:17")
+    {
+        assert!(Instant::now() < deadline, "the chosen file was never read");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser.click("#import-compose").await;
+    let services = browser.wait_for_text_in("table", "postgres:17").await;
+    assert!(services.contains("registry.example/api:2"), "{services}");
+    browser.close().await;
 }

@@ -286,7 +286,7 @@ impl Browser {
             assert!(
                 Instant::now() < deadline,
                 "no {needle:?} in {css}:\n{}",
-                self.text().await
+                self.client.source().await.unwrap_or_default()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
