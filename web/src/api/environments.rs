@@ -61,7 +61,7 @@ pub async fn load_environment_choices(project: String) -> Result<EnvironmentChoi
 pub struct EnvironmentView {
     /// The environment.
     pub environment: Environment,
-    /// Its deployments the viewer may see (the first page).
+    /// Its deployments the viewer may see, a page of them.
     pub deployments: Page<Deployment>,
     /// What the viewer may do in its project.
     pub actions: Vec<Action>,
@@ -70,18 +70,19 @@ pub struct EnvironmentView {
     pub cleared_by_going_local: Option<u64>,
 }
 
-/// An environment's page.
+/// An environment's page, with the page of its deployments after `cursor`.
 #[server(prefix = "/ui/fn", endpoint = "environment", input = GetUrl)]
 pub async fn load_environment(
     project: String,
     environment: String,
+    cursor: Option<String>,
 ) -> Result<EnvironmentView, UiError> {
     let (app, caller) = crate::ssr::signed_in()?;
     let reference = EnvironmentRef::parse(&project, &environment).map_err(AppError::from)?;
     let found = app.get_environment(&caller, &reference).await?;
     let query = PageQuery {
         limit: Some(PAGE_SIZE),
-        cursor: None,
+        cursor,
     };
     let deployments = app.list_deployments(&caller, &reference, &query).await?;
     let actions = app.project_actions(&caller, &reference.project).await?;

@@ -36,21 +36,21 @@ pub const PAGE_SIZE: u32 = 25;
 pub struct ProjectView {
     /// The project.
     pub project: Project,
-    /// Its environments (the first page).
+    /// Its environments, a page of them.
     pub environments: Page<Environment>,
     /// What the viewer may do in it.
     pub actions: Vec<Action>,
 }
 
-/// A project's page.
+/// A project's page, with the page of its environments after `cursor`.
 #[server(prefix = "/ui/fn", endpoint = "project", input = GetUrl)]
-pub async fn load_project(project: String) -> Result<ProjectView, UiError> {
+pub async fn load_project(project: String, cursor: Option<String>) -> Result<ProjectView, UiError> {
     let (app, caller) = crate::ssr::signed_in()?;
     let reference = ProjectRef::parse(&project).map_err(komander_app::AppError::from)?;
     let found = app.get_project(&caller, &reference).await?;
     let query = PageQuery {
         limit: Some(PAGE_SIZE),
-        cursor: None,
+        cursor,
     };
     let environments = app.list_environments(&caller, &reference, &query).await?;
     let actions = app.project_actions(&caller, &reference).await?;

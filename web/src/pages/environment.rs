@@ -4,7 +4,10 @@
 use komander_domain::Action;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{components::A, hooks::use_params_map};
+use leptos_router::{
+    components::A,
+    hooks::{use_params_map, use_query_map},
+};
 
 use crate::{
     api::{
@@ -15,7 +18,8 @@ use crate::{
         },
     },
     components::{
-        ConfirmDelete, Crumbs, Csrf, Field, FormError, Loaded, Select, TextArea, action_error,
+        ConfirmDelete, Crumbs, Csrf, Field, FormError, Loaded, NextPage, Select, TextArea,
+        action_error,
     },
 };
 
@@ -28,6 +32,7 @@ fn settings_text(settings: &std::collections::BTreeMap<String, String>) -> Strin
 #[component]
 pub fn EnvironmentPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let update = ServerAction::<UpdateEnvironment>::new();
     let delete = ServerAction::<DeleteEnvironment>::new();
     let create = ServerAction::<CreateDeployment>::new();
@@ -37,10 +42,11 @@ pub fn EnvironmentPage() -> impl IntoView {
             (
                 p.get("project").unwrap_or_default(),
                 p.get("environment").unwrap_or_default(),
+                query.read().get("cursor"),
                 update.version().get(),
             )
         },
-        |(project, environment, _)| load_environment(project, environment),
+        |(project, environment, cursor, _)| load_environment(project, environment, cursor),
     );
     view! {
         <Loaded
@@ -52,6 +58,8 @@ pub fn EnvironmentPage() -> impl IntoView {
                 let may = |action| data.actions.contains(&action);
                 let project_v = StoredValue::new(project.clone());
                 let name_v = StoredValue::new(name.clone());
+                let next_cursor = data.deployments.next_cursor.clone();
+                let environment_path = format!("/projects/{project}/environments/{name}");
                 let deployments = if data.deployments.items.is_empty() {
                     view! { <p>"No deployment you can see yet."</p> }.into_any()
                 } else {
@@ -226,6 +234,7 @@ pub fn EnvironmentPage() -> impl IntoView {
                     <section aria-labelledby="deployments">
                         <h2 id="deployments">"Deployments"</h2>
                         {deployments}
+                        <NextPage cursor=next_cursor path=environment_path/>
                     </section>
                     {create_form}
                     {edit_form}

@@ -3,11 +3,14 @@
 use komander_domain::Action;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{components::A, hooks::use_params_map};
+use leptos_router::{
+    components::A,
+    hooks::{use_params_map, use_query_map},
+};
 
 use crate::{
     api::projects::{DeleteProject, UpdateProject, load_project},
-    components::{ConfirmDelete, Crumbs, Csrf, Field, FormError, Loaded, action_error},
+    components::{ConfirmDelete, Crumbs, Csrf, Field, FormError, Loaded, NextPage, action_error},
     pages::environment::NewEnvironmentForm,
 };
 
@@ -15,16 +18,18 @@ use crate::{
 #[component]
 pub fn ProjectPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let update = ServerAction::<UpdateProject>::new();
     let delete = ServerAction::<DeleteProject>::new();
     let view_data = Resource::new(
         move || {
             (
                 params.read().get("project").unwrap_or_default(),
+                query.read().get("cursor"),
                 update.version().get(),
             )
         },
-        |(name, _)| load_project(name),
+        |(name, cursor, _)| load_project(name, cursor),
     );
     view! {
         <Loaded
@@ -73,6 +78,10 @@ pub fn ProjectPage() -> impl IntoView {
                                     }
                                         .into_any()
                                 }}
+                                <NextPage
+                                    cursor=data.environments.next_cursor.clone()
+                                    path=format!("/projects/{name}")
+                                />
                             </section>
                             <nav class="actions" aria-label="Project">
                                 {may(Action::ManageMembers)

@@ -257,6 +257,17 @@ async fn browser_session(
         Err(e) => return e.into_response(),
     }
     let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    // No page of the UI may be framed by another site (clickjacking), nor sniffed into
+    // another type, nor leak its address to other sites.
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("same-origin"));
     let signed_in = response
         .headers()
         .get_all(header::SET_COOKIE)
