@@ -723,3 +723,78 @@ async fn a_compose_file_pasted_or_chosen_in_the_page_becomes_services_and_errors
     assert!(services.contains("registry.example/api:2"), "{services}");
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn assets_are_named_by_content_cached_for_good_and_served_compressed() {
+    let server = ServerProcess::start_local(&[], "info");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let page = client
+        .get(format!("{}/sign-in", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut assets: Vec<&str> = page
+        .split('"')
+        .filter(|part| part.starts_with("/ui/assets/"))
+        .collect();
+    assets.sort_unstable();
+    assets.dedup();
+    assert_eq!(
+        assets.len(),
+        3,
+        "the stylesheet, the script and the module: {page}"
+    );
+    let mut served = 0;
+    for asset in &assets {
+        let name = asset.trim_start_matches("/ui/assets/");
+        let hash = name.split('.').nth(1).unwrap_or_default();
+        assert!(
+            hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+            "{name} is not named by its content"
+        );
+        for (accepted, encoding) in [
+            ("br, gzip", Some("br")),
+            ("gzip", Some("gzip")),
+            ("identity", None),
+        ] {
+            let answer = client
+                .get(format!("{}{asset}", server.base))
+                .header("accept-encoding", accepted)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200, "{asset}");
+            assert_eq!(
+                answer.headers()["cache-control"],
+                "public, max-age=31536000, immutable"
+            );
+            assert_eq!(
+                answer
+                    .headers()
+                    .get("content-encoding")
+                    .map(|v| v.to_str().unwrap()),
+                encoding,
+                "{asset} for {accepted}"
+            );
+            let bytes = answer.bytes().await.unwrap().len();
+            if encoding == Some("br") {
+                served += bytes;
+            }
+        }
+    }
+    // What a browser downloads for the UI, as served (DESIGN.md §5: under 600 KB).
+    assert!(served < 600 * 1024, "the UI is {served} bytes as served");
+    eprintln!("the UI's assets as served (brotli): {served} bytes");
+    let missing = client
+        .get(format!(
+            "{}/ui/assets/komander.0000000000000000.css",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
