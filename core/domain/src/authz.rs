@@ -304,6 +304,37 @@ mod tests {
     }
 
     #[test]
+    fn a_view_offers_exactly_the_actions_authorize_allows() {
+        let candidates = [
+            Action::EditProject,
+            Action::ManageMembers,
+            Action::ManageEnvironment,
+            Action::CreateDeployment,
+        ];
+        let offered = |role| allowed(&actor(), &Facts::member(role), &candidates);
+        assert_eq!(offered(Role::Admin), candidates);
+        assert_eq!(
+            offered(Role::DevOps),
+            [Action::ManageEnvironment, Action::CreateDeployment]
+        );
+        assert_eq!(offered(Role::Dev), [Action::CreateDeployment]);
+        let someone_elses_shared =
+            Facts::deployment(Some(Role::Dev), facts(false, true, Executor::Server));
+        assert_eq!(
+            allowed(
+                &actor(),
+                &someone_elses_shared,
+                &[
+                    Action::ViewDeployment,
+                    Action::EditDeployment,
+                    Action::ApplyDeployment
+                ]
+            ),
+            [Action::ViewDeployment, Action::ApplyDeployment]
+        );
+    }
+
+    #[test]
     fn non_members_see_nothing() {
         for action in [
             Action::ViewProject,
