@@ -11,7 +11,8 @@
 #                 wasm32-unknown-unknown targets, schemathesis (pinned) in a venv under
 #                 ~/.cache/komander, and axe-core (pinned, from the npm registry, with the
 #                 machine's npm) under ~/.cache/komander/node
-#   2. lint       cargo fmt --check; cargo clippy -D warnings, with KOMANDER_SKIP_GUEST_BUILD=1
+#   2. lint       cargo fmt --check; cargo clippy -D warnings, with KOMANDER_SKIP_GUEST_BUILD=1,
+#                 also of the web UI's browser half (wasm32-unknown-unknown)
 #                 (it only checks: no plugin and no hydrate bundle is built for it)
 #   3. test       build komander with its first-party plugins and the web UI's hydrate bundle;
 #                 a private PostgreSQL server, a private dockerd and a private image registry,
@@ -620,6 +621,9 @@ main() {
     # are built once, by the build step below, in target directories of their own).
     step "clippy" env KOMANDER_SKIP_GUEST_BUILD=1 \
         cargo clippy --workspace --all-targets -- -D warnings
+    # The web UI's browser half is code the workspace's clippy never compiles.
+    step "clippy (web, browser half)" env KOMANDER_SKIP_GUEST_BUILD=1 \
+        cargo clippy -p komander-web --features hydrate --target wasm32-unknown-unknown -- -D warnings
     # Plugins build in a target directory of their own (never the server's: see DESIGN.md §3).
     step "clippy (plugins)" env CARGO_TARGET_DIR="$CARGO_TARGET_DIR/plugins" \
         cargo clippy --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --release -- -D warnings
