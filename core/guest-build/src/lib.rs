@@ -30,7 +30,7 @@
 //! use std::path::Path;
 //!
 //! let repo = Path::new("/src/komander");
-//! let target_dir = shared_target_dir(&repo.join("target/plugins"));
+//! let target_dir = shared_target_dir("plugins", &repo.join("target/plugins"));
 //! let built = GuestBuild::new(repo.join("plugins"), target_dir)
 //!     .package("komander-compose")
 //!     .run()?;
