@@ -43,6 +43,7 @@ fn run(dirs: ScriptDirs) -> Result<(), Box<dyn Error>> {
         out_dir,
     } = dirs;
     let repo = manifest_dir.join("../..");
+    remove_earlier_assets(&out_dir)?;
 
     let mut source = String::new();
     let stylesheet = repo.join("web/style/komander.css");
@@ -106,6 +107,23 @@ fn run(dirs: ScriptDirs) -> Result<(), Box<dyn Error>> {
 
 fn read(path: &Path) -> Result<Vec<u8>, Box<dyn Error>> {
     Ok(fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?)
+}
+
+/// Removes the assets an earlier run wrote into `out_dir`: their names change with their
+/// content, so they would pile up.
+fn remove_earlier_assets(out_dir: &Path) -> Result<(), Box<dyn Error>> {
+    for entry in fs::read_dir(out_dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let asset = name.starts_with("komander")
+            && [".css", ".js", ".wasm", ".gz", ".br"]
+                .iter()
+                .any(|extension| name.ends_with(extension));
+        if asset {
+            fs::remove_file(&path).map_err(|e| format!("removing {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes `bytes` and its two compressed forms into `out_dir` under the content-hashed name,

@@ -7,6 +7,7 @@
 //!   [`hydrate`] makes the server's HTML interactive, and server functions become calls.
 //!
 //! The two features are exclusive: the browser's build never sees the store.
+#![deny(missing_docs)]
 
 pub mod api;
 mod app;
