@@ -114,7 +114,10 @@ fn read(path: &Path) -> Result<Vec<u8>, Box<dyn Error>> {
 fn remove_earlier_assets(out_dir: &Path) -> Result<(), Box<dyn Error>> {
     for entry in fs::read_dir(out_dir)? {
         let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         let asset = name.starts_with("komander")
             && [".css", ".js", ".wasm", ".gz", ".br"]
                 .iter()

@@ -235,6 +235,12 @@ async fn browser_session(
     mut request: Request,
     next: Next,
 ) -> Response {
+    // Assets are the same for everyone: no session is looked up for them.
+    if request.uri().path().starts_with(ASSETS) {
+        let mut response = next.run(request).await;
+        harden(&mut response);
+        return response;
+    }
     let mut new_csrf = None;
     match Principal::from_session(request.headers(), &state.app).await {
         Ok(Some(viewer)) => {
@@ -257,17 +263,7 @@ async fn browser_session(
         Err(e) => return e.into_response(),
     }
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    // No page of the UI may be framed by another site (clickjacking), nor sniffed into
-    // another type, nor leak its address to other sites.
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers
-        .entry(header::REFERRER_POLICY)
-        .or_insert(HeaderValue::from_static("same-origin"));
+    harden(&mut response);
     let signed_in = response
         .headers()
         .get_all(header::SET_COOKIE)
@@ -286,6 +282,20 @@ async fn browser_session(
         );
     }
     response
+}
+
+/// No answer of the UI may be framed by another site (clickjacking), nor sniffed into another
+/// type, nor leak its address to other sites.
+fn harden(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("same-origin"));
 }
 
 /// Refuses a state-changing request from another site: its `Origin` must be this server's,
