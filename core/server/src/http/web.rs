@@ -399,3 +399,80 @@ pub(super) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> 
         .find(|(key, _)| *key == name)
         .map(|(_, value)| value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_secure_and_forms_checked_against_the_public_origin_when_there_is_one() {
+        let https = WebSettings::new(Some("https://komander.example.com/some/path"));
+        assert_eq!(
+            https.origin.as_deref(),
+            Some("https://komander.example.com")
+        );
+        assert!(https.cookies.secure);
+        let cookie = https.cookies.cookie(SESSION_COOKIE, "id", None);
+        let cookie = cookie.to_str().unwrap();
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        let http = WebSettings::new(Some("http://10.0.0.5:8080"));
+        assert!(!http.cookies.secure);
+        assert!(!WebSettings::new(None).cookies.secure);
+    }
+
+    #[test]
+    fn the_origin_must_be_this_servers() {
+        let headers = |origin: Option<&str>, host: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+            if let Some(origin) = origin {
+                headers.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap());
+            }
+            headers
+        };
+        let public = Some("https://komander.example.com");
+        assert!(
+            check_origin(
+                &headers(Some("https://komander.example.com"), "internal:8080"),
+                public
+            )
+            .is_ok()
+        );
+        for refused in [
+            "http://komander.example.com",
+            "https://evil.example",
+            "null",
+        ] {
+            assert!(
+                check_origin(&headers(Some(refused), "komander.example.com"), public).is_err(),
+                "{refused}"
+            );
+        }
+        assert!(check_origin(&headers(None, "komander.example.com"), public).is_err());
+        // Without a public URL, the request's own Host.
+        assert!(
+            check_origin(
+                &headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"),
+                None
+            )
+            .is_ok()
+        );
+        assert!(
+            check_origin(
+                &headers(Some("http://127.0.0.1:9999"), "127.0.0.1:8080"),
+                None
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn an_encoding_refused_with_q_zero_is_not_sent() {
+        assert!(accepts("gzip, deflate, br", "br"));
+        assert!(accepts("br;q=0.5", "br"));
+        assert!(!accepts("br;q=0, gzip", "br"));
+        assert!(!accepts("identity", "gzip"));
+    }
+}
