@@ -5,6 +5,7 @@
 
 use std::{
     net::TcpListener,
+    os::unix::process::CommandExt as _,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -115,9 +116,12 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        // A process group of its own: the browsers it starts stay in it, so stopping the group
+        // stops them too, even when a failed test never ended its session.
         let driver = Command::new(driver_path)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -159,8 +163,7 @@ impl Browser {
                 }
                 Err(e) => {
                     if let Some(mut d) = driver.take() {
-                        let _ = d.kill();
-                        let _ = d.wait();
+                        stop_group(&mut d);
                     }
                     panic!("chromedriver did not start a session: {e}");
                 }
@@ -308,17 +311,26 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).expect("writing the screenshot");
     }
 
-    /// Ends the session and stops the driver.
-    pub async fn close(mut self) {
+    /// Ends the session, then stops the driver and what it started.
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        stop_group(&mut self.driver);
     }
+}
+
+/// Stops the process group led by `leader` (the driver and the browsers it started) with
+/// SIGKILL, by its id, and reaps the leader.
+fn stop_group(leader: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", leader.id())])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let _ = leader.kill();
+    let _ = leader.wait();
 }
