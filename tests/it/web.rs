@@ -250,6 +250,27 @@ async fn rest(
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
+/// Creates, as the local admin, the project `shop`, its Compose environment `dev` and the
+/// deployment `app` in it.
+async fn shop_dev_app(server: &ServerProcess) {
+    for (path, body) in [
+        (
+            "/projects",
+            json!({"name": "shop", "description": "The shop"}),
+        ),
+        (
+            "/projects/shop/environments",
+            json!({"name": "dev", "runtime": "compose"}),
+        ),
+        (
+            "/projects/shop/environments/dev/deployments",
+            json!({"name": "app"}),
+        ),
+    ] {
+        rest(server, reqwest::Method::POST, path, Some(body)).await;
+    }
+}
+
 /// Reloads `url` (at most 60 s) until the element `css` says `needle`: the deployment page of
 /// this part shows an apply's outcome when loaded.
 async fn reload_until(browser: &Browser, url: &str, css: &str, needle: &str) {
@@ -504,27 +525,7 @@ async fn every_main_page_passes_axe_and_is_photographed_at_phone_and_desktop_wid
     };
     let server = ServerProcess::start_local(&[], "info");
     server.wait_for_first_party_plugins();
-    rest(
-        &server,
-        reqwest::Method::POST,
-        "/projects",
-        Some(json!({"name": "shop", "description": "The shop"})),
-    )
-    .await;
-    rest(
-        &server,
-        reqwest::Method::POST,
-        "/projects/shop/environments",
-        Some(json!({"name": "dev", "runtime": "compose"})),
-    )
-    .await;
-    rest(
-        &server,
-        reqwest::Method::POST,
-        "/projects/shop/environments/dev/deployments",
-        Some(json!({"name": "app"})),
-    )
-    .await;
+    shop_dev_app(&server).await;
     rest(
         &server,
         reqwest::Method::POST,
@@ -580,27 +581,7 @@ async fn every_main_page_passes_axe_and_is_photographed_at_phone_and_desktop_wid
 async fn a_download_takes_the_browsers_session_and_nothing_else() {
     let server = ServerProcess::start_local(&[], "info");
     server.wait_for_first_party_plugins();
-    rest(
-        &server,
-        reqwest::Method::POST,
-        "/projects",
-        Some(json!({"name": "shop"})),
-    )
-    .await;
-    rest(
-        &server,
-        reqwest::Method::POST,
-        "/projects/shop/environments",
-        Some(json!({"name": "dev", "runtime": "compose"})),
-    )
-    .await;
-    rest(
-        &server,
-        reqwest::Method::POST,
-        "/projects/shop/environments/dev/deployments",
-        Some(json!({"name": "app"})),
-    )
-    .await;
+    shop_dev_app(&server).await;
     rest(
         &server,
         reqwest::Method::POST,
@@ -646,27 +627,7 @@ async fn a_download_takes_the_browsers_session_and_nothing_else() {
 async fn a_compose_file_pasted_or_chosen_in_the_page_becomes_services_and_errors_name_their_line() {
     let server = ServerProcess::start_local(&[], "info");
     server.wait_for_first_party_plugins();
-    rest(
-        &server,
-        reqwest::Method::POST,
-        "/projects",
-        Some(json!({"name": "shop"})),
-    )
-    .await;
-    rest(
-        &server,
-        reqwest::Method::POST,
-        "/projects/shop/environments",
-        Some(json!({"name": "dev", "runtime": "compose"})),
-    )
-    .await;
-    rest(
-        &server,
-        reqwest::Method::POST,
-        "/projects/shop/environments/dev/deployments",
-        Some(json!({"name": "app"})),
-    )
-    .await;
+    shop_dev_app(&server).await;
     let Some(browser) = Browser::start(true, 1280, 900).await else {
         return;
     };
