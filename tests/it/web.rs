@@ -11,7 +11,7 @@ use komander_e2e::{
 use serde_json::{Value, json};
 
 /// The one-time sign-in link the server printed at start.
-fn sign_in_link(server: &ServerProcess) -> String {
+pub(crate) fn sign_in_link(server: &ServerProcess) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(link) = server.stdout_lines().iter().find_map(|line| {
@@ -30,7 +30,7 @@ fn sign_in_link(server: &ServerProcess) -> String {
 }
 
 /// The local admin's API token, from the file the server wrote.
-fn local_admin_token(server: &ServerProcess) -> String {
+pub(crate) fn local_admin_token(server: &ServerProcess) -> String {
     std::fs::read_to_string(server.data_dir.path().join("data/admin-token"))
         .expect("the local admin's token file")
         .trim()
@@ -230,7 +230,7 @@ async fn server_functions_refuse_cross_site_posts_and_missing_csrf_tokens() {
 }
 
 /// A REST call as the local admin, answering the body (asserting a 2xx).
-async fn rest(
+pub(crate) async fn rest(
     server: &ServerProcess,
     method: reqwest::Method,
     path: &str,
@@ -352,8 +352,8 @@ async fn the_local_admin_runs_a_two_service_deployment_from_the_browser() {
     // Apply from the deployment page, then see each service's status.
     browser.open(&deployment_url).await;
     browser.click("#apply").await;
-    browser.wait_for_text_in("#last-operation", "apply").await;
-    reload_until(&browser, &deployment_url, "#last-operation", "done").await;
+    browser.wait_for_text_in("#operation-title", "apply").await;
+    reload_until(&browser, &deployment_url, "#operation-state", "done").await;
     let rows = browser.wait_for_text_in("table", "healthy").await;
     assert!(rows.contains("running"), "{rows}");
 

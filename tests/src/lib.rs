@@ -6,6 +6,7 @@
 //! except under `CI=true`, where a missing PostgreSQL fails the run.
 
 pub mod browser;
+pub mod cut;
 pub mod docker;
 pub mod dockerd;
 pub mod guests;

@@ -112,7 +112,7 @@ where
     F: Fn(T) -> AnyView + Clone + Send + Sync + 'static,
 {
     view! {
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || {
                 let view = view.clone();
                 Suspend::new(async move {
@@ -122,15 +122,36 @@ where
                     }
                 })
             }}
-        </Suspense>
+        </Transition>
+    }
+}
+
+/// A moment as people read it: `2026-12-02 14:03:07 UTC`.
+pub fn when(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{} {:02}:{:02}:{:02} UTC",
+        at.date(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
+/// A duration in milliseconds as people read it: `850 ms`, `4.2 s`, `3 min 12 s`.
+pub fn duration_text(ms: u64) -> String {
+    match ms {
+        0..1000 => format!("{ms} ms"),
+        1000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000),
     }
 }
 
 /// The error of an action's last run, if it failed.
 pub fn action_error<S>(action: ServerAction<S>) -> Signal<Option<UiError>>
 where
-    S: leptos::server_fn::ServerFn<Output = (), Error = UiError> + Clone + Send + Sync + 'static,
-    S::Output: Send + Sync + 'static,
+    S: leptos::server_fn::ServerFn<Error = UiError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
 {
     Signal::derive(move || action.value().get().and_then(Result::err))
 }
@@ -402,7 +423,11 @@ pub fn ConfirmDelete(
     /// Offer to force the deletion (`force=true`), with this label.
     #[prop(default = None)]
     force: Option<&'static str>,
+    /// What the button does to it (`Delete`, `Destroy`); element ids start with it.
+    #[prop(default = "Delete")]
+    verb: &'static str,
 ) -> impl IntoView {
+    let prefix = format!("{}-{what}", verb.to_lowercase());
     let (typed, set_typed) = signal(String::new());
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
@@ -419,15 +444,15 @@ pub fn ConfirmDelete(
             {consequence} " Type " <code>{name.clone()}</code> " to confirm."
         </p>
         <div class="field">
-            <label for=format!("delete-{what}-confirm")>{format!("The {what}'s name")}</label>
+            <label for=format!("{prefix}-confirm")>{format!("The {what}'s name")}</label>
             <input
-                id=format!("delete-{what}-confirm")
+                id=format!("{prefix}-confirm")
                 name="confirm"
                 autocomplete="off"
-                aria-describedby=format!("delete-{what}-confirm-error")
+                aria-describedby=format!("{prefix}-confirm-error")
                 on:input=move |ev| set_typed.set(event_target_value(&ev))
             />
-            <p class="error" id=format!("delete-{what}-confirm-error") role="alert">
+            <p class="error" id=format!("{prefix}-confirm-error") role="alert">
                 {field_error}
             </p>
         </div>
@@ -435,14 +460,14 @@ pub fn ConfirmDelete(
             .map(|label| {
                 view! {
                     <div class="field check">
-                        <input type="checkbox" id=format!("delete-{what}-force") name="force" value="true"/>
-                        <label for=format!("delete-{what}-force")>{label}</label>
+                        <input type="checkbox" id=format!("{prefix}-force") name="force" value="true"/>
+                        <label for=format!("{prefix}-force")>{label}</label>
                     </div>
                 }
             })}
         <FormError error=error fields=&["confirm"]/>
-        <button type="submit" class="danger" id=format!("delete-{what}-button") disabled=disabled>
-            {format!("Delete the {what}")}
+        <button type="submit" class="danger" id=format!("{prefix}-button") disabled=disabled>
+            {format!("{verb} the {what}")}
         </button>
     }
 }

@@ -13,6 +13,7 @@ pub mod api;
 mod app;
 mod components;
 pub mod error;
+mod events;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;

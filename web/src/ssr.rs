@@ -134,3 +134,23 @@ pub fn signed_in() -> Result<(App, Caller), UiError> {
         viewer().ok_or_else(|| UiError::new(ErrorCode::Unauthenticated, "sign in first"))?;
     Ok((app()?, viewer.caller))
 }
+
+/// The `Host` the browser reached this server at, as it sent it.
+pub fn request_host() -> Option<String> {
+    parts().and_then(|p| {
+        p.headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    })
+}
+
+/// The scheme the browser reached this server at: `https` when cookies are `Secure` (the
+/// public URL is https), else `http`.
+pub fn request_scheme() -> &'static str {
+    if use_context::<CookiePolicy>().unwrap_or_default().secure {
+        "https"
+    } else {
+        "http"
+    }
+}

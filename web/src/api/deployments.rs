@@ -3,18 +3,19 @@
 
 use komander_domain::{
     Action,
-    api::{Deployment, DeploymentRunStatus, Operation, Service},
+    api::{Deployment, DeploymentPlan, DeploymentRunStatus, Operation, Service},
 };
 use leptos::{prelude::*, server_fn::codec::GetUrl};
 use serde::{Deserialize, Serialize};
 
+use super::runs::{HistoryEntry, LogTail, OperationLog, ServiceUrls};
 use crate::error::UiError;
 #[cfg(feature = "ssr")]
 use {
-    super::{non_empty, parse_field},
+    super::{non_empty, parse_field, runs},
     komander_app::AppError,
     komander_domain::{
-        DeploymentRef, EnvironmentRef,
+        DeploymentRef, EnvironmentRef, Executor,
         api::{NewDeployment, PageQuery},
     },
 };
@@ -26,22 +27,32 @@ pub struct DeploymentView {
     pub deployment: Deployment,
     /// Its services.
     pub services: Vec<Service>,
+    /// What applying it now would change; `None` in a local environment, or when the plan
+    /// could not be made (`plan_error` says why).
+    pub plan: Option<DeploymentPlan>,
+    /// Why the plan could not be made, when it could not.
+    pub plan_error: Option<String>,
     /// What its runtime says of each service; `None` before its first apply.
     pub status: Option<DeploymentRunStatus>,
     /// Why the status could not be read, when it could not.
     pub status_error: Option<String>,
+    /// The URLs each service publishes.
+    pub urls: Vec<ServiceUrls>,
+    /// The last lines of each service's log, once something ran.
+    pub logs: Vec<LogTail>,
+    /// Its latest operation, as far as it went.
+    pub live: Option<OperationLog>,
     /// Its latest operations, newest first.
-    pub operations: Vec<Operation>,
+    pub history: Vec<HistoryEntry>,
+    /// For a deployment of a local environment: the command that applies it on one's own
+    /// machine.
+    pub up_command: Option<String>,
     /// What the viewer may do with it.
     pub actions: Vec<Action>,
     /// How many secret values sharing it would clear; `None` when the viewer may not share it
     /// or it is shared already.
     pub cleared_by_sharing: Option<u64>,
 }
-
-/// How many operations a deployment's page lists.
-#[cfg(feature = "ssr")]
-const RECENT_OPERATIONS: u32 = 5;
 
 /// The deployment the page's path names.
 #[cfg(feature = "ssr")]
@@ -53,7 +64,8 @@ pub(crate) fn deployment_ref(
     DeploymentRef::parse(project, environment, deployment).map_err(|e| AppError::from(e).into())
 }
 
-/// A deployment's page.
+/// A deployment's page: everything it shows rendered on the server, so that the plan, the
+/// status, the latest operation and the last log lines are in the first answer.
 #[server(prefix = "/ui/fn", endpoint = "deployment", input = GetUrl)]
 pub async fn load_deployment(
     project: String,
@@ -63,28 +75,68 @@ pub async fn load_deployment(
     let (app, caller) = crate::ssr::signed_in()?;
     let reference = deployment_ref(&project, &environment, &deployment)?;
     let found = app.get_deployment(&caller, &reference).await?;
+    let place = app.get_environment(&caller, &reference.environment).await?;
+    let local = place.executor == Executor::Local;
     let all = PageQuery {
         limit: Some(komander_domain::api::PAGE_MAX),
         cursor: None,
     };
     let services = app.list_services(&caller, &reference, &all).await?.items;
-    let recent = PageQuery {
-        limit: Some(RECENT_OPERATIONS),
-        cursor: None,
-    };
-    let operations = app
-        .list_operations(&caller, &reference, &recent)
-        .await?
-        .items;
     let actions = app.deployment_actions(&caller, &reference).await?;
-    let (status, status_error) = if operations.is_empty() {
+    let history = runs::history(
+        &app,
+        &caller,
+        &reference,
+        &services,
+        actions.contains(&Action::ApplyDeployment),
+    )
+    .await?;
+    let live = match history.first() {
+        Some(entry) => {
+            Some(runs::operation_log(&app, &caller, &reference, entry.operation.id).await?)
+        }
+        None => None,
+    };
+    let (plan, plan_error) = if local {
         (None, None)
     } else {
+        match app.plan_deployment(&caller, &reference).await {
+            Ok(plan) => (Some(plan), None),
+            Err(e) => (None, Some(UiError::from(e).to_string())),
+        }
+    };
+    let ran = !local && !history.is_empty();
+    let (status, status_error) = if ran {
         match app.deployment_status(&caller, &reference).await {
             Ok(status) => (Some(status), None),
             Err(e) => (None, Some(UiError::from(e).to_string())),
         }
+    } else {
+        (None, None)
     };
+    let logs = if status.is_some() {
+        runs::log_tails(&app, &caller, &reference, &services).await
+    } else {
+        Vec::new()
+    };
+    let target = match history.iter().find_map(|e| e.operation.target.clone()) {
+        Some(name) => app
+            .list_project_targets(&caller, &reference.environment.project, &all)
+            .await?
+            .items
+            .into_iter()
+            .find(|t| t.name == name)
+            .map(|t| t.endpoint),
+        None => None,
+    };
+    let host = crate::ssr::request_host();
+    let urls = runs::service_urls(&services, target.as_ref(), host.as_deref());
+    let up_command = local.then(|| {
+        let server = host.map_or(String::new(), |h| {
+            format!(" --server {}://{h}", crate::ssr::request_scheme())
+        });
+        format!("komander up{server} {project}/{environment}/{deployment}")
+    });
     let cleared_by_sharing = if !found.shared && actions.contains(&Action::ShareDeployment) {
         Some(
             app.secret_values_cleared_by_sharing(&caller, &reference)
@@ -96,9 +148,15 @@ pub async fn load_deployment(
     Ok(DeploymentView {
         deployment: found,
         services,
+        plan,
+        plan_error,
         status,
         status_error,
-        operations,
+        urls,
+        logs,
+        live,
+        history,
+        up_command,
         actions,
         cleared_by_sharing,
     })
@@ -127,18 +185,17 @@ pub async fn create_deployment(
     Ok(())
 }
 
-/// Starts applying a deployment on the server; the page shows the operation.
+/// Starts applying a deployment on the server; the page follows the operation.
 #[server(prefix = "/ui/fn", endpoint = "apply_deployment")]
 pub async fn apply_deployment(
     project: String,
     environment: String,
     deployment: String,
     #[server(rename = "csrf")] _csrf: String,
-) -> Result<(), UiError> {
+) -> Result<Operation, UiError> {
     let (app, caller) = crate::ssr::signed_in()?;
     let reference = deployment_ref(&project, &environment, &deployment)?;
-    app.apply_deployment(&caller, &reference).await?;
-    Ok(())
+    Ok(app.apply_deployment(&caller, &reference).await?)
 }
 
 /// Shares a deployment with the project's members, clearing its secret values.

@@ -15,6 +15,7 @@ pub mod deployments;
 pub mod environments;
 pub mod members;
 pub mod projects;
+pub mod runs;
 pub mod services;
 pub mod session;
 

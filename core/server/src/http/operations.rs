@@ -14,13 +14,16 @@ use axum::{
     },
 };
 use komander_app::{
-    AppError,
+    App, AppError, Caller,
     operation_events::{FeedEvent, OperationFeed},
 };
-use komander_domain::api::{
-    EVENT_END, EVENT_PROGRESS, EVENT_RESUME, EVENT_STEP, ErrorBody, Lease, NewOperation, Operation,
-    OperationEventsQuery, OperationFinish, Page, PageQuery, ProgressLine, ProgressQuery,
-    StartedOperation, StepRecorded, StepWrite,
+use komander_domain::{
+    DeploymentRef, OperationId,
+    api::{
+        EVENT_END, EVENT_PROGRESS, EVENT_RESUME, EVENT_STEP, ErrorBody, Lease, NewOperation,
+        Operation, OperationEventsQuery, OperationFinish, Page, PageQuery, ProgressLine,
+        ProgressQuery, StartedOperation, StepRecorded, StepWrite,
+    },
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -209,9 +212,29 @@ async fn operation_events(
     PathRef((deployment, id)): PathRef<OperationPath>,
 ) -> Result<Response, ApiError> {
     let after = last.or(q.after).unwrap_or(0);
-    let feed = s
-        .app
-        .follow_operation(&caller, &deployment, id, after, q.steps.unwrap_or(0))
+    follow_operation(
+        &s.app,
+        &caller,
+        &deployment,
+        id,
+        after,
+        q.steps.unwrap_or(0),
+    )
+    .await
+}
+
+/// The event stream of operation `id` for `caller`, from the progress line after `after` and
+/// the step after `steps`: the API's and the web UI's (which a session cookie authenticates).
+pub(super) async fn follow_operation(
+    app: &App,
+    caller: &Caller,
+    deployment: &DeploymentRef,
+    id: OperationId,
+    after: u64,
+    steps: u32,
+) -> Result<Response, ApiError> {
+    let feed = app
+        .follow_operation(caller, deployment, id, after, steps)
         .await?;
     let events = futures_util::stream::unfold(feed, |mut feed| async move {
         let event = next_event(&mut feed).await?;

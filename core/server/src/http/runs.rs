@@ -11,10 +11,17 @@ use axum::{
     http::StatusCode,
     response::{Response, sse::Event},
 };
-use komander_app::runner::log_feed::{LogEvent, LogFeed, ResumePoint};
-use komander_domain::api::{
-    DeploymentPlan, DeploymentRunStatus, DestroyRequest, EVENT_LOG_LINE, EVENT_LOG_TAIL,
-    EVENT_RESUME, ErrorBody, LogEventsQuery, LogQuery, Operation, RollbackRequest, ServiceLogPage,
+use komander_app::{
+    App, Caller,
+    runner::log_feed::{LogEvent, LogFeed, ResumePoint},
+};
+use komander_domain::{
+    ServiceRef,
+    api::{
+        DeploymentPlan, DeploymentRunStatus, DestroyRequest, EVENT_LOG_LINE, EVENT_LOG_TAIL,
+        EVENT_RESUME, ErrorBody, LogEventsQuery, LogQuery, Operation, RollbackRequest,
+        ServiceLogPage,
+    },
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -199,10 +206,22 @@ async fn service_log_events(
     LastEventText(last): LastEventText,
     PathRef(service): PathRef<ServicePath>,
 ) -> Result<Response, ApiError> {
-    let resume = last.as_deref().map(ResumePoint::parse).transpose()?;
-    let feed = s
-        .app
-        .follow_service_logs(&caller, &service, resume, query.tail.unwrap_or(100))
+    follow_service_logs(&s.app, &caller, &service, last.as_deref(), query.tail).await
+}
+
+/// The log stream of `service` for `caller`, from the event id `last` (a `Last-Event-ID`)
+/// or, without one, from its last `tail` lines: the API's and the web UI's (which a session
+/// cookie authenticates).
+pub(super) async fn follow_service_logs(
+    app: &App,
+    caller: &Caller,
+    service: &ServiceRef,
+    last: Option<&str>,
+    tail: Option<u32>,
+) -> Result<Response, ApiError> {
+    let resume = last.map(ResumePoint::parse).transpose()?;
+    let feed = app
+        .follow_service_logs(caller, service, resume, tail.unwrap_or(100))
         .await?;
     let events = futures_util::stream::unfold(feed, |mut feed| async move {
         let event = next_log_event(&mut feed).await?;

@@ -12,13 +12,13 @@
 use axum::{
     Router,
     body::{Body, to_bytes},
-    extract::{Path, Request, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    extract::{FromRequestParts, Path, Request, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
     middleware::{self, Next},
     response::{IntoResponse, Redirect, Response},
     routing::get,
 };
-use komander_domain::api::ErrorCode;
+use komander_domain::api::{ErrorCode, LogQuery, OperationEventsQuery};
 use komander_web::{
     ShellAssets,
     api::{CSRF_FIELD, PREFIX},
@@ -27,11 +27,15 @@ use komander_web::{
 };
 use leptos::prelude::provide_context;
 use leptos_axum::LeptosRoutes;
+use serde::Deserialize;
 
 use super::{
     AppState, MAX_BODY_BYTES,
     error::ApiError,
-    extract::{DeploymentPath, PathRef, Principal},
+    extract::{
+        AppQuery, DeploymentPath, LastEventId, LastEventText, OperationPath, PathRef, Principal,
+        ServicePath,
+    },
 };
 
 /// Where the assets are served.
@@ -95,6 +99,18 @@ pub(super) fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/ui/download/projects/{project}/environments/{environment}/deployments/{deployment}/export",
             get(download_export),
+        )
+        .route(
+            "/ui/download/projects/{project}/environments/{environment}/deployments/{deployment}/services/{service}/logs",
+            get(download_logs),
+        )
+        .route(
+            "/ui/events/projects/{project}/environments/{environment}/deployments/{deployment}/operations/{operation}",
+            get(operation_events),
+        )
+        .route(
+            "/ui/events/projects/{project}/environments/{environment}/deployments/{deployment}/services/{service}/logs",
+            get(log_events),
         )
         .layer(middleware::from_fn_with_state(state.clone(), forgery_guard))
         .layer(middleware::from_fn_with_state(
@@ -216,15 +232,113 @@ async fn redeem_sign_in_link(State(state): State<AppState>, Path(token): Path<St
 /// the API's answers.
 async fn download_export(
     State(state): State<AppState>,
-    viewer: Option<axum::Extension<Viewer>>,
+    SignedIn(viewer): SignedIn,
     PathRef(deployment): PathRef<DeploymentPath>,
-) -> Response {
-    let Some(axum::Extension(viewer)) = viewer else {
-        return ApiError::new(ErrorCode::Unauthenticated, "sign in first").into_response();
+) -> Result<Response, ApiError> {
+    let archive =
+        super::deployments::export_archive(&state.app, &viewer.caller, &deployment).await?;
+    Ok(archive.into_response())
+}
+
+/// The last lines of a service's log (as many as one page of the log holds), downloaded by a
+/// signed-in browser as a text file: one line each, `<time> <stream> <line>`, secret values
+/// replaced as the API replaces them.
+async fn download_logs(
+    State(state): State<AppState>,
+    SignedIn(viewer): SignedIn,
+    PathRef(service): PathRef<ServicePath>,
+) -> Result<Response, ApiError> {
+    let query = LogQuery {
+        cursor: None,
+        limit: Some(LOG_DOWNLOAD_LINES),
     };
-    match super::deployments::export_archive(&state.app, &viewer.caller, &deployment).await {
-        Ok(archive) => archive.into_response(),
-        Err(e) => e.into_response(),
+    let page = state
+        .app
+        .service_logs(&viewer.caller, &service, &query)
+        .await?;
+    let mut text = String::new();
+    for line in &page.lines {
+        let at = line
+            .at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        text.push_str(&format!("{at} {} {}\n", line.stream, line.line));
+    }
+    let file = format!(
+        "attachment; filename=\"{}-{}.log\"",
+        service.deployment.name, service.name
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, file),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+/// How many lines a log download holds: the most one page of the log may.
+const LOG_DOWNLOAD_LINES: u32 = 1000;
+
+/// An operation's live events for a signed-in browser (an `EventSource` sends no API token):
+/// the API's stream, from `Last-Event-ID`, else `after`, and `steps`.
+async fn operation_events(
+    State(state): State<AppState>,
+    SignedIn(viewer): SignedIn,
+    LastEventId(last): LastEventId,
+    AppQuery(query): AppQuery<OperationEventsQuery>,
+    PathRef((deployment, id)): PathRef<OperationPath>,
+) -> Result<Response, ApiError> {
+    let after = last.or(query.after).unwrap_or(0);
+    let steps = query.steps.unwrap_or(0);
+    super::operations::follow_operation(&state.app, &viewer.caller, &deployment, id, after, steps)
+        .await
+}
+
+/// Where a browser's log stream starts: after the event `last` (the id of the last line the
+/// page rendered), or with the last `tail` lines.
+#[derive(Debug, Deserialize)]
+struct UiLogEventsQuery {
+    tail: Option<u32>,
+    last: Option<String>,
+}
+
+/// A service's log followed live by a signed-in browser: the API's stream, from
+/// `Last-Event-ID` (a reconnect), else `last` (the page's last line), else the last `tail`
+/// lines.
+async fn log_events(
+    State(state): State<AppState>,
+    SignedIn(viewer): SignedIn,
+    LastEventText(header_id): LastEventText,
+    AppQuery(query): AppQuery<UiLogEventsQuery>,
+    PathRef(service): PathRef<ServicePath>,
+) -> Result<Response, ApiError> {
+    let last = header_id.or(query.last);
+    super::runs::follow_service_logs(
+        &state.app,
+        &viewer.caller,
+        &service,
+        last.as_deref(),
+        query.tail,
+    )
+    .await
+}
+
+/// The signed-in viewer of a UI route that is not a page (a download, an event stream):
+/// without a session, 401.
+struct SignedIn(Viewer);
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Viewer>()
+            .cloned()
+            .map(SignedIn)
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "sign in first"))
     }
 }
 
