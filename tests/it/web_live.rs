@@ -295,7 +295,7 @@ async fn a_services_log_follows_pauses_searches_and_downloads_in_the_page() {
         &server,
         "logs",
         false,
-        &[ticking_service("api"), ticking_service("web")],
+        &[ticking_service("backend"), ticking_service("web")],
     )
     .await;
     apply_and_wait(&server, &path).await;
@@ -464,7 +464,7 @@ async fn a_rollback_from_the_history_says_what_changes_then_brings_the_earlier_s
         None,
     )
     .await;
-    assert_eq!(web["settings"]["command"], first_command, "{web}");
+    assert_eq!(web["command"], first_command, "{web}");
     browser.wait_for_text_in("#operation-state", "done").await;
     browser.close().await;
     docker::remove_deployment(&engine, &id).await;

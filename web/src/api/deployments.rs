@@ -97,28 +97,35 @@ pub async fn load_deployment(
         }
         None => None,
     };
-    let (plan, plan_error) = if local {
-        (None, None)
-    } else {
+    // What the runtime answers (the plan, the status, the logs) is asked at once.
+    let ran = !local && !history.is_empty();
+    let plan = async {
+        if local {
+            return (None, None);
+        }
         match app.plan_deployment(&caller, &reference).await {
             Ok(plan) => (Some(plan), None),
             Err(e) => (None, Some(UiError::from(e).to_string())),
         }
     };
-    let ran = !local && !history.is_empty();
-    let (status, status_error) = if ran {
+    let status = async {
+        if !ran {
+            return (None, None);
+        }
         match app.deployment_status(&caller, &reference).await {
             Ok(status) => (Some(status), None),
             Err(e) => (None, Some(UiError::from(e).to_string())),
         }
-    } else {
-        (None, None)
     };
-    let logs = if status.is_some() {
-        runs::log_tails(&app, &caller, &reference, &services).await
-    } else {
-        Vec::new()
+    let logs = async {
+        if ran {
+            runs::log_tails(&app, &caller, &reference, &services).await
+        } else {
+            Vec::new()
+        }
     };
+    let ((plan, plan_error), (status, status_error), logs) =
+        futures_util::join!(plan, status, logs);
     let target = match history.iter().find_map(|e| e.operation.target.clone()) {
         Some(name) => app
             .list_project_targets(&caller, &reference.environment.project, &all)

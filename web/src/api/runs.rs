@@ -188,7 +188,7 @@ fn rollback_changes(services: &[Service], spec: &AppliedSpec) -> Vec<String> {
     changes
 }
 
-/// The last lines of each service's log.
+/// The last lines of each service's log, read at once.
 #[cfg(feature = "ssr")]
 pub(crate) async fn log_tails(
     app: &App,
@@ -200,35 +200,36 @@ pub(crate) async fn log_tails(
         cursor: None,
         limit: Some(LOG_TAIL_LINES),
     };
-    let mut tails = Vec::with_capacity(services.len());
-    for service in services {
+    let query = &query;
+    let tails = services.iter().map(|service| {
         let reference = ServiceRef {
             deployment: deployment.clone(),
             name: service.name.clone(),
         };
-        let tail = match app.service_logs(caller, &reference, &query).await {
-            Ok(page) => LogTail {
-                service: service.name.to_string(),
-                lines: page.lines,
-                resume: Some(
-                    ResumePoint {
-                        cursor: page.next_cursor,
-                        skip: 0,
-                    }
-                    .id(),
-                ),
-                error: None,
-            },
-            Err(e) => LogTail {
-                service: service.name.to_string(),
-                lines: Vec::new(),
-                resume: None,
-                error: Some(UiError::from(e).to_string()),
-            },
-        };
-        tails.push(tail);
-    }
-    tails
+        async move {
+            match app.service_logs(caller, &reference, query).await {
+                Ok(page) => LogTail {
+                    service: service.name.to_string(),
+                    lines: page.lines,
+                    resume: Some(
+                        ResumePoint {
+                            cursor: page.next_cursor,
+                            skip: 0,
+                        }
+                        .id(),
+                    ),
+                    error: None,
+                },
+                Err(e) => LogTail {
+                    service: service.name.to_string(),
+                    lines: Vec::new(),
+                    resume: None,
+                    error: Some(UiError::from(e).to_string()),
+                },
+            }
+        }
+    });
+    futures_util::future::join_all(tails).await
 }
 
 /// The URLs each service publishes: on the address a port is bound to, else on the host of

@@ -50,6 +50,7 @@ pub fn History(
                         <ul>{services}</ul>
                     </details>
                 }
+                .into_any()
             });
             let restore = entry.rollback.map(|changes| {
                 let (project, environment, deployment) = slugs.get_value();
@@ -72,6 +73,7 @@ pub fn History(
                         </ActionForm>
                     </details>
                 }
+                .into_any()
             });
             view! {
                 <tr data-operation=id.clone()>
@@ -83,6 +85,7 @@ pub fn History(
                     <td>{op.message}{spec}{restore}</td>
                 </tr>
             }
+            .into_any()
         })
         .collect_view();
     view! {
