@@ -291,11 +291,19 @@ async fn a_services_log_follows_pauses_searches_and_downloads_in_the_page() {
     let host = std::env::var("KOMANDER_TEST_DOCKER_HOST").expect("the test engine");
     let server = ServerProcess::start_local(&[("KOMANDER_DOCKER_HOST", host.as_str())], "info");
     server.wait_for_first_party_plugins();
+    let published = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
     let (path, id) = deployment(
         &server,
         "logs",
         false,
-        &[ticking_service("backend"), ticking_service("web")],
+        &[ticking_service("backend"), {
+            let mut web = ticking_service("web");
+            web["ports"] = json!([{"container": 80, "host": published}]);
+            web
+        }],
     )
     .await;
     apply_and_wait(&server, &path).await;
@@ -305,6 +313,15 @@ async fn a_services_log_follows_pauses_searches_and_downloads_in_the_page() {
     browser.open(&sign_in_link(&server)).await;
     browser.wait_for_text("Signed in as").await;
     browser.open(&format!("{}{path}", server.base)).await;
+
+    // The published port is a link.
+    let link = browser
+        .find("tr[data-service='web'] .urls a")
+        .await
+        .attr("href")
+        .await
+        .expect("an attribute");
+    assert_eq!(link, Some(format!("http://127.0.0.1:{published}/")));
 
     // The page came with the last lines of the first service; a line the container prints
     // after the page opened arrives.

@@ -381,3 +381,98 @@ pub async fn rollback_deployment(
         .rollback_deployment(&caller, &reference, request)
         .await?)
 }
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use komander_domain::{ServiceId, api::AppliedService};
+
+    use super::*;
+
+    fn port(host: Option<u16>, address: IpAddr, protocol: Protocol) -> PortSpec {
+        PortSpec {
+            container: 80,
+            host,
+            protocol,
+            host_address: address,
+        }
+    }
+
+    fn service(name: &str, image: &str, ports: Vec<PortSpec>) -> Service {
+        let at = time::OffsetDateTime::UNIX_EPOCH;
+        Service {
+            id: ServiceId::new(),
+            name: name.parse().unwrap(),
+            image: image.to_owned(),
+            ports,
+            volumes: Vec::new(),
+            settings: Default::default(),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn a_published_tcp_port_is_a_link_on_its_address_else_the_engines_host_else_the_pages() {
+        let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let web = service(
+            "web",
+            "web:1",
+            vec![
+                port(Some(8080), PortSpec::LOOPBACK, Protocol::Tcp),
+                port(Some(9090), any, Protocol::Tcp),
+                port(Some(5353), any, Protocol::Udp),
+                port(None, any, Protocol::Tcp),
+            ],
+        );
+        let services = [web];
+        let on_page = service_urls(&services, None, Some("komander.example:8443"));
+        assert_eq!(
+            on_page[0].urls,
+            ["http://127.0.0.1:8080/", "http://komander.example:9090/"]
+        );
+        let engine = TargetEndpoint::Tcp {
+            address: "tcp://10.0.0.5:2376".into(),
+        };
+        let remote = service_urls(&services, Some(&engine), Some("komander.example"));
+        assert_eq!(remote[0].urls[1], "http://10.0.0.5:9090/");
+        let v6 = service_urls(&services, None, Some("[::1]:8080"));
+        assert_eq!(v6[0].urls[1], "http://[::1]:9090/");
+        assert_eq!(service_urls(&services, None, None)[0].urls.len(), 1);
+    }
+
+    #[test]
+    fn a_rollback_says_which_services_come_back_go_and_change() {
+        let now = [
+            service("web", "web:2", Vec::new()),
+            service("extra", "x:1", Vec::new()),
+        ];
+        let applied = |name: &str, image: &str| AppliedService {
+            id: ServiceId::new(),
+            name: name.parse().unwrap(),
+            image: image.to_owned(),
+            pinned: None,
+            ports: Vec::new(),
+            volumes: Vec::new(),
+            settings: Default::default(),
+            variables: Vec::new(),
+        };
+        let spec = AppliedSpec {
+            services: vec![applied("web", "web:1"), applied("gone", "g:1")],
+        };
+        let changes = rollback_changes(&now, &spec);
+        assert!(
+            changes.contains(&"service web: image web:2 becomes web:1".to_owned()),
+            "{changes:?}"
+        );
+        assert!(
+            changes.contains(&"service gone comes back, with image g:1".to_owned()),
+            "{changes:?}"
+        );
+        assert!(
+            changes.contains(&"service extra is removed".to_owned()),
+            "{changes:?}"
+        );
+    }
+}
