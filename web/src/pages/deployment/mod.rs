@@ -111,7 +111,7 @@ pub fn DeploymentPage() -> impl IntoView {
                     watch_for_new_operations(slugs.get_value(), watched.map(|(id, _)| id), refresh);
                 }
                 let services = services_table(&base, data.services, data.status.clone(), &data.urls);
-                let drift = data.status.map(|s| drift_list(s));
+                let drift = data.status.map(drift_list);
                 let live = data.live.map(|log| {
                     view! { <live::OperationPanel log events=events.clone() on_end/> }
                 });
