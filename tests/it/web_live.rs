@@ -416,6 +416,42 @@ async fn a_services_log_follows_pauses_searches_and_downloads_in_the_page() {
         .await
         .expect("an answer");
     assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
+
+    // The log stream takes the session and nothing else, and only resume points it gave.
+    let stream = format!("{}/ui/events{path}/services/web/logs", server.base);
+    let session = format!("komander_session={}", cookie.value());
+    let refused = [
+        (None, "", reqwest::StatusCode::UNAUTHORIZED),
+        (
+            Some(session.as_str()),
+            "?last=not-an-id",
+            reqwest::StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some(session.as_str()),
+            "?tail=100000",
+            reqwest::StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (cookie, query, status) in refused {
+        let mut request = ServerProcess::client().get(format!("{stream}{query}"));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let answer = request.send().await.expect("an answer");
+        assert_eq!(answer.status(), status, "{query}");
+    }
+    let bearer = ServerProcess::client()
+        .get(&stream)
+        .bearer_auth(local_admin_token(&server))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(
+        bearer.status(),
+        reqwest::StatusCode::UNAUTHORIZED,
+        "an API token opened a UI stream"
+    );
     browser.close().await;
     docker::remove_deployment(&engine, &id).await;
 }
