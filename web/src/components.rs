@@ -40,7 +40,20 @@ pub fn Layout() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match session.await {
                         Ok(SessionView { me: Some(me), .. }) => {
+                            let admin = me
+                                .instance_admin
+                                .then(|| {
+                                    view! {
+                                        <nav aria-label="Admin" class="admin-nav">
+                                            <span class="muted">"Admin:"</span>
+                                            <A href="/admin/plugins">"Plugins"</A>
+                                            <A href="/admin/targets">"Targets"</A>
+                                            <A href="/admin/users">"Users"</A>
+                                        </nav>
+                                    }
+                                });
                             view! {
+                                {admin}
                                 <div class="me">
                                     <span>
                                         "Signed in as " <strong>{me.display_name}</strong> " ("
