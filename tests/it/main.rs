@@ -30,3 +30,4 @@ mod targets;
 mod up;
 mod users;
 mod web;
+mod web_admin;

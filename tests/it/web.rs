@@ -11,7 +11,7 @@ use komander_e2e::{
 use serde_json::{Value, json};
 
 /// The one-time sign-in link the server printed at start.
-fn sign_in_link(server: &ServerProcess) -> String {
+pub(crate) fn sign_in_link(server: &ServerProcess) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(link) = server.stdout_lines().iter().find_map(|line| {
@@ -30,7 +30,7 @@ fn sign_in_link(server: &ServerProcess) -> String {
 }
 
 /// The local admin's API token, from the file the server wrote.
-fn local_admin_token(server: &ServerProcess) -> String {
+pub(crate) fn local_admin_token(server: &ServerProcess) -> String {
     std::fs::read_to_string(server.data_dir.path().join("data/admin-token"))
         .expect("the local admin's token file")
         .trim()
@@ -127,7 +127,7 @@ async fn forms_work_without_javascript() {
 }
 
 /// Signs in over HTTP with the printed link: the session cookie.
-async fn session_cookie(server: &ServerProcess, client: &reqwest::Client) -> String {
+pub(crate) async fn session_cookie(server: &ServerProcess, client: &reqwest::Client) -> String {
     let response = client
         .get(sign_in_link(server))
         .send()
@@ -230,7 +230,7 @@ async fn server_functions_refuse_cross_site_posts_and_missing_csrf_tokens() {
 }
 
 /// A REST call as the local admin, answering the body (asserting a 2xx).
-async fn rest(
+pub(crate) async fn rest(
     server: &ServerProcess,
     method: reqwest::Method,
     path: &str,
