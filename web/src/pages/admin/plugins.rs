@@ -78,12 +78,12 @@ pub fn PluginsPage() -> impl IntoView {
                         <tbody>{rows}</tbody>
                     </table>
                     <NextPage cursor=page.next_cursor path="/admin/plugins".to_owned()/>
-                    <section aria-labelledby="install-file">
-                        <h2 id="install-file">"Install from a file"</h2>
+                    <section aria-labelledby="install-from-file">
+                        <h2 id="install-from-file">"Install from a file"</h2>
                         <ComponentUpload upgrade=None done=installed/>
                     </section>
-                    <section aria-labelledby="install-url">
-                        <h2 id="install-url">"Install from a URL"</h2>
+                    <section aria-labelledby="install-from-url">
+                        <h2 id="install-from-url">"Install from a URL"</h2>
                         <ActionForm action=install>
                             <Csrf/>
                             <Field
