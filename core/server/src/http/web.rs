@@ -334,7 +334,7 @@ async fn forgery_guard(State(state): State<AppState>, request: Request, next: Ne
         let carrier = format!(" in its {CSRF_HEADER} header");
         return match check_csrf(expected, sent, "upload", &carrier) {
             Ok(()) => next.run(request).await,
-            Err(refused) => refused,
+            Err(message) => refuse(ErrorCode::Forbidden, message),
         };
     }
     if !request.uri().path().starts_with(PREFIX) {
@@ -358,29 +358,25 @@ async fn forgery_guard(State(state): State<AppState>, request: Request, next: Ne
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Err(refused) => refused,
+        Err(message) => refuse(ErrorCode::Forbidden, message),
     }
 }
 
 /// Checks the CSRF token `sent` by a `what` (a form, an upload) against the browser's,
-/// `expected`; the refusal otherwise, saying where the token goes (`carrier`).
+/// `expected`; the refusal's message otherwise, saying where the token goes (`carrier`).
 fn check_csrf(
     expected: Option<String>,
     sent: Option<String>,
     what: &str,
     carrier: &str,
-) -> Result<(), Response> {
+) -> Result<(), String> {
     match (expected, sent) {
         (Some(expected), Some(sent)) if same(expected.as_bytes(), sent.as_bytes()) => Ok(()),
-        (_, None) => Err(refuse(
-            ErrorCode::Forbidden,
-            format!("the {what} carries no CSRF token{carrier}: reload the page and send it again"),
+        (_, None) => Err(format!(
+            "the {what} carries no CSRF token{carrier}: reload the page and send it again"
         )),
-        _ => Err(refuse(
-            ErrorCode::Forbidden,
-            format!(
-                "the {what}'s CSRF token is not this session's: reload the page and send it again"
-            ),
+        _ => Err(format!(
+            "the {what}'s CSRF token is not this session's: reload the page and send it again"
         )),
     }
 }
