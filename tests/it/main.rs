@@ -30,4 +30,5 @@ mod targets;
 mod up;
 mod users;
 mod web;
+mod web_admin;
 mod web_live;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 /// A structurally valid PEM block of `label` whose body is `marker` repeated: what the server
 /// checks is the PEM shape, and the marker is what a leak would show.
-fn pem(label: &str, marker: &str) -> String {
+pub(crate) fn pem(label: &str, marker: &str) -> String {
     use base64::Engine as _;
     let body = base64::engine::general_purpose::STANDARD.encode(marker.repeat(8));
     format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
@@ -694,4 +694,36 @@ async fn a_tls_target_connects_to_a_dockerd_that_verifies_its_client_certificate
         answers[1].1["endpoint"],
         json!({"kind": "tcp", "address": address})
     );
+}
+
+#[tokio::test]
+async fn an_instance_admin_learns_whether_a_target_answers_and_nobody_else_does() {
+    use komander_domain::api::ErrorCode;
+    let (api, [alice, ..]) = instance().await;
+    let root = api.app.authenticate(ADMIN_TOKEN).await.unwrap();
+    // Nothing listens at spare's socket: an answer saying so, not an error.
+    let spare = api.app.target_health(&root, "spare").await.unwrap();
+    assert!(!spare.reachable);
+    assert!(
+        spare.message.contains("spare") && spare.message.contains("does not answer"),
+        "{}",
+        spare.message
+    );
+    let alice = api.app.authenticate(&alice).await.unwrap();
+    let refused = api.app.target_health(&alice, "spare").await.unwrap_err();
+    assert_eq!(refused.detail().code, ErrorCode::Forbidden);
+    let missing = api.app.target_health(&root, "nope").await.unwrap_err();
+    assert_eq!(missing.detail().code, ErrorCode::NotFound);
+
+    let Some(_) = komander_e2e::docker::engine().await else {
+        return;
+    };
+    let host = std::env::var("KOMANDER_TEST_DOCKER_HOST").expect("set when engine() answers");
+    let socket = host.strip_prefix("unix://").unwrap_or(&host).to_owned();
+    let body = json!({"name": "engine", "endpoint": {"kind": "unix", "socket": socket}});
+    let (status, answer) = admin(&api, Method::POST, "/api/v1/targets", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let engine = api.app.target_health(&root, "engine").await.unwrap();
+    assert!(engine.reachable, "{}", engine.message);
+    assert!(engine.message.contains("Docker API"), "{}", engine.message);
 }

@@ -127,7 +127,7 @@ async fn forms_work_without_javascript() {
 }
 
 /// Signs in over HTTP with the printed link: the session cookie.
-async fn session_cookie(server: &ServerProcess, client: &reqwest::Client) -> String {
+pub(crate) async fn session_cookie(server: &ServerProcess, client: &reqwest::Client) -> String {
     let response = client
         .get(sign_in_link(server))
         .send()

@@ -11,9 +11,21 @@ use leptos_router::{
 use crate::{
     components::Layout,
     pages::{
-        audit::AuditPage, deployment::DeploymentPage, environment::EnvironmentPage,
-        invitation::InvitationPage, members::MembersPage, not_found::NotFound,
-        project::ProjectPage, projects::ProjectsPage, service::ServicePage, sign_in::SignInPage,
+        admin::{
+            plugins::{PluginPage, PluginsPage},
+            targets::{TargetPage, TargetsPage},
+            users::{UserTokensPage, UsersPage},
+        },
+        audit::AuditPage,
+        deployment::DeploymentPage,
+        environment::EnvironmentPage,
+        invitation::InvitationPage,
+        members::MembersPage,
+        not_found::NotFound,
+        project::ProjectPage,
+        projects::ProjectsPage,
+        service::ServicePage,
+        sign_in::SignInPage,
     },
 };
 
@@ -33,6 +45,12 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/projects/:project/members") view=MembersPage ssr=SsrMode::Async/>
                     <Route path=path!("/projects/:project/audit") view=AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/invitations/:token") view=InvitationPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/plugins") view=PluginsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/plugins/:plugin") view=PluginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/targets") view=TargetsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/targets/:target") view=TargetPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/users/:user") view=UserTokensPage ssr=SsrMode::Async/>
                     <Route
                         path=path!("/projects/:project/environments/:environment")
                         view=EnvironmentPage

@@ -40,7 +40,20 @@ pub fn Layout() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match session.await {
                         Ok(SessionView { me: Some(me), .. }) => {
+                            let admin = me
+                                .instance_admin
+                                .then(|| {
+                                    view! {
+                                        <nav aria-label="Admin" class="admin-nav">
+                                            <span class="muted">"Admin:"</span>
+                                            <A href="/admin/plugins">"Plugins"</A>
+                                            <A href="/admin/targets">"Targets"</A>
+                                            <A href="/admin/users">"Users"</A>
+                                        </nav>
+                                    }
+                                });
                             view! {
+                                {admin}
                                 <div class="me">
                                     <span>
                                         "Signed in as " <strong>{me.display_name}</strong> " ("
@@ -469,5 +482,36 @@ pub fn ConfirmDelete(
         <button type="submit" class="danger" id=format!("{prefix}-button") disabled=disabled>
             {format!("{verb} the {what}")}
         </button>
+    }
+}
+
+/// A button that copies `text` to the clipboard (once hydrated) and says so.
+#[component]
+pub fn CopyButton(
+    /// What to copy.
+    text: String,
+    /// The element id.
+    id: &'static str,
+    /// The button's label.
+    #[prop(default = "Copy")]
+    label: &'static str,
+) -> impl IntoView {
+    let (copied, set_copied) = signal(false);
+    let copy = move |_| {
+        let Some(clipboard) = web_sys::window().map(|w| w.navigator().clipboard()) else {
+            return;
+        };
+        let promise = clipboard.write_text(&text);
+        leptos::task::spawn_local(async move {
+            if wasm_bindgen_futures::JsFuture::from(promise).await.is_ok() {
+                set_copied.set(true);
+            }
+        });
+    };
+    view! {
+        <button type="button" id=id on:click=copy>
+            {label}
+        </button>
+        <span role="status">{move || copied.get().then_some(" Copied.")}</span>
     }
 }

@@ -19,7 +19,7 @@ use komander_domain::{
     Action, Facts, ProjectRef, TargetId,
     api::{
         NewTarget, Page, PageQuery, Target, TargetEndpoint, TargetEndpointWrite, TargetGrant,
-        TargetPatch, TargetPolicy,
+        TargetHealth, TargetPatch, TargetPolicy,
     },
     authorize,
     names::{ProjectName, TargetName},
@@ -44,6 +44,10 @@ pub const LOCAL_TARGET: &str = "local";
 /// How long connecting to an engine (negotiating its API version) may take: an engine that
 /// does not answer in this time is taken as absent.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long checking whether a target answers may take, connecting included: an admin page
+/// waits for it.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Seconds bollard waits for an engine's answer to one request.
 const REQUEST_TIMEOUT_SECS: u64 = 120;
@@ -562,6 +566,45 @@ impl App {
         let (paging, page) = Paging::new(query)?;
         let rows = self.store.project_targets(scope.project.id, &page).await?;
         paging.page(rows, |t| t.name.to_string(), |t| Ok(target_view(t)))
+    }
+
+    /// Whether target `name`'s engine answers (instance admins): connects as an operation
+    /// would and pings it, within [`HEALTH_TIMEOUT`]. An engine that does not answer is an
+    /// answer saying why, not an error.
+    ///
+    /// # Errors
+    /// Forbidden, not found.
+    pub async fn target_health(&self, caller: &Caller, name: &str) -> Result<TargetHealth> {
+        let record = self.managed_target(caller, name).await?;
+        let check = async {
+            let connection = self.connect_target(&record).await?;
+            let client = connection.client();
+            client.ping().await.map_err(|e| AppError::Conflict {
+                field: Some("target".into()),
+                message: format!(
+                    "the Docker Engine of target {name:?} does not answer a ping: {}",
+                    with_causes(&e)
+                ),
+            })?;
+            Ok::<_, AppError>(format!("answers (Docker API {})", client.client_version()))
+        };
+        Ok(match tokio::time::timeout(HEALTH_TIMEOUT, check).await {
+            Ok(Ok(message)) => TargetHealth {
+                reachable: true,
+                message,
+            },
+            Ok(Err(e)) => TargetHealth {
+                reachable: false,
+                message: e.to_string(),
+            },
+            Err(_) => TargetHealth {
+                reachable: false,
+                message: format!(
+                    "the Docker Engine of target {name:?} does not answer within {} s",
+                    HEALTH_TIMEOUT.as_secs()
+                ),
+            },
+        })
     }
 
     /// The id of the target `name` an environment names; whether it is granted to the

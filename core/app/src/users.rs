@@ -167,14 +167,23 @@ impl App {
         paging.page(rows, |u| u.handle.to_string(), |u| Ok(user_view(u)))
     }
 
+    /// Whether `caller` may create service users and mint their tokens (instance admins): the
+    /// admin pages check it before they show even what every user may read.
+    ///
+    /// # Errors
+    /// Forbidden for everyone else.
+    pub fn may_manage_users(caller: &Caller) -> Result<()> {
+        authorize(&caller.actor(), Action::ManageUsers, &Facts::default())
+            .map_err(|d| AppError::denied(d, String::new))
+    }
+
     /// `POST /api/v1/users`: creates a service user (instance admins).
     ///
     /// # Errors
     /// Forbidden for others; invalid, [reserved](RESERVED_HANDLES) or taken handles.
     #[instrument(skip_all, fields(actor = %caller.user.handle))]
     pub async fn create_service_user(&self, caller: &Caller, new: NewServiceUser) -> Result<User> {
-        authorize(&caller.actor(), Action::ManageUsers, &Facts::default())
-            .map_err(|d| AppError::denied(d, String::new))?;
+        Self::may_manage_users(caller)?;
         if RESERVED_HANDLES.contains(&new.handle.as_str()) {
             return Err(AppError::invalid(
                 "handle",
@@ -226,8 +235,7 @@ impl App {
         if parsed == caller.user.handle {
             return Ok(caller.user.clone());
         }
-        authorize(&caller.actor(), Action::ManageUsers, &Facts::default())
-            .map_err(|d| AppError::denied(d, String::new))?;
+        Self::may_manage_users(caller)?;
         self.store
             .user_by_handle(&parsed)
             .await?

@@ -1619,6 +1619,16 @@ pub struct TargetGrant {
     pub project: ProjectName,
 }
 
+/// Whether a target's Docker Engine answers, as the instance admin pages show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct TargetHealth {
+    /// The engine answered a ping.
+    pub reachable: bool,
+    /// What it answered (its API version), or why it did not.
+    pub message: String,
+}
+
 /// What the hand-written `Debug` of a body prints in place of a secret: `***`.
 struct Redacted;
 

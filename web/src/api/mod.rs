@@ -14,16 +14,27 @@
 pub mod deployments;
 pub mod environments;
 pub mod members;
+pub mod plugins;
 pub mod projects;
 pub mod runs;
 pub mod services;
 pub mod session;
+pub mod settings_form;
+pub mod targets;
+pub mod users;
 
 /// Where the server functions live.
 pub const PREFIX: &str = "/ui/fn";
 
 /// The name of the form field that carries the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";
+
+/// The header that carries the CSRF token of a request the page sends itself, which has no
+/// form: an upload under [`UPLOADS`].
+pub const CSRF_HEADER: &str = "x-komander-csrf";
+
+/// Where the pages upload files (a body too large for a server function's form).
+pub const UPLOADS: &str = "/ui/upload";
 
 #[cfg(feature = "ssr")]
 use crate::error::UiError;

@@ -12,6 +12,8 @@ pub struct Me {
     pub handle: String,
     /// Their display name.
     pub display_name: String,
+    /// They administer the instance: the layout links the admin pages.
+    pub instance_admin: bool,
 }
 
 /// What every page needs of the browser's session.
@@ -30,6 +32,7 @@ pub async fn session() -> Result<SessionView, UiError> {
     let me = ssr::viewer().map(|v| Me {
         handle: v.caller.user.handle.to_string(),
         display_name: v.caller.user.display_name.clone(),
+        instance_admin: v.caller.user.instance_admin,
     });
     Ok(SessionView {
         me,

@@ -1,5 +1,6 @@
 //! The pages, one module per kind of object.
 
+pub mod admin;
 pub mod audit;
 pub mod deployment;
 pub mod environment;

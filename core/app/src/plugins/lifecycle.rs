@@ -451,6 +451,27 @@ impl App {
         Ok(PluginConfig { settings })
     }
 
+    /// The JSON schema of an install's settings, from its manifest (instance admins); `None`
+    /// when it has none (any object is accepted). The admin pages build its form from it.
+    ///
+    /// # Errors
+    /// Forbidden, not found.
+    pub async fn plugin_config_schema(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        Self::may_manage_plugins(caller)?;
+        let record = self.plugin_record(id).await?;
+        installed_manifest(&record)?
+            .config_schema
+            .map(|text| {
+                serde_json::from_str(&text)
+                    .map_err(|e| AppError::internal(format!("the stored config schema of {id}"), e))
+            })
+            .transpose()
+    }
+
     /// `PUT /api/v1/plugins/{plugin}/config` (instance admins): replaces the install's
     /// settings, once the plugin's config schema accepts them.
     ///

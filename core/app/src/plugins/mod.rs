@@ -60,8 +60,12 @@ impl App {
             .ok_or_else(|| AppError::fault("this instance runs without plugins"))
     }
 
-    /// Whether `caller` may install and configure plugins (instance admins).
-    pub(crate) fn may_manage_plugins(caller: &Caller) -> Result<()> {
+    /// Whether `caller` may install and configure plugins (instance admins): the admin pages
+    /// check it before they show even what every user may read.
+    ///
+    /// # Errors
+    /// Forbidden for everyone else.
+    pub fn may_manage_plugins(caller: &Caller) -> Result<()> {
         authorize(&caller.actor(), Action::ManagePlugins, &Facts::default())
             .map_err(|d| AppError::denied(d, String::new))
     }

@@ -6,7 +6,8 @@
 //!   anonymous browser a CSRF cookie of its own for the sign-in form.
 //! - Every state-changing request of the UI goes through [`forgery_guard`]: its `Origin` must
 //!   be this server's, and a server function's body must carry the CSRF token of the session
-//!   (or of the anonymous browser).
+//!   (or of the anonymous browser); an upload under [`UPLOADS`], which has no form, carries it
+//!   in the [`CSRF_HEADER`].
 //! - `/api/v1` takes no cookie: it stays Bearer-only.
 
 use axum::{
@@ -21,13 +22,15 @@ use axum::{
 use komander_domain::api::{ErrorCode, LogQuery, OperationEventsQuery};
 use komander_web::{
     ShellAssets,
-    api::{CSRF_FIELD, PREFIX},
+    api::{CSRF_FIELD, CSRF_HEADER, PREFIX, UPLOADS, plugins::UPLOAD_PATH},
     error::UiError,
     ssr::{AnonymousCsrf, CSRF_COOKIE, CookiePolicy, SESSION_COOKIE, Viewer},
 };
 use leptos::prelude::provide_context;
 use leptos_axum::LeptosRoutes;
 use serde::Deserialize;
+
+mod uploads;
 
 use super::{
     AppState, MAX_BODY_BYTES,
@@ -96,6 +99,7 @@ pub(super) fn router(state: &AppState) -> Router<AppState> {
         .route(&format!("{PREFIX}/{{*name}}"), get(call.clone()).post(call))
         .route(&format!("{ASSETS}/{{name}}"), get(asset))
         .route("/ui/sign-in/{token}", get(redeem_sign_in_link))
+        .route(UPLOAD_PATH, axum::routing::post(uploads::upload_plugin))
         .route(
             "/ui/download/projects/{project}/environments/{environment}/deployments/{deployment}/export",
             get(download_export),
@@ -424,9 +428,6 @@ async fn forgery_guard(State(state): State<AppState>, request: Request, next: Ne
     if let Err(message) = check_origin(request.headers(), state.web.origin.as_deref()) {
         return refuse(ErrorCode::Forbidden, message);
     }
-    if !request.uri().path().starts_with(PREFIX) {
-        return next.run(request).await;
-    }
     let expected = request
         .extensions()
         .get::<Viewer>()
@@ -437,6 +438,22 @@ async fn forgery_guard(State(state): State<AppState>, request: Request, next: Ne
                 .get::<AnonymousCsrf>()
                 .map(|AnonymousCsrf(t)| t.clone())
         });
+    if request.uri().path().starts_with(UPLOADS) {
+        // An upload is a body, not a form: its token travels in a header.
+        let sent = request
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let carrier = format!(" in its {CSRF_HEADER} header");
+        return match check_csrf(expected, sent, "upload", &carrier) {
+            Ok(()) => next.run(request).await,
+            Err(message) => refuse(ErrorCode::Forbidden, message),
+        };
+    }
+    if !request.uri().path().starts_with(PREFIX) {
+        return next.run(request).await;
+    }
     let (parts, body) = request.into_parts();
     let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
@@ -450,27 +467,43 @@ async fn forgery_guard(State(state): State<AppState>, request: Request, next: Ne
     let sent = form_urlencoded::parse(&bytes)
         .find(|(name, _)| name == CSRF_FIELD)
         .map(|(_, value)| value.into_owned());
-    match (expected, sent) {
-        (Some(expected), Some(sent)) if same(expected.as_bytes(), sent.as_bytes()) => {
+    match check_csrf(expected, sent, "form", "") {
+        Ok(()) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        (_, None) => refuse(
-            ErrorCode::Forbidden,
-            "the form carries no CSRF token: reload the page and send it again",
-        ),
-        _ => refuse(
-            ErrorCode::Forbidden,
-            "the form's CSRF token is not this session's: reload the page and send it again",
-        ),
+        Err(message) => refuse(ErrorCode::Forbidden, message),
+    }
+}
+
+/// Checks the CSRF token `sent` by a `what` (a form, an upload) against the browser's,
+/// `expected`; the refusal's message otherwise, saying where the token goes (`carrier`).
+fn check_csrf(
+    expected: Option<String>,
+    sent: Option<String>,
+    what: &str,
+    carrier: &str,
+) -> Result<(), String> {
+    match (expected, sent) {
+        (Some(expected), Some(sent)) if same(expected.as_bytes(), sent.as_bytes()) => Ok(()),
+        (_, None) => Err(format!(
+            "the {what} carries no CSRF token{carrier}: reload the page and send it again"
+        )),
+        _ => Err(format!(
+            "the {what}'s CSRF token is not this session's: reload the page and send it again"
+        )),
     }
 }
 
 /// A refused server-function call, in the shape server functions answer errors (so that a
 /// page shows the message), with the status of `code`.
 fn refuse(code: ErrorCode, message: impl Into<String>) -> Response {
-    let status = super::error::status_of(code);
-    (status, axum::Json(UiError::new(code, message))).into_response()
+    ui_error(UiError::new(code, message))
+}
+
+/// An error as server functions answer theirs, with the status of its code.
+fn ui_error(error: UiError) -> Response {
+    (super::error::status_of(error.code()), axum::Json(error)).into_response()
 }
 
 /// Checks the `Origin` of a state-changing request against this server's origin (or, without

@@ -24,7 +24,8 @@ use crate::{
         services::{CreateService, ImportCompose, ServiceFields},
     },
     components::{
-        ConfirmDelete, Crumbs, Csrf, Field, FormError, Loaded, TextArea, action_error, when,
+        ConfirmDelete, CopyButton, Crumbs, Csrf, Field, FormError, Loaded, TextArea, action_error,
+        when,
     },
     pages::service::ServiceFieldset,
 };
@@ -462,24 +463,12 @@ fn drift_list(status: DeploymentRunStatus) -> impl IntoView {
 /// button that copies it.
 #[component]
 fn UpCommand(command: String) -> impl IntoView {
-    let copied = RwSignal::new(false);
-    let text = StoredValue::new(command.clone());
-    let copy = move |_| {
-        #[cfg(feature = "hydrate")]
-        if let Some(window) = web_sys::window() {
-            let _ = window.navigator().clipboard().write_text(&text.get_value());
-            copied.set(true);
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = text;
-    };
     view! {
         <section aria-labelledby="up-title" id="up">
             <h2 id="up-title">"Run it on your machine"</h2>
             <p>"This environment is local: its deployments run on each developer's Docker engine. Run:"</p>
-            <pre><code id="up-command">{command}</code></pre>
-            <button type="button" id="copy-up" on:click=copy>"Copy the command"</button>
-            <span aria-live="polite">{move || copied.get().then_some(" Copied.")}</span>
+            <pre><code id="up-command">{command.clone()}</code></pre>
+            <CopyButton text=command id="copy-up" label="Copy the command"/>
         </section>
     }
 }
