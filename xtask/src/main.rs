@@ -123,7 +123,7 @@ async fn run() -> anyhow::Result<()> {
     // The first start installs (compiles) the first-party plugins; the measured one is a warm
     // restart that loads them from their precompiled artifacts, as every later start does.
     let mut first = ServerProcess::start(&env, "warn");
-    wait_first_party(&ServerProcess::client(), &first.base).await?;
+    wait_first_party(&deploy::Api::new(&first.base, ADMIN_TOKEN)?).await?;
     first.stop();
     let db = data.path().join("komander.db");
     let seeded = Instant::now();
@@ -227,13 +227,11 @@ async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> 
     bail!("{base} never became ready")
 }
 
-/// Waits (at most 60 s) until every first-party plugin is installed.
-pub(crate) async fn wait_first_party(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+/// Waits (at most 60 s) until every first-party plugin is installed on the server `api` calls.
+pub(crate) async fn wait_first_party(api: &deploy::Api) -> anyhow::Result<()> {
     for _ in 0..600 {
-        let listed: Value = client
-            .get(format!("{base}/api/v1/plugins"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
+        let listed: Value = api
+            .request(reqwest::Method::GET, "/api/v1/plugins", None)
             .await?
             .json()
             .await?;
@@ -243,7 +241,18 @@ pub(crate) async fn wait_first_party(client: &reqwest::Client, base: &str) -> an
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bail!("{base} did not install its first-party plugins within 60 s")
+    bail!(
+        "{} did not install its first-party plugins within 60 s",
+        api.base
+    )
+}
+
+/// `e` with the last lines `server` logged.
+pub(crate) fn with_log(e: anyhow::Error, server: &ServerProcess) -> anyhow::Error {
+    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(20).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    e.context(format!("komander serve's log ends:\n{}", tail.join("\n")))
 }
 
 fn rss_kib(server: &ServerProcess) -> anyhow::Result<u64> {
