@@ -101,7 +101,7 @@ fn sleeper() -> Vec<String> {
 /// The ten services, shaped like a small web application: a database and a cache with health
 /// checks, an API that waits for both to be healthy, a front and a dashboard that wait for the
 /// API to start, workers, and four ports published on 127.0.0.1 (`ports`).
-fn services(ports: [u16; 4]) -> Vec<Value> {
+pub(crate) fn services(ports: [u16; 4]) -> Vec<Value> {
     let image = test_docker::IMAGE;
     let published = |port: u16| json!([{"container": 80, "host": port}]);
     vec![
@@ -166,7 +166,7 @@ fn compose_binary() -> anyhow::Result<PathBuf> {
 /// One Komander operation followed to its end.
 pub(crate) struct Applied {
     /// From sending the request to the end of the operation's event stream.
-    wall: Duration,
+    pub(crate) wall: Duration,
     /// The operation as it ended, with its steps.
     operation: Operation,
 }
