@@ -6,36 +6,9 @@ use std::time::{Duration, Instant};
 use komander_e2e::{
     ServerProcess,
     browser::{Browser, Layout},
-    docker,
+    docker, local_admin_token, session_cookie, sign_in_link,
 };
 use serde_json::{Value, json};
-
-/// The one-time sign-in link the server printed at start.
-pub(crate) fn sign_in_link(server: &ServerProcess) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(link) = server.stdout_lines().iter().find_map(|line| {
-            line.strip_prefix("Sign in to the web UI (once, within 10 minutes): ")
-                .map(str::to_owned)
-        }) {
-            return link;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no sign-in link printed: {:?}",
-            server.stdout_lines()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The local admin's API token, from the file the server wrote.
-pub(crate) fn local_admin_token(server: &ServerProcess) -> String {
-    std::fs::read_to_string(server.data_dir.path().join("data/admin-token"))
-        .expect("the local admin's token file")
-        .trim()
-        .to_owned()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_local_admin_signs_in_once_by_link_and_creates_a_project_hydrated() {
@@ -124,25 +97,6 @@ async fn forms_work_without_javascript() {
         .wait_for_text("You are not a member of any project yet")
         .await;
     browser.close().await;
-}
-
-/// Signs in over HTTP with the printed link: the session cookie.
-pub(crate) async fn session_cookie(server: &ServerProcess, client: &reqwest::Client) -> String {
-    let response = client
-        .get(sign_in_link(server))
-        .send()
-        .await
-        .expect("the sign-in link");
-    assert!(response.status().is_redirection(), "{}", response.status());
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("komander_session="))
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,14 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use komander_e2e::{ServerProcess, browser::Browser, guests};
+use komander_e2e::{
+    ServerProcess, browser::Browser, guests, local_admin_token, session_cookie, sign_in_link,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::{
-    targets::pem,
-    web::{local_admin_token, rest, session_cookie, sign_in_link},
-};
+use crate::{targets::pem, web::rest};
 
 /// Waits (up to 10 s) until the REST read of `path` as the local admin satisfies `done`.
 async fn rest_until(server: &ServerProcess, path: &str, done: impl Fn(&Value) -> bool) -> Value {

@@ -12,11 +12,11 @@ use komander_e2e::{
     ServerProcess,
     browser::{Browser, axe_script},
     cut::CuttingRelay,
-    docker,
+    docker, local_admin_token, sign_in_link,
 };
 use serde_json::{Value, json};
 
-use super::web::{local_admin_token, rest, sign_in_link};
+use super::web::rest;
 
 /// A service that becomes healthy `seconds` after it starts, so that an apply runs that long.
 fn slow_service(name: &str, seconds: u32) -> Value {

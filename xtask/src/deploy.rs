@@ -101,7 +101,7 @@ fn sleeper() -> Vec<String> {
 /// The ten services, shaped like a small web application: a database and a cache with health
 /// checks, an API that waits for both to be healthy, a front and a dashboard that wait for the
 /// API to start, workers, and four ports published on 127.0.0.1 (`ports`).
-fn services(ports: [u16; 4]) -> Vec<Value> {
+pub(crate) fn services(ports: [u16; 4]) -> Vec<Value> {
     let image = test_docker::IMAGE;
     let published = |port: u16| json!([{"container": 80, "host": port}]);
     vec![
@@ -164,9 +164,9 @@ fn compose_binary() -> anyhow::Result<PathBuf> {
 }
 
 /// One Komander operation followed to its end.
-struct Applied {
+pub(crate) struct Applied {
     /// From sending the request to the end of the operation's event stream.
-    wall: Duration,
+    pub(crate) wall: Duration,
     /// The operation as it ended, with its steps.
     operation: Operation,
 }
@@ -223,6 +223,128 @@ impl Applied {
     }
 }
 
+/// A client of the REST API of one `komander serve`, acting with one API token.
+pub(crate) struct Api {
+    client: reqwest::Client,
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) base: String,
+    token: String,
+}
+
+impl Api {
+    /// A client of the server at `base` sending `token`.
+    pub(crate) fn new(base: &str, token: &str) -> anyhow::Result<Api> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(Api {
+            client,
+            base: base.to_owned(),
+            token: token.to_owned(),
+        })
+    }
+
+    /// Sends a request; answers the response of a success, fails with the body of anything
+    /// else.
+    pub(crate) async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(30));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        if !status.is_success() {
+            bail!("{method} {path}: {status} {}", response.text().await?);
+        }
+        Ok(response)
+    }
+
+    /// `POST path` with the JSON `body`.
+    pub(crate) async fn create(&self, path: &str, body: Value) -> anyhow::Result<()> {
+        self.request(reqwest::Method::POST, path, Some(body))
+            .await
+            .map(drop)
+    }
+
+    /// Adds the ten [`services`] to the deployment at `deployment`, with free ports.
+    pub(crate) async fn add_services(&self, deployment: &str) -> anyhow::Result<()> {
+        let ports = [free_port()?, free_port()?, free_port()?, free_port()?];
+        for service in services(ports) {
+            self.create(&format!("{deployment}/services"), service)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The id of the deployment at `path`.
+    pub(crate) async fn deployment_id_of(&self, path: &str) -> anyhow::Result<String> {
+        let deployment: Value = self
+            .request(reqwest::Method::GET, path, None)
+            .await?
+            .json()
+            .await?;
+        Ok(deployment["id"]
+            .as_str()
+            .context("a deployment has an id")?
+            .to_owned())
+    }
+
+    /// Starts the operation `action` (`apply`, `destroy?volumes=true`) of the deployment at
+    /// `deployment` and follows its event stream to the end; fails unless it ended `done`.
+    pub(crate) async fn operation(
+        &self,
+        deployment: &str,
+        action: &str,
+    ) -> anyhow::Result<Applied> {
+        let started = Instant::now();
+        let path = format!("{deployment}/{action}");
+        let answer: Value = self
+            .request(reqwest::Method::POST, &path, None)
+            .await?
+            .json()
+            .await?;
+        let id = answer["id"].as_str().context("an operation has an id")?;
+        let path = format!("{deployment}/operations/{id}");
+        let events = self
+            .client
+            .get(format!("{}{path}/events", self.base))
+            .bearer_auth(&self.token)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .send();
+        let followed = async {
+            let mut events = events.await?.error_for_status()?;
+            while events.chunk().await?.is_some() {}
+            Ok::<_, reqwest::Error>(())
+        };
+        tokio::time::timeout(COMMAND_TIMEOUT, followed)
+            .await
+            .with_context(|| format!("{action} still runs after {COMMAND_TIMEOUT:?}"))??;
+        let wall = started.elapsed();
+        let operation: Operation = self
+            .request(reqwest::Method::GET, &path, None)
+            .await?
+            .json()
+            .await?;
+        ensure!(
+            operation.state == OperationState::Done,
+            "{action} ended {}: {}",
+            operation.state.as_str(),
+            operation.message.as_deref().unwrap_or_default()
+        );
+        Ok(Applied { wall, operation })
+    }
+}
+
 /// The samples of every figure, one per round.
 #[derive(Default)]
 struct Samples {
@@ -245,7 +367,8 @@ struct Samples {
 /// The instance, the engine and Compose the rounds run on.
 struct Bench {
     server: ServerProcess,
-    client: reqwest::Client,
+    /// The REST API, as the bootstrap admin.
+    api: Api,
     docker: bollard::Docker,
     host: String,
     compose: PathBuf,
@@ -264,14 +387,11 @@ impl Bench {
         let compose = compose_binary()?;
         let docker = test_docker::connect(&engine.host).await;
         let server = ServerProcess::start(&[("KOMANDER_DOCKER_HOST", &engine.host)], "warn");
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(5))
-            .build()?;
-        crate::wait_first_party(&client, &server.base).await?;
+        let api = Api::new(&server.base, ADMIN_TOKEN)?;
+        crate::wait_first_party(&api).await?;
         let mut bench = Bench {
             server,
-            client,
+            api,
             docker,
             host: engine.host.clone(),
             compose,
@@ -289,35 +409,12 @@ impl Bench {
         Ok(bench)
     }
 
-    /// Sends a request as the admin; answers the body of a success, as JSON when it is.
-    async fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<reqwest::Response> {
-        let mut request = self
-            .client
-            .request(method.clone(), format!("{}{path}", self.server.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .timeout(Duration::from_secs(30));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("{method} {path}: {status} {}", response.text().await?);
-        }
-        Ok(response)
-    }
-
     /// The project `bench`, its environment `dev` on the Compose runtime (executor `server`,
     /// the default target `local`), and its deployment `app` of [`services`].
     async fn create(&mut self) -> anyhow::Result<()> {
-        use reqwest::Method;
-        let local = self
-            .request(Method::GET, "/api/v1/targets/local", None)
+        let api = &self.api;
+        let local = api
+            .request(reqwest::Method::GET, "/api/v1/targets/local", None)
             .await;
         local
             .context("komander serve registered no target `local`: the engine did not answer it")?;
@@ -332,43 +429,25 @@ impl Bench {
                 &format!("{environments}/dev/deployments"),
                 json!({"name": "app"}),
             ),
+            (
+                environments,
+                json!({"name": "local", "runtime": "compose", "executor": "local"}),
+            ),
+            (
+                &format!("{environments}/local/deployments"),
+                json!({"name": "app"}),
+            ),
         ];
         for (path, body) in created {
-            self.request(Method::POST, path, Some(body)).await?;
+            api.create(path, body).await?;
         }
-        self.request(
-            Method::POST,
-            environments,
-            Some(json!({"name": "local", "runtime": "compose", "executor": "local"})),
-        )
-        .await?;
-        let local = format!("{environments}/local/deployments");
-        self.request(Method::POST, &local, Some(json!({"name": "app"})))
-            .await?;
-        let local = format!("{local}/app");
+        let local = format!("{environments}/local/deployments/app");
         for deployment in [DEPLOYMENT, local.as_str()] {
-            let ports = [free_port()?, free_port()?, free_port()?, free_port()?];
-            for service in services(ports) {
-                let path = format!("{deployment}/services");
-                self.request(Method::POST, &path, Some(service)).await?;
-            }
+            api.add_services(deployment).await?;
         }
-        self.deployment_id = self.deployment_id_of(DEPLOYMENT).await?;
-        self.local_id = self.deployment_id_of(&local).await?;
+        self.deployment_id = api.deployment_id_of(DEPLOYMENT).await?;
+        self.local_id = api.deployment_id_of(&local).await?;
         Ok(())
-    }
-
-    /// The id of the deployment at `path`.
-    async fn deployment_id_of(&self, path: &str) -> anyhow::Result<String> {
-        let deployment: Value = self
-            .request(reqwest::Method::GET, path, None)
-            .await?
-            .json()
-            .await?;
-        Ok(deployment["id"]
-            .as_str()
-            .context("a deployment has an id")?
-            .to_owned())
     }
 
     /// Runs `komander ARGS` as the admin with the engine as this machine's Docker; answers
@@ -380,7 +459,7 @@ impl Bench {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.export.path())
-            .env("KOMANDER_SERVER", &self.server.base)
+            .env("KOMANDER_SERVER", &self.api.base)
             .env("KOMANDER_TOKEN", ADMIN_TOKEN)
             .env("DOCKER_HOST", &self.host)
             .stdin(Stdio::null())
@@ -404,6 +483,7 @@ impl Bench {
     async fn unpack_export(&self) -> anyhow::Result<()> {
         let path = format!("{DEPLOYMENT}/export");
         let archive = self
+            .api
             .request(reqwest::Method::GET, &path, None)
             .await?
             .bytes()
@@ -465,45 +545,9 @@ impl Bench {
         self.compose(&down).await.map(drop)
     }
 
-    /// Starts the operation `action` (`apply`, `destroy?volumes=true`) and follows its event
-    /// stream to the end; fails unless it ended `done`.
+    /// Starts the operation `action` on [`DEPLOYMENT`] and follows it to its end.
     async fn operation(&self, action: &str) -> anyhow::Result<Applied> {
-        let started = Instant::now();
-        let path = format!("{DEPLOYMENT}/{action}");
-        let answer: Value = self
-            .request(reqwest::Method::POST, &path, None)
-            .await?
-            .json()
-            .await?;
-        let id = answer["id"].as_str().context("an operation has an id")?;
-        let path = format!("{DEPLOYMENT}/operations/{id}");
-        let events = self
-            .client
-            .get(format!("{}{path}/events", self.server.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .header(reqwest::header::ACCEPT, "text/event-stream")
-            .send();
-        let followed = async {
-            let mut events = events.await?.error_for_status()?;
-            while events.chunk().await?.is_some() {}
-            Ok::<_, reqwest::Error>(())
-        };
-        tokio::time::timeout(COMMAND_TIMEOUT, followed)
-            .await
-            .with_context(|| format!("{action} still runs after {COMMAND_TIMEOUT:?}"))??;
-        let wall = started.elapsed();
-        let operation: Operation = self
-            .request(reqwest::Method::GET, &path, None)
-            .await?
-            .json()
-            .await?;
-        ensure!(
-            operation.state == OperationState::Done,
-            "{action} ended {}: {}",
-            operation.state.as_str(),
-            operation.message.as_deref().unwrap_or_default()
-        );
-        Ok(Applied { wall, operation })
+        self.api.operation(DEPLOYMENT, action).await
     }
 
     /// One round, from nothing deployed to nothing deployed: Komander's cold apply and its
@@ -558,10 +602,7 @@ pub async fn run(engine: &Engine) -> anyhow::Result<()> {
     }
     bench.clean_up().await;
     if let Err(e) = outcome {
-        let log = std::fs::read_to_string(&bench.server.log).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(e.context(format!("komander serve's log ends:\n{}", tail.join("\n"))));
+        return Err(crate::with_log(e, &bench.server));
     }
     report(&samples);
     Ok(())

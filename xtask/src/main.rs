@@ -12,10 +12,14 @@
 //! - the Docker capability: 10 container creations in one batch against bollard directly
 //!   ([`docker`]);
 //! - deploying: a 10-service deployment applied by Komander against `docker compose up` of its
-//!   export on the same engine ([`deploy`]).
+//!   export on the same engine ([`deploy`]);
+//! - the web UI: the server render of the project list and of the deployment page with 1,000
+//!   projects, against the REST calls answering the same data (target p99 < 20 ms), and the
+//!   hydrate bundle's size as served (target under 600 KB) ([`web`]).
 //!
 //! `cargo xtask bench plugins` measures the plugin host and the Docker capability only;
-//! `cargo xtask bench deploy` the deploy figures only.
+//! `cargo xtask bench deploy` the deploy figures only; `cargo xtask bench web` the web
+//! figures only.
 
 use std::{
     net::SocketAddr,
@@ -53,6 +57,7 @@ const LIST_SQL: &str = "SELECT p.id, p.name, p.display_name, p.description, p.cr
 mod deploy;
 mod docker;
 mod plugins;
+mod web;
 
 /// Which figures a run measures.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -63,6 +68,8 @@ enum Mode {
     Plugins,
     /// The deploy figures, against Docker Compose.
     Deploy,
+    /// The web UI's figures.
+    Web,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -72,7 +79,8 @@ fn main() -> anyhow::Result<()> {
         ("bench", None) => bench(Mode::All),
         ("bench", Some("plugins")) => bench(Mode::Plugins),
         ("bench", Some("deploy")) => bench(Mode::Deploy),
-        _ => bail!("usage: cargo xtask bench [plugins | deploy]"),
+        ("bench", Some("web")) => bench(Mode::Web),
+        _ => bail!("usage: cargo xtask bench [plugins | deploy | web]"),
     }
 }
 
@@ -102,15 +110,31 @@ fn bench(mode: Mode) -> anyhow::Result<()> {
         if mode == Mode::All {
             run().await?;
         }
-        if mode != Mode::Deploy {
+        if matches!(mode, Mode::All | Mode::Plugins) {
             plugins::run().await?;
         }
-        let engine = docker::Engine::start().await?;
-        if mode != Mode::Deploy {
-            docker::run(&engine).await?;
+        let engine = match docker::Engine::start().await {
+            Ok(engine) => Some(engine),
+            // The web figures need an engine only for the deployment page's status.
+            Err(e) if mode == Mode::Web => {
+                eprintln!(
+                    "\n!!!!!!!! NO DOCKER ENGINE ({e:#}): the deployment page is measured with \
+                     its deployment NOT applied, so neither side reads a status !!!!!!!!\n"
+                );
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(engine) = &engine {
+            if matches!(mode, Mode::All | Mode::Plugins) {
+                docker::run(engine).await?;
+            }
+            if matches!(mode, Mode::All | Mode::Deploy) {
+                deploy::run(engine).await?;
+            }
         }
-        if mode != Mode::Plugins {
-            deploy::run(&engine).await?;
+        if matches!(mode, Mode::All | Mode::Web) {
+            web::run(engine.as_ref()).await?;
         }
         Ok(())
     })
@@ -123,7 +147,7 @@ async fn run() -> anyhow::Result<()> {
     // The first start installs (compiles) the first-party plugins; the measured one is a warm
     // restart that loads them from their precompiled artifacts, as every later start does.
     let mut first = ServerProcess::start(&env, "warn");
-    wait_first_party(&ServerProcess::client(), &first.base).await?;
+    wait_first_party(&deploy::Api::new(&first.base, ADMIN_TOKEN)?).await?;
     first.stop();
     let db = data.path().join("komander.db");
     let seeded = Instant::now();
@@ -227,13 +251,11 @@ async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> 
     bail!("{base} never became ready")
 }
 
-/// Waits (at most 60 s) until every first-party plugin is installed.
-pub(crate) async fn wait_first_party(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+/// Waits (at most 60 s) until every first-party plugin is installed on the server `api` calls.
+pub(crate) async fn wait_first_party(api: &deploy::Api) -> anyhow::Result<()> {
     for _ in 0..600 {
-        let listed: Value = client
-            .get(format!("{base}/api/v1/plugins"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
+        let listed: Value = api
+            .request(reqwest::Method::GET, "/api/v1/plugins", None)
             .await?
             .json()
             .await?;
@@ -243,7 +265,18 @@ pub(crate) async fn wait_first_party(client: &reqwest::Client, base: &str) -> an
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bail!("{base} did not install its first-party plugins within 60 s")
+    bail!(
+        "{} did not install its first-party plugins within 60 s",
+        api.base
+    )
+}
+
+/// `e` with the last lines `server` logged.
+pub(crate) fn with_log(e: anyhow::Error, server: &ServerProcess) -> anyhow::Error {
+    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(20).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    e.context(format!("komander serve's log ends:\n{}", tail.join("\n")))
 }
 
 fn rss_kib(server: &ServerProcess) -> anyhow::Result<u64> {
