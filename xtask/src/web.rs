@@ -48,9 +48,8 @@ const TARGET_P99: Duration = Duration::from_millis(20);
 const TARGET_BUNDLE: usize = 600 * 1024;
 /// How many projects the project list shows: `PAGE_SIZE` in `web/src/api/projects.rs`.
 const PAGE_SIZE: usize = 25;
-/// How many operations the deployment page lists: `RECENT_OPERATIONS` in
-/// `web/src/api/deployments.rs`.
-const RECENT_OPERATIONS: u32 = 5;
+/// How many operations the deployment page lists: `HISTORY` in `web/src/api/runs.rs`.
+const RECENT_OPERATIONS: u32 = 10;
 /// The deployment the deployment page shows, as the page's path.
 const DEPLOYMENT: &str = "/projects/p0000/environments/dev/deployments/app";
 
@@ -65,24 +64,38 @@ fn project_list_calls() -> Vec<String> {
     vec![format!("/api/v1/projects?limit={PAGE_SIZE}")]
 }
 
-/// The REST calls answering what the deployment page shows, in the order `load_deployment`
-/// (`web/src/api/deployments.rs`) reads it: keep this list in step with it. Like the page, it
-/// reads the status only once the deployment has operations (`applied`). What the viewer may do
-/// and how many secret values sharing would clear have no REST call: the page reads them beside.
+/// The REST calls answering what the deployment page shows, as `load_deployment`
+/// (`web/src/api/deployments.rs`) reads it: keep this list in step with it. The page reads the
+/// status and the last log lines of each service only once the deployment has operations
+/// (`applied`). What the viewer may do, how many secret values sharing would clear and each
+/// recorded spec of the history have no REST call of their own: the page reads them beside.
 fn deployment_calls(applied: bool) -> Vec<String> {
+    let environment = DEPLOYMENT
+        .rsplit_once("/deployments/")
+        .map_or(DEPLOYMENT, |(environment, _)| environment);
     let mut calls = vec![
-        String::new(),
-        format!("/services?limit={PAGE_MAX}"),
-        format!("/operations?limit={RECENT_OPERATIONS}"),
+        format!("/api/v1{DEPLOYMENT}"),
+        format!("/api/v1{environment}"),
+        format!("/api/v1{DEPLOYMENT}/services?limit={PAGE_MAX}"),
+        format!("/api/v1{DEPLOYMENT}/operations?limit={RECENT_OPERATIONS}"),
+        format!("/api/v1{DEPLOYMENT}/plan"),
     ];
     if applied {
-        calls.push("/status".into());
+        calls.push(format!("/api/v1{DEPLOYMENT}/status"));
+        for service in deploy::services([0; 4]) {
+            if let Some(name) = service["name"].as_str() {
+                calls.push(format!(
+                    "/api/v1{DEPLOYMENT}/services/{name}/logs?limit={LOG_TAIL_LINES}"
+                ));
+            }
+        }
     }
     calls
-        .into_iter()
-        .map(|call| format!("/api/v1{DEPLOYMENT}{call}"))
-        .collect()
 }
+
+/// How many log lines of each service the deployment page shows: `LOG_TAIL_LINES` in
+/// `web/src/api/runs.rs`.
+const LOG_TAIL_LINES: u32 = 50;
 
 /// How a request says who sends it.
 #[derive(Clone, Copy)]
