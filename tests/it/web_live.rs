@@ -80,6 +80,28 @@ async fn deployment(
     (path, created["id"].as_str().expect("an id").to_owned())
 }
 
+/// A `komander serve` in local mode whose server environments run on the test engine, with
+/// the engine; `None` when there is no engine (outside CI).
+async fn server_on_the_test_engine() -> Option<(bollard::Docker, ServerProcess)> {
+    let engine = docker::engine().await?;
+    let host = std::env::var("KOMANDER_TEST_DOCKER_HOST").expect("the test engine");
+    let server = ServerProcess::start_local(&[("KOMANDER_DOCKER_HOST", host.as_str())], "info");
+    server.wait_for_first_party_plugins();
+    Some((engine, server))
+}
+
+/// A browser signed in to `server` (through `base`, the server's or a relay's), with the page
+/// at `path` open; `None` when no browser is installed (outside CI).
+async fn signed_in_at(server: &ServerProcess, base: &str, path: &str) -> Option<Browser> {
+    let browser = Browser::start(true, 1280, 900).await?;
+    browser
+        .open(&sign_in_link(server).replace(&server.base, base))
+        .await;
+    browser.wait_for_text("Signed in as").await;
+    browser.open(&format!("{base}{path}")).await;
+    Some(browser)
+}
+
 /// The latest operation of the deployment at `path`, as the API lists it.
 async fn latest(server: &ServerProcess, path: &str) -> Value {
     rest(
@@ -155,12 +177,9 @@ async fn shown_lines(browser: &Browser) -> Vec<(u64, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_apply_streams_its_steps_live_and_resumes_after_a_cut_without_a_lost_or_doubled_line() {
-    let Some(engine) = docker::engine().await else {
+    let Some((engine, server)) = server_on_the_test_engine().await else {
         return;
     };
-    let host = std::env::var("KOMANDER_TEST_DOCKER_HOST").expect("the test engine");
-    let server = ServerProcess::start_local(&[("KOMANDER_DOCKER_HOST", host.as_str())], "info");
-    server.wait_for_first_party_plugins();
     let (path, id) = deployment(
         &server,
         "live",
@@ -176,14 +195,10 @@ async fn an_apply_streams_its_steps_live_and_resumes_after_a_cut_without_a_lost_
             .expect("the server's address"),
     )
     .await;
-    let Some(browser) = Browser::start(true, 1280, 900).await else {
+    let Some(browser) = signed_in_at(&server, &relay.url(), &path).await else {
         return;
     };
-    let link = sign_in_link(&server).replace(&server.base, &relay.url());
-    browser.open(&link).await;
-    browser.wait_for_text("Signed in as").await;
     let page = format!("{}{path}", relay.url());
-    browser.open(&page).await;
 
     // The plan says what the apply will do, before it starts.
     let plan = browser.wait_for_text_in("#plan-changes", "create").await;
@@ -285,12 +300,9 @@ async fn an_apply_streams_its_steps_live_and_resumes_after_a_cut_without_a_lost_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_services_log_follows_pauses_searches_and_downloads_in_the_page() {
-    let Some(engine) = docker::engine().await else {
+    let Some((engine, server)) = server_on_the_test_engine().await else {
         return;
     };
-    let host = std::env::var("KOMANDER_TEST_DOCKER_HOST").expect("the test engine");
-    let server = ServerProcess::start_local(&[("KOMANDER_DOCKER_HOST", host.as_str())], "info");
-    server.wait_for_first_party_plugins();
     let published = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -307,12 +319,9 @@ async fn a_services_log_follows_pauses_searches_and_downloads_in_the_page() {
     )
     .await;
     apply_and_wait(&server, &path).await;
-    let Some(browser) = Browser::start(true, 1280, 900).await else {
+    let Some(browser) = signed_in_at(&server, &server.base, &path).await else {
         return;
     };
-    browser.open(&sign_in_link(&server)).await;
-    browser.wait_for_text("Signed in as").await;
-    browser.open(&format!("{}{path}", server.base)).await;
 
     // The published port is a link.
     let link = browser
@@ -458,12 +467,9 @@ async fn a_services_log_follows_pauses_searches_and_downloads_in_the_page() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rollback_from_the_history_says_what_changes_then_brings_the_earlier_spec_back() {
-    let Some(engine) = docker::engine().await else {
+    let Some((engine, server)) = server_on_the_test_engine().await else {
         return;
     };
-    let host = std::env::var("KOMANDER_TEST_DOCKER_HOST").expect("the test engine");
-    let server = ServerProcess::start_local(&[("KOMANDER_DOCKER_HOST", host.as_str())], "info");
-    server.wait_for_first_party_plugins();
     let first_command = json!(["/bin/busybox", "sleep", "600"]);
     let (path, id) = deployment(
         &server,
@@ -482,12 +488,9 @@ async fn a_rollback_from_the_history_says_what_changes_then_brings_the_earlier_s
     .await;
     apply_and_wait(&server, &path).await;
 
-    let Some(browser) = Browser::start(true, 1280, 900).await else {
+    let Some(browser) = signed_in_at(&server, &server.base, &path).await else {
         return;
     };
-    browser.open(&sign_in_link(&server)).await;
-    browser.wait_for_text("Signed in as").await;
-    browser.open(&format!("{}{path}", server.base)).await;
     browser.click(&format!("#rollback-{first}")).await;
     let confirmation = browser
         .wait_for_text_in(
@@ -532,12 +535,9 @@ async fn an_apply_komander_up_runs_on_a_local_environment_is_watched_live_in_the
     let server = ServerProcess::start_local(&[], "info");
     server.wait_for_first_party_plugins();
     let (path, id) = deployment(&server, "upweb", true, &[slow_service("web", 6)]).await;
-    let Some(browser) = Browser::start(true, 1280, 900).await else {
+    let Some(browser) = signed_in_at(&server, &server.base, &path).await else {
         return;
     };
-    browser.open(&sign_in_link(&server)).await;
-    browser.wait_for_text("Signed in as").await;
-    browser.open(&format!("{}{path}", server.base)).await;
     let command = browser.wait_for_text_in("#up-command", "komander up").await;
     assert!(
         command.ends_with(&format!("--server {} upweb/dev/app", server.base)),
