@@ -93,8 +93,8 @@ fn deployment_calls(applied: bool) -> Vec<String> {
     calls
 }
 
-/// How many log lines of each service the deployment page shows: `LOG_TAIL_LINES` in
-/// `web/src/api/runs.rs`.
+/// How many log lines of each service the deployment page shows: `READING_LOG_LINES` in
+/// `core/app/src/runner/reading.rs`.
 const LOG_TAIL_LINES: u32 = 50;
 
 /// How a request says who sends it.

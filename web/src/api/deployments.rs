@@ -16,7 +16,7 @@ use {
     komander_app::AppError,
     komander_domain::{
         DeploymentRef, EnvironmentRef, Executor,
-        api::{NewDeployment, PageQuery},
+        api::{ErrorDetail, NewDeployment, PageQuery},
     },
 };
 
@@ -40,6 +40,10 @@ pub struct DeploymentView {
     pub urls: Vec<ServiceUrls>,
     /// The last lines of each service's log, once something ran.
     pub logs: Vec<LogTail>,
+    /// When the runtime was asked for the plan, the status and the logs (a reading is kept
+    /// for a few seconds); `None` in a local environment.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub runtime_read_at: Option<time::OffsetDateTime>,
     /// Its latest operation, as far as it went.
     pub live: Option<OperationLog>,
     /// Its latest operations, newest first.
@@ -62,6 +66,16 @@ pub(crate) fn deployment_ref(
     deployment: &str,
 ) -> Result<DeploymentRef, UiError> {
     DeploymentRef::parse(project, environment, deployment).map_err(|e| AppError::from(e).into())
+}
+
+/// A part of the runtime's reading as the page shows it: the value, or why there is none.
+#[cfg(feature = "ssr")]
+fn split<T>(part: Option<Result<T, ErrorDetail>>) -> (Option<T>, Option<String>) {
+    match part {
+        None => (None, None),
+        Some(Ok(value)) => (Some(value), None),
+        Some(Err(detail)) => (None, Some(UiError::App(detail).to_string())),
+    }
 }
 
 /// A deployment's page: everything it shows rendered on the server, so that the plan, the
@@ -97,35 +111,10 @@ pub async fn load_deployment(
         }
         None => None,
     };
-    // What the runtime answers (the plan, the status, the logs) is asked at once.
-    let ran = !local && !history.is_empty();
-    let plan = async {
-        if local {
-            return (None, None);
-        }
-        match app.plan_deployment(&caller, &reference).await {
-            Ok(plan) => (Some(plan), None),
-            Err(e) => (None, Some(UiError::from(e).to_string())),
-        }
-    };
-    let status = async {
-        if !ran {
-            return (None, None);
-        }
-        match app.deployment_status(&caller, &reference).await {
-            Ok(status) => (Some(status), None),
-            Err(e) => (None, Some(UiError::from(e).to_string())),
-        }
-    };
-    let logs = async {
-        if ran {
-            runs::log_tails(&app, &caller, &reference, &services).await
-        } else {
-            Vec::new()
-        }
-    };
-    let ((plan, plan_error), (status, status_error), logs) =
-        futures_util::join!(plan, status, logs);
+    let reading = app.read_deployment(&caller, &reference).await?;
+    let (plan, plan_error) = split(reading.plan.clone());
+    let (status, status_error) = split(reading.status.clone());
+    let logs = runs::log_tails(&reading);
     let target = match history.iter().find_map(|e| e.operation.target.clone()) {
         Some(name) => app
             .list_project_targets(&caller, &reference.environment.project, &all)
@@ -161,6 +150,7 @@ pub async fn load_deployment(
         status_error,
         urls,
         logs,
+        runtime_read_at: (!local).then_some(reading.read_at),
         live,
         history,
         up_command,

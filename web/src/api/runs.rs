@@ -11,12 +11,15 @@ use crate::error::UiError;
 #[cfg(feature = "ssr")]
 use {
     super::deployments::deployment_ref,
-    komander_app::{App, AppError, Caller, runner::log_feed::ResumePoint},
+    komander_app::{
+        App, AppError, Caller,
+        runner::{log_feed::ResumePoint, reading::DeploymentReading},
+    },
     komander_domain::{
-        DeploymentRef, OperationId, ServiceRef,
+        DeploymentRef, OperationId,
         api::{
-            AppliedSpec, DestroyRequest, LogQuery, OperationKind, OperationState, PageQuery,
-            PortSpec, ProgressQuery, Protocol, RollbackRequest, Service, TargetEndpoint,
+            AppliedSpec, DestroyRequest, OperationKind, OperationState, PageQuery, PortSpec,
+            ProgressQuery, Protocol, RollbackRequest, Service, TargetEndpoint,
         },
     },
 };
@@ -65,9 +68,6 @@ pub struct ServiceUrls {
     /// `http://host:port/` for each published TCP port.
     pub urls: Vec<String>,
 }
-
-/// How many log lines of each service a deployment's page renders.
-pub const LOG_TAIL_LINES: u32 = 50;
 
 /// How many log lines the page keeps per service; older ones are dropped as new ones come.
 pub const LOG_KEPT_LINES: usize = 5000;
@@ -188,48 +188,33 @@ fn rollback_changes(services: &[Service], spec: &AppliedSpec) -> Vec<String> {
     changes
 }
 
-/// The last lines of each service's log, read at once.
+/// The last lines of each service's log, as a reading of the runtime holds them.
 #[cfg(feature = "ssr")]
-pub(crate) async fn log_tails(
-    app: &App,
-    caller: &Caller,
-    deployment: &DeploymentRef,
-    services: &[Service],
-) -> Vec<LogTail> {
-    let query = LogQuery {
-        cursor: None,
-        limit: Some(LOG_TAIL_LINES),
-    };
-    let query = &query;
-    let tails = services.iter().map(|service| {
-        let reference = ServiceRef {
-            deployment: deployment.clone(),
-            name: service.name.clone(),
-        };
-        async move {
-            match app.service_logs(caller, &reference, query).await {
-                Ok(page) => LogTail {
-                    service: service.name.to_string(),
-                    lines: page.lines,
-                    resume: Some(
-                        ResumePoint {
-                            cursor: page.next_cursor,
-                            skip: 0,
-                        }
-                        .id(),
-                    ),
-                    error: None,
-                },
-                Err(e) => LogTail {
-                    service: service.name.to_string(),
-                    lines: Vec::new(),
-                    resume: None,
-                    error: Some(UiError::from(e).to_string()),
-                },
-            }
-        }
-    });
-    futures_util::future::join_all(tails).await
+pub(crate) fn log_tails(reading: &DeploymentReading) -> Vec<LogTail> {
+    reading
+        .logs
+        .iter()
+        .map(|(service, page)| match page {
+            Ok(page) => LogTail {
+                service: service.to_string(),
+                lines: page.lines.clone(),
+                resume: Some(
+                    ResumePoint {
+                        cursor: page.next_cursor.clone(),
+                        skip: 0,
+                    }
+                    .id(),
+                ),
+                error: None,
+            },
+            Err(detail) => LogTail {
+                service: service.to_string(),
+                lines: Vec::new(),
+                resume: None,
+                error: Some(UiError::App(detail.clone()).to_string()),
+            },
+        })
+        .collect()
 }
 
 /// The URLs each service publishes: on the address a port is bound to, else on the host of

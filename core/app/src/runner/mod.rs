@@ -13,6 +13,7 @@ mod drive;
 pub mod driver;
 mod engine;
 pub mod log_feed;
+pub mod reading;
 mod reaper;
 mod rollback;
 pub(crate) mod session;
@@ -84,6 +85,8 @@ pub(crate) struct Runner {
     pub settings: RunnerSettings,
     /// The operations a task of this process drives: the reaper leaves them alone.
     driving: Mutex<HashSet<OperationId>>,
+    /// The runtime readings kept for deployments' pages.
+    readings: reading::Readings,
 }
 
 impl Runner {
@@ -93,6 +96,7 @@ impl Runner {
             holder: holder.into(),
             settings,
             driving: Mutex::default(),
+            readings: reading::Readings::default(),
         }
     }
 
@@ -524,6 +528,13 @@ impl App {
         deployment: &DeploymentRef,
     ) -> Result<DeploymentRunStatus> {
         let session = self.read_session(caller, deployment).await?;
+        let services = self.runtime_services(&session).await?;
+        let drift = self.runtime_plan(&session).await?;
+        Ok(DeploymentRunStatus { services, drift })
+    }
+
+    /// The runtime's `status` of each service, as the API shows it.
+    async fn runtime_services(&self, session: &RuntimeSession) -> Result<Vec<ServiceRunStatus>> {
         let context = session.context(self, None).await?;
         let status = self
             .plugins()?
@@ -531,7 +542,7 @@ impl App {
             .status(session.plugin(), context, session.spec.clone())
             .await
             .map_err(|e| crate::runtimes::runtime_error(&session.runtime, e))?;
-        let services = status
+        status
             .services
             .into_iter()
             .map(|s| {
@@ -543,9 +554,7 @@ impl App {
                     ))
                 })
             })
-            .collect::<Result<_>>()?;
-        let drift = self.runtime_plan(&session).await?;
-        Ok(DeploymentRunStatus { services, drift })
+            .collect()
     }
 
     /// `GET .../services/{service}/logs`: a page of the service's log, secret values
