@@ -288,12 +288,33 @@ async fn an_apply_streams_its_steps_live_and_resumes_after_a_cut_without_a_lost_
         .wait_for_text_in("tr[data-service='web']", "healthy")
         .await;
     browser.wait_for_text_in("#log-lines", "").await;
+    browser
+        .wait_for_text_in("#read-at", "As the runtime answered at")
+        .await;
+    browser
+        .wait_for_text_in("#plan-none", "Nothing to change")
+        .await;
     if let Some(axe) = axe_script() {
         browser
             .check_accessibility(&axe, "deployment (applied)")
             .await;
     }
     browser.screenshot("deployment-live-desktop").await;
+
+    // An edit over the API shows in the plan of the next render at once: the runtime reading
+    // the server kept for the page no longer fits what the deployment holds.
+    let mut worker = ticking_service("worker");
+    worker["command"][3] = json!("exec /bin/busybox sleep 600");
+    rest(
+        &server,
+        reqwest::Method::PATCH,
+        &format!("{path}/services/worker"),
+        Some(json!({"command": worker["command"]})),
+    )
+    .await;
+    browser.open(&page).await;
+    let plan = browser.wait_for_text_in("#plan-changes", "worker").await;
+    assert!(!plan.contains("web"), "only the worker changed: {plan}");
     browser.close().await;
     docker::remove_deployment(&engine, &id).await;
 }

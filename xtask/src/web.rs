@@ -10,6 +10,8 @@
 //!   the other as the page reads them and timed together. Page and REST alternate, one request
 //!   at a time on one keep-alive client, [`REQUESTS`] times each after [`WARM_UP`] (fewer when
 //!   [`BUDGET`] runs out): p50 and p99 of each, their ratio, and the page's p99 against 20 ms;
+//!   then the deployment page [`MISSED`] times right after an edit, when the server's kept
+//!   runtime reading no longer fits and the page asks the runtime again;
 //! - the hydrate bundle as served: the assets the project list references under `/ui/assets/`
 //!   (stylesheet, script, WebAssembly module) fetched with `Accept-Encoding: br`, then `gzip`,
 //!   their bytes on the wire summed, against 600 KB.
@@ -40,6 +42,8 @@ const SEEDING: Duration = Duration::from_secs(300);
 const REQUESTS: usize = 200;
 /// The requests of each side sent before measuring.
 const WARM_UP: usize = 20;
+/// The renders of the deployment page measured right after an edit, each asking the runtime.
+const MISSED: usize = 20;
 /// No comparison measures longer than this (at least one request each).
 const BUDGET: Duration = Duration::from_secs(60);
 /// The target of a page's p99.
@@ -247,7 +251,7 @@ async fn bench(
         "  pages with the session cookie against the REST calls answering the same data with the \
          token, one request at a time, alternating, {REQUESTS} each after {WARM_UP}"
     );
-    measure(&client, apply).await
+    measure(&client, &api, apply).await
 }
 
 /// Creates [`PROJECTS`] projects, then in the first one the environment `dev` (Compose
@@ -274,7 +278,7 @@ async fn seed(api: &Api, started: Instant) -> anyhow::Result<()> {
 }
 
 /// Checks that each page shows the data its REST calls answer, measures both, and the assets.
-async fn measure(client: &Client, applied: bool) -> anyhow::Result<()> {
+async fn measure(client: &Client, api: &Api, applied: bool) -> anyhow::Result<()> {
     let cookie = Auth::Session(&client.cookie);
     let list = client.text("/", cookie).await?;
     let link = |i: usize| format!("href=\"/projects/{}\"", project(i));
@@ -311,7 +315,28 @@ async fn measure(client: &Client, applied: bool) -> anyhow::Result<()> {
         &pages,
         &calls,
     );
+    let missed = missed_readings(client, api).await?;
+    println!("    page right after an edit of the deployment (the runtime asked again)  {missed}");
     bundle(client, &list).await
+}
+
+/// The deployment page rendered [`MISSED`] times, each right after an edit of the deployment
+/// (its display name, not timed): the runtime reading the server keeps for the page no longer
+/// fits, so each render asks the runtime for the plan, the status and the logs again.
+async fn missed_readings(client: &Client, api: &Api) -> anyhow::Result<Stats> {
+    let page = [DEPLOYMENT.to_owned()];
+    let mut renders = Vec::with_capacity(MISSED);
+    for i in 0..MISSED {
+        let edit = json!({"display_name": format!("App {i}")});
+        api.request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1{DEPLOYMENT}"),
+            Some(edit),
+        )
+        .await?;
+        renders.push(client.timed(&page, Auth::Session(&client.cookie)).await?);
+    }
+    Ok(sequential(renders))
 }
 
 /// Prints one comparison.
