@@ -1,7 +1,7 @@
 //! The `komander` CLI against a real server process: tables for people, JSON for scripts,
 //! exit codes scripts can trust.
 
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 
 use komander_e2e::{ADMIN_TOKEN, ServerProcess, komander_binary};
 
@@ -28,6 +28,16 @@ fn cli_drives_projects_to_services_with_trustworthy_exit_codes() {
     let table = server.cli_ok(&["project", "list"]);
     assert!(table.lines().next().unwrap().contains("NAME"), "{table}");
     assert!(table.contains("shop"), "{table}");
+    for args in [
+        &["project", "list"][..],
+        &["--output", "json", "project", "list"],
+    ] {
+        let piped = into_a_closed_pipe(&server, args);
+        assert!(
+            piped.status.success() && piped.stderr.is_empty(),
+            "komander {args:?} | (a reader gone) did not end quietly: {piped:?}"
+        );
+    }
     let json = server.cli_ok(&[
         "--output",
         "json",
@@ -305,4 +315,17 @@ async fn deployment_history_lists_operations_without_their_lease_token() {
     let page: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(page["items"][0]["id"], id);
     assert!(!json.contains(started["lease_token"].as_str().unwrap()));
+}
+
+/// Runs `komander args` with its standard output a pipe whose reader is gone before it writes,
+/// as `komander … | head` once `head` has read enough.
+fn into_a_closed_pipe(server: &ServerProcess, args: &[&str]) -> Output {
+    let mut child = server
+        .cli_command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running komander");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("komander ends")
 }

@@ -50,6 +50,7 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("komander: {e:#}");
             cli::exit_code_for(&e)

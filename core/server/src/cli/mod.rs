@@ -20,6 +20,7 @@ pub mod environments;
 pub mod follow;
 pub mod local;
 pub mod output;
+pub mod plugin_check;
 pub mod plugins;
 pub mod projects;
 pub mod run;
@@ -347,6 +348,22 @@ pub async fn run(args: ClientArgs, command: ClientCommand) -> anyhow::Result<Exi
 /// The status is taken from the first [`ApiError`] in the error's chain.
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     ExitCode::from(exit_status(err))
+}
+
+/// Whether `err` comes from writing to a pipe whose reader went away (`komander … | head`):
+/// then the command ends quietly, as the reader asked for no more.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    let broken = Some(std::io::ErrorKind::BrokenPipe);
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            == broken
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                == broken
+    })
 }
 
 fn exit_status(err: &anyhow::Error) -> u8 {

@@ -11,6 +11,14 @@ use komander_domain::api::Page;
 use serde::Serialize;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
+/// Writes `text` and a newline on standard output, flushed; an error (such as a closed pipe)
+/// is the caller's to return, not a panic as `println!`'s.
+pub(super) fn print_line(text: impl std::fmt::Display) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{text}")?;
+    out.flush()
+}
+
 /// How results are printed.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OutputFormat {

@@ -30,7 +30,7 @@ use super::{
     address::{DeploymentAt, DeploymentFlags, Link, find_link, write_link},
     follow::{OperationFailed, follow_logs, follow_with},
     local::{self, LocalDeployment, LocalOperation},
-    output::{Row, print_item, print_json, print_list, print_table},
+    output::{Row, print_item, print_json, print_line, print_list, print_table},
     scope::Scope as _,
     view::{Json, OperationView, Plain, Terminal, print_log_lines},
 };
@@ -297,15 +297,12 @@ async fn summarize(
     }
     match out {
         // One line, as each event before it.
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string(&Outcome {
-                outcome: ended.state.as_str(),
-                operation: id,
-                message: ended.message.as_deref(),
-                services: &services,
-            })?
-        ),
+        OutputFormat::Json => print_line(serde_json::to_string(&Outcome {
+            outcome: ended.state.as_str(),
+            operation: id,
+            message: ended.message.as_deref(),
+            services: &services,
+        })?)?,
         OutputFormat::Table if !services.is_empty() => print_table(&services)?,
         OutputFormat::Table => {}
     }
@@ -345,8 +342,7 @@ pub async fn plan(api: &ApiClient, out: OutputFormat, at: &DeploymentAt) -> anyh
                 eprintln!("warning: {warning}");
             }
             if plan.changes.is_empty() {
-                println!("nothing to change");
-                return Ok(());
+                return Ok(print_line("nothing to change")?);
             }
             print_table(&plan.changes)
         }
@@ -373,13 +369,13 @@ pub async fn status(api: &ApiClient, out: OutputFormat, at: &DeploymentAt) -> an
         OutputFormat::Table => {
             print_table(&status.services)?;
             for change in &status.drift {
-                println!(
+                print_line(format_args!(
                     "drift: {} {} {}: {}",
                     change.action.as_str(),
                     change.kind,
                     change.name,
                     change.reason
-                );
+                ))?;
             }
             Ok(())
         }
@@ -464,7 +460,7 @@ pub async fn export(
         .with_context(|| format!("exporting {at}"))?;
     let dir = dir.unwrap_or_else(|| PathBuf::from(at.deployment.as_str()));
     for written in unpack(&archive, &dir, force)? {
-        println!("{}", written.display());
+        print_line(written.display())?;
     }
     Ok(())
 }
@@ -481,7 +477,7 @@ pub async fn link(api: &ApiClient, at: &DeploymentAt) -> anyhow::Result<()> {
     let dir = std::env::current_dir().context("finding the current folder")?;
     let file = write_link(&dir, api.server(), at)?;
     eprintln!("linked {} to {at} on {}", dir.display(), api.server());
-    println!("{}", file.display());
+    print_line(file.display())?;
     Ok(())
 }
 

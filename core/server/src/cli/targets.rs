@@ -16,7 +16,7 @@ use komander_domain::{
 
 use super::{
     ApiClient, OutputFormat,
-    output::{Row, joined, print_item, print_json, print_list, timestamp, yes_no},
+    output::{Row, joined, print_item, print_json, print_line, print_list, timestamp, yes_no},
     scope::{API, project_path},
 };
 
@@ -236,8 +236,7 @@ impl TargetCommand {
                     OutputFormat::Table => {
                         print_item(out, &shown)?;
                         let projects = joined(grants.items.iter().map(ToString::to_string));
-                        println!("\nGRANTED TO: {projects}");
-                        Ok(())
+                        Ok(print_line(format_args!("\nGRANTED TO: {projects}"))?)
                     }
                     OutputFormat::Json => print_json(&serde_json::json!({
                         "target": shown,

@@ -3,15 +3,12 @@
 //! terminal: a line per step with its timing, its progress lines beneath, and a spinner while
 //! the next step runs.
 
-use std::{
-    io::{self, Write as _},
-    time::Duration,
-};
+use std::{io, time::Duration};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use komander_domain::api::{OperationEnded, ProgressLine, ServiceLogLine, StepEvent};
 
-use super::OutputFormat;
+use super::{OutputFormat, output::print_line};
 
 /// Something that shows an operation's events as they come.
 pub trait OperationView: Send {
@@ -35,20 +32,13 @@ pub(super) fn note(message: Option<&str>) -> String {
     message.map(|m| format!(": {m}")).unwrap_or_default()
 }
 
-/// Writes `text` and a newline on standard output.
-fn println_out(text: &str) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    writeln!(out, "{text}")?;
-    out.flush()
-}
-
 /// Prints log lines on standard output: each line's text, or one JSON object per line.
 pub(super) fn print_log_lines(out: OutputFormat, lines: &[ServiceLogLine]) -> io::Result<()> {
     for line in lines {
         match out {
-            OutputFormat::Table => println_out(&line.line)?,
+            OutputFormat::Table => print_line(&line.line)?,
             OutputFormat::Json => {
-                println_out(&serde_json::to_string(line).map_err(io::Error::other)?)?;
+                print_line(&serde_json::to_string(line).map_err(io::Error::other)?)?;
             }
         }
     }
@@ -61,7 +51,7 @@ pub struct Plain;
 
 impl OperationView for Plain {
     fn line(&mut self, line: &ProgressLine, _: &str) -> io::Result<()> {
-        println_out(&line.text)
+        print_line(&line.text)
     }
 
     fn step(&mut self, step: &StepEvent, _: &str) -> io::Result<()> {
@@ -90,7 +80,7 @@ pub struct Json;
 impl Json {
     fn event(name: &str, raw: &str) -> io::Result<()> {
         let data: serde_json::Value = serde_json::from_str(raw).map_err(io::Error::other)?;
-        println_out(&serde_json::json!({ "event": name, "data": data }).to_string())
+        print_line(serde_json::json!({ "event": name, "data": data }).to_string())
     }
 }
 
