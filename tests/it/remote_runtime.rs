@@ -151,6 +151,19 @@ async fn instance(deployer: &Deployer) -> (TestApi, String, String) {
     assert_eq!(plugin["world"], "remote", "{plugin}");
     let base_url = deployer.start().await;
     connect(&api, &base_url, true).await;
+    let unasked = expect(
+        &api,
+        Method::PUT,
+        &format!("{PLUGIN}/connections/other"),
+        Some(json!({"base_url": base_url})),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(
+        unasked["error"]["message"],
+        format!("plugin {WEBHOOK:?} asks for the connections deployer, not \"other\""),
+        "the names, not Rust's debug output"
+    );
     for (path, body) in [
         ("/api/v1/projects".to_owned(), json!({"name": "shop"})),
         (

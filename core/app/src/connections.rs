@@ -105,15 +105,16 @@ impl App {
         }
         let manifest = komander_plugin_host::manifest::Manifest::parse(&record.manifest)
             .map_err(|e| AppError::internal(format!("the stored manifest of {plugin}"), e))?;
-        if let (Some(name), Some(toml::Value::Array(names))) =
-            (name, manifest.capabilities.get("connections"))
-            && !names.iter().any(|n| n.as_str() == Some(name.as_str()))
+        let names = manifest.requested_names("connections");
+        if let Some(name) = name
+            && !names.is_empty()
+            && !names.contains(&name.as_str())
         {
-            let names: Vec<&str> = names.iter().filter_map(toml::Value::as_str).collect();
             return Err(AppError::invalid(
                 "name",
                 format!(
-                    "plugin {plugin:?} asks for the connections {names:?}, not {:?}",
+                    "plugin {plugin:?} asks for the connections {}, not {:?}",
+                    names.join(", "),
                     name.as_str()
                 ),
             ));

@@ -31,6 +31,17 @@ pub enum RuntimeWorld {
     Remote,
 }
 
+impl RuntimeWorld {
+    /// Its name in the API: `docker`, `kubernetes` or `remote`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeWorld::Docker => "docker",
+            RuntimeWorld::Kubernetes => "kubernetes",
+            RuntimeWorld::Remote => "remote",
+        }
+    }
+}
+
 impl PluginKind {
     /// The manifest's spelling: `git-provider` or `runtime`.
     pub fn manifest_name(self) -> &'static str {
@@ -164,6 +175,17 @@ impl Manifest {
             Ok(())
         } else {
             Err(problems)
+        }
+    }
+
+    /// The names a capability's request lists (`connections = ["deployer"]`); empty when it
+    /// asks with `true`, or not at all.
+    pub fn requested_names(&self, capability: &str) -> Vec<&str> {
+        match self.capabilities.get(capability) {
+            Some(toml::Value::Array(names)) => {
+                names.iter().filter_map(toml::Value::as_str).collect()
+            }
+            _ => Vec::new(),
         }
     }
 
