@@ -1369,6 +1369,38 @@ pub struct PluginUploadQuery {
     pub grant_all: bool,
 }
 
+/// `?sha256=&settings=` of `POST /api/v1/plugins/{plugin}/upgrade`, whose body is the new
+/// build's component.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "server", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct PluginUpgradeQuery {
+    /// The expected SHA-256, hex; when absent the server computes it and shows it.
+    pub sha256: Option<String>,
+    /// New settings, a JSON object as text (URL-encoded), checked against the new build's
+    /// schema and written with it in one step; without them the current settings must
+    /// satisfy the new schema.
+    pub settings: Option<String>,
+}
+
+impl PluginUpgradeQuery {
+    /// The settings given, read.
+    ///
+    /// # Errors
+    /// What is wrong with them, when they are no JSON object.
+    pub fn settings(&self) -> Result<Option<PluginConfig>, String> {
+        self.settings
+            .as_deref()
+            .map(|text| {
+                serde_json::from_str(text)
+                    .map(|settings| PluginConfig { settings })
+                    .map_err(|e| format!("the settings are not a JSON object: {e}"))
+            })
+            .transpose()
+    }
+}
+
 /// `POST /api/v1/plugins/{plugin}/grant`: grants capabilities the plugin asked for and
 /// enables it. Answers the plugin.
 #[derive(Clone, Debug, Serialize, Deserialize)]

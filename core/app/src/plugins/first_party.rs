@@ -43,7 +43,7 @@ impl App {
                 {
                     // First-party plugins are trusted: what a new version asks for is granted.
                     match self
-                        .upgrade_plugin(&caller, manifest.id.as_str(), bytes.to_vec(), None)
+                        .upgrade_plugin(&caller, manifest.id.as_str(), bytes.to_vec(), None, None)
                         .await
                     {
                         Ok(_) => {

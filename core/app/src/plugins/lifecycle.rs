@@ -9,7 +9,7 @@ use komander_domain::{
 };
 use komander_plugin_host::{
     LoadedPlugin,
-    manifest::{Manifest, PluginKind, RuntimeWorld},
+    manifest::{Manifest, PluginKind},
     verify_digest,
 };
 use komander_store::PluginRecord;
@@ -48,9 +48,7 @@ fn plugin_view(p: PluginRecord) -> Plugin {
 fn world_name(kind: PluginKind) -> Option<String> {
     match kind {
         PluginKind::GitProvider => None,
-        PluginKind::Runtime(RuntimeWorld::Docker) => Some("docker".into()),
-        PluginKind::Runtime(RuntimeWorld::Kubernetes) => Some("kubernetes".into()),
-        PluginKind::Runtime(RuntimeWorld::Remote) => Some("remote".into()),
+        PluginKind::Runtime(world) => Some(world.name().to_owned()),
     }
 }
 
@@ -261,8 +259,12 @@ impl App {
                 return Err(AppError::invalid(
                     "capabilities",
                     format!(
-                        "the plugin did not ask for {unasked:?}: it asks for {:?}",
-                        record.requested
+                        "the plugin did not ask for {unasked}: it asks for {}",
+                        if record.requested.is_empty() {
+                            "nothing".to_owned()
+                        } else {
+                            record.requested.join(", ")
+                        }
                     ),
                 ));
             }
@@ -329,9 +331,14 @@ impl App {
     /// for; new ones wait for a grant. An `incompatible` install becomes `enabled` with a build
     /// this Komander runs (it was marked only because the host changed).
     ///
+    /// With `settings`, the install's settings are replaced in the same write, checked against
+    /// the new build's schema: the way out when the new schema refuses the current settings
+    /// and the current schema the new ones. Without, the current settings must satisfy the new
+    /// schema.
+    ///
     /// # Errors
-    /// As [`App::install_plugin`]; invalid input for another plugin's component, conflict for
-    /// the same build.
+    /// As [`App::install_plugin`]; invalid input for another plugin's component, or for
+    /// settings (given or kept) the new build's schema refuses; conflict for the same build.
     #[instrument(skip_all, fields(actor = %caller.user.handle, plugin = id))]
     pub async fn upgrade_plugin(
         &self,
@@ -339,6 +346,7 @@ impl App {
         id: &str,
         mut component: impl Upload,
         sha256: Option<&str>,
+        settings: Option<PluginConfig>,
     ) -> Result<Plugin> {
         Self::may_manage_plugins(caller)?;
         let mut record = self.plugin_record(id).await?;
@@ -369,16 +377,35 @@ impl App {
                 message: "this build is the one installed".into(),
             });
         }
-        check_settings(&plugin.manifest, &record.config).map_err(|problems| {
-            AppError::invalid(
-                "component",
-                format!(
-                    "this build's config schema refuses the install's settings ({}): change \
-                     them first",
-                    problems.join("; ")
-                ),
-            )
-        })?;
+        let new_settings =
+            settings.map(|config| serde_json::Value::Object(config.settings).to_string());
+        match &new_settings {
+            Some(text) => check_settings(&plugin.manifest, text).map_err(|problems| {
+                AppError::invalid(
+                    "settings",
+                    format!(
+                        "this build's config schema refuses the settings given: {}",
+                        problems.join("; ")
+                    ),
+                )
+            })?,
+            None => check_settings(&plugin.manifest, &record.config).map_err(|problems| {
+                AppError::invalid(
+                    "component",
+                    format!(
+                        "this build's config schema refuses the install's settings ({}): \
+                         upgrade with settings it accepts in the same step (`komander plugin \
+                         upgrade {id} FILE --config SETTINGS.json`)",
+                        problems.join("; ")
+                    ),
+                )
+            })?,
+        }
+        let mut changed = vec!["version", "sha256", "granted", "status"];
+        if let Some(text) = new_settings {
+            record.config = text;
+            changed.push("settings");
+        }
         let plugins = self.plugins()?;
         let old_file = plugins.file(&record.digest);
         write_component(&plugins.file(&plugin.digest), &bytes).await?;
@@ -398,12 +425,7 @@ impl App {
             record.status = PluginStatus::Enabled;
         }
         let view = self
-            .save_plugin(
-                caller,
-                record,
-                "plugin.upgrade",
-                &["version", "sha256", "granted", "status"],
-            )
+            .save_plugin(caller, record, "plugin.upgrade", &changed)
             .await?;
         plugins.remember(id.to_owned(), plugin).await;
         let _ = tokio::fs::remove_file(old_file).await;

@@ -7,10 +7,10 @@ use axum::{
     extract::State,
     http::{HeaderMap, StatusCode, header},
 };
-use komander_app::upload::read_to_limit;
+use komander_app::{AppError, upload::read_to_limit};
 use komander_domain::api::{
     ErrorCode, Page, PageQuery, Plugin, PluginConfig, PluginConnection, PluginConnectionWrite,
-    PluginFromUrl, PluginGrant, PluginUploadQuery,
+    PluginFromUrl, PluginGrant, PluginUpgradeQuery, PluginUploadQuery,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -172,21 +172,26 @@ async fn grant_plugin(
 }
 
 /// Replaces the component with another build of the same plugin, posted as
-/// `application/wasm` or `application/octet-stream` (instance admins). Grants carry over for what it still asks for.
+/// `application/wasm` or `application/octet-stream` (instance admins). Grants carry over for
+/// what it still asks for. With `settings`, the install's settings are replaced in the same
+/// step, checked against the new build's schema.
 #[utoipa::path(post, path = "/api/v1/plugins/{plugin}/upgrade", tag = "plugins",
-    params(PluginPath, PluginUploadQuery),
+    params(PluginPath, PluginUpgradeQuery),
     request_body(content = String, content_type = "application/octet-stream"),
     responses((status = 200, body = Plugin), ErrorResponses))]
 async fn upgrade_plugin(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
     AppPath(p): AppPath<PluginPath>,
-    AppQuery(q): AppQuery<PluginUploadQuery>,
+    AppQuery(q): AppQuery<PluginUpgradeQuery>,
     body: BodyUpload,
 ) -> Result<Json<Plugin>, ApiError> {
+    let settings = q
+        .settings()
+        .map_err(|message| AppError::invalid("settings", message))?;
     Ok(Json(
         s.app
-            .upgrade_plugin(&caller, &p.plugin, body, q.sha256.as_deref())
+            .upgrade_plugin(&caller, &p.plugin, body, q.sha256.as_deref(), settings)
             .await?,
     ))
 }

@@ -46,7 +46,12 @@ pub(super) async fn upload_plugin(
     let caller = &viewer.caller;
     let sha256 = query.sha256.as_deref().filter(|s| !s.trim().is_empty());
     let answer = match &query.upgrade {
-        Some(id) => state.app.upgrade_plugin(caller, id, body, sha256).await,
+        Some(id) => {
+            state
+                .app
+                .upgrade_plugin(caller, id, body, sha256, None)
+                .await
+        }
         None => {
             state
                 .app
