@@ -92,11 +92,12 @@ async fn install_grant_disable_upgrade_uninstall() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
     assert!(
-        answer["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("did not ask for")
+        message.starts_with("the plugin did not ask for docker: it asks for ")
+            && !message.contains('[')
+            && !message.contains('"'),
+        "{message}"
     );
     let (status, plugin) = api
         .call(
@@ -260,6 +261,89 @@ fn the_cli_installs_grants_and_lists_plugins() {
         );
         String::from_utf8(out.stdout).unwrap()
     };
+    let komander_fails = |args: &[&str]| {
+        let out = std::process::Command::new(komander_binary())
+            .args(args)
+            .env_clear()
+            .env("HOME", server.data_dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "komander {args:?} succeeded");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let write = |name: &str, bytes: &[u8]| {
+        let path = server.data_dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+
+    // `plugin check` runs the install's checks here, with no server, and says what an admin
+    // will be asked.
+    let checked = komander(&["plugin", "check", guest.to_str().unwrap()]);
+    for expected in [
+        "ok: komander.test-guest 0.1.0 would install",
+        "kind      runtime (remote world)",
+        "exports   komander:runtime/runtime@0.2",
+        "komander:host/config@",
+        &komander_plugin_host::digest(&guests::bytes("komander_test_guest")),
+        "An admin will be asked to grant:",
+        "  connections: send HTTP requests",
+        "  kv: keep small data",
+    ] {
+        assert!(checked.contains(expected), "{expected:?} in {checked}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&komander(&[
+        "plugin",
+        "check",
+        guest.to_str().unwrap(),
+        "--output",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(json["world"], "remote", "{json}");
+    assert_eq!(json["asks"].as_array().unwrap().len(), 5, "{json}");
+    let good = write("good.json", br#"{"region": "eu", "replicas": 2}"#);
+    komander(&[
+        "plugin",
+        "check",
+        guest.to_str().unwrap(),
+        "--settings",
+        &good,
+    ]);
+    let bad = write("bad.json", br#"{"region": "mars"}"#);
+    let refused = komander_fails(&[
+        "plugin",
+        "check",
+        guest.to_str().unwrap(),
+        "--settings",
+        &bad,
+    ]);
+    assert!(refused.contains("/region"), "{refused}");
+    let core_module = write("core.wasm", b"\0asm\x01\0\0\0");
+    let refused = komander_fails(&["plugin", "check", &core_module]);
+    assert!(refused.contains("wasm32-wasip2"), "{refused}");
+    let wrong_kind = write(
+        "wrong-kind.wasm",
+        &with_manifest_edit(
+            &guests::bytes("komander_test_guest"),
+            r#"kind = "runtime""#,
+            r#"kind = "runtimX""#,
+        ),
+    );
+    let refused = komander_fails(&["plugin", "check", &wrong_kind]);
+    assert!(refused.contains("would refuse"), "{refused}");
+    let refused = komander_fails(&[
+        "plugin",
+        "check",
+        guest.to_str().unwrap(),
+        "--sha256",
+        &"0".repeat(64),
+    ]);
+    assert!(
+        refused.contains("sha256") || refused.contains("SHA-256"),
+        "{refused}"
+    );
+
     let shown = komander(&["plugin", "install", guest.to_str().unwrap()]);
     assert!(shown.contains("pending-grant"), "{shown}");
     komander(&["plugin", "grant", "komander.test-guest", "--all"]);
@@ -328,6 +412,24 @@ fn the_cli_installs_grants_and_lists_plugins() {
     assert!(
         list.contains("komander.test-guest") && list.contains("enabled"),
         "{list}"
+    );
+    // A build that renames the setting `region`: upgraded from its file alone (the id read
+    // from its manifest) with the new settings in the same step.
+    let renamed = write(
+        "renamed.wasm",
+        &with_manifest_edit(
+            &guests::bytes("komander_test_guest"),
+            r#""region""#,
+            r#""bucket""#,
+        ),
+    );
+    let bucket = write("bucket.json", br#"{"bucket": "us"}"#);
+    let upgraded = komander(&["plugin", "upgrade", &renamed, "--config", &bucket]);
+    assert!(upgraded.contains("komander.test-guest"), "{upgraded}");
+    let shown = komander(&["plugin", "config", "show", "komander.test-guest"]);
+    assert!(
+        shown.contains("bucket") && !shown.contains("region"),
+        "{shown}"
     );
     komander(&["plugin", "uninstall", "komander.test-guest"]);
     assert!(!komander(&["plugin", "list"]).contains("komander.test-guest"));
@@ -698,10 +800,64 @@ async fn settings_are_checked_against_the_config_schema_and_reach_the_plugin() {
         .send(upload(
             "/api/v1/plugins/komander.test-guest/upgrade",
             ADMIN_TOKEN,
-            stricter,
+            stricter.clone(),
         ))
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
+
+    // A build that renames a setting: its schema refuses the current settings, and the
+    // current schema the new ones. The upgrade takes the new settings in the same step.
+    let renamed = with_manifest_edit(&stricter, r#""region""#, r#""bucket""#);
+    let upgrade = "/api/v1/plugins/komander.test-guest/upgrade";
+    let with_settings = |settings: &str| {
+        let mut url = reqwest::Url::parse("http://komander.test/").unwrap();
+        url.query_pairs_mut().append_pair("settings", settings);
+        let query = url.query().unwrap_or_default();
+        upload(&format!("{upgrade}?{query}"), ADMIN_TOKEN, renamed.clone())
+    };
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            config,
+            Some(ADMIN_TOKEN),
+            Some(json!({"settings": {"bucket": "eu", "replicas": 5}})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the current schema refuses"
+    );
+    let (status, answer) = api
+        .send(upload(upgrade, ADMIN_TOKEN, renamed.clone()))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer.to_string().contains("--config"),
+        "the refusal says how out: {answer}"
+    );
+    for (bad, why) in [
+        (r#"{"bucket": "eu", "replicas": 0}"#, "/replicas"),
+        (r#"{"region": "eu", "replicas": 5}"#, "region"),
+        (r#"["bucket"]"#, "not a JSON object"),
+    ] {
+        let (status, answer) = api.send(with_settings(bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {answer}");
+        assert_eq!(answer["error"]["field"], "settings", "{answer}");
+        assert!(answer.to_string().contains(why), "{why} in {answer}");
+    }
+    let (_, kept) = api.call(Method::GET, config, Some(ADMIN_TOKEN), None).await;
+    assert_eq!(kept, json!({"settings": {"region": "us", "replicas": 5}}));
+    let (status, answer) = api
+        .send(with_settings(r#"{"bucket": "eu", "replicas": 5}"#))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["sha256"], komander_plugin_host::digest(&renamed));
+    let (_, upgraded) = api.call(Method::GET, config, Some(ADMIN_TOKEN), None).await;
+    assert_eq!(
+        upgraded,
+        json!({"settings": {"bucket": "eu", "replicas": 5}})
+    );
 
     // A disabled plugin gets no call context.
     api.call(

@@ -81,6 +81,8 @@ pub struct LoadedPlugin {
     pub artifact: Option<String>,
     /// The limits its calls run under.
     pub limits: Limits,
+    /// The interfaces it imports (`komander:host/log@0.1.0`, …), in the component's order.
+    pub imports: Vec<String>,
     pre: InstancePre<HostState>,
     /// For runtimes, the `runtime` export resolved once, at load.
     pub(crate) runtime: Option<RuntimePre<HostState>>,
@@ -223,7 +225,7 @@ impl PluginEngine {
             .await
             .map_err(|e| PluginError::Host(format!("compiling: {e}")))??
         };
-        let (kind, wit_version) = self.classify(&component)?;
+        let (kind, wit_version, imports) = self.classify(&component)?;
         if kind.manifest_name() != manifest.kind {
             return Err(PluginError::refused(format!(
                 "its manifest says kind {:?} but it exports a {}",
@@ -250,6 +252,7 @@ impl PluginEngine {
             wit_version,
             digest,
             artifact,
+            imports,
             pre,
             runtime,
         })
@@ -261,11 +264,12 @@ impl PluginEngine {
             .map(|dir| dir.join(format!("{digest}-{}.cwasm", self.compatibility_hash())))
     }
 
-    /// Reads the kind from the exported interface and the runtime world from the imports.
+    /// Reads the kind from the exported interface and the runtime world from the imports;
+    /// answers them with the exported interface's version and the imports.
     fn classify(
         &self,
         component: &Component,
-    ) -> Result<(PluginKind, semver::Version), PluginError> {
+    ) -> Result<(PluginKind, semver::Version, Vec<String>), PluginError> {
         let ty = component.component_type();
         let exports: Vec<String> = ty
             .exports(&self.engine)
@@ -320,7 +324,7 @@ impl PluginEngine {
                 supported,
             });
         }
-        Ok((kind, version))
+        Ok((kind, version, imports))
     }
 
     /// Runs one call of `plugin` in a fresh store, under its limits: memory capped, guest time

@@ -64,6 +64,26 @@ impl Capability {
         }
     }
 
+    /// What granting it lets the plugin do, as an admin is asked.
+    pub fn allows(self) -> &'static str {
+        match self {
+            Capability::Log => "write lines into Komander's log",
+            Capability::Config => "read the settings an admin gives it",
+            Capability::Kv => "keep small data per install and project",
+            Capability::Connections => {
+                "send HTTP requests to the endpoints an admin configures, with the credentials \
+                 the host adds"
+            }
+            Capability::Progress => "report progress to the user watching a call",
+            Capability::Docker => {
+                "drive the Docker Engine of a deployment's target, scoped to that deployment"
+            }
+            Capability::Kubernetes => {
+                "drive a Kubernetes cluster, scoped to the deployment a call acts for"
+            }
+        }
+    }
+
     /// Checks what `manifest` asks of this capability (its value under `[capabilities]`) and,
     /// when `granted`, that the manifest asks for it at all. Runs at install and grant, and
     /// again when a call is built.

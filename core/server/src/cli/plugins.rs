@@ -48,15 +48,33 @@ pub enum PluginCommand {
         #[arg(long)]
         all: bool,
     },
-    /// Replaces a plugin with another build of it, from a .wasm file.
-    Upgrade {
-        /// The plugin's id.
-        id: String,
-        /// The new .wasm file.
+    /// Runs every check the server runs at install on a .wasm file, here, without a server,
+    /// and prints what an admin will be asked to grant.
+    Check {
+        /// The .wasm file.
         file: std::path::PathBuf,
+        /// A JSON file of settings to check against the plugin's settings schema.
+        #[arg(long, value_name = "FILE")]
+        settings: Option<std::path::PathBuf>,
         /// The component's expected SHA-256 (hex).
         #[arg(long)]
         sha256: Option<String>,
+    },
+    /// Replaces a plugin with another build of it, from a .wasm file: `upgrade FILE` (the id
+    /// read from its manifest) or `upgrade ID FILE`.
+    Upgrade {
+        /// The plugin's id, or the .wasm file when it is the only argument.
+        #[arg(value_name = "ID_OR_FILE")]
+        first: String,
+        /// The new .wasm file, after the id.
+        file: Option<std::path::PathBuf>,
+        /// The component's expected SHA-256 (hex).
+        #[arg(long)]
+        sha256: Option<String>,
+        /// A JSON file of new settings, checked against the new build's schema and applied
+        /// with it in one step (when the new schema refuses the current settings).
+        #[arg(long, value_name = "FILE")]
+        config: Option<std::path::PathBuf>,
     },
     /// Keeps a plugin installed but stops running it.
     Disable {
@@ -115,17 +133,12 @@ impl ConfigCommand {
                 settings,
                 file,
             } => {
-                let (text, source) = match (settings, file) {
-                    (Some(text), _) => (text, "the settings argument".to_owned()),
-                    (None, Some(file)) => (
-                        std::fs::read_to_string(&file)
-                            .with_context(|| format!("reading {}", file.display()))?,
-                        file.display().to_string(),
-                    ),
+                let settings = match (settings, file) {
+                    (Some(text), _) => serde_json::from_str(&text)
+                        .context("the settings argument is not a JSON object")?,
+                    (None, Some(file)) => read_settings(&file)?,
                     (None, None) => anyhow::bail!("give the settings, or --file"),
                 };
-                let settings = serde_json::from_str(&text)
-                    .with_context(|| format!("{source} is not a JSON object"))?;
                 api.put(&config(&plugin), &PluginConfig { settings })
                     .await
                     .with_context(|| format!("setting the settings of plugin {plugin}"))?
@@ -263,6 +276,15 @@ impl Row for PluginConnection {
     }
 }
 
+/// The JSON object of settings in `file`.
+pub(super) fn read_settings(
+    file: &Path,
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a JSON object", file.display()))
+}
+
 fn read_component(file: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(file).with_context(|| format!("reading {}", file.display()))
 }
@@ -279,6 +301,19 @@ impl PluginCommand {
         let shown: Plugin = match self {
             Self::List => {
                 return print_list::<Plugin>(api, out, &plugins, || "listing plugins".into()).await;
+            }
+            Self::Check {
+                file,
+                settings,
+                sha256,
+            } => {
+                return super::plugin_check::check(
+                    &file,
+                    settings.as_deref(),
+                    sha256.as_deref(),
+                    out,
+                )
+                .await;
             }
             Self::Show { id } => api
                 .get(&plugin(&id))
@@ -322,19 +357,40 @@ impl PluginCommand {
                 )
                 .await
                 .with_context(|| format!("granting plugin {id}"))?,
-            Self::Upgrade { id, file, sha256 } => {
-                let query: Vec<(&str, &str)> = sha256
+            Self::Upgrade {
+                first,
+                file,
+                sha256,
+                config,
+            } => {
+                let (file, named) = match file {
+                    Some(file) => (file, Some(first)),
+                    None => (std::path::PathBuf::from(first), None),
+                };
+                let bytes = read_component(&file)?;
+                let id = match named {
+                    Some(id) => id,
+                    None => komander_plugin_host::manifest::Manifest::find(&bytes)
+                        .with_context(|| format!("reading the plugin's id in {}", file.display()))?
+                        .id
+                        .to_string(),
+                };
+                let settings = config
                     .as_deref()
-                    .map(|s| ("sha256", s))
-                    .into_iter()
-                    .collect();
-                api.post_wasm(
-                    &format!("{}/upgrade", plugin(&id)),
-                    &query,
-                    read_component(&file)?,
-                )
-                .await
-                .with_context(|| format!("upgrading plugin {id}"))?
+                    .map(|file| {
+                        read_settings(file).map(|s| serde_json::Value::Object(s).to_string())
+                    })
+                    .transpose()?;
+                let mut query: Vec<(&str, &str)> = Vec::new();
+                if let Some(sha) = &sha256 {
+                    query.push(("sha256", sha));
+                }
+                if let Some(settings) = &settings {
+                    query.push(("settings", settings));
+                }
+                api.post_wasm(&format!("{}/upgrade", plugin(&id)), &query, bytes)
+                    .await
+                    .with_context(|| format!("upgrading plugin {id}"))?
             }
             Self::Disable { id } => api
                 .post_action(&format!("{}/disable", plugin(&id)))
