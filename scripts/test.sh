@@ -627,6 +627,9 @@ main() {
     # Plugins build in a target directory of their own (never the server's: see DESIGN.md §3).
     step "clippy (plugins)" env CARGO_TARGET_DIR="$CARGO_TARGET_DIR/plugins" \
         cargo clippy --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --release -- -D warnings
+    # The SDK's own tests (the compile-time manifest check) run on this machine's target.
+    step "test (plugin SDK)" env CARGO_TARGET_DIR="$CARGO_TARGET_DIR/plugins" \
+        cargo test --manifest-path plugins/Cargo.toml --locked -p komander-plugin-sdk
 
     # The end-to-end tests start the komander binary itself: build it first, with the
     # first-party plugins and the web UI's hydrate bundle (the browser tests hydrate pages).

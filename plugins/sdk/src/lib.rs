@@ -34,6 +34,8 @@
 //! return [`runtime::Error::InvalidInput`] instead.
 #![deny(missing_docs)]
 
+pub mod manifest;
+
 #[doc(hidden)]
 pub mod bindings {
     // One world that includes the three runtime worlds: a component imports only what it
@@ -50,7 +52,9 @@ pub mod bindings {
             }
         ",
         world: "komander:sdk/every-runtime",
-        path: ["../../wit/host", "../../wit/docker", "../../wit/kubernetes", "../../wit/runtime"],
+        // `wit` is the crate's own folder (in Komander's repository a link to its `wit/`), so
+        // that the crate builds the same when published or written beside a new plugin.
+        path: ["wit/host", "wit/docker", "wit/kubernetes", "wit/runtime"],
         pub_export_macro: true,
         export_macro_name: "export_bindings",
         default_bindings_module: "::komander_plugin_sdk::bindings",
@@ -236,13 +240,16 @@ pub mod runtime {
 
 /// Exports `$ty` (a [`runtime::Runtime`]) as a runtime component and embeds the
 /// manifest file `$manifest` (a path relative to the crate's `Cargo.toml`) as the custom
-/// section `komander-plugin`.
+/// section `komander-plugin`. The manifest is checked at compile time
+/// ([`manifest::check`]): a malformed one is a compile error naming the problem.
 #[macro_export]
 macro_rules! export_runtime {
     ($ty:ty, manifest = $manifest:literal) => {
         const _: () = {
             const MANIFEST: &[u8] =
                 include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $manifest));
+            // A malformed manifest fails the build here, not the install.
+            const _: () = $crate::manifest::check(MANIFEST);
             #[used]
             #[unsafe(link_section = "komander-plugin")]
             static SECTION: [u8; MANIFEST.len()] = {
