@@ -17,6 +17,7 @@ mod members;
 mod migrations;
 mod operation_events;
 mod operations;
+mod plugin_author;
 mod plugins;
 mod remote_runtime;
 mod runs;

@@ -77,7 +77,7 @@ pub fn skipped() -> bool {
 /// compiler, the one [`check_target`] asks), `CARGO_HOME`, and `CARGO_MAKEFLAGS`, so that a guest
 /// build inside a build script takes its jobs from the outer build's jobserver instead of starting
 /// as many again.
-const REMOVED_VARIABLES: &[&str] = &[
+pub const REMOVED_VARIABLES: &[&str] = &[
     "CARGO_ENCODED_RUSTFLAGS",
     "RUSTFLAGS",
     "CARGO_BUILD_RUSTFLAGS",

@@ -21,6 +21,7 @@ pub mod follow;
 pub mod local;
 pub mod output;
 pub mod plugin_check;
+pub mod plugin_new;
 pub mod plugins;
 pub mod projects;
 pub mod run;

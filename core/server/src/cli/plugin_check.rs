@@ -187,6 +187,19 @@ fn warnings(plugin: &LoadedPlugin, world: Option<RuntimeWorld>) -> Vec<String> {
     warnings
 }
 
+/// The Komander interfaces of `imports`, and how many WASI ones besides.
+fn komander_imports(imports: &[String]) -> String {
+    let (komander, wasi): (Vec<&str>, Vec<&str>) = imports
+        .iter()
+        .map(String::as_str)
+        .partition(|i| i.starts_with("komander:"));
+    let mut text = komander.join(", ");
+    if !wasi.is_empty() {
+        text.push_str(&format!(" (and {} WASI interfaces)", wasi.len()));
+    }
+    text
+}
+
 /// Prints what `plugin check` found, for people.
 fn print_checked(checked: &Checked) -> anyhow::Result<()> {
     let world = checked
@@ -196,7 +209,7 @@ fn print_checked(checked: &Checked) -> anyhow::Result<()> {
         format!("ok: {} {} would install", checked.id, checked.version),
         format!("kind      {}{world}", checked.kind),
         format!("exports   {}", checked.exports),
-        format!("imports   {}", checked.imports.join(", ")),
+        format!("imports   {}", komander_imports(&checked.imports)),
         format!("sha256    {} ({} bytes)", checked.sha256, checked.bytes),
         format!(
             "settings  {}",

@@ -48,6 +48,21 @@ pub enum PluginCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Writes a new runtime plugin crate NAME/ that builds as it is, with the SDK and WIT of
+    /// this komander beside it.
+    New {
+        /// The crate's name, also its folder's, such as nomad-runtime.
+        name: String,
+        /// What it drives.
+        #[arg(long, value_enum)]
+        kind: super::plugin_new::NewKind,
+        /// The plugin's id (default: local.NAME).
+        #[arg(long)]
+        id: Option<String>,
+        /// The folder to write it in (default: the current one).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Runs every check the server runs at install on a .wasm file, here, without a server,
     /// and prints what an admin will be asked to grant.
     Check {
@@ -301,6 +316,14 @@ impl PluginCommand {
         let shown: Plugin = match self {
             Self::List => {
                 return print_list::<Plugin>(api, out, &plugins, || "listing plugins".into()).await;
+            }
+            Self::New {
+                name,
+                kind,
+                id,
+                dir,
+            } => {
+                return super::plugin_new::new_plugin(&name, kind, id.as_deref(), dir.as_deref());
             }
             Self::Check {
                 file,

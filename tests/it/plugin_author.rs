@@ -1,0 +1,175 @@
+//! A plugin author's path with the CLI alone, as the guide tells it: `komander plugin new` for
+//! each kind, a build outside Komander's repository (the SDK and WIT written beside the crate),
+//! the crate's own tests, `plugin check`, a manifest mistake caught when it compiles, an install
+//! into a running server, and an upgrade whose new schema needs new settings.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
+
+use komander_e2e::ServerProcess;
+use komander_guest_build::{REMOVED_VARIABLES, shared_target_dir};
+
+/// Runs `cargo args` in the crate `dir` with the scaffolds' target directory, offline (the
+/// SDK's dependencies are those the plugins' workspace has fetched already); answers whether
+/// it succeeded and what it printed on standard error.
+fn cargo(dir: &Path, target: &Path, args: &[&str]) -> (bool, String) {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .args(args)
+        .arg("--offline")
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target);
+    for variable in REMOVED_VARIABLES {
+        command.env_remove(variable);
+    }
+    let out = command.output().expect("running cargo");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Builds the crate `dir`, failing the test with cargo's message when it does not build.
+fn build(dir: &Path, target: &Path) {
+    let (built, log) = cargo(
+        dir,
+        target,
+        &["build", "--release", "--target", "wasm32-wasip2"],
+    );
+    assert!(built, "{} does not build:\n{log}", dir.display());
+}
+
+/// The component a build of the crate `name` wrote.
+fn component(target: &Path, name: &str) -> PathBuf {
+    target
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+/// Replaces `from` (which must be there) by `to` in `file`.
+fn edit(file: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains(from), "{from:?} in {}", file.display());
+    std::fs::write(file, text.replace(from, to)).unwrap();
+}
+
+#[test]
+fn a_new_plugin_of_each_kind_builds_checks_installs_and_upgrades_with_new_settings() {
+    let server = ServerProcess::start(&[], "info");
+    let work = tempfile::tempdir().unwrap();
+    let target = shared_target_dir("plugin-scaffolds", &work.path().join("target"));
+    let folder = work.path().to_str().unwrap();
+
+    for (kind, asks) in [
+        ("docker", "docker"),
+        ("kubernetes", "kubernetes"),
+        ("remote", "connections"),
+    ] {
+        let started = Instant::now();
+        let name = format!("{kind}-demo");
+        let created = server.cli_ok(&[
+            "plugin",
+            "new",
+            "--kind",
+            &format!("{kind}-runtime"),
+            &name,
+            "--dir",
+            folder,
+        ]);
+        assert!(created.contains("cargo build --release"), "{created}");
+        let dir = work.path().join(&name);
+        build(&dir, &target);
+        let wasm = component(&target, &name);
+        let checked: serde_json::Value = serde_json::from_str(&server.cli_ok(&[
+            "plugin",
+            "check",
+            wasm.to_str().unwrap(),
+            "--output",
+            "json",
+        ]))
+        .unwrap();
+        assert_eq!(checked["world"], kind, "{checked}");
+        assert_eq!(checked["id"], format!("local.{name}"), "{checked}");
+        assert!(
+            checked["asks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["capability"] == asks),
+            "{checked}"
+        );
+        assert_eq!(checked["warnings"], serde_json::json!([]), "{checked}");
+        eprintln!(
+            "plugin new, build and check of a {kind} runtime: {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    // Writing over a folder is refused, and nothing changes.
+    let again = server.cli(&[
+        "plugin",
+        "new",
+        "--kind",
+        "remote-runtime",
+        "remote-demo",
+        "--dir",
+        folder,
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+
+    // The crate's own tests run on this machine.
+    let remote = work.path().join("remote-demo");
+    let (tested, log) = cargo(&remote, &target, &["test"]);
+    assert!(tested, "{log}");
+
+    // A manifest mistake fails the build, naming it.
+    let docker_manifest = work.path().join("docker-demo/komander-plugin.toml");
+    edit(&docker_manifest, "docker = true", "dockr = true");
+    let (built, log) = cargo(
+        &work.path().join("docker-demo"),
+        &target,
+        &["build", "--release", "--target", "wasm32-wasip2"],
+    );
+    assert!(!built && log.contains("unknown capability"), "{log}");
+
+    // Installed into a running server, granted what it asks.
+    let wasm = component(&target, "remote-demo");
+    let installed = server.cli_ok(&["plugin", "install", wasm.to_str().unwrap(), "--grant-all"]);
+    assert!(
+        installed.contains("local.remote-demo") && installed.contains("enabled"),
+        "{installed}"
+    );
+
+    // A new version whose schema needs a setting the install does not have: refused alone,
+    // taken with the settings in one step.
+    let manifest = remote.join("komander-plugin.toml");
+    edit(&manifest, "version = \"0.1.0\"", "version = \"0.2.0\"");
+    edit(
+        &manifest,
+        r#"config_schema = '{"type": "object"}'"#,
+        r#"config_schema = '{"type": "object", "required": ["region"]}'"#,
+    );
+    build(&remote, &target);
+    let refused = server.cli(&["plugin", "upgrade", wasm.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("region") && message.contains("--config"),
+        "{message}"
+    );
+    let settings = work.path().join("settings.json");
+    std::fs::write(&settings, r#"{"region": "eu"}"#).unwrap();
+    let upgraded = server.cli_ok(&[
+        "plugin",
+        "upgrade",
+        wasm.to_str().unwrap(),
+        "--config",
+        settings.to_str().unwrap(),
+    ]);
+    assert!(upgraded.contains("0.2.0"), "{upgraded}");
+    let shown = server.cli_ok(&["plugin", "config", "show", "local.remote-demo"]);
+    assert!(shown.contains("region") && shown.contains("eu"), "{shown}");
+}
