@@ -9,7 +9,7 @@ use std::{
     time::Instant,
 };
 
-use komander_e2e::ServerProcess;
+use komander_e2e::{ServerProcess, docker, guests};
 use komander_guest_build::{REMOVED_VARIABLES, shared_target_dir};
 
 /// Runs `cargo args` in the crate `dir` with the scaffolds' target directory, offline (the
@@ -120,6 +120,47 @@ fn a_new_plugin_of_each_kind_builds_checks_installs_and_upgrades_with_new_settin
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
 
+    // `plugin run` goes through a deployment's calls on this machine: the stub's steps say
+    // they did nothing, and the health wait then fails naming the service; the destroy runs.
+    let compose = work.path().join("shop.yaml");
+    std::fs::write(&compose, COMPOSE).unwrap();
+    let ran = server.cli(&[
+        "plugin",
+        "run",
+        component(&target, "remote-demo").to_str().unwrap(),
+        "--spec",
+        compose.to_str().unwrap(),
+        "--connection",
+        "api=http://127.0.0.1:9/",
+        "--health-timeout",
+        "1",
+    ]);
+    let printed = String::from_utf8_lossy(&ran.stdout);
+    let why = String::from_utf8_lossy(&ran.stderr);
+    assert!(!ran.status.success(), "{printed}");
+    for expected in [
+        "running local.remote-demo@0.1.0 (1 service(s) of ",
+        "validate and plan: 0 change(s)",
+        "apply: nothing done yet (remote-demo is a new plugin)",
+        "destroy: done",
+    ] {
+        assert!(printed.contains(expected), "{expected:?} in {printed}");
+    }
+    assert!(why.contains("web"), "the failure names the service: {why}");
+    let refused = server.cli(&[
+        "plugin",
+        "run",
+        component(&target, "remote-demo").to_str().unwrap(),
+        "--spec",
+        compose.to_str().unwrap(),
+        "--connection",
+        "other=http://127.0.0.1:9/",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("asks for the connections api"),
+        "{refused:?}"
+    );
+
     // The crate's own tests run on this machine.
     let remote = work.path().join("remote-demo");
     let (tested, log) = cargo(&remote, &target, &["test"]);
@@ -172,4 +213,68 @@ fn a_new_plugin_of_each_kind_builds_checks_installs_and_upgrades_with_new_settin
     assert!(upgraded.contains("0.2.0"), "{upgraded}");
     let shown = server.cli_ok(&["plugin", "config", "show", "local.remote-demo"]);
     assert!(shown.contains("region") && shown.contains("eu"), "{shown}");
+}
+
+/// The deployment `plugin run` is given: one service printing a line, then waiting.
+const COMPOSE: &str = r#"services:
+  web:
+    image: komander-test/busybox:1
+    command: ["/bin/busybox", "sh", "-c", "echo hello from web; exec /bin/busybox sleep 600"]
+    environment:
+      MODE: demo
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_run_applies_reads_and_destroys_a_docker_runtime_on_the_local_engine() {
+    let Some(engine) = docker::engine().await else {
+        return;
+    };
+    let host = std::env::var("KOMANDER_TEST_DOCKER_HOST").expect("the test engine's host");
+    let server = ServerProcess::start(&[], "info");
+    let work = tempfile::tempdir().unwrap();
+    let compose = work.path().join("shop.yaml");
+    std::fs::write(&compose, COMPOSE).unwrap();
+    let wasm = work.path().join("compose.wasm");
+    std::fs::write(&wasm, guests::bytes("komander_compose")).unwrap();
+    let mut command = server.cli_command(&[
+        "plugin",
+        "run",
+        wasm.to_str().unwrap(),
+        "--spec",
+        compose.to_str().unwrap(),
+    ]);
+    let ran = command.env("DOCKER_HOST", &host).output().unwrap();
+    let printed = String::from_utf8_lossy(&ran.stdout);
+    assert!(
+        ran.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    for expected in [
+        "create container dev_local_shop_web: new service",
+        "created container dev_local_shop_web",
+        "apply: done",
+        "web: running",
+        "logs of web: 1 line(s)",
+        "  hello from web",
+        "removed container dev_local_shop_web",
+        "destroy: done",
+    ] {
+        assert!(printed.contains(expected), "{expected:?} in {printed}");
+    }
+    // The destroy left nothing of it on the engine.
+    let left = engine
+        .list_containers(Some(bollard::query_parameters::ListContainersOptions {
+            all: true,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert!(
+        !left
+            .iter()
+            .flat_map(|c| c.names.iter().flatten())
+            .any(|n| n.contains("dev_local_shop")),
+        "{left:?}"
+    );
 }

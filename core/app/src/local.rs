@@ -18,9 +18,10 @@ use komander_domain::api::{
 use komander_plugin_host::{
     LoadedPlugin, PluginEngine,
     capabilities::{
-        CallContext, Capability, DeploymentIds, ProgressSink,
+        CallContext, Capability, Connection, DeploymentIds, KvScope, MemoryKv, ProgressSink,
         docker::{DockerGate, DockerScope},
     },
+    manifest::{PluginKind, RuntimeWorld},
     runtime::{DeploymentSpec, EnvValue, EnvVar, SecretRef, ServiceSource},
 };
 
@@ -80,10 +81,54 @@ pub struct LocalRuntime {
     spec: DeploymentSpec,
     granted: Vec<Capability>,
     settings: Arc<str>,
-    docker: Arc<DockerScope>,
+    /// The local Docker engine, for a Docker runtime.
+    docker: Option<LocalDocker>,
+    /// The connections a remote runtime's calls hold.
+    connections: Vec<Arc<Connection>>,
+    /// A key-value store of its own, for an author's run.
+    kv: Option<(Arc<MemoryKv>, KvScope)>,
+}
+
+/// The local Docker engine a Docker runtime drives.
+struct LocalDocker {
+    scope: Arc<DockerScope>,
     client: Docker,
     /// How failures name the engine: `the local Docker engine at unix:///…`.
     name: String,
+}
+
+/// The deployment's ids, as the Docker capability labels its objects.
+fn deployment_ids(spec: &DeploymentSpec) -> DeploymentIds {
+    DeploymentIds {
+        project: spec.project_id.clone(),
+        environment: spec.environment_id.clone(),
+        deployment: spec.deployment_id.clone(),
+    }
+}
+
+/// The local Docker engine at `host`, scoped to `spec`'s deployment for `plugin`, with the
+/// secret values `secrets` to substitute.
+async fn local_docker(
+    host: &str,
+    spec: &DeploymentSpec,
+    plugin: &LoadedPlugin,
+    secrets: Vec<(String, String)>,
+) -> Result<LocalDocker, LocalError> {
+    let client = connect_docker(host).await?;
+    let mut scope = DockerScope::new(
+        client.clone(),
+        DockerGate::new(DockerGate::DEFAULT_SIZE),
+        deployment_ids(spec),
+        plugin.manifest.id.to_string(),
+    );
+    for (name, value) in secrets {
+        scope = scope.with_secret(name, value);
+    }
+    Ok(LocalDocker {
+        scope: Arc::new(scope),
+        client,
+        name: format!("the local Docker engine at {host}"),
+    })
 }
 
 impl LocalRuntime {
@@ -123,31 +168,67 @@ impl LocalRuntime {
                 plugin: plugin.manifest.id.to_string(),
                 message: e.to_string(),
             })?;
-        let client = connect_docker(docker_host).await?;
         let (spec, secrets) = local_spec(resolved);
-        let ids = DeploymentIds {
-            project: spec.project_id.clone(),
-            environment: spec.environment_id.clone(),
-            deployment: spec.deployment_id.clone(),
-        };
-        let mut scope = DockerScope::new(
-            client.clone(),
-            DockerGate::new(DockerGate::DEFAULT_SIZE),
-            ids,
-            plugin.manifest.id.to_string(),
-        );
-        for (name, value) in secrets {
-            scope = scope.with_secret(name, value);
-        }
+        let docker = local_docker(docker_host, &spec, &plugin, secrets).await?;
         Ok(LocalRuntime {
             engine,
             plugin,
             spec,
             granted,
             settings: resolved.runtime_settings.as_str().into(),
-            docker: Arc::new(scope),
-            client,
-            name: format!("the local Docker engine at {docker_host}"),
+            docker: Some(docker),
+            connections: Vec::new(),
+            kv: None,
+        })
+    }
+
+    /// The runtime of `resolved` as its author runs it (`komander plugin run`): every
+    /// capability its manifest asks for granted, the settings `resolved` carries, the Docker
+    /// engine at `docker_host` when it drives Docker, the `connections` given, and a
+    /// key-value store of its own in memory, gone when the run ends.
+    ///
+    /// # Errors
+    /// [`LocalError::Plugin`] for a Kubernetes runtime (no cluster here); the Docker engine
+    /// that does not answer.
+    pub async fn for_author(
+        engine: Arc<PluginEngine>,
+        plugin: LoadedPlugin,
+        resolved: &ResolvedDeployment,
+        docker_host: &str,
+        connections: Vec<Arc<Connection>>,
+    ) -> Result<LocalRuntime, LocalError> {
+        let granted: Vec<Capability> = Capability::ALL
+            .into_iter()
+            .filter(|c| plugin.manifest.capabilities.contains_key(c.name()))
+            .collect();
+        let (spec, secrets) = local_spec(resolved);
+        let docker = match plugin.kind {
+            PluginKind::Runtime(RuntimeWorld::Docker) => {
+                Some(local_docker(docker_host, &spec, &plugin, secrets).await?)
+            }
+            PluginKind::Runtime(RuntimeWorld::Remote) => None,
+            _ => {
+                return Err(LocalError::Plugin {
+                    plugin: plugin.manifest.id.to_string(),
+                    message: "it drives Kubernetes, and a local run has no cluster: install it \
+                              and run it in a server environment"
+                        .to_owned(),
+                });
+            }
+        };
+        let kv = KvScope {
+            install: plugin.manifest.id.to_string(),
+            project: Some(spec.project_id.clone()),
+        };
+        Ok(LocalRuntime {
+            engine,
+            plugin,
+            spec,
+            granted,
+            settings: resolved.runtime_settings.as_str().into(),
+            docker,
+            connections,
+            kv: Some((Arc::new(MemoryKv::default()), kv)),
         })
     }
 }
@@ -270,7 +351,13 @@ impl Runtime for LocalRuntime {
         let mut call = CallContext::builder(&self.plugin.manifest, self.granted.iter().cloned())
             .map_err(|e| e.to_string())?
             .config(self.settings.clone())
-            .docker(self.docker.clone());
+            .connections(self.connections.clone());
+        if let Some(docker) = &self.docker {
+            call = call.docker(docker.scope.clone());
+        }
+        if let Some((store, scope)) = &self.kv {
+            call = call.kv(store.clone(), scope.clone());
+        }
         if let Some(sink) = progress {
             call = call.progress(sink);
         }
@@ -278,7 +365,7 @@ impl Runtime for LocalRuntime {
     }
 
     fn docker(&self) -> Option<(&str, &Docker)> {
-        Some((self.name.as_str(), &self.client))
+        self.docker.as_ref().map(|d| (d.name.as_str(), &d.client))
     }
 }
 

@@ -22,6 +22,7 @@ pub mod local;
 pub mod output;
 pub mod plugin_check;
 pub mod plugin_new;
+pub mod plugin_run;
 pub mod plugins;
 pub mod projects;
 pub mod run;

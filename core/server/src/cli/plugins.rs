@@ -63,6 +63,10 @@ pub enum PluginCommand {
         #[arg(long, value_name = "DIR")]
         dir: Option<std::path::PathBuf>,
     },
+    /// Runs a runtime plugin's calls on this machine against a Compose file (validate, plan,
+    /// apply, status, logs, destroy), in the server's host and limits, printing each call's
+    /// result, progress lines and time.
+    Run(super::plugin_run::RunArgs),
     /// Runs every check the server runs at install on a .wasm file, here, without a server,
     /// and prints what an admin will be asked to grant.
     Check {
@@ -325,6 +329,7 @@ impl PluginCommand {
             } => {
                 return super::plugin_new::new_plugin(&name, kind, id.as_deref(), dir.as_deref());
             }
+            Self::Run(args) => return super::plugin_run::run(args).await,
             Self::Check {
                 file,
                 settings,
