@@ -124,17 +124,21 @@ fn a_new_plugin_of_each_kind_builds_checks_installs_and_upgrades_with_new_settin
     // they did nothing, and the health wait then fails naming the service; the destroy runs.
     let compose = work.path().join("shop.yaml");
     std::fs::write(&compose, COMPOSE).unwrap();
-    let ran = server.cli(&[
-        "plugin",
-        "run",
-        component(&target, "remote-demo").to_str().unwrap(),
-        "--spec",
-        compose.to_str().unwrap(),
-        "--connection",
-        "api=http://127.0.0.1:9/",
-        "--health-timeout",
-        "1",
-    ]);
+    let remote_wasm = component(&target, "remote-demo");
+    let run = |connection: &str| {
+        server.cli(&[
+            "plugin",
+            "run",
+            remote_wasm.to_str().unwrap(),
+            "--spec",
+            compose.to_str().unwrap(),
+            "--connection",
+            connection,
+            "--health-timeout",
+            "1",
+        ])
+    };
+    let ran = run("api=http://127.0.0.1:9/");
     let printed = String::from_utf8_lossy(&ran.stdout);
     let why = String::from_utf8_lossy(&ran.stderr);
     assert!(!ran.status.success(), "{printed}");
@@ -147,15 +151,7 @@ fn a_new_plugin_of_each_kind_builds_checks_installs_and_upgrades_with_new_settin
         assert!(printed.contains(expected), "{expected:?} in {printed}");
     }
     assert!(why.contains("web"), "the failure names the service: {why}");
-    let refused = server.cli(&[
-        "plugin",
-        "run",
-        component(&target, "remote-demo").to_str().unwrap(),
-        "--spec",
-        compose.to_str().unwrap(),
-        "--connection",
-        "other=http://127.0.0.1:9/",
-    ]);
+    let refused = run("other=http://127.0.0.1:9/");
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("asks for the connections api"),
         "{refused:?}"

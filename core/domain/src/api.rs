@@ -2312,6 +2312,20 @@ pub struct PlannedChange {
     pub reason: String,
 }
 
+/// `update container shop_dev_app_web: image changed: …`, as the CLI prints a change.
+impl fmt::Display for PlannedChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {}: {}",
+            self.action.as_str(),
+            self.kind,
+            self.name,
+            self.reason
+        )
+    }
+}
+
 /// `GET .../deployments/{deployment}/plan`: what applying the deployment now would change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]

@@ -186,19 +186,7 @@ impl App {
             .deployment_scope(caller, deployment, Action::ViewDeployment)
             .await?;
         let contents = self.deployment_contents(&scope).await?;
-        let latest = self
-            .store
-            .list_operations(
-                scope.deployment.id,
-                &PageRequest {
-                    limit: 1,
-                    after: None,
-                },
-            )
-            .await
-            .map_err(|e| AppError::from_store(e, "operation"))?
-            .into_iter()
-            .next();
+        let latest = self.newest_operation(&scope).await?;
         let fingerprint = fingerprint(&scope, &contents, latest.as_ref());
         let id = scope.deployment.id;
         let ran = latest.is_some();
@@ -226,6 +214,23 @@ impl App {
                 Ok(reading)
             }
         }
+    }
+
+    /// The newest operation of the deployment `scope`, if it has one.
+    pub(super) async fn newest_operation(
+        &self,
+        scope: &DeploymentScope,
+    ) -> Result<Option<OperationRecord>> {
+        let page = PageRequest {
+            limit: 1,
+            after: None,
+        };
+        let newest = self
+            .store
+            .list_operations(scope.deployment.id, &page)
+            .await
+            .map_err(|e| AppError::from_store(e, "operation"))?;
+        Ok(newest.into_iter().next())
     }
 
     /// Asks the runtime of `scope` (with `contents`) for its plan, and when something `ran`,

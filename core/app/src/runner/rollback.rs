@@ -14,8 +14,7 @@ use komander_domain::{
     api::{AppliedService, AppliedSpec, Operation, OperationKind, OperationState, RollbackRequest},
 };
 use komander_store::{
-    OperationRecord, PageRequest, RestoredService, ServiceRecord, StoreError, StoredValue,
-    VariableRecord,
+    OperationRecord, RestoredService, ServiceRecord, StoreError, StoredValue, VariableRecord,
 };
 use tracing::{info, instrument};
 
@@ -224,17 +223,7 @@ impl App {
     /// Refuses, before anything is written, when an operation of the deployment runs (the
     /// newest one, since none starts while one runs).
     async fn refuse_if_busy(&self, scope: &DeploymentScope) -> Result<()> {
-        let newest = self
-            .store
-            .list_operations(
-                scope.deployment.id,
-                &PageRequest {
-                    limit: 1,
-                    after: None,
-                },
-            )
-            .await?;
-        match newest.first() {
+        match self.newest_operation(scope).await?.as_ref() {
             Some(op) if op.state == OperationState::Running => Err(AppError::from_store(
                 StoreError::Busy { operation: op.id },
                 "operation",

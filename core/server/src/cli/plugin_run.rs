@@ -120,13 +120,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         seconds(took)
     ))?;
     for change in &plan.changes {
-        print_line(format_args!(
-            "  {} {} {}: {}",
-            change.action.as_str(),
-            change.kind,
-            change.name,
-            change.reason
-        ))?;
+        print_line(format_args!("  {change}"))?;
     }
 
     let settings = DriveSettings {

@@ -369,13 +369,7 @@ pub async fn status(api: &ApiClient, out: OutputFormat, at: &DeploymentAt) -> an
         OutputFormat::Table => {
             print_table(&status.services)?;
             for change in &status.drift {
-                print_line(format_args!(
-                    "drift: {} {} {}: {}",
-                    change.action.as_str(),
-                    change.kind,
-                    change.name,
-                    change.reason
-                ))?;
+                print_line(format_args!("drift: {change}"))?;
             }
             Ok(())
         }
