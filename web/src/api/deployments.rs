@@ -40,10 +40,6 @@ pub struct DeploymentView {
     pub urls: Vec<ServiceUrls>,
     /// The last lines of each service's log, once something ran.
     pub logs: Vec<LogTail>,
-    /// When the runtime was asked for the plan, the status and the logs (a reading is kept
-    /// for a few seconds); `None` in a local environment.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub runtime_read_at: Option<time::OffsetDateTime>,
     /// Its latest operation, as far as it went.
     pub live: Option<OperationLog>,
     /// Its latest operations, newest first.
@@ -150,7 +146,6 @@ pub async fn load_deployment(
         status_error,
         urls,
         logs,
-        runtime_read_at: (!local).then_some(reading.read_at),
         live,
         history,
         up_command,

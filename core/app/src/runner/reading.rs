@@ -7,8 +7,8 @@
 //! variables, and the latest operation with its state. Any change to those (an edit of the
 //! spec, an operation starting or ending) misses the kept reading at once. What only the
 //! engine knows (a container that crashed, new log lines) is at most [`FRESH`] old, or up to
-//! [`USABLE`] old while a newer one is read in the background; the page says when its reading
-//! was made, and its live streams go on from the reading's log cursors, so no line is lost.
+//! [`USABLE`] old while a newer one is read in the background; the page's live streams go on
+//! from the reading's log cursors, so no line is lost.
 
 use std::{
     collections::HashMap,
@@ -23,7 +23,6 @@ use komander_domain::{
     names::ServiceName,
 };
 use komander_store::{DeploymentWithServices, OperationRecord, PageRequest};
-use time::OffsetDateTime;
 
 use super::session::Secrets;
 use crate::{App, AppError, Caller, Result, scope::DeploymentScope};
@@ -44,11 +43,9 @@ const KEPT: usize = 512;
 /// A part of a reading, or why the runtime could not answer it.
 pub type Part<T> = std::result::Result<T, ErrorDetail>;
 
-/// What a deployment's runtime said of it at [`DeploymentReading::read_at`].
+/// What a deployment's runtime said of it, at most [`USABLE`] ago.
 #[derive(Clone, Debug)]
 pub struct DeploymentReading {
-    /// When the runtime was asked.
-    pub read_at: OffsetDateTime,
     /// What applying it would change; `None` in a `local` environment, whose runtime runs
     /// on its members' machines.
     pub plan: Option<Part<DeploymentPlan>>,
@@ -242,10 +239,8 @@ impl App {
         contents: DeploymentWithServices,
         ran: bool,
     ) -> DeploymentReading {
-        let read_at = OffsetDateTime::now_utc();
         if scope.environment.executor == Executor::Local {
             return DeploymentReading {
-                read_at,
                 plan: None,
                 status: None,
                 logs: Vec::new(),
@@ -269,7 +264,6 @@ impl App {
                     Vec::new()
                 };
                 return DeploymentReading {
-                    read_at,
                     plan: Some(Err(detail.clone())),
                     status: ran.then_some(Err(detail)),
                     logs,
@@ -314,7 +308,6 @@ impl App {
             Err(e) => Err(e.detail()),
         };
         DeploymentReading {
-            read_at,
             plan: Some(plan),
             status,
             logs,
@@ -328,7 +321,6 @@ mod tests {
 
     fn reading() -> Arc<DeploymentReading> {
         Arc::new(DeploymentReading {
-            read_at: OffsetDateTime::now_utc(),
             plan: None,
             status: None,
             logs: Vec::new(),

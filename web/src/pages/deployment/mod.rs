@@ -269,9 +269,6 @@ pub fn DeploymentPage() -> impl IntoView {
                     {data.status_error.map(|e| view! { <p class="error">"Error: " {e}</p> })}
                     <section aria-labelledby="services">
                         <h2 id="services">"Services"</h2>
-                        {data.runtime_read_at.map(|at| view! {
-                            <p class="muted" id="read-at">"As the runtime answered at " {when(at)}</p>
-                        })}
                         {services}
                         {drift}
                     </section>
