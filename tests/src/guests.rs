@@ -28,7 +28,18 @@ pub const GUESTS: &[(&str, &str)] = &[
         "plugin host docker, benchmark",
     ),
     ("komander_test_kubernetes_guest", "plugin host kubernetes"),
-    ("webhook_runtime", "plugin host sandbox, remote runtime"),
+    (
+        "webhook_runtime",
+        "plugin host sandbox, remote runtime, plugin testkit",
+    ),
+    (
+        "docker_runtime",
+        "plugin testkit: the guide's Docker example",
+    ),
+    (
+        "kubernetes_runtime",
+        "plugin testkit: the guide's Kubernetes example",
+    ),
     (
         "komander_test_guest_v0_1",
         "plugin host install refusal, plugin lifecycle: a runtime of komander:runtime@0.1",
