@@ -187,8 +187,9 @@ impl TestPlugin {
     }
 }
 
-/// Makes a capability's scope for the deployment a call acts for.
-type ScopeFor<S> = Box<dyn Fn(DeploymentIds) -> S + Send + Sync>;
+/// Makes a capability's scope for the deployment a call acts for, with the secret values
+/// (reference name, value) its secret references stand for.
+type ScopeFor<S> = Box<dyn Fn(DeploymentIds, &[(String, String)]) -> S + Send + Sync>;
 
 /// Calls one loaded plugin, as the server does for an install with these grants, settings,
 /// connections and engines. Each call runs in a fresh instance under the plugin's limits.
@@ -294,8 +295,7 @@ impl Runner<'_> {
         let client = docker_capability::connect(host).await?;
         let gate = DockerGate::new(DockerGate::DEFAULT_SIZE);
         let plugin = self.plugin.manifest().id.to_string();
-        let secrets = self.secrets.clone();
-        self.docker = Some(Box::new(move |ids| {
+        self.docker = Some(Box::new(move |ids, secrets| {
             secrets.iter().fold(
                 DockerScope::new(client.clone(), gate.clone(), ids, plugin.clone()),
                 |scope, (name, value)| scope.with_secret(name, value),
@@ -315,8 +315,7 @@ impl Runner<'_> {
         grant: KubernetesGrant,
     ) -> Result<Self, Error> {
         let client = kubernetes_capability::connect(kubeconfig).await?;
-        let secrets = self.secrets.clone();
-        self.kubernetes = Some(Box::new(move |ids| {
+        self.kubernetes = Some(Box::new(move |ids, secrets| {
             secrets.iter().fold(
                 KubernetesScope::new(client.clone(), ids, grant.clone()),
                 |scope, (name, value)| scope.with_secret(name, value),
@@ -350,10 +349,10 @@ impl Runner<'_> {
             .secrets(Arc::new(secrets))
             .progress(progress);
         if let Some(scope) = &self.docker {
-            builder = builder.docker(Arc::new(scope(ids.clone())));
+            builder = builder.docker(Arc::new(scope(ids.clone(), &self.secrets)));
         }
         if let Some(scope) = &self.kubernetes {
-            builder = builder.kubernetes(Arc::new(scope(ids)));
+            builder = builder.kubernetes(Arc::new(scope(ids, &self.secrets)));
         }
         Ok(builder.build())
     }
