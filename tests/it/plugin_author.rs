@@ -10,6 +10,8 @@ use std::{
 };
 
 use komander_e2e::{ServerProcess, docker, guests};
+
+use crate::remote_runtime::{Deployer, Received};
 use komander_guest_build::{REMOVED_VARIABLES, shared_target_dir};
 
 /// Runs `cargo args` in the crate `dir` with the scaffolds' target directory, offline (the
@@ -272,5 +274,228 @@ async fn plugin_run_applies_reads_and_destroys_a_docker_runtime_on_the_local_eng
             .flat_map(|c| c.names.iter().flatten())
             .any(|n| n.contains("dev_local_shop")),
         "{left:?}"
+    );
+}
+
+/// Runs a fake deployer (the webhook runtime's contract) on a thread of its own; answers it and
+/// its base URL.
+fn serve_deployer() -> (Deployer, String) {
+    let deployer = Deployer::default();
+    let serving = deployer.clone();
+    let (sender, url) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            sender.send(serving.start().await).unwrap();
+            std::future::pending::<()>().await
+        });
+    });
+    (deployer, url.recv().unwrap())
+}
+
+/// The whole path of a new author, timed from a cold plugin build: `plugin new` of a remote
+/// runtime, the runtime written (the guide's webhook example), build, `plugin check`, `plugin
+/// run` against a Compose file and a fake deployer, an install into a running server, an
+/// environment using it, an apply through the server; then a second version whose schema
+/// needs a setting and whose code sends it: the upgrade with `--config`, the new capability
+/// granted, and an apply that carries the setting.
+#[test]
+fn a_new_remote_runtime_goes_from_plugin_new_to_deployments_on_a_server() {
+    let started = Instant::now();
+    let (deployer, deployer_url) = serve_deployer();
+    let server = ServerProcess::start(&[], "info");
+    let work = tempfile::tempdir().unwrap();
+    let target = shared_target_dir("plugin-scaffolds", &work.path().join("target"));
+    let folder = work.path().to_str().unwrap();
+    server.cli_ok(&[
+        "plugin",
+        "new",
+        "--kind",
+        "remote-runtime",
+        "acme-deployer",
+        "--dir",
+        folder,
+    ]);
+    let dir = work.path().join("acme-deployer");
+
+    // The author writes the runtime: the guide's example, under the new crate's name.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins/examples/webhook-runtime/src/lib.rs");
+    std::fs::copy(example, dir.join("src/lib.rs")).unwrap();
+    let manifest = dir.join("komander-plugin.toml");
+    edit(
+        &manifest,
+        r#"connections = ["api"]"#,
+        r#"connections = ["deployer"]"#,
+    );
+    edit(
+        &dir.join("Cargo.toml"),
+        "[dependencies]\n",
+        "[dependencies]\nserde_json = \"1\"\n",
+    );
+    build(&dir, &target);
+    let wasm = component(&target, "acme-deployer");
+    let checked = server.cli_ok(&["plugin", "check", wasm.to_str().unwrap()]);
+    assert!(
+        checked.contains("remote") && checked.contains("connections (deployer)"),
+        "{checked}"
+    );
+
+    // `plugin run`: the whole life against the fake deployer, health wait included.
+    let compose = work.path().join("shop.yaml");
+    std::fs::write(
+        &compose,
+        "services:\n  web:\n    image: registry.example/web:1\n",
+    )
+    .unwrap();
+    let ran = server.cli_ok(&[
+        "plugin",
+        "run",
+        wasm.to_str().unwrap(),
+        "--spec",
+        compose.to_str().unwrap(),
+        "--connection",
+        &format!("deployer={deployer_url}"),
+    ]);
+    for expected in [
+        "deployed web",
+        "apply: done",
+        "web: running",
+        "destroy: done",
+    ] {
+        assert!(ran.contains(expected), "{expected:?} in {ran}");
+    }
+
+    // Installed, connected, and running a deployment through the server.
+    let id = "local.acme-deployer";
+    server.cli_ok(&["plugin", "install", wasm.to_str().unwrap(), "--grant-all"]);
+    let mut connect = server.cli_command(&[
+        "plugin",
+        "connection",
+        "set",
+        id,
+        "deployer",
+        "--base-url",
+        &deployer_url,
+        "--allow-private",
+        "--credential-stdin",
+    ]);
+    let connected = connect
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"Bearer acme-token\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(connected.status.success(), "{connected:?}");
+    server.cli_ok(&["project", "create", "shop"]);
+    let scope = ["--project", "shop", "--environment", "hooks"];
+    server.cli_ok(&[
+        "environment",
+        "create",
+        "--project",
+        "shop",
+        "hooks",
+        "--runtime",
+        id,
+    ]);
+    server.cli_ok(&[&["deployment", "create"][..], &scope, &["app"]].concat());
+    let app = [&scope[..], &["--deployment", "app"]].concat();
+    server.cli_ok(
+        &[
+            &["service", "create"][..],
+            &app,
+            &["web", "--image", "registry.example/web:1"],
+        ]
+        .concat(),
+    );
+    let up = server.cli_ok(&["up", "shop/hooks/app"]);
+    assert!(
+        up.contains("deployed web") && up.contains("web: running"),
+        "{up}"
+    );
+    let put = |received: &[Received]| {
+        received
+            .iter()
+            .rev()
+            .find(|r| r.method == axum::http::Method::PUT)
+            .cloned()
+            .expect("a PUT of web")
+    };
+    let first = put(&deployer.received());
+    assert_eq!(first.authorization.as_deref(), Some("Bearer acme-token"));
+    assert_eq!(first.body["image"], "registry.example/web:1");
+    assert_eq!(first.body.get("region"), None);
+
+    // Version 0.2.0 needs a region and sends it: the upgrade takes the settings in one step,
+    // the new capability is granted, and the next apply carries the setting.
+    edit(&manifest, "version = \"0.1.0\"", "version = \"0.2.0\"");
+    edit(
+        &manifest,
+        r#"config_schema = '{"type": "object"}'"#,
+        r#"config_schema = '{"type": "object", "properties": {"region": {"type": "string"}}, "required": ["region"]}'"#,
+    );
+    edit(&manifest, "log = true\n", "log = true\nconfig = true\n");
+    let lib = dir.join("src/lib.rs");
+    edit(
+        &lib,
+        "host::{connections, log, progress},",
+        "host::{config, connections, log, progress},",
+    );
+    edit(
+        &lib,
+        "const CONNECTION: &str = \"deployer\";\n",
+        "const CONNECTION: &str = \"deployer\";\n\n\
+         /// The region the install's settings name.\n\
+         fn region() -> Result<String, Error> {\n    \
+             let settings: Value = serde_json::from_str(&config::get()?)\n        \
+                 .map_err(|e| Error::Internal(e.to_string()))?;\n    \
+             Ok(settings[\"region\"].as_str().unwrap_or_default().to_owned())\n\
+         }\n",
+    );
+    edit(
+        &lib,
+        r#"json!({"image": image, "env": env})"#,
+        r#"json!({"image": image, "env": env, "region": region()?})"#,
+    );
+    build(&dir, &target);
+    let settings = work.path().join("settings.json");
+    std::fs::write(&settings, r#"{"region": "eu-west"}"#).unwrap();
+    let upgraded = server.cli_ok(&[
+        "plugin",
+        "upgrade",
+        wasm.to_str().unwrap(),
+        "--config",
+        settings.to_str().unwrap(),
+    ]);
+    assert!(upgraded.contains("0.2.0"), "{upgraded}");
+    server.cli_ok(&["plugin", "grant", id, "--all"]);
+    // A change to apply: the variable MODE.
+    let variable = [
+        &["variable", "set"][..],
+        &app,
+        &["--service", "web", "MODE"],
+    ]
+    .concat();
+    server.cli_ok(&[&variable[..], &["--value", "two"]].concat());
+    let up = server.cli_ok(&["up", "shop/hooks/app"]);
+    assert!(up.contains("variable MODE changed"), "{up}");
+    let second = put(&deployer.received());
+    assert_eq!(second.body["region"], "eu-west", "{:?}", second.body);
+    eprintln!(
+        "the author's whole path (plugin new, a cold build, check, run, install, an apply \
+         through the server, a second version, upgrade, apply): {:.1} s",
+        started.elapsed().as_secs_f64()
     );
 }

@@ -34,18 +34,18 @@ const CREDENTIAL: &str = "Bearer deployer-token";
 
 /// One request the fake deployer received.
 #[derive(Clone, Debug)]
-struct Received {
-    method: Method,
+pub(crate) struct Received {
+    pub(crate) method: Method,
     /// The path with its query.
-    path: String,
-    authorization: Option<String>,
+    pub(crate) path: String,
+    pub(crate) authorization: Option<String>,
     /// The JSON body; `Null` when empty.
-    body: Value,
+    pub(crate) body: Value,
 }
 
 /// A deployer as the webhook runtime's contract describes it, holding what it was sent.
 #[derive(Clone, Default)]
-struct Deployer {
+pub(crate) struct Deployer {
     received: Arc<Mutex<Vec<Received>>>,
     /// What runs, by deployment id, then service: the body of the service's last PUT.
     running: Arc<Mutex<BTreeMap<String, BTreeMap<String, Value>>>>,
@@ -55,7 +55,7 @@ struct Deployer {
 
 impl Deployer {
     /// Serves the deployer on 127.0.0.1; answers its base URL.
-    async fn start(&self) -> String {
+    pub(crate) async fn start(&self) -> String {
         let app = Router::new().fallback(answer).with_state(self.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -63,7 +63,7 @@ impl Deployer {
         format!("http://{address}")
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 }
