@@ -58,6 +58,32 @@ fn edit(file: &Path, from: &str, to: &str) {
     std::fs::write(file, text.replace(from, to)).unwrap();
 }
 
+/// Makes the next version of the crate whose manifest is `manifest`: 0.2.0, whose schema
+/// requires the setting `region`.
+fn require_region(manifest: &Path) {
+    edit(manifest, "version = \"0.1.0\"", "version = \"0.2.0\"");
+    edit(
+        manifest,
+        r#"config_schema = '{"type": "object"}'"#,
+        r#"config_schema = '{"type": "object", "properties": {"region": {"type": "string"}}, "required": ["region"]}'"#,
+    );
+}
+
+/// Upgrades the install to the build `wasm` with the settings `{"region": region}` in one step
+/// (`plugin upgrade --config`), the settings file written in `work`.
+fn upgrade_with_region(server: &ServerProcess, work: &Path, wasm: &Path, region: &str) {
+    let settings = work.join("settings.json");
+    std::fs::write(&settings, format!(r#"{{"region": "{region}"}}"#)).unwrap();
+    let upgraded = server.cli_ok(&[
+        "plugin",
+        "upgrade",
+        wasm.to_str().unwrap(),
+        "--config",
+        settings.to_str().unwrap(),
+    ]);
+    assert!(upgraded.contains("0.2.0"), "{upgraded}");
+}
+
 #[test]
 fn a_new_plugin_of_each_kind_builds_checks_installs_and_upgrades_with_new_settings() {
     let server = ServerProcess::start(&[], "info");
@@ -184,13 +210,7 @@ fn a_new_plugin_of_each_kind_builds_checks_installs_and_upgrades_with_new_settin
 
     // A new version whose schema needs a setting the install does not have: refused alone,
     // taken with the settings in one step.
-    let manifest = remote.join("komander-plugin.toml");
-    edit(&manifest, "version = \"0.1.0\"", "version = \"0.2.0\"");
-    edit(
-        &manifest,
-        r#"config_schema = '{"type": "object"}'"#,
-        r#"config_schema = '{"type": "object", "required": ["region"]}'"#,
-    );
+    require_region(&remote.join("komander-plugin.toml"));
     build(&remote, &target);
     let refused = server.cli(&["plugin", "upgrade", wasm.to_str().unwrap()]);
     assert!(!refused.status.success());
@@ -199,16 +219,7 @@ fn a_new_plugin_of_each_kind_builds_checks_installs_and_upgrades_with_new_settin
         message.contains("region") && message.contains("--config"),
         "{message}"
     );
-    let settings = work.path().join("settings.json");
-    std::fs::write(&settings, r#"{"region": "eu"}"#).unwrap();
-    let upgraded = server.cli_ok(&[
-        "plugin",
-        "upgrade",
-        wasm.to_str().unwrap(),
-        "--config",
-        settings.to_str().unwrap(),
-    ]);
-    assert!(upgraded.contains("0.2.0"), "{upgraded}");
+    upgrade_with_region(&server, work.path(), &wasm, "eu");
     let shown = server.cli_ok(&["plugin", "config", "show", "local.remote-demo"]);
     assert!(shown.contains("region") && shown.contains("eu"), "{shown}");
 }
@@ -440,12 +451,7 @@ fn a_new_remote_runtime_goes_from_plugin_new_to_deployments_on_a_server() {
 
     // Version 0.2.0 needs a region and sends it: the upgrade takes the settings in one step,
     // the new capability is granted, and the next apply carries the setting.
-    edit(&manifest, "version = \"0.1.0\"", "version = \"0.2.0\"");
-    edit(
-        &manifest,
-        r#"config_schema = '{"type": "object"}'"#,
-        r#"config_schema = '{"type": "object", "properties": {"region": {"type": "string"}}, "required": ["region"]}'"#,
-    );
+    require_region(&manifest);
     edit(&manifest, "log = true\n", "log = true\nconfig = true\n");
     let lib = dir.join("src/lib.rs");
     edit(
@@ -470,16 +476,7 @@ fn a_new_remote_runtime_goes_from_plugin_new_to_deployments_on_a_server() {
         r#"json!({"image": image, "env": env, "region": region()?})"#,
     );
     build(&dir, &target);
-    let settings = work.path().join("settings.json");
-    std::fs::write(&settings, r#"{"region": "eu-west"}"#).unwrap();
-    let upgraded = server.cli_ok(&[
-        "plugin",
-        "upgrade",
-        wasm.to_str().unwrap(),
-        "--config",
-        settings.to_str().unwrap(),
-    ]);
-    assert!(upgraded.contains("0.2.0"), "{upgraded}");
+    upgrade_with_region(&server, work.path(), &wasm, "eu-west");
     server.cli_ok(&["plugin", "grant", id, "--all"]);
     // A change to apply: the variable MODE.
     let variable = [
