@@ -2,14 +2,17 @@
 //! handlers (`/api/v1/openapi.json`), health endpoints and the layers around them. Handlers
 //! are thin: extract, call one `App` use case, answer.
 
+mod closed;
 mod deployments;
 mod environments;
 pub mod error;
 mod extract;
+mod links;
 pub mod listener;
 mod operations;
 mod plugins;
 mod projects;
+mod reserved;
 mod runs;
 mod targets;
 mod users;
@@ -135,7 +138,7 @@ impl Modify for BearerAuth {
 
 /// The API's routes and OpenAPI document, without state.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(users::router())
         .merge(projects::router())
         .merge(environments::router())
@@ -144,7 +147,11 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(runs::router())
         .merge(plugins::router())
         .merge(targets::router())
-        .split_for_parts()
+        .split_for_parts();
+    links::add(&mut doc);
+    reserved::add(&mut doc);
+    closed::add(&mut doc);
+    (router, doc)
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
