@@ -18,6 +18,8 @@ use tracing::instrument;
 use crate::{App, AppError, Caller, Result};
 
 const MAX_PREFIXES: usize = 20;
+/// The longest base URL, in bytes (the document's `maxLength`).
+const MAX_URL_BYTES: usize = 2048;
 const MAX_CREDENTIAL_BYTES: usize = 4096;
 const MAX_REQUESTS_PER_MINUTE: u32 = 100_000;
 
@@ -42,6 +44,12 @@ fn connection_view(c: ConnectionRecord) -> PluginConnection {
 }
 
 fn check_write(write: &PluginConnectionWrite) -> Result<Url> {
+    if write.base_url.len() > MAX_URL_BYTES {
+        return Err(AppError::invalid(
+            "base_url",
+            format!("the base URL is longer than {MAX_URL_BYTES} bytes"),
+        ));
+    }
     let url = Url::parse(&write.base_url).map_err(|e| {
         AppError::invalid("base_url", format!("invalid URL {:?}: {e}", write.base_url))
     })?;
@@ -78,11 +86,14 @@ fn check_write(write: &PluginConnectionWrite) -> Result<Url> {
         ));
     }
     if let Some(credential) = &write.credential
-        && (credential.len() > MAX_CREDENTIAL_BYTES || HeaderValue::from_str(credential).is_err())
+        && (credential.len() > MAX_CREDENTIAL_BYTES
+            || !credential
+                .bytes()
+                .all(|b| b == b'\t' || (0x20..=0x7e).contains(&b)))
     {
         return Err(AppError::invalid(
             "credential",
-            "the credential is an HTTP header value of at most 4 KiB",
+            "the credential is an HTTP header value of at most 4 KiB: printable ASCII and tabs",
         ));
     }
     Ok(url)

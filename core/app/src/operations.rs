@@ -29,8 +29,8 @@ pub const MAX_CONTINUATION_BYTES: usize = 64 * 1024;
 pub const MAX_STEP_LINES: usize = 1000;
 /// The longest progress line, finish message or step name, in bytes.
 pub const MAX_LINE_BYTES: usize = 4096;
-/// The longest step name, in bytes.
-pub const MAX_STEP_NAME_BYTES: usize = 100;
+/// The longest step name, in characters.
+pub const MAX_STEP_NAME_CHARS: usize = 100;
 /// The default and the largest number of progress lines one read answers.
 pub const PROGRESS_DEFAULT: u32 = 200;
 /// The largest number of progress lines one read answers.
@@ -93,10 +93,12 @@ pub(crate) fn operation_view(
 /// Checks a step's name, timing, continuation and lines against the limits above.
 fn check_step(step: &StepWrite) -> Result<()> {
     let name = &step.step.name;
-    if name.trim().is_empty() || name.len() > MAX_STEP_NAME_BYTES {
+    if name.trim().is_empty() || name.chars().count() > MAX_STEP_NAME_CHARS {
         return Err(AppError::invalid(
             "step.name",
-            format!("a step's name must have 1 to {MAX_STEP_NAME_BYTES} bytes"),
+            format!(
+                "a step's name must have 1 to {MAX_STEP_NAME_CHARS} characters, not only white space"
+            ),
         ));
     }
     if step.step.finished_at < step.step.started_at {

@@ -18,8 +18,8 @@ use bollard::Docker;
 use komander_domain::{
     Action, Facts, ProjectRef, TargetId,
     api::{
-        NewTarget, Page, PageQuery, Target, TargetEndpoint, TargetEndpointWrite, TargetGrant,
-        TargetHealth, TargetPatch, TargetPolicy,
+        JSON_SAFE_INTEGER, NewTarget, Page, PageQuery, Target, TargetEndpoint, TargetEndpointWrite,
+        TargetGrant, TargetHealth, TargetPatch, TargetPolicy,
     },
     authorize,
     names::{ProjectName, TargetName},
@@ -206,10 +206,10 @@ fn check_policy(policy: &TargetPolicy) -> Result<()> {
         ("policy.max_memory_bytes", policy.max_memory_bytes),
         ("policy.max_nano_cpus", policy.max_nano_cpus),
     ] {
-        if value.is_some_and(|v| v == 0 || i64::try_from(v).is_err()) {
+        if value.is_some_and(|v| v == 0 || v > JSON_SAFE_INTEGER) {
             return Err(AppError::invalid(
                 field,
-                format!("{field} is between 1 and {}", i64::MAX),
+                format!("{field} is between 1 and {JSON_SAFE_INTEGER}"),
             ));
         }
     }

@@ -60,6 +60,25 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// Every code, in the order above.
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::InvalidInput,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Conflict,
+        ErrorCode::Busy,
+        ErrorCode::NoTarget,
+        ErrorCode::Timeout,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::TooManyRequests,
+        ErrorCode::Internal,
+    ];
+}
+
 /// An error response: `{"error": {"code", "message", "field"?}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
@@ -98,10 +117,15 @@ pub struct Page<T> {
 #[cfg_attr(feature = "server", into_params(parameter_in = Query))]
 pub struct PageQuery {
     /// How many items at most (1 to 200; default 50).
+    #[cfg_attr(feature = "server", param(minimum = 1, maximum = 200))]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
+
+/// The largest integer a JSON number holds exactly (2^53 - 1): the bound of the API's large
+/// counts (memory in bytes, CPUs in billionths, event ids), as its document says.
+pub const JSON_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// The default and the largest page size.
 pub const PAGE_DEFAULT: u32 = 50;
@@ -147,6 +171,7 @@ pub struct NewServiceUser {
     pub handle: UserHandle,
     /// Display name; the handle when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::schemas::DisplayNameText>))]
     pub display_name: Option<String>,
     /// Makes the service user an instance admin.
     #[serde(default)]
@@ -159,6 +184,7 @@ pub struct NewServiceUser {
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// What the token is for (1 to 64 characters).
+    #[cfg_attr(feature = "server", schema(value_type = crate::schemas::TokenNameText))]
     pub name: String,
 }
 
@@ -225,9 +251,11 @@ pub struct NewProject {
     pub name: ProjectName,
     /// Display name; the slug when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::schemas::DisplayNameText>))]
     pub display_name: Option<String>,
     /// Description.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::schemas::DescriptionText>))]
     pub description: Option<String>,
 }
 
@@ -238,9 +266,11 @@ pub struct NewProject {
 pub struct ProjectPatch {
     /// New display name.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::schemas::DisplayNameText>))]
     pub display_name: Option<String>,
     /// New description (empty clears it).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::schemas::DescriptionText>))]
     pub description: Option<String>,
 }
 
@@ -324,6 +354,7 @@ pub struct NewInvitation {
     pub role: Role,
     /// Hours until it expires (1 to 720; default 168, a week).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 720))]
     pub expires_in_hours: Option<u32>,
 }
 
@@ -391,6 +422,7 @@ pub struct NewEnvironment {
     pub name: EnvironmentName,
     /// Display name; the slug when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::schemas::DisplayNameText>))]
     pub display_name: Option<String>,
     /// The runtime plugin that runs its deployments: the id of an installed, enabled runtime
     /// plugin (`komander.compose`, `acme.nomad`), or the short name `compose` or `kubernetes`
@@ -405,6 +437,10 @@ pub struct NewEnvironment {
     pub target: Option<TargetName>,
     /// Runtime settings (not secret; at most 64 keys).
     #[serde(default)]
+    #[cfg_attr(
+        feature = "server",
+        schema(value_type = crate::schemas::RuntimeSettings)
+    )]
     pub settings: BTreeMap<String, String>,
 }
 
@@ -415,6 +451,7 @@ pub struct NewEnvironment {
 pub struct EnvironmentPatch {
     /// New display name.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::schemas::DisplayNameText>))]
     pub display_name: Option<String>,
     /// New executor.
     #[serde(default)]
@@ -422,10 +459,14 @@ pub struct EnvironmentPatch {
     /// A target granted to the project; `null` goes back to the instance's default target;
     /// absent keeps the one it names.
     #[serde(default, deserialize_with = "present")]
-    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "server", schema(value_type = Option<TargetName>))]
     pub target: Option<Option<TargetName>>,
     /// Replaces all settings.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "server",
+        schema(value_type = Option<crate::schemas::RuntimeSettings>)
+    )]
     pub settings: Option<BTreeMap<String, String>>,
 }
 
@@ -463,6 +504,7 @@ pub struct NewDeployment {
     pub name: DeploymentName,
     /// Display name; the slug when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::schemas::DisplayNameText>))]
     pub display_name: Option<String>,
 }
 
@@ -473,6 +515,7 @@ pub struct NewDeployment {
 pub struct DeploymentPatch {
     /// New display name.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::schemas::DisplayNameText>))]
     pub display_name: Option<String>,
 }
 
@@ -503,9 +546,11 @@ pub struct ShareOutcome {
 #[serde(deny_unknown_fields)]
 pub struct PortSpec {
     /// The port inside the container (1 to 65535).
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 65535))]
     pub container: u16,
     /// The port published on the host, if any.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 65535))]
     pub host: Option<u16>,
     /// `tcp` (default) or `udp`.
     #[serde(default)]
@@ -514,7 +559,10 @@ pub struct PortSpec {
     /// accepted here; the target's policy decides at apply time which ones it allows. Unused
     /// without `host`.
     #[serde(default = "PortSpec::loopback")]
-    #[cfg_attr(feature = "server", schema(value_type = String, example = "127.0.0.1"))]
+    #[cfg_attr(
+        feature = "server",
+        schema(value_type = crate::schemas::IpAddress, example = "127.0.0.1")
+    )]
     pub host_address: IpAddr,
 }
 
@@ -596,6 +644,7 @@ pub struct NewService {
     /// Immutable slug.
     pub name: ServiceName,
     /// The container image reference (`name[:tag][@digest]`).
+    #[cfg_attr(feature = "server", schema(value_type = crate::names::ImageRef))]
     pub image: String,
     /// Ports (at most 64).
     #[serde(default)]
@@ -627,12 +676,18 @@ pub struct NewService {
     pub depends_on: Vec<Dependency>,
     /// Its memory limit in bytes; none when absent.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "server",
+        schema(minimum = 1, maximum = 9007199254740991_i64)
+    )]
     pub memory_bytes: Option<u64>,
     /// Its CPU limit in CPUs (`0.5` is half a CPU); none when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(exclusive_minimum = 0, maximum = 1024))]
     pub cpus: Option<f64>,
     /// How many containers run it (1 to 100; default 1).
     #[serde(default = "ServiceSettings::one")]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 100))]
     pub replicas: u32,
     /// When its image is pulled (default `missing`).
     #[serde(default)]
@@ -707,6 +762,7 @@ impl NewService {
 #[serde(deny_unknown_fields)]
 pub struct ComposeImport {
     /// The file's name, as refusals name it (`compose.yaml`).
+    #[cfg_attr(feature = "server", schema(value_type = crate::schemas::FileNameText))]
     pub file_name: String,
     /// The Compose file's text (at most 128 KiB).
     pub compose: String,
@@ -737,6 +793,7 @@ impl fmt::Debug for ComposeImport {
 pub struct ServicePatch {
     /// New image.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::names::ImageRef>))]
     pub image: Option<String>,
     /// New ports.
     #[serde(default)]
@@ -787,7 +844,7 @@ pub struct ServicePatch {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "server", schema(value_type = Option<u64>))]
+    #[cfg_attr(feature = "server", schema(value_type = Option<u64>, minimum = 1, maximum = 9007199254740991_i64))]
     pub memory_bytes: Option<Option<u64>>,
     /// New CPU limit; `null` removes it.
     #[serde(
@@ -795,10 +852,11 @@ pub struct ServicePatch {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "server", schema(value_type = Option<f64>))]
+    #[cfg_attr(feature = "server", schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 1024))]
     pub cpus: Option<Option<f64>>,
     /// New number of replicas.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 100))]
     pub replicas: Option<u32>,
     /// New pull policy.
     #[serde(default)]
@@ -905,12 +963,18 @@ pub struct ServiceSettings {
     pub depends_on: Vec<Dependency>,
     /// Its memory limit in bytes; none when absent.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "server",
+        schema(minimum = 1, maximum = 9007199254740991_i64)
+    )]
     pub memory_bytes: Option<u64>,
     /// Its CPU limit in CPUs (`0.5` is half a CPU); none when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(exclusive_minimum = 0, maximum = 1024))]
     pub cpus: Option<f64>,
     /// How many containers run it.
     #[serde(default = "ServiceSettings::one")]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 100))]
     pub replicas: u32,
     /// When its image is pulled.
     #[serde(default)]
@@ -951,18 +1015,23 @@ impl Default for ServiceSettings {
 pub struct HealthCheck {
     /// The program and its arguments, run directly (not through a shell: use
     /// `["sh", "-c", "…"]` for one). Not empty.
+    #[cfg_attr(feature = "server", schema(min_items = 1))]
     pub command: Vec<String>,
     /// Seconds between two checks (1 to 3600; default 30).
     #[serde(default = "HealthCheck::default_interval")]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 3600))]
     pub interval_seconds: u32,
     /// Seconds a check may take before it counts as failed (1 to 3600; default 30).
     #[serde(default = "HealthCheck::default_timeout")]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 3600))]
     pub timeout_seconds: u32,
     /// Failed checks in a row that make the service unhealthy (1 to 100; default 3).
     #[serde(default = "HealthCheck::default_retries")]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 100))]
     pub retries: u32,
     /// Seconds after start during which failures do not count (0 to 3600; default 0).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 0, maximum = 3600))]
     pub start_period_seconds: u32,
 }
 
@@ -1455,20 +1524,24 @@ pub struct PluginConnection {
 #[serde(deny_unknown_fields)]
 pub struct PluginConnectionWrite {
     /// An absolute http or https URL, without query or credentials.
+    #[cfg_attr(feature = "server", schema(value_type = crate::schemas::HttpUrlText))]
     pub base_url: String,
     /// The `Authorization` value the host adds, such as `Bearer …`; write-only. Absent keeps
     /// the one set before if `base_url` is unchanged, and clears it if `base_url` changes;
     /// empty clears it.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::schemas::CredentialText>))]
     pub credential: Option<String>,
     /// May reach private, loopback and link-local addresses (an on-premises API).
     #[serde(default)]
     pub allow_private: bool,
     /// Allowed path prefixes, each starting with `/` (at most 20); empty allows every path.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Vec<crate::schemas::PathPrefixText>, max_items = 20))]
     pub path_prefixes: Vec<String>,
     /// Requests allowed per minute (1 to 100000); absent for no limit.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 100000))]
     pub requests_per_minute: Option<u32>,
 }
 
@@ -1511,11 +1584,13 @@ pub enum TargetEndpointWrite {
     /// A unix socket on the server's host.
     Unix {
         /// The socket's absolute path, such as `/var/run/docker.sock`.
+        #[cfg_attr(feature = "server", schema(value_type = crate::schemas::SocketPathText))]
         socket: String,
     },
     /// TCP with mutual TLS.
     Tcp {
         /// `tcp://host:port`.
+        #[cfg_attr(feature = "server", schema(value_type = crate::schemas::TcpAddressText))]
         address: String,
         /// The CA certificate(s) the engine's certificate must chain to, PEM.
         ca_pem: String,
@@ -1555,14 +1630,23 @@ pub struct TargetPolicy {
     pub bind_root: Option<String>,
     /// The IP addresses ports may be published on (at most 16). Default: `["127.0.0.1"]`.
     #[serde(default = "loopback_only")]
+    #[cfg_attr(feature = "server", schema(value_type = Vec<crate::schemas::IpAddress>, max_items = 16))]
     pub publish_addresses: Vec<String>,
     /// The largest memory limit a container may ask for, in bytes; when set, every container
     /// must ask for one. Absent: unlimited.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "server",
+        schema(minimum = 1, maximum = 9007199254740991_i64)
+    )]
     pub max_memory_bytes: Option<u64>,
     /// The largest CPU limit, in billionths of a CPU (`1500000000` is 1.5 CPUs); when set,
     /// every container must ask for one. Absent: unlimited.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "server",
+        schema(minimum = 1, maximum = 9007199254740991_i64)
+    )]
     pub max_nano_cpus: Option<u64>,
 }
 
@@ -1830,7 +1914,11 @@ pub struct Operation {
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepTiming {
-    /// The step's name (1 to 100 characters), such as `pull web`.
+    /// The step's name (1 to 100 characters, not only white space), such as `pull web`.
+    #[cfg_attr(
+        feature = "server",
+        schema(min_length = 1, max_length = 100, pattern = "\\S")
+    )]
     pub name: String,
     /// When it started.
     #[serde(with = "time::serde::rfc3339")]
@@ -1955,6 +2043,7 @@ pub struct ProgressQuery {
     /// first).
     pub after: Option<u64>,
     /// How many lines at most (1 to 1000; default 200).
+    #[cfg_attr(feature = "server", param(minimum = 1, maximum = 1000))]
     pub limit: Option<u32>,
 }
 
@@ -2035,6 +2124,29 @@ pub struct StreamResume {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_error_code_is_in_all_once() {
+        // A code added to the enum fails this match until it is listed here and in ALL.
+        let position = |code: ErrorCode| match code {
+            ErrorCode::InvalidInput => 0,
+            ErrorCode::Unauthenticated => 1,
+            ErrorCode::Forbidden => 2,
+            ErrorCode::NotFound => 3,
+            ErrorCode::MethodNotAllowed => 4,
+            ErrorCode::Conflict => 5,
+            ErrorCode::Busy => 6,
+            ErrorCode::NoTarget => 7,
+            ErrorCode::Timeout => 8,
+            ErrorCode::PayloadTooLarge => 9,
+            ErrorCode::UnsupportedMediaType => 10,
+            ErrorCode::TooManyRequests => 11,
+            ErrorCode::Internal => 12,
+        };
+        for (index, code) in ErrorCode::ALL.into_iter().enumerate() {
+            assert_eq!(position(code), index, "{code:?}");
+        }
+    }
 
     #[test]
     fn settings_stored_before_they_existed_read_back_as_defaults() {
@@ -2462,6 +2574,7 @@ pub struct LogQuery {
     /// A `next_cursor` from the previous page.
     pub cursor: Option<String>,
     /// How many lines (1 to 1000; default 100).
+    #[cfg_attr(feature = "server", param(minimum = 1, maximum = 1000))]
     pub limit: Option<u32>,
 }
 
@@ -2479,5 +2592,6 @@ pub const EVENT_LOG_LINE: &str = "line";
 pub struct LogEventsQuery {
     /// How many of the last lines the first event holds (1 to 1000; default 100); ignored
     /// when resuming with `Last-Event-ID`.
+    #[cfg_attr(feature = "server", param(minimum = 1, maximum = 1000))]
     pub tail: Option<u32>,
 }

@@ -25,6 +25,8 @@ pub mod ids;
 pub mod names;
 pub mod notation;
 pub mod refs;
+#[cfg(feature = "server")]
+pub mod schemas;
 pub mod services;
 pub mod timestamps;
 

@@ -214,21 +214,21 @@ macro_rules! name_type {
 
 name_type! {
     /// A project's immutable slug, used in URLs.
-    ProjectName: "project name", check_slug, 30, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
+    ProjectName: "project name", check_slug, 30, "^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$";
     /// An environment's immutable slug, unique within its project.
-    EnvironmentName: "environment name", check_slug, 30, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
+    EnvironmentName: "environment name", check_slug, 30, "^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$";
     /// A deployment's immutable slug, unique within its environment.
-    DeploymentName: "deployment name", check_slug, 30, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
+    DeploymentName: "deployment name", check_slug, 30, "^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$";
     /// A service's immutable slug, unique within its deployment.
-    ServiceName: "service name", check_slug, 30, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
+    ServiceName: "service name", check_slug, 30, "^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$";
     /// A named volume a service mounts.
-    VolumeName: "volume name", check_slug, 30, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
+    VolumeName: "volume name", check_slug, 30, "^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$";
     /// A target's immutable slug, unique in the instance (`local` is the engine found at start).
-    TargetName: "target name", check_slug, 30, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
+    TargetName: "target name", check_slug, 30, "^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$";
     /// A user's unique handle.
-    UserHandle: "user handle", check_slug, 39, "^[a-z]([a-z0-9-]*[a-z0-9])?$";
+    UserHandle: "user handle", check_slug, 39, "^[a-z]([a-z0-9-]{0,37}[a-z0-9])?$";
     /// An environment variable's name.
-    VariableName: "variable name", check_variable, 128, "^[A-Za-z_][A-Za-z0-9_]*$";
+    VariableName: "variable name", check_variable, 128, "^[A-Za-z_][A-Za-z0-9_]{0,127}$";
     /// A plugin connection's name, unique within its install: 1 to 63 of `a-z 0-9 -`, starting
     /// with a letter.
     ConnectionName: "connection name", check_connection, 63, "^[a-z][a-z0-9-]{0,62}$";

@@ -164,8 +164,17 @@ pub fn check_settings(settings: &ServiceSettings, ports: &[PortSpec]) -> Result<
             );
         }
     }
-    if settings.memory_bytes == Some(0) {
-        return refuse("memory_bytes", "memory_bytes must be above 0");
+    if settings
+        .memory_bytes
+        .is_some_and(|bytes| bytes == 0 || bytes > crate::api::JSON_SAFE_INTEGER)
+    {
+        return refuse(
+            "memory_bytes",
+            format!(
+                "memory_bytes must be above 0 and at most {}",
+                crate::api::JSON_SAFE_INTEGER
+            ),
+        );
     }
     if let Some(cpus) = settings.cpus
         && !(cpus.is_finite() && cpus > 0.0 && cpus <= MAX_CPUS)

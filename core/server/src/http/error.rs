@@ -12,7 +12,10 @@ use komander_app::AppError;
 use komander_domain::api::{ErrorBody, ErrorCode, ErrorDetail};
 use utoipa::{
     IntoResponses, ToSchema,
-    openapi::{RefOr, Response as OpenApiResponse, ResponseBuilder, content::Content},
+    openapi::{
+        AllOfBuilder, ObjectBuilder, Ref, RefOr, Response as OpenApiResponse, ResponseBuilder,
+        Type, content::Content,
+    },
 };
 
 /// An error answer.
@@ -118,41 +121,80 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The error answers every operation documents, for the OpenAPI document.
+/// The error answers every operation documents, for the OpenAPI document: each status with the
+/// error body narrowed to the codes that status carries (`409`: `conflict`, `busy` or
+/// `no_target`).
 pub struct ErrorResponses;
+
+/// The statuses every operation may answer with an error, and what each means.
+const DOCUMENTED_ERRORS: [(StatusCode, &str); 8] = [
+    (
+        StatusCode::BAD_REQUEST,
+        "Invalid input: the message names the field",
+    ),
+    (StatusCode::UNAUTHORIZED, "Missing or invalid API token"),
+    (
+        StatusCode::FORBIDDEN,
+        "Visible, but the caller's role does not allow it",
+    ),
+    (
+        StatusCode::NOT_FOUND,
+        "No such object, or not visible to the caller",
+    ),
+    (
+        StatusCode::REQUEST_TIMEOUT,
+        "The request took longer than the server's request timeout",
+    ),
+    (
+        StatusCode::CONFLICT,
+        "A name is taken, the object's state forbids the change, another operation runs, or \
+         the environment has no target",
+    ),
+    (StatusCode::PAYLOAD_TOO_LARGE, "The body is too large"),
+    (
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "The body is not application/json",
+    ),
+];
+
+impl ErrorResponses {
+    /// The documented answer of `status`: [`ErrorBody`] whose `code` is one of those the status
+    /// carries.
+    pub(crate) fn response(status: StatusCode, description: &str) -> OpenApiResponse {
+        let codes: Vec<serde_json::Value> = ErrorCode::ALL
+            .into_iter()
+            .filter(|code| status_of(*code) == status)
+            .map(|code| serde_json::to_value(code).unwrap_or_default())
+            .collect();
+        let narrowed = ObjectBuilder::new().property(
+            "error",
+            ObjectBuilder::new().property(
+                "code",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(codes)),
+            ),
+        );
+        let schema = AllOfBuilder::new()
+            .item(RefOr::Ref(Ref::from_schema_name(ErrorBody::name())))
+            .item(narrowed);
+        ResponseBuilder::new()
+            .description(description)
+            .content("application/json", Content::new(Some(schema)))
+            .build()
+    }
+}
 
 impl IntoResponses for ErrorResponses {
     fn responses() -> std::collections::BTreeMap<String, RefOr<OpenApiResponse>> {
-        let schema = ErrorBody::name();
-        [
-            ("400", "Invalid input: the message names the field"),
-            ("401", "Missing or invalid API token"),
-            ("403", "Visible, but the caller's role does not allow it"),
-            ("404", "No such object, or not visible to the caller"),
-            (
-                "409",
-                "A name is taken, or the object's state forbids the change",
-            ),
-            (
-                "408",
-                "The request took longer than the server's request timeout",
-            ),
-            ("413", "The body is too large"),
-            ("415", "The body is not application/json"),
-        ]
-        .into_iter()
-        .map(|(status, description)| {
-            let response = ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/json",
-                    Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
-                        schema.clone(),
-                    )))),
+        DOCUMENTED_ERRORS
+            .into_iter()
+            .map(|(status, description)| {
+                (
+                    status.as_str().to_owned(),
+                    RefOr::T(Self::response(status, description)),
                 )
-                .build();
-            (status.to_owned(), RefOr::T(response))
-        })
-        .collect()
+            })
+            .collect()
     }
 }

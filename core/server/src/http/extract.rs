@@ -16,7 +16,7 @@ use komander_app::{
 };
 use komander_domain::{
     DeploymentRef, EnvironmentRef, OperationId, ProjectRef, RefError, ServiceRef,
-    api::{ErrorCode, LEASE_HEADER},
+    api::{ErrorCode, JSON_SAFE_INTEGER, LEASE_HEADER},
 };
 use komander_web::ssr::{SESSION_COOKIE, Viewer};
 use serde::{Deserialize, de::DeserializeOwned};
@@ -25,9 +25,42 @@ use utoipa::IntoParams;
 use super::{AppState, error::ApiError};
 
 /// A JSON body; malformed, oversize or non-JSON bodies answer 400 / 413 / 415.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+///
+/// A number written with a fraction of zero (`84.0`) is an integer in JSON Schema, and so in
+/// the OpenAPI document: such numbers (up to 2^53, where floats are exact) are read as the
+/// integers they are before the body is deserialized.
 pub struct AppJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(mut value) =
+            axum::Json::<serde_json::Value>::from_request(request, state).await?;
+        integral_floats_to_integers(&mut value);
+        // Deserialized from text again, for axum's messages naming the field at fault.
+        let bytes = serde_json::to_vec(&value).unwrap_or_default();
+        Ok(AppJson(axum::Json::<T>::from_bytes(&bytes)?.0))
+    }
+}
+
+/// Replaces in `value` every float with a zero fraction and at most 2^53 in size by the
+/// integer it equals.
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            if float.fract() == 0.0 && float.abs() <= JSON_SAFE_INTEGER as f64 {
+                // Integral and within 2^53: the cast is exact.
+                *value = Value::from(float as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
+}
 
 /// Query parameters; malformed ones answer 400.
 #[derive(FromRequestParts)]
@@ -358,6 +391,7 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
             .ok()
             .map(str::trim)
             .and_then(|v| v.parse::<u64>().ok())
+            .filter(|after| *after <= JSON_SAFE_INTEGER)
             .map(|after| LastEventId(Some(after)))
             .ok_or_else(|| {
                 AppError::invalid(
@@ -458,5 +492,35 @@ impl RefPath for VariablePath {
             &self.service,
         )?;
         Ok((service, self.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::integral_floats_to_integers;
+
+    #[test]
+    fn integral_floats_become_integers_and_nothing_else_changes() {
+        let mut body = json!({
+            "hours": 84.0,
+            "ports": [{"container": 80.0}, {"container": 8080}],
+            "cpus": 0.5,
+            "huge": 1e300,
+            "name": "84.0",
+        });
+        integral_floats_to_integers(&mut body);
+        assert_eq!(
+            body,
+            json!({
+                "hours": 84,
+                "ports": [{"container": 80}, {"container": 8080}],
+                "cpus": 0.5,
+                "huge": 1e300,
+                "name": "84.0",
+            })
+        );
+        assert!(body["hours"].is_u64());
     }
 }

@@ -100,7 +100,7 @@ async fn get_operation(
 /// requested. 409 when the lease is not the token's (expired, taken over) or it ended.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/operations/{operation}/lease",
     tag = "operations",
-    params(OperationPath, ("x-komander-lease" = String, Header, description = "The lease token the start answered")),
+    params(OperationPath, ("x-komander-lease" = String, Header, description = "The lease token the start answered", min_length = 1, max_length = 256, pattern = "^[\\x21-\\x7E]+$")),
     responses((status = 200, body = Lease), ErrorResponses))]
 async fn renew_lease(
     State(s): State<AppState>,
@@ -117,7 +117,7 @@ async fn renew_lease(
 /// transaction; its lines get the next sequence numbers.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/operations/{operation}/steps",
     tag = "operations",
-    params(OperationPath, ("x-komander-lease" = String, Header, description = "The lease token the start answered")),
+    params(OperationPath, ("x-komander-lease" = String, Header, description = "The lease token the start answered", min_length = 1, max_length = 256, pattern = "^[\\x21-\\x7E]+$")),
     request_body = StepWrite,
     responses((status = 200, body = StepRecorded), ErrorResponses))]
 async fn record_step(
@@ -137,7 +137,7 @@ async fn record_step(
 /// Ends the operation as its holder says and frees the deployment for the next one.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/operations/{operation}/finish",
     tag = "operations",
-    params(OperationPath, ("x-komander-lease" = String, Header, description = "The lease token the start answered")),
+    params(OperationPath, ("x-komander-lease" = String, Header, description = "The lease token the start answered", min_length = 1, max_length = 256, pattern = "^[\\x21-\\x7E]+$")),
     request_body = OperationFinish,
     responses((status = 200, body = Operation), ErrorResponses))]
 async fn finish_operation(
@@ -198,7 +198,7 @@ async fn operation_progress(
 #[utoipa::path(get, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/operations/{operation}/events",
     tag = "operations",
     params(OperationPath, OperationEventsQuery,
-        ("last-event-id" = Option<u64>, Header, description = "The id of the last `progress` event read; takes the place of `after`")),
+        ("last-event-id" = Option<u64>, Header, minimum = 0, maximum = 9007199254740991.0, description = "The id of the last `progress` event read; takes the place of `after`")),
     responses(
         (status = 200, content_type = "text/event-stream", body = String,
             description = "`event: progress|step|end|resume`, `id:` (progress only), `data:` one JSON document"),

@@ -39,7 +39,7 @@ pub struct ConnectionPath {
     #[param(example = "komander.test-guest")]
     pub plugin: String,
     /// The connection's name.
-    #[param(example = "api")]
+    #[param(example = "api", value_type = komander_domain::names::ConnectionName, inline)]
     pub name: String,
 }
 

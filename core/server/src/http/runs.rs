@@ -193,7 +193,7 @@ async fn service_logs(
 #[utoipa::path(get, path = "/api/v1/projects/{project}/environments/{environment}/deployments/{deployment}/services/{service}/logs/events",
     tag = "runs",
     params(ServicePath, LogEventsQuery,
-        ("last-event-id" = Option<String>, Header, description = "The id of the last event read")),
+        ("last-event-id" = Option<String>, Header, max_length = 8192, description = "The id of the last event read (an id this server sent)")),
     responses(
         (status = 200, content_type = "text/event-stream", body = String,
             description = "`event: tail|line|resume`, `id:`, `data:` one JSON document"),

@@ -1,0 +1,148 @@
+//! Schemas of the OpenAPI document for wire values whose rules code checks rather than a type:
+//! free text a person gives, file names and IP addresses. Each is one component of the document,
+//! named here, so that every field holding such a value says the same rule.
+
+use std::borrow::Cow;
+
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{ObjectBuilder, OneOfBuilder, RefOr, Schema, Type, schema::KnownFormat},
+};
+
+/// Free text of one or more lines: at least one character that is not white space, and no
+/// control character but the line feed (`check_text` trims, then checks the same).
+const TEXT: &str = "^[^\\u0000-\\u0009\\u000B-\\u001F\\u007F-\\u009F]*\
+                    [^\\s\\u0000-\\u001F\\u007F-\\u009F]\
+                    [^\\u0000-\\u0009\\u000B-\\u001F\\u007F-\\u009F]*$";
+
+/// Text without any control character, possibly empty.
+const NO_CONTROLS: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
+
+/// A TCP port, 0 to 65535, as a regular expression.
+macro_rules! port {
+    () => {
+        "([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+    };
+}
+
+/// One label of a host name, as a regular expression.
+macro_rules! label {
+    () => {
+        "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    };
+}
+
+/// Defines a string component: its type, name, description, lengths and pattern.
+macro_rules! text_schema {
+    ($($(#[$doc:meta])* $name:ident: $description:literal, $min:expr, $max:expr, $pattern:expr;)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some($description))
+                    .min_length($min)
+                    .max_length(Some($max))
+                    .pattern(Some($pattern))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+    )+};
+}
+
+text_schema! {
+    /// A display name: 1 to 100 characters after trimming, not only white space.
+    DisplayNameText: "A display name: 1 to 100 characters, not only white space, no control \
+                      characters", Some(1), 100, TEXT;
+    /// A description: up to 1000 characters; white space only means none.
+    DescriptionText: "A description: up to 1000 characters, no control characters but line \
+                      feeds; white space only clears it", None, 1000, NO_CONTROLS_OR_LINES;
+    /// An API token's name: 1 to 64 characters, not only white space.
+    TokenNameText: "A token's name: 1 to 64 characters, not only white space, no control \
+                    characters", Some(1), 64, TEXT;
+    /// A runtime setting's value: up to 4 KiB, without NUL.
+    SettingValueText: "A setting's value: up to 4096 bytes, without NUL", None, 4096,
+        "^[^\\u0000]*$";
+    /// A connection's allowed path prefix: starts with `/`, at most 1024 bytes.
+    PathPrefixText: "A path prefix below the base URL, starting with /", Some(1), 1024, "^/";
+    /// A unix socket's absolute path, at most 108 bytes, without `..`.
+    SocketPathText: "An absolute path to a unix socket, without ..", Some(1), 108,
+        "^/[^\\u0000]*$";
+    /// A Docker Engine's TCP address, `tcp://host:port`.
+    TcpAddressText: "tcp://host:port, the host a name or an IPv4 address", Some(1), 255,
+        concat!("^tcp://[A-Za-z0-9.-]+:", port!(), "$");
+    /// A connection's base URL: http or https, an ASCII host name or IPv4 address, an optional
+    /// port and path, no query, fragment or credentials (the server also takes international
+    /// domain names and IPv6 addresses).
+    HttpUrlText: "An absolute http(s) URL without query, fragment or credentials", Some(1), 2048,
+        concat!("^https?://", label!(), "(\\.", label!(), ")*(:", port!(), ")?(/[^?#\\s]*)?$");
+    /// A connection's credential, the `Authorization` value the host adds: printable ASCII and
+    /// tabs, at most 4 KiB.
+    CredentialText: "An HTTP header value: printable ASCII and tabs, at most 4096 characters",
+        None, 4096, "^[\\t\\u0020-\\u007E]*$";
+    /// A file's name as errors name it: 1 to 255 characters without control characters.
+    FileNameText: "A file name: 1 to 255 characters without control characters",
+        Some(1), 255, NO_CONTROLS;
+}
+
+/// Text without control characters but line feeds, possibly empty.
+const NO_CONTROLS_OR_LINES: &str = "^[^\\u0000-\\u0009\\u000B-\\u001F\\u007F-\\u009F]*$";
+
+/// An IPv4 or IPv6 address, such as `127.0.0.1` or `::1`.
+pub struct IpAddress;
+
+impl PartialSchema for IpAddress {
+    fn schema() -> RefOr<Schema> {
+        let address = |format| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(format)))
+        };
+        OneOfBuilder::new()
+            .item(address(KnownFormat::Ipv4))
+            .item(address(KnownFormat::Ipv6))
+            .description(Some("An IPv4 or IPv6 address, such as 127.0.0.1 or ::1"))
+            .into()
+    }
+}
+
+impl ToSchema for IpAddress {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("IpAddress")
+    }
+}
+
+/// An environment's runtime settings: at most 64, each named by a setting key (1 to 64 of
+/// `A-Z a-z 0-9 _ . -`) with a value of up to 4 KiB.
+pub struct RuntimeSettings;
+
+impl PartialSchema for RuntimeSettings {
+    fn schema() -> RefOr<Schema> {
+        let settings = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "Runtime settings (not secret): at most 64 keys, values up to 4 KiB",
+            ))
+            .additional_properties(Some(SettingValueText::schema()))
+            .max_properties(Some(64));
+        match <crate::names::SettingKey as PartialSchema>::schema() {
+            RefOr::T(key) => settings.property_names(Some(key)),
+            RefOr::Ref(_) => settings,
+        }
+        .into()
+    }
+}
+
+impl ToSchema for RuntimeSettings {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("RuntimeSettings")
+    }
+}
