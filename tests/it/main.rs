@@ -8,6 +8,7 @@ mod cli;
 mod compose_import;
 mod concurrency;
 mod connections;
+mod contract;
 mod docs;
 mod export;
 mod faults;
