@@ -252,6 +252,33 @@ async fn malformed_oversize_and_non_json_bodies() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    // Regression: serde reads a struct from an array too, so `["arr"]` made project "arr" and
+    // `[]` patched a project with nothing. A body is one JSON object.
+    for body in [
+        json!(["arr"]),
+        json!([]),
+        json!("arr"),
+        json!(7),
+        json!(null),
+    ] {
+        let (status, answer) = api
+            .call(
+                Method::POST,
+                "/api/v1/projects",
+                Some(ADMIN_TOKEN),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert_eq!(
+            answer["error"]["message"], "the request body is not a JSON object",
+            "{answer}"
+        );
+    }
+    let (status, _) = api
+        .call(Method::GET, "/api/v1/projects/arr", Some(ADMIN_TOKEN), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was made");
 }
 
 #[tokio::test]

@@ -42,3 +42,66 @@ async fn a_new_base_url_clears_the_credential() {
     let (_, answer) = put(moved).await;
     assert_eq!(answer["has_credential"], true, "{answer}");
 }
+
+/// The document's rule for a base URL (`HttpUrlText`) and the server's agree: a client that
+/// checks a URL against the document is not refused for it, and the URLs the document rules
+/// out are refused with a message naming the host. A last label that is a number makes a URL
+/// parser read the host as an IPv4 address (`a.b.9` fails, `0x7f.1` is 127.0.0.1).
+#[tokio::test]
+async fn the_document_and_the_server_take_the_same_base_urls() {
+    let api = TestApi::new(Backend::Sqlite).await.unwrap();
+    let admin = api.app.authenticate(ADMIN_TOKEN).await.unwrap();
+    api.app
+        .install_plugin(&admin, guests::bytes("webhook_runtime"), None, true)
+        .await
+        .unwrap();
+    let (_, document) = api
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    let rule = &document["components"]["schemas"]["HttpUrlText"];
+    let deployer = "/api/v1/plugins/example.webhook-runtime/connections/deployer";
+    let taken = [
+        "https://deploy.example.com",
+        "http://localhost:8080/api/v1",
+        "https://a-b.c1.example.io/hooks/",
+        "http://127.0.0.1:65535",
+        "https://10.0.0.2/x",
+    ];
+    let refused = [
+        ("https://a.b.9/", "invalid IPv4"),
+        ("https://0x7f.1/", "reads as the IPv4 address 127.0.0.1"),
+        ("https://1.2.3/", "reads as the IPv4 address 1.2.0.3"),
+        ("https://host.1a/", "last label starts with a letter"),
+        ("https://256.1.1.1/", "invalid IPv4"),
+        ("https://example.com/?x=1", "without query"),
+        (
+            "https://user:pw@example.com",
+            "without query, fragment or credentials",
+        ),
+        ("ftp://example.com", "absolute http(s) URL"),
+    ];
+    for url in taken {
+        assert!(
+            jsonschema::is_valid(rule, &json!(url)),
+            "{url} against {rule}"
+        );
+        let body = json!({ "base_url": url });
+        let (status, answer) = api
+            .call(Method::PUT, deployer, Some(ADMIN_TOKEN), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{url}: {answer}");
+    }
+    for (url, why) in refused {
+        assert!(
+            !jsonschema::is_valid(rule, &json!(url)),
+            "{url} against {rule}"
+        );
+        let body = json!({ "base_url": url });
+        let (status, answer) = api
+            .call(Method::PUT, deployer, Some(ADMIN_TOKEN), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{url}: {message}");
+    }
+}

@@ -3,6 +3,7 @@
 //! does not list answers 405, and every `/api/` path the server's source names is documented.
 
 use axum::http::{Method, StatusCode};
+use komander_domain::api::RestartPolicy;
 use komander_e2e::{Backend, TestApi};
 use serde_json::Value;
 
@@ -103,6 +104,41 @@ async fn the_document_and_the_mounted_routes_are_the_same_set() {
         assert!(
             paths.contains_key(path) || UNDOCUMENTED.contains(&path),
             "the server names {path}, which the document does not have"
+        );
+    }
+}
+
+/// The document's rule for a restart policy (`RestartPolicyText`) takes exactly what the
+/// server parses, up to the largest count and without the `+3` or `03` a number parser takes.
+#[test]
+fn the_document_and_the_server_take_the_same_restart_policies() {
+    let document = serde_json::to_value(komander_server::http::openapi()).unwrap();
+    let rule = &document["components"]["schemas"]["RestartPolicyText"];
+    for text in [
+        "no",
+        "always",
+        "unless-stopped",
+        "on-failure",
+        "on-failure:1",
+        "on-failure:3",
+        "on-failure:999999999",
+        "on-failure:1000000000",
+        "on-failure:4294967295",
+        "on-failure:4294967296",
+        "on-failure:9999999999",
+        "on-failure:0",
+        "on-failure:03",
+        "on-failure:+3",
+        "on-failure:",
+        "On-Failure",
+        "never",
+        "",
+    ] {
+        let server = text.parse::<RestartPolicy>().is_ok();
+        let document = jsonschema::is_valid(rule, &Value::from(text));
+        assert_eq!(
+            document, server,
+            "{text:?}: document {document}, server {server}"
         );
     }
 }

@@ -96,7 +96,45 @@ fn check_write(write: &PluginConnectionWrite) -> Result<Url> {
             "the credential is an HTTP header value of at most 4 KiB: printable ASCII and tabs",
         ));
     }
+    check_host(&write.base_url, &url)?;
     Ok(url)
+}
+
+/// A base URL's host is called as written: a name whose last label starts with a letter (a
+/// top-level domain or a single name such as `localhost`), an IPv4 address in dotted decimal,
+/// or an IPv6 address in brackets. A URL parser reads a last label that is a number as part of
+/// an IPv4 address (`a.b.9` is refused, `0x7f.1` is 127.0.0.1), which is never what a person
+/// typing a name meant.
+fn check_host(written: &str, url: &Url) -> Result<()> {
+    let host = url.host_str().unwrap_or_default();
+    if host.starts_with('[') {
+        return Ok(());
+    }
+    if let Ok(address) = host.parse::<std::net::Ipv4Addr>() {
+        let authority = written.split_once("://").map_or("", |(_, rest)| rest);
+        let as_written = authority.split(['/', ':']).next().unwrap_or_default();
+        if as_written != host {
+            return Err(AppError::invalid(
+                "base_url",
+                format!(
+                    "the host {as_written:?} reads as the IPv4 address {address}: write a name, \
+                     or the address in dotted decimal"
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let last = host.rsplit('.').next().unwrap_or_default();
+    if !last.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err(AppError::invalid(
+            "base_url",
+            format!(
+                "the host {host:?} ends in the label {last:?}: a host name's last label starts \
+                 with a letter"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl App {

@@ -186,7 +186,11 @@ impl Paging {
                 format!("limit must be between 1 and {PAGE_MAX}"),
             ));
         }
-        if query.cursor.as_ref().is_some_and(|c| c.len() > 200) {
+        if query
+            .cursor
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > 200)
+        {
             return Err(AppError::invalid(
                 "cursor",
                 "the cursor is not one this server gave",

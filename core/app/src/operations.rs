@@ -305,14 +305,6 @@ impl App {
         let scope = self
             .deployment_scope(caller, deployment, Action::ViewDeployment)
             .await?;
-        if let Some(cursor) = &query.cursor
-            && cursor.parse::<OperationId>().is_err()
-        {
-            return Err(AppError::invalid(
-                "cursor",
-                "the cursor is not one this server gave",
-            ));
-        }
         let (paging, page) = Paging::new(query)?;
         let rows = self
             .store

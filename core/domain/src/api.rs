@@ -119,13 +119,27 @@ pub struct PageQuery {
     /// How many items at most (1 to 200; default 50).
     #[cfg_attr(feature = "server", param(minimum = 1, maximum = 200))]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page: a position in the list, which items after it
+    /// the page holds (at most 200 characters).
+    #[cfg_attr(feature = "server", param(max_length = 200))]
     pub cursor: Option<String>,
 }
 
 /// The largest integer a JSON number holds exactly (2^53 - 1): the bound of the API's large
 /// counts (memory in bytes, CPUs in billionths, event ids), as its document says.
 pub const JSON_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// Reads an optional count that a JSON number holds exactly: at most [`JSON_SAFE_INTEGER`].
+fn json_safe_count<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    match Option::<u64>::deserialize(deserializer)? {
+        Some(count) if count > JSON_SAFE_INTEGER => Err(serde::de::Error::custom(format!(
+            "{count} is larger than {JSON_SAFE_INTEGER}, the largest count"
+        ))),
+        count => Ok(count),
+    }
+}
 
 /// The default and the largest page size.
 pub const PAGE_DEFAULT: u32 = 50;
@@ -660,16 +674,18 @@ pub struct NewService {
     pub entrypoint: Vec<String>,
     /// The absolute working directory; the image's when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::schemas::WorkingDirText>))]
     pub working_dir: Option<String>,
     /// The user (`name`, `uid` or `uid:gid`); the image's when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::schemas::UserText>))]
     pub user: Option<String>,
     /// How the runtime tells it is healthy; none when absent.
     #[serde(default)]
     pub health_check: Option<HealthCheck>,
     /// When the runtime restarts it (default `no`).
     #[serde(default)]
-    #[cfg_attr(feature = "server", schema(value_type = String, example = "on-failure:3"))]
+    #[cfg_attr(feature = "server", schema(value_type = crate::schemas::RestartPolicyText, example = "on-failure:3"))]
     pub restart: RestartPolicy,
     /// Services of the same deployment it waits for.
     #[serde(default)]
@@ -813,7 +829,7 @@ pub struct ServicePatch {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::schemas::WorkingDirText>))]
     pub working_dir: Option<Option<String>>,
     /// New user; `null` for the image's.
     #[serde(
@@ -821,7 +837,7 @@ pub struct ServicePatch {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::schemas::UserText>))]
     pub user: Option<Option<String>>,
     /// New health check; `null` removes it.
     #[serde(
@@ -833,7 +849,7 @@ pub struct ServicePatch {
     pub health_check: Option<Option<HealthCheck>>,
     /// New restart policy.
     #[serde(default)]
-    #[cfg_attr(feature = "server", schema(value_type = Option<String>, example = "always"))]
+    #[cfg_attr(feature = "server", schema(value_type = Option<crate::schemas::RestartPolicyText>, example = "always"))]
     pub restart: Option<RestartPolicy>,
     /// New dependencies (replace all).
     #[serde(default)]
@@ -956,7 +972,7 @@ pub struct ServiceSettings {
     pub health_check: Option<HealthCheck>,
     /// When the runtime restarts it.
     #[serde(default)]
-    #[cfg_attr(feature = "server", schema(value_type = String, example = "on-failure:3"))]
+    #[cfg_attr(feature = "server", schema(value_type = crate::schemas::RestartPolicyText, example = "on-failure:3"))]
     pub restart: RestartPolicy,
     /// Services of the same deployment it waits for, each with a condition.
     #[serde(default)]
@@ -1088,7 +1104,8 @@ pub enum RestartPolicy {
 /// Why a restart policy did not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid restart policy {0:?}: expected no, always, on-failure, on-failure:<max retries      from 1> or unless-stopped"
+    "invalid restart policy {0:?}: expected no, always, on-failure, on-failure:<max retries \
+     from 1 to 4294967295> or unless-stopped"
 )]
 pub struct RestartPolicyError(pub String);
 
@@ -1103,6 +1120,8 @@ impl FromStr for RestartPolicy {
             "on-failure" => Ok(RestartPolicy::OnFailure { max_retries: None }),
             _ => text
                 .strip_prefix("on-failure:")
+                // Digits only, without leading zeros: `+3` and `03` are not how one writes 3.
+                .filter(|max| max.bytes().all(|b| b.is_ascii_digit()) && !max.starts_with('0'))
                 .and_then(|max| max.parse::<u32>().ok())
                 .filter(|&max| max > 0)
                 .map(|max| RestartPolicy::OnFailure {
@@ -2030,6 +2049,10 @@ pub struct OperationFinish {
     /// (`sha256:…`) or a reference by digest (`repository@sha256:…`); recorded with the
     /// operation's spec, so that a rollback brings back the very images.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "server",
+        schema(value_type = BTreeMap<String, crate::schemas::PinnedImageText>)
+    )]
     pub pinned: BTreeMap<ServiceName, String>,
 }
 
@@ -2041,6 +2064,8 @@ pub struct OperationFinish {
 pub struct ProgressQuery {
     /// The sequence number of the last line already read (0, the default, reads from the
     /// first).
+    #[serde(default, deserialize_with = "json_safe_count")]
+    #[cfg_attr(feature = "server", param(maximum = 9007199254740991.0))]
     pub after: Option<u64>,
     /// How many lines at most (1 to 1000; default 200).
     #[cfg_attr(feature = "server", param(minimum = 1, maximum = 1000))]
@@ -2068,8 +2093,14 @@ pub struct ProgressLine {
 pub struct OperationEventsQuery {
     /// The sequence number of the last progress line already read (0, the default, replays
     /// from the first). At most the operation's last line.
+    #[serde(default, deserialize_with = "json_safe_count")]
+    #[cfg_attr(feature = "server", param(maximum = 9007199254740991.0))]
     pub after: Option<u64>,
     /// The position of the last `step` event already read (0, the default, sends every step).
+    #[cfg_attr(
+        feature = "server",
+        param(value_type = Option<u64>, maximum = 4294967295.0)
+    )]
     pub steps: Option<u32>,
 }
 
@@ -2166,6 +2197,7 @@ mod tests {
             "unless-stopped",
             "on-failure",
             "on-failure:5",
+            "on-failure:4294967295",
         ] {
             let policy: RestartPolicy = text.parse().unwrap();
             assert_eq!(policy.to_string(), text);
@@ -2177,6 +2209,9 @@ mod tests {
             "on-failure:",
             "on-failure:0",
             "on-failure:-1",
+            "on-failure:+3",
+            "on-failure:03",
+            "on-failure:4294967296",
             "never",
         ] {
             let err = bad.parse::<RestartPolicy>().unwrap_err();

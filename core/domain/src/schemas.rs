@@ -32,6 +32,31 @@ macro_rules! label {
     };
 }
 
+/// An IPv4 address in dotted decimal, as a regular expression.
+macro_rules! ipv4 {
+    () => {
+        concat!("(", octet!(), "\\.){3}", octet!())
+    };
+}
+
+/// A number from 1 to 4294967295 (`u32::MAX`) without leading zeros, as a regular expression.
+macro_rules! u32_from_1 {
+    () => {
+        concat!(
+            "([1-9][0-9]{0,8}|[1-3][0-9]{9}|4[01][0-9]{8}|42[0-8][0-9]{7}|429[0-3][0-9]{6}",
+            "|4294[0-8][0-9]{5}|42949[0-5][0-9]{4}|429496[0-6][0-9]{3}|4294967[01][0-9]{2}",
+            "|42949672[0-8][0-9]|429496729[0-5])"
+        )
+    };
+}
+
+/// A number from 0 to 255 without leading zeros, as a regular expression.
+macro_rules! octet {
+    () => {
+        "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+    };
+}
+
 /// Defines a string component: its type, name, description, lengths and pattern.
 macro_rules! text_schema {
     ($($(#[$doc:meta])* $name:ident: $description:literal, $min:expr, $max:expr, $pattern:expr;)+) => {$(
@@ -79,15 +104,35 @@ text_schema! {
     /// A Docker Engine's TCP address, `tcp://host:port`.
     TcpAddressText: "tcp://host:port, the host a name or an IPv4 address", Some(1), 255,
         concat!("^tcp://[A-Za-z0-9.-]+:", port!(), "$");
-    /// A connection's base URL: http or https, an ASCII host name or IPv4 address, an optional
-    /// port and path, no query, fragment or credentials (the server also takes international
-    /// domain names and IPv6 addresses).
-    HttpUrlText: "An absolute http(s) URL without query, fragment or credentials", Some(1), 2048,
-        concat!("^https?://", label!(), "(\\.", label!(), ")*(:", port!(), ")?(/[^?#\\s]*)?$");
+    /// A connection's base URL: http or https, an ASCII host name whose last label starts with
+    /// a letter or an IPv4 address in dotted decimal, an optional port and path, no query,
+    /// fragment or credentials (the server also takes international domain names and IPv6
+    /// addresses).
+    HttpUrlText: "An absolute http(s) URL without query, fragment or credentials; the host a \
+                  name whose last label starts with a letter, or an IPv4 address in dotted \
+                  decimal", Some(1), 2048,
+        concat!("^https?://(", ipv4!(), "|(", label!(), "\\.)*[A-Za-z]([A-Za-z0-9-]{0,61}",
+            "[A-Za-z0-9])?)(:", port!(), ")?(/[^?#\\s]*)?$");
     /// A connection's credential, the `Authorization` value the host adds: printable ASCII and
     /// tabs, at most 4 KiB.
     CredentialText: "An HTTP header value: printable ASCII and tabs, at most 4096 characters",
         None, 4096, "^[\\t\\u0020-\\u007E]*$";
+    /// A service's restart policy: `no`, `always`, `unless-stopped`, `on-failure` or
+    /// `on-failure:N` with N from 1 to 4294967295, without leading zeros.
+    RestartPolicyText: "no, always, unless-stopped, on-failure, or on-failure:N with N from 1 \
+                        to 4294967295 (the most restarts)", Some(2), 21,
+        concat!("^(no|always|unless-stopped|on-failure(:", u32_from_1!(), ")?)$");
+    /// A service's working directory: an absolute path without NUL, at most 4 KiB.
+    WorkingDirText: "An absolute path in the container, without NUL", Some(1), 4096,
+        "^/[^\\u0000]*$";
+    /// A service's user: a name, uid or uid:gid, without white space or control characters.
+    UserText: "A user name, uid or uid:gid: no white space or control characters", Some(1),
+        4096, "^[^\\s\\u0000-\\u001F\\u007F-\\u009F]+$";
+    /// An image pinned by an apply: an image id or a reference by digest.
+    PinnedImageText: "An image id (sha256:<64 hex>) or a reference by digest \
+                      (repository@sha256:<64 hex>, the repository up to 255 characters without \
+                      white space)", Some(71), 327,
+        "^([^\\s]{1,255}@)?sha256:[0-9A-Fa-f]{64}$";
     /// A file's name as errors name it: 1 to 255 characters without control characters.
     FileNameText: "A file name: 1 to 255 characters without control characters",
         Some(1), 255, NO_CONTROLS;
@@ -145,4 +190,48 @@ impl ToSchema for RuntimeSettings {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("RuntimeSettings")
     }
+}
+
+/// Defines the schema of one server-sent event of a stream: the `event` names it sends, an
+/// `id`, and `data`, one JSON document as text.
+macro_rules! event_schema {
+    ($($(#[$doc:meta])* $name:ident: $description:literal, [$($event:literal),+];)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                server_sent_event($description, &[$($event),+])
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+    )+};
+}
+
+event_schema! {
+    /// One event of an operation's stream.
+    OperationEvent: "An event of an operation's stream: progress (with its id), step, end or \
+                     resume; its data is one JSON document", ["progress", "step", "end", "resume"];
+    /// One event of a service's log stream.
+    LogEvent: "An event of a service's log stream: tail, line or resume; its data is one JSON \
+               document", ["tail", "line", "resume"];
+}
+
+/// The schema of a server-sent event whose `event` is one of `events`.
+fn server_sent_event(description: &'static str, events: &[&'static str]) -> RefOr<Schema> {
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description))
+        .property("event", text().enum_values(Some(events.iter().copied())))
+        .required("event")
+        .property("id", text())
+        .property("data", text().content_media_type("application/json"))
+        .required("data")
+        .into()
 }

@@ -213,9 +213,9 @@ pub(crate) fn pinned_spec(
 fn check_pin(service: &str, pinned: &str) -> std::result::Result<(), String> {
     let digest = pinned.rsplit_once('@').map_or(pinned, |(_, d)| d);
     let hex = digest.strip_prefix("sha256:").unwrap_or("");
-    let repository_ok = pinned
-        .rsplit_once('@')
-        .is_none_or(|(r, _)| !r.is_empty() && r.len() <= 255 && !r.contains(char::is_whitespace));
+    let repository_ok = pinned.rsplit_once('@').is_none_or(|(r, _)| {
+        !r.is_empty() && r.chars().count() <= 255 && !r.contains(char::is_whitespace)
+    });
     if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) && repository_ok {
         Ok(())
     } else {

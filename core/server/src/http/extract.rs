@@ -24,7 +24,8 @@ use utoipa::IntoParams;
 
 use super::{AppState, error::ApiError};
 
-/// A JSON body; malformed, oversize or non-JSON bodies answer 400 / 413 / 415.
+/// A JSON body, one JSON object; malformed, oversize or non-JSON bodies answer 400 / 413 /
+/// 415, and so does any other JSON value (serde would read a struct from an array too).
 ///
 /// A number written with a fraction of zero (`84.0`) is an integer in JSON Schema, and so in
 /// the OpenAPI document: such numbers (up to 2^53, where floats are exact) are read as the
@@ -37,6 +38,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         let axum::Json(mut value) =
             axum::Json::<serde_json::Value>::from_request(request, state).await?;
+        if !value.is_object() {
+            return Err(AppError::invalid("body", "the request body is not a JSON object").into());
+        }
         integral_floats_to_integers(&mut value);
         // Deserialized from text again, for axum's messages naming the field at fault.
         let bytes = serde_json::to_vec(&value).unwrap_or_default();

@@ -13,6 +13,7 @@ mod operations;
 mod plugins;
 mod projects;
 mod reserved;
+mod rules;
 mod runs;
 mod targets;
 mod users;
@@ -151,6 +152,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     links::add(&mut doc);
     reserved::add(&mut doc);
     closed::add(&mut doc);
+    rules::add(&mut doc);
     (router, doc)
 }
 

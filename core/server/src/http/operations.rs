@@ -200,7 +200,7 @@ async fn operation_progress(
     params(OperationPath, OperationEventsQuery,
         ("last-event-id" = Option<u64>, Header, minimum = 0, maximum = 9007199254740991.0, description = "The id of the last `progress` event read; takes the place of `after`")),
     responses(
-        (status = 200, content_type = "text/event-stream", body = String,
+        (status = 200, content_type = "text/event-stream", body = komander_domain::schemas::OperationEvent,
             description = "`event: progress|step|end|resume`, `id:` (progress only), `data:` one JSON document"),
         (status = 429, body = ErrorBody, description = "The caller already holds as many event streams as one user may"),
         ErrorResponses))]

@@ -195,7 +195,7 @@ async fn service_logs(
     params(ServicePath, LogEventsQuery,
         ("last-event-id" = Option<String>, Header, max_length = 8192, description = "The id of the last event read (an id this server sent)")),
     responses(
-        (status = 200, content_type = "text/event-stream", body = String,
+        (status = 200, content_type = "text/event-stream", body = komander_domain::schemas::LogEvent,
             description = "`event: tail|line|resume`, `id:`, `data:` one JSON document"),
         (status = 429, body = ErrorBody, description = "The caller already holds as many event streams as one user may"),
         ErrorResponses))]
