@@ -34,6 +34,7 @@
 #   CARGO_TARGET_DIR    default ~/.cache/komander/target: outside the repo, so a fresh clone (CI)
 #                       or a second worktree reuses the compiled dependencies
 #   KOMANDER_FUZZ_SEED  replay a schemathesis run with the seed it printed
+#   KOMANDER_FUZZ_EXAMPLES  schemathesis's test cases per operation and phase (default 25)
 #   KOMANDER_TEST_KUBECONFIG  a kubeconfig file: runs the live Kubernetes test against that
 #                       cluster (nothing here can start one, so it skips without, even in CI)
 #   KOMANDER_TEST_CHROMIUM, KOMANDER_TEST_CHROMEDRIVER
@@ -46,7 +47,7 @@
 set -euo pipefail
 
 readonly SCHEMATHESIS_VERSION=4.32.5
-readonly FUZZ_EXAMPLES=25 # test cases per API operation and phase
+readonly FUZZ_EXAMPLES=${KOMANDER_FUZZ_EXAMPLES:-25} # test cases per API operation and phase
 readonly FUZZ_TIMEOUT=600 # seconds for the whole schemathesis run
 readonly READY_TIMEOUT=60 # seconds for komander to answer /readyz
 readonly STOP_TIMEOUT=15  # seconds a process gets after its signal, before SIGKILL
@@ -58,6 +59,7 @@ readonly VENV=$CACHE_DIR/venv
 
 WORK=''              # our temporary directory: server data dirs, logs
 SERVER_PID=''        # the `komander serve` we started, while it runs
+FUZZ_TOKEN=''        # the fuzzer's server's bootstrap token
 SERVER_LOG=''        # its output
 SERVER_URL=''        # its base URL, http://127.0.0.1:<port>
 KOMANDER_BIN=''      # the binary under test, in CARGO_TARGET_DIR
@@ -481,11 +483,46 @@ start_registry() {
         "CI runs them: install Debian's docker-registry, as root, to run them here."
 }
 
+# Runs one `komander` client command against the fuzzer's server as the bootstrap user; its
+# failure ends the run.
+seed() {
+    KOMANDER_SERVER=$SERVER_URL KOMANDER_TOKEN=$FUZZ_TOKEN "$KOMANDER_BIN" "$@" ||
+        die "fuzz: seeding with 'komander $*' failed"
+}
+
+# POSTs the JSON $2 to the fuzzer's server's API path $1 as the bootstrap user and prints the
+# answer; an answer other than 2xx ends the run.
+seed_post() {
+    python3 - "$SERVER_URL/api/v1/$1" "$FUZZ_TOKEN" "$2" <<'PY' || die "fuzz: seeding with POST $1 failed"
+import sys, urllib.error, urllib.request
+
+request = urllib.request.Request(sys.argv[1], data=sys.argv[3].encode(), method="POST")
+request.add_header("Authorization", "Bearer " + sys.argv[2])
+request.add_header("Content-Type", "application/json")
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+try:
+    with opener.open(request, timeout=10) as response:
+        print(response.read().decode())
+except urllib.error.HTTPError as error:
+    sys.exit(f"{error.code}: {error.read().decode()}")
+PY
+}
+
+# Prints the field at the dotted path $1 of the JSON object on standard input.
+json_field() {
+    python3 -c 'import json, sys
+value = json.load(sys.stdin)
+for key in sys.argv[1].split("."):
+    value = value[key]
+print(value)' "$1"
+}
+
 # Fuzzes the REST API with schemathesis against a real server on SQLite, authenticated as the
 # bootstrap (instance-admin) service user.
 fuzz_api() {
     local token status
     token=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+    FUZZ_TOKEN=$token
     # No Docker Engine for the fuzzer: a generated apply must never reach a real engine (and
     # pull from a public registry); with no target, runs answer 409 `no_target`.
     start_komander fuzz KOMANDER_BOOTSTRAP_TOKEN="$token" \
@@ -506,25 +543,64 @@ fuzz_api() {
     [[ $status == 200 ]] ||
         die "fuzz: the first-party komander.compose was not installed within ${READY_TIMEOUT}s"
 
-    # Objects named like the examples in the document (shop/dev/app/web/MODE), made with the
-    # CLI itself, so the fuzzer reaches past the 404 of an empty instance.
-    local scope=(--project shop --environment dev --deployment app)
+    # Objects named like the examples in the document, made with the CLI itself, so that the
+    # fuzzer reaches past the 404 of an empty instance (scripts/schemathesis.toml lists them;
+    # its path parameters take them), and others for its deletes alone. Targets name an engine
+    # socket nothing listens on. Environment `laptop` runs its deployments where the CLI runs:
+    # its operation is started over the API, as the CLI does, and held by the fuzzer with its
+    # lease. The example plugins are those the tests built.
+    local plugins=$CARGO_TARGET_DIR/plugins/wasm32-wasip2/release wasm
+    for wasm in webhook_runtime komander_test_guest; do
+        [[ -f $plugins/$wasm.wasm ]] ||
+            die "fuzz: $plugins/$wasm.wasm is missing: the test stage builds it"
+    done
+    local dev=(--project shop --environment dev --deployment app)
+    local socket=(--socket "$WORK/fuzz/no-docker.sock")
     local seed_steps=(
+        "plugin install $plugins/webhook_runtime.wasm"
+        "plugin install $plugins/komander_test_guest.wasm"
+        "target create local ${socket[*]}"
+        "target create lent ${socket[*]}"
+        "target create spare ${socket[*]}"
         "project create shop"
-        "environment create --project shop dev --runtime compose"
+        "project create attic"
+        "target grant local --project shop"
+        "target grant lent --project shop"
+        "environment create --project shop dev --runtime compose --target local"
+        "environment create --project shop laptop --runtime compose --executor local"
+        "environment create --project shop scratch --runtime compose --target local"
         "deployment create --project shop --environment dev app"
-        "service create ${scope[*]} web --image busybox:1 --port 80:18080"
-        "variable set ${scope[*]} --service web MODE --value fuzz"
+        "deployment create --project shop --environment dev scratch"
+        "deployment create --project shop --environment laptop app"
+        "service create ${dev[*]} web --image busybox:1 --port 80:18080"
+        "service create ${dev[*]} worker --image busybox:1"
+        "variable set ${dev[*]} --service web MODE --value fuzz"
+        "variable set ${dev[*]} --service web OLD --value gone"
+        "user create-service ada"
+        "user create-service grace"
+        "member add --project shop grace --role dev"
     )
-    local step_args
+    local step_args started invitation api_token
     for step_args in "${seed_steps[@]}"; do
         # shellcheck disable=SC2086 # each step is a list of words
-        KOMANDER_SERVER=$SERVER_URL KOMANDER_TOKEN=$token "$KOMANDER_BIN" $step_args >/dev/null ||
-            die "fuzz: seeding with 'komander $step_args' failed"
+        seed $step_args >/dev/null
     done
+    # The ids (and the lease) the server makes, for the parameters that take them.
+    started=$(seed_post projects/shop/environments/laptop/deployments/app/operations '{"kind": "apply"}')
+    KOMANDER_FUZZ_OPERATION=$(json_field operation.id <<<"$started")
+    KOMANDER_FUZZ_LEASE=$(json_field lease_token <<<"$started")
+    invitation=$(seed --output json invitation create --project shop --role dev | json_field id)
+    KOMANDER_FUZZ_INVITATION_TOKEN=$(seed --output json invitation create --project shop --role dev | json_field token)
+    api_token=$(seed --output json token create --user ada --name fuzz | json_field id)
+    export KOMANDER_FUZZ_OPERATION KOMANDER_FUZZ_LEASE KOMANDER_FUZZ_INVITATION_TOKEN
+    # Ids that deletes take, as dictionaries (see scripts/schemathesis.toml).
+    {
+        cat "$REPO_ROOT/scripts/schemathesis.toml"
+        printf '\n[dictionaries.invitations]\nvalues = ["%s"]\n' "$invitation"
+        printf '[dictionaries.tokens]\nvalues = ["%s"]\n' "$api_token"
+    } >"$WORK/fuzz/schemathesis.toml"
 
-    # Only two checks, by design: the defaults also flag legitimate answers (404 for what one may
-    # not see, 409 for a taken name, 405 for methods a path lacks).
+    # Every check runs: scripts/schemathesis.toml says which it leaves out, where, and why.
     #   --origin           the server we started, whatever `servers` the document names
     #   --exclude-operation-id install_plugin
     #                      installing from a URL downloads it: the network rule forbids
@@ -545,7 +621,7 @@ fuzz_api() {
     log "fuzz: schemathesis $SCHEMATHESIS_VERSION, $FUZZ_EXAMPLES examples per operation, at most ${FUZZ_TIMEOUT}s"
     set +e
     (cd "$WORK/fuzz" && PYTHONUNBUFFERED=1 timeout --kill-after=10 "$FUZZ_TIMEOUT" \
-        "$VENV/bin/st" --config-file "$REPO_ROOT/scripts/schemathesis.toml" \
+        "$VENV/bin/st" --config-file "$WORK/fuzz/schemathesis.toml" \
         run "$SERVER_URL/api/v1/openapi.json" \
         --origin "$SERVER_URL" \
         --header "Authorization: Bearer $token" \
