@@ -65,6 +65,7 @@ async fn the_document_and_the_server_take_the_same_base_urls() {
         "http://localhost:8080/api/v1",
         "https://a-b.c1.example.io/hooks/",
         "http://127.0.0.1:65535",
+        "https://xn--mnchen-3ya.example/",
         "https://10.0.0.2/x",
     ];
     let refused = [
@@ -72,6 +73,9 @@ async fn the_document_and_the_server_take_the_same_base_urls() {
         ("https://0x7f.1/", "reads as the IPv4 address 127.0.0.1"),
         ("https://1.2.3/", "reads as the IPv4 address 1.2.0.3"),
         ("https://host.1a/", "last label starts with a letter"),
+        ("https://a.b*/", "not a host name"),
+        ("https://münchen.example/", "its xn-- form"),
+        ("https://-a.example/", "not a host name"),
         ("https://256.1.1.1/", "invalid IPv4"),
         ("https://example.com/?x=1", "without query"),
         (

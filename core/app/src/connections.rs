@@ -100,19 +100,20 @@ fn check_write(write: &PluginConnectionWrite) -> Result<Url> {
     Ok(url)
 }
 
-/// A base URL's host is called as written: a name whose last label starts with a letter (a
-/// top-level domain or a single name such as `localhost`), an IPv4 address in dotted decimal,
-/// or an IPv6 address in brackets. A URL parser reads a last label that is a number as part of
-/// an IPv4 address (`a.b.9` is refused, `0x7f.1` is 127.0.0.1), which is never what a person
-/// typing a name meant.
+/// A base URL's host is called as written: a name of ASCII labels (letters, digits and
+/// hyphens, not at either end; an international name in its `xn--` form) whose last label
+/// starts with a letter (a top-level domain or a single name such as `localhost`), an IPv4
+/// address in dotted decimal, or an IPv6 address in brackets. A URL parser reads a last label
+/// that is a number as part of an IPv4 address (`a.b.9` is refused, `0x7f.1` is 127.0.0.1),
+/// and takes characters such as `*` in a name: never what a person typing a name meant.
 fn check_host(written: &str, url: &Url) -> Result<()> {
     let host = url.host_str().unwrap_or_default();
     if host.starts_with('[') {
         return Ok(());
     }
+    let authority = written.split_once("://").map_or("", |(_, rest)| rest);
+    let as_written = authority.split(['/', ':']).next().unwrap_or_default();
     if let Ok(address) = host.parse::<std::net::Ipv4Addr>() {
-        let authority = written.split_once("://").map_or("", |(_, rest)| rest);
-        let as_written = authority.split(['/', ':']).next().unwrap_or_default();
         if as_written != host {
             return Err(AppError::invalid(
                 "base_url",
@@ -124,13 +125,30 @@ fn check_host(written: &str, url: &Url) -> Result<()> {
         }
         return Ok(());
     }
-    let last = host.rsplit('.').next().unwrap_or_default();
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if !as_written.split('.').all(label_ok) {
+        return Err(AppError::invalid(
+            "base_url",
+            format!(
+                "the host {as_written:?} is not a host name: labels of ASCII letters, digits and \
+                 hyphens (an international name in its xn-- form)"
+            ),
+        ));
+    }
+    let last = as_written.rsplit('.').next().unwrap_or_default();
     if !last.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Err(AppError::invalid(
             "base_url",
             format!(
-                "the host {host:?} ends in the label {last:?}: a host name's last label starts \
-                 with a letter"
+                "the host {as_written:?} ends in the label {last:?}: a host name's last label \
+                 starts with a letter"
             ),
         ));
     }

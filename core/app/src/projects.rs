@@ -33,7 +33,10 @@ pub(crate) fn display_name(value: Option<&str>) -> Result<Option<String>> {
 
 fn description(value: Option<&str>) -> Result<Option<String>> {
     match value {
-        Some(d) if d.trim().is_empty() => Ok(Some(String::new())),
+        // White space alone clears it; a control character in it is refused below.
+        Some(d) if d.trim().is_empty() && !d.contains(|c: char| c.is_control() && c != '\n') => {
+            Ok(Some(String::new()))
+        }
         Some(d) => check_text("description", d, 1000)
             .map(Some)
             .map_err(|e| AppError::name("description", e)),

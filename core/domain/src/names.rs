@@ -315,21 +315,23 @@ impl PartialEq<&str> for RuntimeId {
     }
 }
 
-/// Checks free text a person gives (display names, descriptions, token names): trimmed, not
-/// empty, at most `max` characters, no control characters.
+/// Checks free text a person gives (display names, descriptions, token names): no control
+/// characters but line feeds and at most `max` characters as given, not empty once trimmed;
+/// answers it trimmed. (The rules hold for the text as sent, as the API's document states
+/// them, white space around it included.)
 ///
 /// # Errors
 /// A [`NameError`] naming `kind` and the rule broken.
 pub fn check_text(kind: &'static str, value: &str, max: usize) -> Result<String, NameError> {
+    if value.chars().any(|c| c.is_control() && c != '\n') {
+        return refused(kind, value, "must not hold control characters");
+    }
+    if value.chars().count() > max {
+        return refused(kind, value, "is too long");
+    }
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return refused(kind, value, "must not be empty");
-    }
-    if trimmed.chars().count() > max {
-        return refused(kind, value, "is too long");
-    }
-    if trimmed.chars().any(|c| c.is_control() && c != '\n') {
-        return refused(kind, value, "must not hold control characters");
     }
     Ok(trimmed.to_owned())
 }
@@ -540,5 +542,10 @@ mod tests {
         assert!(check_text("display name", "   ", 10).is_err());
         assert!(check_text("display name", "a\u{7}b", 10).is_err());
         assert!(check_text("display name", &"x".repeat(11), 10).is_err());
+        // As sent: white space around counts, and a control character there too.
+        assert!(check_text("display name", &format!(" {} ", "x".repeat(9)), 10).is_err());
+        assert!(check_text("display name", "Shop\r", 10).is_err());
+        assert!(check_text("display name", "\tShop", 10).is_err());
+        assert!(check_text("display name", "two\nlines", 10).is_ok());
     }
 }

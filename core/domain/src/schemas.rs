@@ -10,7 +10,7 @@ use utoipa::{
 };
 
 /// Free text of one or more lines: at least one character that is not white space, and no
-/// control character but the line feed (`check_text` trims, then checks the same).
+/// control character but the line feed (`check_text` checks the same).
 const TEXT: &str = "^[^\\u0000-\\u0009\\u000B-\\u001F\\u007F-\\u009F]*\
                     [^\\s\\u0000-\\u001F\\u007F-\\u009F]\
                     [^\\u0000-\\u0009\\u000B-\\u001F\\u007F-\\u009F]*$";
@@ -106,8 +106,7 @@ text_schema! {
         concat!("^tcp://[A-Za-z0-9.-]+:", port!(), "$");
     /// A connection's base URL: http or https, an ASCII host name whose last label starts with
     /// a letter or an IPv4 address in dotted decimal, an optional port and path, no query,
-    /// fragment or credentials (the server also takes international domain names and IPv6
-    /// addresses).
+    /// fragment or credentials (the server also takes IPv6 addresses in brackets).
     HttpUrlText: "An absolute http(s) URL without query, fragment or credentials; the host a \
                   name whose last label starts with a letter, or an IPv4 address in dotted \
                   decimal", Some(1), 2048,
