@@ -197,10 +197,7 @@ impl LocalRuntime {
         docker_host: &str,
         connections: Vec<Arc<Connection>>,
     ) -> Result<LocalRuntime, LocalError> {
-        let granted: Vec<Capability> = Capability::ALL
-            .into_iter()
-            .filter(|c| plugin.manifest.capabilities.contains_key(c.name()))
-            .collect();
+        let granted: Vec<Capability> = plugin.manifest.requested_capabilities().collect();
         let (spec, secrets) = local_spec(resolved);
         let docker = match plugin.kind {
             PluginKind::Runtime(RuntimeWorld::Docker) => {

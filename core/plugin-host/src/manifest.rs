@@ -178,6 +178,14 @@ impl Manifest {
         }
     }
 
+    /// The capabilities the manifest asks for, in [`Capability::ALL`]'s order: what an
+    /// author's run and the test kit grant at once.
+    pub fn requested_capabilities(&self) -> impl Iterator<Item = Capability> + '_ {
+        Capability::ALL
+            .into_iter()
+            .filter(|c| self.capabilities.contains_key(c.name()))
+    }
+
     /// The names a capability's request lists (`connections = ["deployer"]`); empty when it
     /// asks with `true`, or not at all.
     pub fn requested_names(&self, capability: &str) -> Vec<&str> {

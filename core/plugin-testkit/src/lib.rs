@@ -173,10 +173,7 @@ impl TestPlugin {
         let manifest = self.manifest();
         Runner {
             plugin: self,
-            granted: Capability::ALL
-                .into_iter()
-                .filter(|c| manifest.capabilities.contains_key(c.name()))
-                .collect(),
+            granted: manifest.requested_capabilities().collect(),
             settings: Arc::from("{}"),
             kv: Arc::new(MemoryKv::default()),
             connections: Vec::new(),

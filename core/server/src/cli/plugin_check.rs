@@ -122,9 +122,8 @@ fn check_settings(plugin: &LoadedPlugin, path: &Path) -> anyhow::Result<()> {
 /// What the server records of `plugin` and asks an admin.
 fn describe(plugin: &LoadedPlugin, bytes: usize) -> Checked {
     let manifest = &plugin.manifest;
-    let asks: Vec<Ask> = Capability::ALL
-        .into_iter()
-        .filter(|c| manifest.capabilities.contains_key(c.name()))
+    let asks: Vec<Ask> = manifest
+        .requested_capabilities()
         .map(|capability| Ask {
             capability: capability.name(),
             names: manifest
