@@ -403,9 +403,10 @@ async fn the_openapi_document_describes_every_setting() {
         }
     }
     assert_eq!(
-        schemas["ServiceSettings"]["properties"]["restart"]["type"],
-        "string"
+        schemas["ServiceSettings"]["properties"]["restart"]["$ref"],
+        "#/components/schemas/RestartPolicyText"
     );
+    assert_eq!(schemas["RestartPolicyText"]["type"], "string");
     for kind in ["Service", "ResolvedService"] {
         assert!(
             schemas[kind]["allOf"]
