@@ -62,12 +62,15 @@ async fn the_document_and_the_server_take_the_same_base_urls() {
         .await;
     let rule = &document["components"]["schemas"]["HttpUrlText"];
     let deployer = "/api/v1/plugins/example.webhook-runtime/connections/deployer";
+    // 2048 characters, twice as many bytes: lengths count characters on both sides.
+    let long = format!("https://a.example/{}", "é".repeat(2048 - 18));
     let taken = [
         "https://deploy.example.com",
         "http://localhost:8080/api/v1",
         "https://a-b.c1.example.io/hooks/",
         "http://127.0.0.1:65535",
         "https://xn--mnchen-3ya.example/",
+        long.as_str(),
         "https://10.0.0.2/x",
     ];
     let refused = [

@@ -18,8 +18,10 @@ use tracing::instrument;
 use crate::{App, AppError, Caller, Result};
 
 const MAX_PREFIXES: usize = 20;
-/// The longest base URL, in bytes (the document's `maxLength`).
-const MAX_URL_BYTES: usize = 2048;
+/// The longest base URL, in characters (the document's `maxLength`).
+const MAX_URL_CHARS: usize = 2048;
+/// The longest allowed path prefix, in characters (the document's `maxLength`).
+const MAX_PREFIX_CHARS: usize = 1024;
 const MAX_CREDENTIAL_BYTES: usize = 4096;
 const MAX_REQUESTS_PER_MINUTE: u32 = 100_000;
 
@@ -44,10 +46,10 @@ fn connection_view(c: ConnectionRecord) -> PluginConnection {
 }
 
 fn check_write(write: &PluginConnectionWrite) -> Result<Url> {
-    if write.base_url.len() > MAX_URL_BYTES {
+    if write.base_url.chars().count() > MAX_URL_CHARS {
         return Err(AppError::invalid(
             "base_url",
-            format!("the base URL is longer than {MAX_URL_BYTES} bytes"),
+            format!("the base URL is longer than {MAX_URL_CHARS} characters"),
         ));
     }
     let url = Url::parse(&write.base_url).map_err(|e| {
@@ -69,11 +71,14 @@ fn check_write(write: &PluginConnectionWrite) -> Result<Url> {
         || write
             .path_prefixes
             .iter()
-            .any(|p| !p.starts_with('/') || p.len() > 1024)
+            .any(|p| !p.starts_with('/') || p.chars().count() > MAX_PREFIX_CHARS)
     {
         return Err(AppError::invalid(
             "path_prefixes",
-            format!("at most {MAX_PREFIXES} path prefixes, each starting with '/'"),
+            format!(
+                "at most {MAX_PREFIXES} path prefixes, each starting with '/' and at most \
+                 {MAX_PREFIX_CHARS} characters"
+            ),
         ));
     }
     if write

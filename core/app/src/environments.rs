@@ -43,7 +43,8 @@ fn environment_view(e: EnvironmentRecord) -> Environment {
     }
 }
 
-/// Validates runtime settings: at most 64 keys, each a [`SettingKey`], values up to 4 KiB.
+/// Validates runtime settings: at most 64 keys, each a [`SettingKey`], values up to 4096
+/// characters (the document's `maxLength`) without NUL.
 fn settings(settings: BTreeMap<String, String>) -> Result<Map<String, Value>> {
     if settings.len() > MAX_SETTINGS {
         return Err(AppError::invalid(
@@ -54,10 +55,10 @@ fn settings(settings: BTreeMap<String, String>) -> Result<Map<String, Value>> {
     for (key, value) in &settings {
         key.parse::<SettingKey>()
             .map_err(|e| AppError::name("settings", e))?;
-        if value.len() > 4096 || value.contains('\0') {
+        if value.chars().count() > 4096 || value.contains('\0') {
             return Err(AppError::invalid(
                 "settings",
-                format!("the value of setting {key:?} is longer than 4 KiB or holds NUL"),
+                format!("the value of setting {key:?} is longer than 4096 characters or holds NUL"),
             ));
         }
     }

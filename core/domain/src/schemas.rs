@@ -93,10 +93,10 @@ text_schema! {
     /// An API token's name: 1 to 64 characters, not only white space.
     TokenNameText: "A token's name: 1 to 64 characters, not only white space, no control \
                     characters", Some(1), 64, TEXT;
-    /// A runtime setting's value: up to 4 KiB, without NUL.
-    SettingValueText: "A setting's value: up to 4096 bytes, without NUL", None, 4096,
+    /// A runtime setting's value: up to 4096 characters, without NUL.
+    SettingValueText: "A setting's value: up to 4096 characters, without NUL", None, 4096,
         "^[^\\u0000]*$";
-    /// A connection's allowed path prefix: starts with `/`, at most 1024 bytes.
+    /// A connection's allowed path prefix: starts with `/`, at most 1024 characters.
     PathPrefixText: "A path prefix below the base URL, starting with /", Some(1), 1024, "^/";
     /// A unix socket's absolute path, at most 108 bytes, without `..`.
     SocketPathText: "An absolute path to a unix socket, without ..", Some(1), 108,
@@ -165,7 +165,7 @@ impl ToSchema for IpAddress {
 }
 
 /// An environment's runtime settings: at most 64, each named by a setting key (1 to 64 of
-/// `A-Z a-z 0-9 _ . -`) with a value of up to 4 KiB.
+/// `A-Z a-z 0-9 _ . -`) with a value of up to 4096 characters.
 pub struct RuntimeSettings;
 
 impl PartialSchema for RuntimeSettings {
@@ -173,7 +173,7 @@ impl PartialSchema for RuntimeSettings {
         let settings = ObjectBuilder::new()
             .schema_type(Type::Object)
             .description(Some(
-                "Runtime settings (not secret): at most 64 keys, values up to 4 KiB",
+                "Runtime settings (not secret): at most 64 keys, values up to 4096 characters",
             ))
             .additional_properties(Some(SettingValueText::schema()))
             .max_properties(Some(64));

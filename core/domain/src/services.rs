@@ -18,8 +18,9 @@ pub const MAX_REPLICAS: u32 = 100;
 pub const MAX_DEPENDENCIES: usize = 64;
 /// The most arguments in a command, entrypoint or health-check command.
 pub const MAX_ARGS: usize = 256;
-/// The longest argument, working directory or user, in bytes.
-pub const MAX_ARG_BYTES: usize = 4096;
+/// The longest argument, working directory or user, in characters (the document's
+/// `maxLength`).
+pub const MAX_ARG_CHARS: usize = 4096;
 /// The longest a health-check interval, timeout or start period may be, in seconds (an hour).
 pub const MAX_HEALTH_SECONDS: u32 = 3600;
 /// The most retries of a health check.
@@ -234,10 +235,10 @@ fn check_args(field: &str, args: &[String]) -> Result<(), SpecError> {
 }
 
 fn check_text(field: &str, text: &str) -> Result<(), SpecError> {
-    if text.len() > MAX_ARG_BYTES {
+    if text.chars().count() > MAX_ARG_CHARS {
         return refuse(
             field,
-            format!("{field} holds a value longer than {MAX_ARG_BYTES} bytes"),
+            format!("{field} holds a value longer than {MAX_ARG_CHARS} characters"),
         );
     }
     if text.contains('\0') {
@@ -516,6 +517,19 @@ mod tests {
         let mut udp = host(8080, lo);
         udp.protocol = Protocol::Udp;
         assert_eq!(d(udp, host(8080, lo)).check("b"), Ok(()));
+    }
+
+    /// Lengths count characters, as the document's `maxLength` does: 4096 two-byte characters
+    /// are taken, one more is not.
+    #[test]
+    fn argument_lengths_count_characters() {
+        let with_dir = |chars: usize| ServiceSettings {
+            working_dir: Some(format!("/{}", "é".repeat(chars - 1))),
+            ..ServiceSettings::default()
+        };
+        assert_eq!(check_settings(&with_dir(MAX_ARG_CHARS), &[]), Ok(()));
+        let err = check_settings(&with_dir(MAX_ARG_CHARS + 1), &[]).unwrap_err();
+        assert!(err.to_string().contains("4096 characters"), "{err}");
     }
 
     #[test]
