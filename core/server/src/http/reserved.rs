@@ -5,9 +5,9 @@
 use komander_app::users::RESERVED_HANDLES;
 use komander_domain::names::RESERVED_SLUGS;
 use serde_json::json;
-use utoipa::openapi::{
-    AllOfBuilder, Object, ObjectBuilder, OpenApi, Ref, RefOr, Schema, Type, extensions::Extensions,
-};
+use utoipa::openapi::{AllOfBuilder, Object, ObjectBuilder, OpenApi, Ref, RefOr, Schema, Type};
+
+use super::rules::add_keyword;
 
 /// The components that are slugs, which may not be a reserved word.
 const SLUGS: [&str; 7] = [
@@ -54,16 +54,7 @@ fn refuse(object: &mut Object, words: &[&str]) {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    object.description = Some(match object.description.take() {
-        Some(description) => format!("{description} {said}"),
-        None => said,
-    });
-    // The keyword `not` has no field in utoipa's schema: it is written as an extension, which
-    // serializes into the object as it is.
-    object
-        .extensions
-        .get_or_insert_with(Extensions::default)
-        .insert("not".to_owned(), json!({ "enum": words }));
+    add_keyword(object, "not", json!({ "enum": words }), &said);
 }
 
 #[cfg(test)]

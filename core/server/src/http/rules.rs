@@ -2,8 +2,8 @@
 //! ways to meet them, said in the description too: a new service runs one replica or publishes
 //! no host port (two containers cannot bind one host port).
 
-use serde_json::json;
-use utoipa::openapi::{OpenApi, RefOr, Schema, extensions::Extensions};
+use serde_json::{Value, json};
+use utoipa::openapi::{Object, OpenApi, RefOr, Schema, extensions::Extensions};
 
 /// Adds the rules between fields to the request bodies' schemas.
 pub(crate) fn add(doc: &mut OpenApi) {
@@ -11,27 +11,33 @@ pub(crate) fn add(doc: &mut OpenApi) {
         return;
     };
     if let Some(RefOr::T(Schema::Object(service))) = components.schemas.get_mut("NewService") {
-        let said = "Runs one replica, or publishes no host port: two containers cannot bind one \
-                    host port.";
-        service.description = Some(match service.description.take() {
-            Some(description) => format!("{description} {said}"),
-            None => said.to_owned(),
-        });
-        // utoipa's object schema has no `anyOf`: it goes in as an extension, which serializes
-        // into the object as it is spelt.
-        service
-            .extensions
-            .get_or_insert_with(Extensions::default)
-            .insert(
-                "anyOf".to_owned(),
-                json!([
-                    { "properties": { "replicas": { "maximum": 1 } } },
-                    { "properties": { "ports": { "items": {
-                        "properties": { "host": { "type": "null" } }
-                    } } } },
-                ]),
-            );
+        add_keyword(
+            service,
+            "anyOf",
+            json!([
+                { "properties": { "replicas": { "maximum": 1 } } },
+                { "properties": { "ports": { "items": {
+                    "properties": { "host": { "type": "null" } }
+                } } } },
+            ]),
+            "Runs one replica, or publishes no host port: two containers cannot bind one host \
+             port.",
+        );
     }
+}
+
+/// Adds to `object` a JSON Schema `keyword` that utoipa's object schema has no field for (`not`,
+/// `anyOf`), and says the rule in its description. The keyword goes in as an extension, which
+/// serializes into the object as it is spelt.
+pub(super) fn add_keyword(object: &mut Object, keyword: &str, value: Value, said: &str) {
+    object.description = Some(match object.description.take() {
+        Some(description) => format!("{description} {said}"),
+        None => said.to_owned(),
+    });
+    object
+        .extensions
+        .get_or_insert_with(Extensions::default)
+        .insert(keyword.to_owned(), value);
 }
 
 #[cfg(test)]
